@@ -1,0 +1,1 @@
+"""The deployment benchmark lab: bring stacks up, load them with locust, report."""

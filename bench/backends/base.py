@@ -1,0 +1,49 @@
+"""The one interface every backend offers, and what a running stack looks like to the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from bench.metrics import Usage
+from bench.stacks import Stack
+
+
+@dataclass(frozen=True)
+class StackRun:
+    """Where one bring-up of a stack keeps its files, and the choices that shape it."""
+
+    stack_dir: Path  # results/runs/<run-id>/<stack>[-<repeat>]/ : logs, rendered configs, load output
+    breaker: str  # breaker preset for stacks that have one
+    ready_timeout: float = 60.0
+    uid: int | None = None  # owner of files the load generator writes (compose)
+    gid: int | None = None
+
+
+@dataclass
+class Target:
+    """A stack that is up: where to send load, and how to watch it."""
+
+    base_url: str
+    admin_url: str | None = None  # Envoy admin, for stacks with a sidecar
+    usage: Callable[[], Usage] = field(default=lambda: Usage(0.0, 0))  # CPU and memory now
+    problem: Callable[[], str | None] = field(default=lambda: None)  # "gunicorn exited 1" etc.
+    log_tail: Callable[[], str] = field(default=lambda: "")
+    details: dict[str, str] = field(default_factory=dict)  # recorded with the result
+
+
+class Backend(Protocol):
+    """Brings stacks up and down. `up` tears down in `finally`, even on Ctrl-C."""
+
+    name: str
+
+    def check(self, stacks: list[Stack]) -> None:
+        """Raise MissingToolError before anything starts if a tool is missing."""
+        ...
+
+    def up(self, stack: Stack, run: StackRun) -> AbstractContextManager[Target]:
+        """Start the stack, wait until it is ready, yield it, always tear it down."""
+        ...

@@ -1,0 +1,164 @@
+"""Stacks as local processes on free loopback ports: real flask, gunicorn, nginx, envoy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench import breaker
+from bench.backends.base import StackRun, Target
+from bench.errors import MissingToolError, StackFailed
+from bench.metrics import Usage, process_tree_usage
+from bench.procs import ProcessGroup, tail
+from bench.stacks import ROOT, Stack, render
+
+# binaries installed with the Python dependencies (envoy, gunicorn) live next to python
+_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+LOOPBACK = "127.0.0.1"
+
+
+class LocalBackend:
+    """Runs each process of `stack.toml` as a child in its own process group."""
+
+    name = "local"
+
+    def check(self, stacks: list[Stack]) -> None:
+        for stack in stacks:
+            for proc in stack.processes:
+                if proc.binary.startswith("{{"):
+                    continue  # the running Python itself
+                if shutil.which(proc.binary, path=_PATH) is None:
+                    raise MissingToolError(
+                        f"{proc.binary!r} not found, needed by stack {stack.name!r}",
+                        tip=proc.install_tip or None,
+                    )
+
+    @contextmanager
+    def up(self, stack: Stack, run: StackRun) -> Iterator[Target]:
+        ports = {name: free_port() for name in stack.ports}
+        workdir = run.stack_dir / "work"
+        context = _context(stack, run, workdir, ports)
+        _render_templates(stack, workdir, context)
+        group = ProcessGroup()
+        logs = run.stack_dir / "logs"
+        try:  # the group is recorded before any start, so a failed start still tears down
+            for proc in stack.processes:
+                argv = [render(part, context) for part in proc.command]
+                group.start(proc.name, argv, logs / f"{proc.name}.log", cwd=ROOT, env=_env())
+                if proc.ready_port:
+                    _wait_tcp(ports[proc.ready_port], group, run.ready_timeout)
+            target = _target(stack, ports, group)
+            _wait_http(target.base_url + stack.health_path, group, run.ready_timeout)
+            yield target
+        finally:
+            group.stop()
+
+
+def _context(stack: Stack, run: StackRun, workdir: Path, ports: dict[str, int]) -> dict[str, str]:
+    context = {
+        "python": sys.executable,
+        "stack_dir": str(stack.path),
+        "workdir": str(workdir),
+        "bind_host": LOOPBACK,
+    }
+    for name, port in ports.items():
+        context[f"port.{name}"] = str(port)
+        context[f"host.{name}"] = LOOPBACK
+    if stack.breaker_file:
+        context |= breaker.template_context(breaker.choose(stack.path / stack.breaker_file, run.breaker))
+    return context
+
+
+def _render_templates(stack: Stack, workdir: Path, context: dict[str, str]) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in stack.templates:
+        text = render((stack.path / name).read_text(encoding="utf-8"), context)
+        (workdir / name).write_text(text, encoding="utf-8")
+
+
+def _target(stack: Stack, ports: dict[str, int], group: ProcessGroup) -> Target:
+    def problem() -> str | None:
+        dead = group.dead()
+        if not dead:
+            return None
+        return ", ".join(f"{c.name} exited with code {c.exited()}" for c in dead)
+
+    def usage() -> Usage:
+        return process_tree_usage(c.pid for c in group.children if c.exited() is None)
+
+    admin = f"http://{LOOPBACK}:{ports['admin']}" if "admin" in ports else None
+    return Target(
+        base_url=f"http://{LOOPBACK}:{ports[stack.target]}",
+        admin_url=admin,
+        usage=usage,
+        problem=problem,
+        log_tail=lambda: _tails(group),
+        details={"ports": ", ".join(f"{k}={v}" for k, v in ports.items())},
+    )
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = _PATH
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_tcp(port: int, group: ProcessGroup, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        _fail_if_dead(group)
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=1):
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise StackFailed(f"port {port} not open after {timeout:g} s", _tails(group))
+        time.sleep(0.05)
+
+
+def _wait_http(url: str, group: ProcessGroup, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        _fail_if_dead(group)
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except OSError as exc:
+            last = str(exc)
+        if time.monotonic() > deadline:
+            raise StackFailed(f"{url} not ready after {timeout:g} s ({last})", _tails(group))
+        time.sleep(0.1)
+
+
+def _fail_if_dead(group: ProcessGroup) -> None:
+    dead = group.dead()
+    if dead:
+        child = dead[0]
+        raise StackFailed(f"{child.name} exited with code {child.exited()} during start", _tails(group))
+
+
+def _tails(group: ProcessGroup) -> str:
+    return "\n".join(f"--- {c.name} ({c.log_path})\n{tail(c.log_path)}" for c in group.children)

@@ -1,0 +1,177 @@
+"""Drive headless locust against a running stack and read its machine-readable output.
+
+Locust runs as a subprocess (its gevent patching must not touch this process). The
+figures come from the raw samples bench/locustfile.py writes (exact percentiles, warmup
+left out, status codes); locust's own --csv/--json-file files are kept beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.procs import ProcessGroup, tail
+from bench.stacks import ROOT
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+PERCENTILES = (50, 90, 95, 99)
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """The load shape: locust's own -u / -r / -t, plus the uncounted warmup."""
+
+    users: int
+    spawn_rate: float
+    duration_s: float
+    warmup_s: float = 0.0
+    wait_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class LoadFigures:
+    """What one measured window gave."""
+
+    requests: int
+    failures: int
+    avg_ms: float | None
+    min_ms: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    rps: float
+    measured_s: float
+    status_codes: dict[str, int]
+    per_second: list[list[int]] = field(default_factory=list)  # [second, requests, failures]
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """The figures, and why the load ended early if it did."""
+
+    figures: LoadFigures | None
+    exit_code: int | None
+    problem: str | None = None  # the stack broke during the load
+    interrupted: bool = False
+    log_tail: str = ""
+
+
+def locust_argv(base_url: str, settings: LoadSettings, out: Path) -> list[str]:
+    """The locust command line: headless, machine-readable output under `out`."""
+    run_time = max(1, math.ceil(settings.warmup_s + settings.duration_s))
+    return [
+        sys.executable, "-m", "locust",
+        "-f", str(LOCUSTFILE),
+        "--headless",
+        "-u", str(settings.users),
+        "-r", f"{settings.spawn_rate:g}",
+        "-t", f"{run_time}s",
+        "--host", base_url,
+        "--csv", str(out / "locust"),
+        "--csv-full-history",
+        "--json-file", str(out / "locust"),
+        "--only-summary",
+        "--loglevel", "WARNING",
+        "--stop-timeout", "2",
+    ]  # fmt: skip
+
+
+def run_load(
+    base_url: str,
+    settings: LoadSettings,
+    out: Path,
+    problem: Callable[[], str | None] = lambda: None,
+) -> LoadOutcome:
+    """Run locust until it ends, the stack breaks (`problem()` says why) or Ctrl-C.
+
+    In every case locust is stopped with SIGTERM first, which makes it write its files,
+    so what was measured up to that moment is kept.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(
+        os.environ,
+        BENCH_SAMPLES=str(out / "samples.json"),
+        BENCH_WARMUP=f"{settings.warmup_s:g}",
+        BENCH_WAIT=f"{settings.wait_s:g}",
+        PYTHONUNBUFFERED="1",
+    )
+    group = ProcessGroup()
+    broken: str | None = None
+    interrupted = False
+    try:
+        child = group.start("locust", locust_argv(base_url, settings, out), out / "locust.log", cwd=ROOT, env=env)
+        limit = time.monotonic() + settings.warmup_s + settings.duration_s + 60
+        while child.exited() is None and broken is None:
+            broken = problem()
+            if time.monotonic() > limit:
+                broken = "locust did not stop within 60 s of its run time"
+            time.sleep(0.2)
+    except KeyboardInterrupt:  # keep going to the teardown and return what was measured
+        interrupted = True
+    finally:
+        exit_code = child.exited() if group.children else None
+        group.stop(grace=15.0)  # SIGTERM: locust writes its json/csv and our samples
+    return LoadOutcome(read_samples(out / "samples.json"), exit_code, broken, interrupted, tail(out / "locust.log"))
+
+
+def read_samples(path: Path) -> LoadFigures | None:
+    """Figures from the locustfile's raw samples; None when locust left none."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return figures_from_samples(data)
+
+
+def figures_from_samples(data: dict[str, Any]) -> LoadFigures:
+    """Exact figures from raw response times (ms) and counters."""
+    latencies = sorted(float(x) for x in data.get("latencies_ms", []))
+    start, stop = data.get("measured_from"), data.get("stopped")
+    measured = max(float(stop) - float(start), 0.0) if start and stop else 0.0
+    count = len(latencies)
+    pct = {p: _rounded(percentile(latencies, p)) for p in PERCENTILES}
+    return LoadFigures(
+        requests=count,
+        failures=int(data.get("failures", 0)),
+        avg_ms=_rounded(sum(latencies) / count) if count else None,
+        min_ms=_rounded(latencies[0]) if count else None,
+        p50_ms=pct[50],
+        p90_ms=pct[90],
+        p95_ms=pct[95],
+        p99_ms=pct[99],
+        max_ms=_rounded(latencies[-1]) if count else None,
+        rps=round(count / measured, 1) if measured > 0 else 0.0,
+        measured_s=round(measured, 2),
+        status_codes={str(k): int(v) for k, v in sorted(data.get("status_codes", {}).items())},
+        per_second=[list(map(int, row)) for row in data.get("per_second", [])],
+    )
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile of already sorted values (no bucketing, no interpolation)."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def locust_totals(out: Path) -> tuple[int, int] | None:
+    """(requests, failures) as locust's own --json-file counted them, for cross-checks."""
+    try:
+        rows = json.loads((out / "locust.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return sum(r["num_requests"] for r in rows), sum(r["num_failures"] for r in rows)

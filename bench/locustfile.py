@@ -1,0 +1,139 @@
+"""What one simulated user does: every endpoint of the users API, the POST included.
+
+Run by locust as a subprocess (never imported by the runner: locust's gevent patching
+breaks `requests`/`urllib3` imported earlier in the same process). Besides locust's own
+--csv/--json-file output it records every measured request itself, so the runner gets
+exact percentiles (locust buckets them to whole milliseconds), status codes, and can leave
+a warmup out. Settings come from the environment:
+
+BENCH_SAMPLES  file to write the raw samples to (JSON) when locust quits
+BENCH_WARMUP   seconds from the first request that are not counted (default 0)
+BENCH_WAIT     seconds each user waits between requests (default 0: closed loop, flat out)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from array import array
+from collections import Counter
+from typing import Any
+
+from locust import FastHttpUser, constant, events, task
+
+SAMPLES = os.environ.get("BENCH_SAMPLES")
+WARMUP = float(os.environ.get("BENCH_WARMUP", "0"))
+WAIT = float(os.environ.get("BENCH_WAIT", "0"))
+USER_IDS = (0, 1, 2)  # the rows every app starts with
+POST_IDS = range(100, 200)  # bounded, so the table cannot grow through a long run
+
+
+class Recorder:
+    """Raw samples of the measured phase of this locust process."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.measured_from: float | None = None
+        self.stopped: float | None = None
+        self.latencies = array("d")
+        self.status_codes: Counter[str] = Counter()
+        self.failures = 0
+        self.warmup_requests = 0
+        self.per_second: Counter[int] = Counter()
+        self.per_second_failures: Counter[int] = Counter()
+
+    def add(self, response_time: float, status: int, failed: bool) -> None:
+        now = time.time()
+        if self.first is None:
+            self.first = now
+            self.measured_from = now + WARMUP
+        if now < (self.measured_from or now):
+            self.warmup_requests += 1
+            return
+        self.latencies.append(response_time)
+        self.status_codes[str(status)] += 1
+        second = int(now - (self.measured_from or now))
+        self.per_second[second] += 1
+        if failed:
+            self.failures += 1
+            self.per_second_failures[second] += 1
+
+    def as_json(self) -> dict[str, Any]:
+        last = max(self.per_second, default=-1)
+        return {
+            "measured_from": self.measured_from,
+            "stopped": self.stopped,
+            "warmup_s": WARMUP,
+            "warmup_requests": self.warmup_requests,
+            "requests": len(self.latencies),
+            "failures": self.failures,
+            "status_codes": dict(self.status_codes),
+            "per_second": [[s, self.per_second[s], self.per_second_failures[s]] for s in range(last + 1)],
+            "latencies_ms": list(self.latencies),
+        }
+
+
+RECORDER = Recorder()
+
+
+@events.request.add_listener
+def _on_request(response_time: float, response: Any, exception: Any, **_: Any) -> None:
+    status = getattr(response, "status_code", 0) or 0
+    RECORDER.add(response_time, int(status), exception is not None)
+
+
+@events.test_stop.add_listener
+def _on_stop(**_: Any) -> None:
+    RECORDER.stopped = time.time()
+
+
+@events.quitting.add_listener
+def _on_quitting(**_: Any) -> None:
+    if not SAMPLES:
+        return
+    if RECORDER.stopped is None:
+        RECORDER.stopped = time.time()
+    tmp = f"{SAMPLES}.tmp"
+    with open(tmp, "w", encoding="utf-8") as out:
+        json.dump(RECORDER.as_json(), out)
+    os.replace(tmp, SAMPLES)
+
+
+class ApiUser(FastHttpUser):
+    """Calls every endpoint with equal weight, like the seeds' per-API tests combined."""
+
+    wait_time = constant(WAIT)
+
+    @task
+    def root(self) -> None:
+        self.client.get("/")
+
+    @task
+    def health(self) -> None:
+        self.client.get("/health")
+
+    @task
+    def metadata(self) -> None:
+        self.client.get("/metadata")
+
+    @task
+    def name_by_path(self) -> None:
+        self.client.get(f"/users_name/{random.choice(USER_IDS)}", name="/users_name/[id]")
+
+    @task
+    def name_by_query(self) -> None:
+        self.client.get(f"/users_name/?users_id={random.choice(USER_IDS)}", name="/users_name/?users_id=[id]")
+
+    @task
+    def attribute(self) -> None:
+        attribute = random.choice(("name", "age"))
+        self.client.get(
+            f"/users/{attribute}?users_id={random.choice(USER_IDS)}", name="/users/[attribute]?users_id=[id]"
+        )
+
+    @task
+    def add_user(self) -> None:
+        user_id = random.choice(POST_IDS)
+        self.client.post("/add_users/", json={"id": user_id, "name": f"user{user_id}", "age": str(20 + user_id % 50)})

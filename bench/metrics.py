@@ -1,0 +1,105 @@
+"""Sample the CPU and memory a stack uses while the load runs.
+
+A backend says how to read its stack's usage (`Target.usage`: psutil over a process tree
+locally, the Docker API under compose); this module samples it on a thread and turns the
+readings into CPU% over the measured window and peak resident memory.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import psutil
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One reading: CPU seconds consumed so far and resident memory now, summed over the stack."""
+
+    cpu_seconds: float
+    rss_bytes: int
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """What the measured window cost the stack."""
+
+    cpu_percent: float  # 100 = one core busy for the whole window
+    cpu_seconds: float
+    peak_rss_mb: float
+    samples: int
+
+
+def process_tree_usage(pids: Iterable[int]) -> Usage:
+    """CPU time and RSS of the given processes and all their descendants."""
+    cpu = 0.0
+    rss = 0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                cpu += times.user + times.system
+                rss += proc.memory_info().rss
+            except psutil.Error:
+                continue  # a worker that ended between listing and reading
+    return Usage(cpu, rss)
+
+
+class Sampler:
+    """Reads `read()` every `interval` s on a thread between `start()` and `stop()`."""
+
+    def __init__(self, read: Callable[[], Usage], interval: float = 0.5) -> None:
+        self._read = read
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="usage-sampler", daemon=True)
+        self._first: tuple[float, Usage] | None = None
+        self._last: tuple[float, Usage] | None = None
+        self._peak = 0
+        self._count = 0
+        self._delay = 0.0
+
+    def start(self, delay: float = 0.0) -> None:
+        """Begin sampling after `delay` s (the warmup is not part of the measurement)."""
+        self._delay = delay
+        self._thread.start()
+
+    def stop(self) -> UsageSummary:
+        self._stop.set()
+        self._thread.join()
+        self._take()
+        return self.summary()
+
+    def summary(self) -> UsageSummary:
+        if self._first is None or self._last is None:
+            return UsageSummary(0.0, 0.0, 0.0, 0)
+        wall = max(self._last[0] - self._first[0], 1e-9)
+        cpu = max(self._last[1].cpu_seconds - self._first[1].cpu_seconds, 0.0)
+        return UsageSummary(round(100 * cpu / wall, 1), round(cpu, 3), round(self._peak / 2**20, 1), self._count)
+
+    def _loop(self) -> None:
+        if self._stop.wait(self._delay):
+            return
+        self._take()
+        while not self._stop.wait(self._interval):
+            self._take()
+
+    def _take(self) -> None:
+        try:
+            usage = self._read()
+        except Exception:
+            return
+        now = time.monotonic()
+        if self._first is None:
+            self._first = (now, usage)
+        self._last = (now, usage)
+        self._peak = max(self._peak, usage.rss_bytes)
+        self._count += 1

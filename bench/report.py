@@ -1,0 +1,155 @@
+"""Turn stored results into results/summary.md. Reads the results folder only; runs nothing."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.results import RUN_FILE, RunResult, StackResult, load_run, write_text_atomic
+
+SUMMARY = "summary.md"
+
+
+def find_runs(results_dir: Path) -> list[tuple[Path, RunResult]]:
+    """Every readable run, oldest first; a damaged run.json is skipped with a warning."""
+    found = []
+    for run_file in sorted((results_dir / "runs").glob(f"*/{RUN_FILE}")):
+        try:
+            found.append((run_file.parent, load_run(run_file.parent)))
+        except (OSError, ValueError, TypeError) as exc:
+            print(f"WARNING: skipping {run_file}: damaged ({exc})", file=sys.stderr)
+    return found
+
+
+def write_summaries(results_dir: Path, run_dir: Path) -> Path:
+    """Write the run's own summary.md and results/summary.md (the latest run)."""
+    run = load_run(run_dir)
+    text = render(run, run_dir.relative_to(results_dir) if run_dir.is_relative_to(results_dir) else run_dir)
+    write_text_atomic(run_dir / SUMMARY, text)
+    write_text_atomic(results_dir / SUMMARY, text)
+    return results_dir / SUMMARY
+
+
+def render(run: RunResult, where: Path) -> str:
+    """The summary of one run as Markdown."""
+    parts = [
+        f"# Deployment stacks compared: run {run.run_id}\n",
+        f"Status **{run.status}**, backend `{run.backend}`, started {run.started_at}, "
+        f"finished {run.finished_at or '-'}. Raw files: `{where}/`.\n",
+        _main_table(run),
+        _reference_table(run),
+        _failures(run),
+        _settings(run),
+        _machine(run),
+    ]
+    return "\n".join(p for p in parts if p)
+
+
+_COLUMNS: list[tuple[str, Callable[[StackResult], float | None], str]] = [
+    ("avg ms", lambda s: s.avg_ms, "{:.2f}"),
+    ("p50 ms", lambda s: s.p50_ms, "{:.2f}"),
+    ("p90 ms", lambda s: s.p90_ms, "{:.2f}"),
+    ("p95 ms", lambda s: s.p95_ms, "{:.2f}"),
+    ("p99 ms", lambda s: s.p99_ms, "{:.2f}"),
+    ("max ms", lambda s: s.max_ms, "{:.1f}"),
+    ("req/s", lambda s: s.rps, "{:.0f}"),
+    ("stack CPU %", lambda s: s.cpu_percent, "{:.0f}"),
+    ("req per CPU-s", lambda s: s.rps_per_cpu_second, "{:.0f}"),
+    ("peak RSS MB", lambda s: s.peak_rss_mb, "{:.0f}"),
+]
+
+
+def _main_table(run: RunResult) -> str:
+    head = ["stack", "status", "requests", "failures", *(c[0] for c in _COLUMNS), "status codes"]
+    lines = ["## Response times and throughput\n", _row(head), _row(["---"] * len(head))]
+    for name, results in _by_stack(run).items():
+        ok = [r for r in results if r.status == "ok"]
+        shown = ok or results
+        status = "ok" if len(ok) == len(results) else "/".join(sorted({r.status for r in results}))
+        cells = [f"`{name}`", status, str(sum(r.requests for r in shown)), str(sum(r.failures for r in shown))]
+        cells += [_cell([get(r) for r in shown], fmt) for _, get, fmt in _COLUMNS]
+        cells.append(_codes(shown))
+        lines.append(_row(cells))
+    note = (
+        "\nFigures cover the measured window only (warmup excluded). Percentiles are exact "
+        "(nearest rank over every response time). With repeats, a cell is the median and "
+        "[min-max] the spread. CPU % is of one core, summed over the stack's processes.\n"
+    )
+    return "\n".join(lines) + "\n" + note
+
+
+def _reference_table(run: RunResult) -> str:
+    rows = [(n, rs) for n, rs in _by_stack(run).items() if rs[0].reference.get("avg_ms") is not None]
+    if not rows:
+        return ""
+    lines = [
+        "## Beside the seed's published figures\n",
+        _row(["stack", "avg ms (this run)", "avg ms (published)", "published under"]),
+        _row(["---"] * 4),
+    ]
+    for name, results in rows:
+        ours = _cell([r.avg_ms for r in results if r.status == "ok"], "{:.2f}")
+        ref = results[0].reference
+        lines.append(_row([f"`{name}`", ours, f"{ref['avg_ms']:.2f}", str(ref.get("source", ""))]))
+    return "\n".join(lines) + (
+        "\n\nThe published figures come from another machine and load; "
+        "compare the order of the stacks, not the values.\n"
+    )
+
+
+def _failures(run: RunResult) -> str:
+    bad = [r for r in run.stacks if r.status != "ok"]
+    if not bad:
+        return ""
+    lines = ["## What did not go well\n"]
+    for r in bad:
+        lines.append(f"- `{r.name}` (repeat {r.repeat}): **{r.status}**: {r.error}")
+        if r.log_tail:
+            lines.append("\n  ```\n" + "\n".join("  " + x for x in r.log_tail.splitlines()[-15:]) + "\n  ```")
+    return "\n".join(lines) + "\n"
+
+
+def _settings(run: RunResult) -> str:
+    rows = [_row(["setting", "value"]), _row(["---", "---"])]
+    rows += [_row([key, f"`{value}`"]) for key, value in run.settings.items()]
+    return "## Settings\n\n" + "\n".join(rows) + "\n"
+
+
+def _machine(run: RunResult) -> str:
+    m = run.machine
+    flat = {k: v for k, v in m.items() if not isinstance(v, dict)}
+    for group in ("packages", "binaries"):
+        flat |= {k: v for k, v in (m.get(group) or {}).items()}
+    rows = [_row(["", ""]), _row(["---", "---"])] + [_row([k, f"`{v}`"]) for k, v in flat.items()]
+    return "## Machine\n\n" + "\n".join(rows) + "\n"
+
+
+def _by_stack(run: RunResult) -> dict[str, list[StackResult]]:
+    grouped: dict[str, list[StackResult]] = {}
+    for result in run.stacks:
+        grouped.setdefault(result.name, []).append(result)
+    return grouped
+
+
+def _cell(values: list[float | None], fmt: str) -> str:
+    present = [v for v in values if v is not None]
+    if not present:
+        return "-"
+    middle = fmt.format(statistics.median(present))
+    if len(present) == 1:
+        return middle
+    return f"{middle} [{fmt.format(min(present))}-{fmt.format(max(present))}]"
+
+
+def _codes(results: list[StackResult]) -> str:
+    total: dict[str, int] = {}
+    for r in results:
+        for code, count in r.status_codes.items():
+            total[code] = total.get(code, 0) + count
+    return ", ".join(f"{code}: {count}" for code, count in sorted(total.items())) or "-"
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"

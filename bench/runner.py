@@ -1,0 +1,162 @@
+"""One run: for each stack, bring it up, check its answers, load it, record, tear down.
+
+Data flows one way: stack description -> backend up -> load + sampling -> run.json ->
+summary. One stack failing is recorded and the others still run; Ctrl-C tears down the
+stack under load, keeps what was measured, and marks the run interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench import machine, report
+from bench.backends.base import Backend, StackRun, Target
+from bench.errors import Interrupted, StackFailed
+from bench.load import LoadOutcome, LoadSettings, run_load
+from bench.metrics import Sampler, UsageSummary
+from bench.results import RunResult, StackResult, new_run_dir, now_iso, save_run
+from bench.stacks import Stack
+from bench.verify import verify
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs, decided by cli.py."""
+
+    stacks: tuple[Stack, ...]
+    load: LoadSettings
+    results_dir: Path
+    breaker: str = "seed"
+    repeat: int = 1
+    preset: str | None = None
+    ready_timeout: float = 60.0
+    uid: int | None = None
+    gid: int | None = None
+
+
+def run(config: RunConfig, backend: Backend) -> RunResult:
+    """Measure every stack of `config`; raises Interrupted after saving on Ctrl-C."""
+    backend.check(list(config.stacks))
+    run_id, run_dir = new_run_dir(config.results_dir)
+    record = RunResult(
+        run_id=run_id,
+        started_at=now_iso(),
+        backend=backend.name,
+        settings=_settings(config),
+        machine=machine.describe(),
+    )
+    save_run(run_dir, record)
+    say(f"run {run_id}: {len(config.stacks)} stack(s) x {config.repeat}, backend {backend.name}, results in {run_dir}")
+    try:
+        for repeat in range(1, config.repeat + 1):
+            for stack in config.stacks:  # interleaved: A B C A B C, so drift hits all alike
+                result = measure(stack, backend, config, run_dir, repeat)
+                record.stacks.append(result)
+                save_run(run_dir, record)
+                if result.status == "interrupted":
+                    raise KeyboardInterrupt
+        record.status = "failed" if any(s.status != "ok" for s in record.stacks) else "complete"
+    except KeyboardInterrupt as exc:
+        record.status = "interrupted"
+        raise Interrupted() from exc
+    finally:
+        record.finished_at = now_iso()
+        save_run(run_dir, record)
+        report.write_summaries(config.results_dir, run_dir)
+    return record
+
+
+def measure(stack: Stack, backend: Backend, config: RunConfig, run_dir: Path, repeat: int) -> StackResult:
+    """Bring one stack up, verify it, load it; a StackFailed becomes a failed result."""
+    folder = stack.name if config.repeat == 1 else f"{stack.name}-r{repeat}"
+    result = StackResult(
+        name=stack.name,
+        backend=backend.name,
+        status="failed",
+        repeat=repeat,
+        description=stack.description,
+        reference=dict(stack.reference),
+        folder=folder,
+    )
+    spec = StackRun(run_dir / folder, config.breaker, config.ready_timeout, config.uid, config.gid)
+    say(f"[{stack.name}{'' if config.repeat == 1 else f' #{repeat}'}] starting")
+    started = time.monotonic()
+    try:
+        with backend.up(stack, spec) as target:
+            say(f"[{stack.name}] ready in {time.monotonic() - started:.1f} s; checking responses")
+            verify(target.base_url)
+            result.details = dict(target.details)
+            outcome, usage = _load(target, config.load, spec.stack_dir / "load")
+            _record(result, outcome, usage, target)
+    except StackFailed as exc:
+        result.status, result.error, result.log_tail = "failed", str(exc), exc.log_tail
+    _announce(result)
+    return result
+
+
+def _load(target: Target, load: LoadSettings, out: Path) -> tuple[LoadOutcome, UsageSummary]:
+    say(f"    loading {load.users} users for {load.duration_s:g} s (+{load.warmup_s:g} s warmup) ...")
+    sampler = Sampler(target.usage)
+    sampler.start(delay=load.warmup_s)
+    try:
+        outcome = run_load(target.base_url, load, out, target.problem)
+    finally:
+        usage = sampler.stop()
+    return outcome, usage
+
+
+def _record(result: StackResult, outcome: LoadOutcome, usage: UsageSummary, target: Target) -> None:
+    figures = outcome.figures
+    if figures is not None:
+        for key, value in asdict(figures).items():
+            setattr(result, key, value)
+    result.cpu_percent, result.cpu_seconds, result.peak_rss_mb = usage.cpu_percent, usage.cpu_seconds, usage.peak_rss_mb
+    if usage.cpu_seconds > 0 and figures is not None:
+        result.rps_per_cpu_second = round(figures.requests / usage.cpu_seconds, 1)
+    if outcome.interrupted:
+        result.status, result.error = "interrupted", "interrupted during the load; figures cover the time until then"
+    elif outcome.problem:
+        result.status, result.error, result.log_tail = (
+            "failed",
+            f"stack broke during the load: {outcome.problem}",
+            target.log_tail(),
+        )
+    elif figures is None or figures.requests == 0:
+        result.status, result.error, result.log_tail = "failed", "locust recorded no requests", outcome.log_tail
+    else:
+        result.status = "ok"
+
+
+def _announce(result: StackResult) -> None:
+    if result.status == "ok":
+        say(
+            f"    ok: {result.rps:.0f} req/s, avg {result.avg_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
+            f"{result.failures} failures of {result.requests}, stack CPU {result.cpu_percent}%"
+        )
+        return
+    say(f"    {result.status.upper()}: {result.error}")
+    if result.log_tail:
+        say("    last log lines:\n" + "\n".join("      " + line for line in result.log_tail.splitlines()))
+
+
+def _settings(config: RunConfig) -> dict[str, object]:
+    return {
+        "stacks": [s.name for s in config.stacks],
+        "users": config.load.users,
+        "spawn_rate": config.load.spawn_rate,
+        "duration_s": config.load.duration_s,
+        "warmup_s": config.load.warmup_s,
+        "wait_s": config.load.wait_s,
+        "repeat": config.repeat,
+        "preset": config.preset,
+        "breaker": config.breaker,
+        "user_class": "FastHttpUser",
+    }
+
+
+def say(message: str) -> None:
+    """Progress for the person at the terminal (stderr; stdout stays for data)."""
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,138 @@
+"""Discover and validate `stacks/*/stack.toml` into frozen dataclasses.
+
+Everything about a stack that is data lives in its folder; this module only reads it.
+Commands and server configs carry `{{name}}` placeholders (ports, hosts, paths) that a
+backend fills in with `render`, so the same nginx.conf serves local processes and compose.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS_DIR = ROOT / "stacks"
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class Process:
+    """One server process of a stack when it runs as local processes."""
+
+    name: str
+    command: tuple[str, ...]
+    binary: str  # what must be on PATH (or the venv) for this process to start
+    install_tip: str
+    ready_port: str | None  # wait until this named port accepts TCP before the next process
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A deployment stack as described by its folder."""
+
+    name: str
+    path: Path
+    description: str
+    order: int  # position in listings and the summary
+    app: str
+    ports: Mapping[str, int]  # port name -> container port (compose); local picks free ones
+    target: str  # the named port the load generator hits
+    health_path: str
+    processes: tuple[Process, ...]
+    templates: tuple[str, ...]  # files rendered into the work folder before start
+    breaker_file: str | None  # stacks with an Envoy circuit breaker name its spec file
+    reference: Mapping[str, Any]  # published figures from the seeds, shown beside ours
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def discover(stacks_dir: Path = STACKS_DIR) -> dict[str, Stack]:
+    """Return every stack under `stacks_dir`, by name, in a stable order."""
+    loaded = [load_stack(path) for path in stacks_dir.glob("*/stack.toml")]
+    return {stack.name: stack for stack in sorted(loaded, key=lambda s: (s.order, s.name))}
+
+
+def select(names: list[str], stacks_dir: Path = STACKS_DIR) -> list[Stack]:
+    """Resolve stack names; an unknown one is a ConfigError that lists the known ones."""
+    known = discover(stacks_dir)
+    chosen = []
+    for name in names:
+        if name not in known:
+            raise ConfigError(
+                f"stack {name!r} not found",
+                tip=f"known stacks: {', '.join(known)} (see `python -m bench list`)",
+            )
+        chosen.append(known[name])
+    return chosen
+
+
+def load_stack(toml_path: Path) -> Stack:
+    """Parse one stack.toml; a missing or mistyped key is a ConfigError naming the file."""
+    try:
+        data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {toml_path}: {exc}") from exc
+    where = str(toml_path)
+    ports = _require(data, "ports", dict, where)
+    stack = Stack(
+        name=toml_path.parent.name,
+        path=toml_path.parent,
+        description=_require(data, "description", str, where),
+        order=int(data.get("order", 100)),
+        app=_require(data, "app", str, where),
+        ports={str(k): int(v) for k, v in ports.items()},
+        target=_require(data, "target", str, where),
+        health_path=data.get("health_path", "/health"),
+        processes=tuple(_process(p, where) for p in _require(data, "process", list, where)),
+        templates=tuple(data.get("templates", [])),
+        breaker_file=data.get("breaker"),
+        reference=data.get("reference", {}),
+    )
+    if stack.target not in stack.ports:
+        raise ConfigError(f"{where}: target {stack.target!r} is not one of its ports")
+    for template in stack.templates:
+        if not (stack.path / template).is_file():
+            raise ConfigError(f"{where}: template {template!r} does not exist")
+    return stack
+
+
+def _process(raw: Any, where: str) -> Process:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: every [[process]] must be a table")
+    command = _require(raw, "command", list, where)
+    return Process(
+        name=_require(raw, "name", str, where),
+        command=tuple(str(part) for part in command),
+        binary=raw.get("binary", str(command[0])),
+        install_tip=raw.get("install_tip", ""),
+        ready_port=raw.get("ready_port"),
+    )
+
+
+def _require(data: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in data:
+        raise ConfigError(f"{where}: missing key {key!r}")
+    value = data[key]
+    if not isinstance(value, kind):
+        raise ConfigError(f"{where}: {key!r} must be a {kind.__name__}")
+    return value
+
+
+def render(text: str, context: Mapping[str, str]) -> str:
+    """Fill `{{name}}` placeholders; an unknown name is an error, never left in silently."""
+
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in context:
+            raise ConfigError(f"unknown placeholder {{{{{key}}}}} (known: {', '.join(sorted(context))})")
+        return context[key]
+
+    return _PLACEHOLDER.sub(fill, text)

@@ -1,0 +1,51 @@
+"""The DestinationRule -> Envoy translation follows Istio's."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import breaker
+from bench.errors import ConfigError
+from bench.stacks import discover
+
+BREAKER_FILE = discover()["fastapi_istio"].path / "breaker.toml"
+
+
+def test_seed_preset_is_seed_000s_rule() -> None:
+    spec = breaker.choose(BREAKER_FILE, "seed")
+    limits = breaker.envoy_circuit_breakers(spec)["thresholds"][0]
+    assert limits["max_connections"] == 100
+    assert limits["max_pending_requests"] == 100
+    assert limits["max_requests"] == breaker.UNSET  # http2MaxRequests unset -> Istio's 2^32-1
+    assert limits["max_retries"] == breaker.UNSET
+    outlier = breaker.envoy_outlier_detection(spec)
+    assert outlier == {
+        "enforcing_success_rate": 0,
+        "consecutive_gateway_failure": 100,
+        "enforcing_consecutive_gateway_failure": 100,
+        "enforcing_consecutive_5xx": 0,
+        "interval": "1s",
+        "base_ejection_time": "600s",
+        "max_ejection_percent": 10,
+    }
+    options = breaker.envoy_protocol_options(spec)["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+    assert options["common_http_protocol_options"] == {"max_requests_per_connection": 100}
+
+
+def test_off_preset_breaks_nothing() -> None:
+    spec = breaker.choose(BREAKER_FILE, "off")
+    limits = breaker.envoy_circuit_breakers(spec)["thresholds"][0]
+    assert {limits[k] for k in ("max_connections", "max_pending_requests", "max_requests")} == {breaker.UNSET}
+    assert breaker.envoy_outlier_detection(spec) is None
+    assert breaker.envoy_protocol_options(spec) == {}
+
+
+def test_unknown_preset_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as exc:
+        breaker.choose(BREAKER_FILE, "loose")
+    assert exc.value.tip == "known presets: seed, tight, off"
+
+
+@pytest.mark.parametrize(("istio", "envoy"), [("1s", "1s"), ("10m", "600s"), ("100ms", "0.1s"), ("1h", "3600s")])
+def test_durations(istio: str, envoy: str) -> None:
+    assert breaker.envoy_duration(istio) == envoy

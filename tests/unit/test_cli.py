@@ -1,0 +1,66 @@
+"""cli.main with bad input: one clear line, a TIP where there is an obvious fix, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main, parse_duration
+
+
+def test_unknown_stack_lists_the_known_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = main(["stack", "flask_gunicron", "--results", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "ERROR: stack 'flask_gunicron' not found" in err
+    assert "TIP: known stacks: flask, flask_gunicorn, flask_gunicorn_nginx, fastapi_istio" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # refused before anything started
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["-u", "-5"], "--users: must be at least 1, got -5"),
+        (["-u", "many"], "--users: 'many' is not a whole number"),
+        (["-t", "0"], "--duration: must be more than zero"),
+        (["-t", "soon"], "--duration: cannot read 'soon' as a duration"),
+        (["-r", "0"], "--spawn-rate: must be more than zero"),
+        (["--repeat", "0"], "--repeat: must be at least 1"),
+    ],
+)
+def test_bad_values_are_refused_up_front(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = main(["stack", "flask", "--results", str(tmp_path), *flags])
+    assert code == 2
+    assert f"ERROR: {message}" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["all", "--userz", "3"])
+    assert exc.value.code == 2
+    assert "unrecognized arguments: --userz" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("20", 20.0), ("20s", 20.0), ("1m", 60.0), ("1h30m", 5400.0), ("1.5s", 1.5), ("2m5s", 125.0)]
+)
+def test_durations_read_like_locusts(text: str, seconds: float) -> None:
+    assert parse_duration(text, "-t") == seconds
+
+
+def test_list_names_every_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == ["flask", "flask_gunicorn", "flask_gunicorn_nginx", "fastapi_istio"]
+
+
+def test_report_without_runs_says_how_to_get_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["report", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "ERROR: no readable run in" in err
+    assert "TIP: measure first" in err
