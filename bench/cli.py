@@ -159,6 +159,8 @@ def make_config(args: argparse.Namespace) -> RunConfig:
         repeat=positive_int(args.repeat, "--repeat"),
         preset=args.preset,
         ready_timeout=parse_duration(args.ready_timeout, "--ready-timeout"),
+        uid=_id(args.uid, "--uid"),
+        gid=_id(args.gid, "--gid"),
     )
 
 
@@ -194,6 +196,16 @@ def positive_float(text: str, flag: str) -> float:
         raise ConfigError(f"{flag}: {text!r} is not a number") from None
     if value <= 0:
         raise ConfigError(f"{flag}: must be more than zero, got {text}")
+    return value
+
+
+def _id(text: str, flag: str) -> int:
+    try:
+        value = int(str(text))
+    except ValueError:
+        raise ConfigError(f"{flag}: {text!r} is not a numeric id") from None
+    if value < 0:
+        raise ConfigError(f"{flag}: must be 0 or more, got {value}")
     return value
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.procs import ProcessGroup, tail
 from bench.stacks import ROOT
@@ -65,24 +65,49 @@ class LoadOutcome:
     log_tail: str = ""
 
 
-def locust_argv(base_url: str, settings: LoadSettings, out: Path) -> list[str]:
-    """The locust command line: headless, machine-readable output under `out`."""
+def locust_args(base_url: str, settings: LoadSettings, out: str, locustfile: str) -> list[str]:
+    """Locust's arguments: headless, machine-readable output under `out` (as locust sees it)."""
     run_time = max(1, math.ceil(settings.warmup_s + settings.duration_s))
     return [
-        sys.executable, "-m", "locust",
-        "-f", str(LOCUSTFILE),
+        "-f", locustfile,
         "--headless",
         "-u", str(settings.users),
         "-r", f"{settings.spawn_rate:g}",
         "-t", f"{run_time}s",
         "--host", base_url,
-        "--csv", str(out / "locust"),
+        "--csv", f"{out}/locust",
         "--csv-full-history",
-        "--json-file", str(out / "locust"),
+        "--json-file", f"{out}/locust",
         "--only-summary",
         "--loglevel", "WARNING",
         "--stop-timeout", "2",
     ]  # fmt: skip
+
+
+def locust_env(settings: LoadSettings, out: str) -> dict[str, str]:
+    """What the locustfile reads from its environment (see bench/locustfile.py)."""
+    return {
+        "BENCH_SAMPLES": f"{out}/samples.json",
+        "BENCH_WARMUP": f"{settings.warmup_s:g}",
+        "BENCH_WAIT": f"{settings.wait_s:g}",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@dataclass(frozen=True)
+class LocalLauncher:
+    """Locust as a child process of this machine (the local backend's way)."""
+
+    def command(self, settings: LoadSettings, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]:
+        """The argv and environment that run locust writing into `out`."""
+        args = locust_args(base_url, settings, str(out), str(LOCUSTFILE))
+        return [sys.executable, "-m", "locust", *args], dict(os.environ) | locust_env(settings, str(out))
+
+
+class Launcher(Protocol):
+    """How a backend starts locust: locally, or in the stack's `user` container."""
+
+    def command(self, settings: LoadSettings, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]: ...
 
 
 def run_load(
@@ -90,6 +115,7 @@ def run_load(
     settings: LoadSettings,
     out: Path,
     problem: Callable[[], str | None] = lambda: None,
+    launcher: Launcher = LocalLauncher(),
 ) -> LoadOutcome:
     """Run locust until it ends, the stack breaks (`problem()` says why) or Ctrl-C.
 
@@ -97,18 +123,12 @@ def run_load(
     so what was measured up to that moment is kept.
     """
     out.mkdir(parents=True, exist_ok=True)
-    env = dict(
-        os.environ,
-        BENCH_SAMPLES=str(out / "samples.json"),
-        BENCH_WARMUP=f"{settings.warmup_s:g}",
-        BENCH_WAIT=f"{settings.wait_s:g}",
-        PYTHONUNBUFFERED="1",
-    )
+    argv, env = launcher.command(settings, base_url, out)
     group = ProcessGroup()
     broken: str | None = None
     interrupted = False
     try:
-        child = group.start("locust", locust_argv(base_url, settings, out), out / "locust.log", cwd=ROOT, env=env)
+        child = group.start("locust", argv, out / "locust.log", cwd=ROOT, env=env)
         limit = time.monotonic() + settings.warmup_s + settings.duration_s + 60
         while child.exited() is None and broken is None:
             broken = problem()

@@ -102,7 +102,7 @@ def _load(target: Target, load: LoadSettings, out: Path) -> tuple[LoadOutcome, U
     sampler = Sampler(target.usage)
     sampler.start(delay=load.warmup_s)
     try:
-        outcome = run_load(target.base_url, load, out, target.problem)
+        outcome = run_load(target.load_url or target.base_url, load, out, target.problem, target.launcher)
     finally:
         usage = sampler.stop()
     return outcome, usage

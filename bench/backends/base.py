@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from bench.load import Launcher, LocalLauncher
 from bench.metrics import Usage
 from bench.stacks import Stack
 
@@ -33,6 +34,8 @@ class Target:
     problem: Callable[[], str | None] = field(default=lambda: None)  # "gunicorn exited 1" etc.
     log_tail: Callable[[], str] = field(default=lambda: "")
     details: dict[str, str] = field(default_factory=dict)  # recorded with the result
+    launcher: Launcher = field(default_factory=LocalLauncher)  # how locust is started against it
+    load_url: str = ""  # base URL as the load generator sees it (default: base_url)
 
 
 class Backend(Protocol):
