@@ -102,6 +102,8 @@ def _load_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ready-timeout", default=env("BENCH_READY_TIMEOUT", "60s"), help="deadline for a stack to be ready"
     )
+    p.add_argument("--uid", default=env("BENCH_UID", str(os.getuid())), help="owner of files written in containers")
+    p.add_argument("--gid", default=env("BENCH_GID", str(os.getgid())), help="group of files written in containers")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
