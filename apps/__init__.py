@@ -1,0 +1,1 @@
+"""The users API, built twice (Flask and FastAPI) on one shared core."""

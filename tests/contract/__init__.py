@@ -1,0 +1,1 @@
+"""Contract tests: both users-API apps, run as real servers, answer identically."""
