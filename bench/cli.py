@@ -102,6 +102,14 @@ def _load_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ready-timeout", default=env("BENCH_READY_TIMEOUT", "60s"), help="deadline for a stack to be ready"
     )
+    p.add_argument(
+        "--pin",
+        default=env("BENCH_PIN", "auto"),
+        help="CPUs for stack:load, e.g. 0:1 or 0-1:2-3; auto splits the CPUs in two; off pins nothing",
+    )
+    p.add_argument(
+        "--no-floor", action="store_true", help="skip measuring the load generator's floor (locust vs. a trivial nginx)"
+    )
     p.add_argument("--uid", default=env("BENCH_UID", str(os.getuid())), help="owner of files written in containers")
     p.add_argument("--gid", default=env("BENCH_GID", str(os.getgid())), help="group of files written in containers")
 
@@ -117,7 +125,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     config = make_config(args)
     backend = get_backend(resolve_backend(args.backend, say))
-    record = run(config, backend)
+    record = run(config, backend, get_backend("local") if config.floor else None)
     say(f"summary: {args.results / report.SUMMARY}")
     failed = [f"{s.name} (repeat {s.repeat}): {s.error}" for s in record.stacks if s.status != "ok"]
     if failed:
@@ -161,6 +169,8 @@ def make_config(args: argparse.Namespace) -> RunConfig:
         repeat=positive_int(args.repeat, "--repeat"),
         preset=args.preset,
         ready_timeout=parse_duration(args.ready_timeout, "--ready-timeout"),
+        floor=None if args.no_floor else stacks.floor_stack(),
+        **dict(zip(("stack_cpus", "load_cpus"), parse_pin(args.pin), strict=True)),
         uid=_id(args.uid, "--uid"),
         gid=_id(args.gid, "--gid"),
     )
@@ -179,6 +189,38 @@ def parse_duration(text: str, flag: str, allow_zero: bool = False) -> float:
     if total <= 0 and not allow_zero:
         raise ConfigError(f"{flag}: must be more than zero, got {text!r}")
     return total
+
+
+def parse_pin(text: str) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+    """`auto`, `off` or `STACK:LOAD` CPU lists -> (stack CPUs, load CPUs)."""
+    available = sorted(os.sched_getaffinity(0))
+    if text == "off":
+        return None, None
+    if text == "auto":
+        if len(available) < 2:
+            return None, None  # one CPU: nothing to separate
+        half = len(available) // 2
+        return tuple(available[:half]), tuple(available[half:])
+    try:
+        stack, load = (_cpu_list(part) for part in text.split(":"))
+    except ValueError:
+        raise ConfigError(
+            f"--pin: cannot read {text!r}", tip="use auto, off, or STACK:LOAD like 0:1 or 0-1:2-3"
+        ) from None
+    unknown = sorted(set(stack + load) - set(available))
+    if unknown:
+        raise ConfigError(f"--pin: CPU {unknown[0]} is not available here (available: {available})")
+    return stack, load
+
+
+def _cpu_list(text: str) -> tuple[int, ...]:
+    cpus: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        cpus.extend(range(int(low), int(high or low) + 1))
+    if not cpus:
+        raise ValueError(text)
+    return tuple(cpus)
 
 
 def positive_int(text: str, flag: str) -> int:

@@ -22,6 +22,7 @@ from bench.stacks import ROOT
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PERCENTILES = (50, 90, 95, 99)
+GENERATOR_BUSY_PERCENT = 90.0  # locust's own warning threshold, of the one core it runs on
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,14 @@ class LoadFigures:
     measured_s: float
     status_codes: dict[str, int]
     per_second: list[list[int]] = field(default_factory=list)  # [second, requests, failures]
+    generator_cpu_percent: float | None = None  # locust's own CPU over the window (100 = one core)
+    generator_cpu_warnings: int = 0  # times locust's own CPU monitor saw > 90 %
+
+    @property
+    def generator_bound(self) -> bool:
+        """The load generator, not the stack, may have set the pace."""
+        busy = self.generator_cpu_percent is not None and self.generator_cpu_percent >= GENERATOR_BUSY_PERCENT
+        return busy or self.generator_cpu_warnings > 0
 
 
 @dataclass(frozen=True)
@@ -98,10 +107,13 @@ def locust_env(settings: LoadSettings, out: str) -> dict[str, str]:
 class LocalLauncher:
     """Locust as a child process of this machine (the local backend's way)."""
 
+    cpus: tuple[int, ...] | None = None  # pin locust apart from the stack
+
     def command(self, settings: LoadSettings, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]:
         """The argv and environment that run locust writing into `out`."""
         args = locust_args(base_url, settings, str(out), str(LOCUSTFILE))
-        return [sys.executable, "-m", "locust", *args], dict(os.environ) | locust_env(settings, str(out))
+        prefix = ["taskset", "-c", ",".join(map(str, self.cpus))] if self.cpus else []
+        return [*prefix, sys.executable, "-m", "locust", *args], dict(os.environ) | locust_env(settings, str(out))
 
 
 class Launcher(Protocol):
@@ -173,7 +185,15 @@ def figures_from_samples(data: dict[str, Any]) -> LoadFigures:
         measured_s=round(measured, 2),
         status_codes={str(k): int(v) for k, v in sorted(data.get("status_codes", {}).items())},
         per_second=[list(map(int, row)) for row in data.get("per_second", [])],
+        generator_cpu_percent=_share(data.get("generator_cpu_seconds"), measured),
+        generator_cpu_warnings=len(data.get("generator_cpu_warnings") or []),
     )
+
+
+def _share(cpu_seconds: float | None, wall: float) -> float | None:
+    if cpu_seconds is None or wall <= 0:
+        return None
+    return round(100 * float(cpu_seconds) / wall, 1)
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float | None:

@@ -9,6 +9,10 @@ a warmup out. Settings come from the environment:
 BENCH_SAMPLES  file to write the raw samples to (JSON) when locust quits
 BENCH_WARMUP   seconds from the first request that are not counted (default 0)
 BENCH_WAIT     seconds each user waits between requests (default 0: closed loop, flat out)
+
+It also watches itself, so a saturated load generator is never mistaken for a slow stack:
+the CPU time this process used during the measured window, and locust's own CPU warning,
+made to check every 2 s instead of every 10 s (so short runs can raise it too).
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from array import array
 from collections import Counter
 from typing import Any
 
+import locust.runners
 from locust import FastHttpUser, constant, events, task
+
+locust.runners.CPU_MONITOR_INTERVAL = 2.0  # locust's default 10 s never fires in short runs
 
 SAMPLES = os.environ.get("BENCH_SAMPLES")
 WARMUP = float(os.environ.get("BENCH_WARMUP", "0"))
@@ -43,6 +50,9 @@ class Recorder:
         self.warmup_requests = 0
         self.per_second: Counter[int] = Counter()
         self.per_second_failures: Counter[int] = Counter()
+        self.cpu_at_start: float | None = None  # process CPU seconds when measuring began
+        self.cpu_at_stop: float | None = None
+        self.cpu_warnings: list[float] = []
 
     def add(self, response_time: float, status: int, failed: bool) -> None:
         now = time.time()
@@ -52,6 +62,8 @@ class Recorder:
         if now < (self.measured_from or now):
             self.warmup_requests += 1
             return
+        if self.cpu_at_start is None:
+            self.cpu_at_start = time.process_time()
         self.latencies.append(response_time)
         self.status_codes[str(status)] += 1
         second = int(now - (self.measured_from or now))
@@ -62,7 +74,12 @@ class Recorder:
 
     def as_json(self) -> dict[str, Any]:
         last = max(self.per_second, default=-1)
+        cpu = None
+        if self.cpu_at_start is not None and self.cpu_at_stop is not None:
+            cpu = self.cpu_at_stop - self.cpu_at_start
         return {
+            "generator_cpu_seconds": cpu,
+            "generator_cpu_warnings": self.cpu_warnings,
             "measured_from": self.measured_from,
             "stopped": self.stopped,
             "warmup_s": WARMUP,
@@ -87,6 +104,13 @@ def _on_request(response_time: float, response: Any, exception: Any, **_: Any) -
 @events.test_stop.add_listener
 def _on_stop(**_: Any) -> None:
     RECORDER.stopped = time.time()
+    RECORDER.cpu_at_stop = time.process_time()
+
+
+@events.cpu_warning.add_listener
+def _on_cpu_warning(cpu_usage: float, **_: Any) -> None:
+    if RECORDER.cpu_at_start is not None:  # a busy warmup is not the measurement
+        RECORDER.cpu_warnings.append(round(cpu_usage, 1))
 
 
 @events.quitting.add_listener
@@ -95,6 +119,7 @@ def _on_quitting(**_: Any) -> None:
         return
     if RECORDER.stopped is None:
         RECORDER.stopped = time.time()
+        RECORDER.cpu_at_stop = time.process_time()
     tmp = f"{SAMPLES}.tmp"
     with open(tmp, "w", encoding="utf-8") as out:
         json.dump(RECORDER.as_json(), out)

@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +46,14 @@ class ProcessGroup:
         log_path: Path,
         cwd: Path,
         env: Mapping[str, str] | None = None,
+        cpus: Collection[int] | None = None,
     ) -> Child:
-        """Start `argv` in a new session with stdout and stderr appended to `log_path`."""
+        """Start `argv` in a new session with stdout and stderr appended to `log_path`.
+
+        `cpus` pins the process (and everything it forks) to those CPUs from its first
+        instruction, so gunicorn's workers inherit the pinning too.
+        """
+        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(
@@ -58,6 +64,7 @@ class ProcessGroup:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: Ctrl-C reaches us, not it
+                preexec_fn=pin,
             )
         child = Child(name, popen, log_path)
         self.children.append(child)

@@ -39,6 +39,7 @@ def render(run: RunResult, where: Path) -> str:
         f"Status **{run.status}**, backend `{run.backend}`, started {run.started_at}, "
         f"finished {run.finished_at or '-'}. Raw files: `{where}/`.\n",
         _main_table(run),
+        _floor(run),
         _reference_table(run),
         _failures(run),
         _settings(run),
@@ -55,6 +56,7 @@ _COLUMNS: list[tuple[str, Callable[[StackResult], float | None], str]] = [
     ("p99 ms", lambda s: s.p99_ms, "{:.2f}"),
     ("max ms", lambda s: s.max_ms, "{:.1f}"),
     ("req/s", lambda s: s.rps, "{:.0f}"),
+    ("locust CPU %", lambda s: s.generator_cpu_percent, "{:.0f}"),
     ("stack CPU %", lambda s: s.cpu_percent, "{:.0f}"),
     ("req per CPU-s", lambda s: s.rps_per_cpu_second, "{:.0f}"),
     ("peak RSS MB", lambda s: s.peak_rss_mb, "{:.0f}"),
@@ -68,6 +70,8 @@ def _main_table(run: RunResult) -> str:
         ok = [r for r in results if r.status == "ok"]
         shown = ok or results
         status = "ok" if len(ok) == len(results) else "/".join(sorted({r.status for r in results}))
+        if any(r.generator_bound for r in shown):
+            status += " **generator-bound**"
         cells = [f"`{name}`", status, str(sum(r.requests for r in shown)), str(sum(r.failures for r in shown))]
         cells += [_cell([get(r) for r in shown], fmt) for _, get, fmt in _COLUMNS]
         cells.append(_codes(shown))
@@ -76,8 +80,25 @@ def _main_table(run: RunResult) -> str:
         "\nFigures cover the measured window only (warmup excluded). Percentiles are exact "
         "(nearest rank over every response time). With repeats, a cell is the median and "
         "[min-max] the spread. CPU % is of one core, summed over the stack's processes.\n"
+        "**generator-bound**: locust's own CPU reached 90 % of its core (or its CPU warning fired), "
+        "so the load generator, not the stack, may have set the pace: read that row as a lower bound.\n"
     )
     return "\n".join(lines) + "\n" + note
+
+
+def _floor(run: RunResult) -> str:
+    f = run.floor
+    if f is None:
+        return ""
+    if f.status != "ok":
+        return f"Load generator floor: not measured ({f.error}).\n"
+    bound = " (generator-bound)" if f.generator_bound else ""
+    return (
+        f"**Load generator floor** (the same locust load against nginx answering from memory, same cores): "
+        f"avg {f.avg_ms:.2f} ms, p50 {f.p50_ms:.2f} ms, p99 {f.p99_ms:.2f} ms at {f.rps:.0f} req/s, "
+        f"locust CPU {f.generator_cpu_percent}%{bound}. Every figure above includes about this much "
+        f"of locust's own time; a stack's req/s near this one means locust set the pace.\n"
+    )
 
 
 def _reference_table(run: RunResult) -> str:

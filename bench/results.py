@@ -50,6 +50,9 @@ class StackResult:
     peak_rss_mb: float | None = None
     rps_per_cpu_second: float | None = None
     per_second: list[list[int]] = field(default_factory=list)  # [second, requests, failures]
+    generator_cpu_percent: float | None = None  # locust's own CPU (100 = its one core)
+    generator_cpu_warnings: int = 0
+    generator_bound: bool = False  # the generator, not the stack, may have set the pace
     description: str = ""
     reference: dict[str, Any] = field(default_factory=dict)  # published seed figures
     details: dict[str, str] = field(default_factory=dict)
@@ -69,6 +72,7 @@ class RunResult:
     settings: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
     stacks: list[StackResult] = field(default_factory=list)
+    floor: StackResult | None = None  # locust against a trivial target: the generator's floor
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -82,9 +86,14 @@ class RunResult:
         if not isinstance(data, dict) or "run_id" not in data:
             raise ValueError("not a run.json (no run_id)")
         known = {f.name for f in fields(StackResult)}
-        stacks = [StackResult(**{k: v for k, v in s.items() if k in known}) for s in data.get("stacks", [])]
-        run_known = {f.name for f in fields(cls)} - {"stacks"}
-        return cls(stacks=stacks, **{k: v for k, v in data.items() if k in run_known})
+
+        def stack(raw: dict[str, Any]) -> StackResult:
+            return StackResult(**{k: v for k, v in raw.items() if k in known})
+
+        stacks = [stack(s) for s in data.get("stacks", [])]
+        floor = stack(data["floor"]) if data.get("floor") else None
+        run_known = {f.name for f in fields(cls)} - {"stacks", "floor"}
+        return cls(stacks=stacks, floor=floor, **{k: v for k, v in data.items() if k in run_known})
 
 
 def now_iso() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bench import machine, report
@@ -35,11 +35,19 @@ class RunConfig:
     ready_timeout: float = 60.0
     uid: int | None = None
     gid: int | None = None
+    stack_cpus: tuple[int, ...] | None = None
+    load_cpus: tuple[int, ...] | None = None
+    floor: Stack | None = None  # trivial target measured first: the generator's own floor
 
 
-def run(config: RunConfig, backend: Backend) -> RunResult:
+FLOOR_MAX_S = 5.0  # the floor needs only a few seconds of the same load shape
+
+
+def run(config: RunConfig, backend: Backend, floor_backend: Backend | None = None) -> RunResult:
     """Measure every stack of `config`; raises Interrupted after saving on Ctrl-C."""
     backend.check(list(config.stacks))
+    if config.floor and floor_backend:
+        floor_backend.check([config.floor])
     run_id, run_dir = new_run_dir(config.results_dir)
     record = RunResult(
         run_id=run_id,
@@ -51,6 +59,9 @@ def run(config: RunConfig, backend: Backend) -> RunResult:
     save_run(run_dir, record)
     say(f"run {run_id}: {len(config.stacks)} stack(s) x {config.repeat}, backend {backend.name}, results in {run_dir}")
     try:
+        if config.floor and floor_backend:
+            record.floor = measure_floor(config, floor_backend, run_dir)
+            save_run(run_dir, record)
         for repeat in range(1, config.repeat + 1):
             for stack in config.stacks:  # interleaved: A B C A B C, so drift hits all alike
                 result = measure(stack, backend, config, run_dir, repeat)
@@ -69,6 +80,16 @@ def run(config: RunConfig, backend: Backend) -> RunResult:
     return record
 
 
+def measure_floor(config: RunConfig, backend: Backend, run_dir: Path) -> StackResult:
+    """The same load shape against a trivial nginx: what locust itself adds to every figure."""
+    assert config.floor is not None
+    load = replace(config.load, duration_s=min(config.load.duration_s, FLOOR_MAX_S))
+    result = measure(config.floor, backend, replace(config, load=load, repeat=1), run_dir, 1)
+    if result.status == "interrupted":
+        raise KeyboardInterrupt
+    return result
+
+
 def measure(stack: Stack, backend: Backend, config: RunConfig, run_dir: Path, repeat: int) -> StackResult:
     """Bring one stack up, verify it, load it; a StackFailed becomes a failed result."""
     folder = stack.name if config.repeat == 1 else f"{stack.name}-r{repeat}"
@@ -81,13 +102,22 @@ def measure(stack: Stack, backend: Backend, config: RunConfig, run_dir: Path, re
         reference=dict(stack.reference),
         folder=folder,
     )
-    spec = StackRun(run_dir / folder, config.breaker, config.ready_timeout, config.uid, config.gid)
+    spec = StackRun(
+        run_dir / folder,
+        config.breaker,
+        config.ready_timeout,
+        config.uid,
+        config.gid,
+        config.stack_cpus,
+        config.load_cpus,
+    )
     say(f"[{stack.name}{'' if config.repeat == 1 else f' #{repeat}'}] starting")
     started = time.monotonic()
     try:
         with backend.up(stack, spec) as target:
-            say(f"[{stack.name}] ready in {time.monotonic() - started:.1f} s; checking responses")
-            verify(target.base_url)
+            say(f"[{stack.name}] ready in {time.monotonic() - started:.1f} s")
+            if stack.verify:
+                verify(target.base_url)
             result.details = dict(target.details)
             outcome, usage = _load(target, config.load, spec.stack_dir / "load")
             _record(result, outcome, usage, target)
@@ -114,6 +144,8 @@ def _record(result: StackResult, outcome: LoadOutcome, usage: UsageSummary, targ
         for key, value in asdict(figures).items():
             setattr(result, key, value)
     result.cpu_percent, result.cpu_seconds, result.peak_rss_mb = usage.cpu_percent, usage.cpu_seconds, usage.peak_rss_mb
+    if figures is not None:
+        result.generator_bound = figures.generator_bound
     if usage.cpu_seconds > 0 and figures is not None:
         result.rps_per_cpu_second = round(figures.requests / usage.cpu_seconds, 1)
     if outcome.interrupted:
@@ -154,6 +186,8 @@ def _settings(config: RunConfig) -> dict[str, object]:
         "preset": config.preset,
         "breaker": config.breaker,
         "user_class": "FastHttpUser",
+        "stack_cpus": list(config.stack_cpus) if config.stack_cpus else "all",
+        "load_cpus": list(config.load_cpus) if config.load_cpus else "all",
     }
 
 

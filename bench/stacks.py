@@ -41,6 +41,8 @@ class Stack:
     path: Path
     description: str
     order: int  # position in listings and the summary
+    hidden: bool  # a helper target (the generator floor), not a stack to compare
+    verify: bool  # check the users API's answers before loading
     app: str
     ports: Mapping[str, int]  # port name -> container port (compose); local picks free ones
     target: str  # the named port the load generator hits
@@ -54,10 +56,16 @@ class Stack:
         return self.name
 
 
-def discover(stacks_dir: Path = STACKS_DIR) -> dict[str, Stack]:
-    """Return every stack under `stacks_dir`, by name, in a stable order."""
+def discover(stacks_dir: Path = STACKS_DIR, hidden: bool = False) -> dict[str, Stack]:
+    """Return every stack under `stacks_dir`, by name, in a stable order (helpers only if `hidden`)."""
     loaded = [load_stack(path) for path in stacks_dir.glob("*/stack.toml")]
-    return {stack.name: stack for stack in sorted(loaded, key=lambda s: (s.order, s.name))}
+    ordered = sorted(loaded, key=lambda s: (s.order, s.name))
+    return {stack.name: stack for stack in ordered if hidden or not stack.hidden}
+
+
+def floor_stack(stacks_dir: Path = STACKS_DIR) -> Stack:
+    """The trivial target that measures the load generator's own floor."""
+    return discover(stacks_dir, hidden=True)["floor"]
 
 
 def select(names: list[str], stacks_dir: Path = STACKS_DIR) -> list[Stack]:
@@ -87,6 +95,8 @@ def load_stack(toml_path: Path) -> Stack:
         path=toml_path.parent,
         description=_require(data, "description", str, where),
         order=int(data.get("order", 100)),
+        hidden=bool(data.get("hidden", False)),
+        verify=bool(data.get("verify", True)),
         app=_require(data, "app", str, where),
         ports={str(k): int(v) for k, v in ports.items()},
         target=_require(data, "target", str, where),

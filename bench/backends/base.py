@@ -22,6 +22,8 @@ class StackRun:
     ready_timeout: float = 60.0
     uid: int | None = None  # owner of files the load generator writes (compose)
     gid: int | None = None
+    stack_cpus: tuple[int, ...] | None = None  # CPUs the stack may use (None: all)
+    load_cpus: tuple[int, ...] | None = None  # CPUs the load generator may use
 
 
 @dataclass

@@ -16,6 +16,7 @@ from pathlib import Path
 from bench import breaker
 from bench.backends.base import StackRun, Target
 from bench.errors import MissingToolError, StackFailed
+from bench.load import LocalLauncher
 from bench.metrics import Usage, process_tree_usage
 from bench.procs import ProcessGroup, tail
 from bench.stacks import ROOT, Stack, render
@@ -52,10 +53,12 @@ class LocalBackend:
         try:  # the group is recorded before any start, so a failed start still tears down
             for proc in stack.processes:
                 argv = [render(part, context) for part in proc.command]
-                group.start(proc.name, argv, logs / f"{proc.name}.log", cwd=ROOT, env=_env())
+                group.start(proc.name, argv, logs / f"{proc.name}.log", cwd=ROOT, env=_env(), cpus=run.stack_cpus)
                 if proc.ready_port:
                     _wait_tcp(ports[proc.ready_port], group, run.ready_timeout)
             target = _target(stack, ports, group)
+            target.launcher = LocalLauncher(run.load_cpus)
+            target.details["pinning"] = f"stack on CPUs {_cpus(run.stack_cpus)}, locust on CPUs {_cpus(run.load_cpus)}"
             _wait_http(target.base_url + stack.health_path, group, run.ready_timeout)
             yield target
         finally:
@@ -103,6 +106,10 @@ def _target(stack: Stack, ports: dict[str, int], group: ProcessGroup) -> Target:
         log_tail=lambda: _tails(group),
         details={"ports": ", ".join(f"{k}={v}" for k, v in ports.items())},
     )
+
+
+def _cpus(cpus: tuple[int, ...] | None) -> str:
+    return ",".join(map(str, cpus)) if cpus else "all"
 
 
 def _env() -> dict[str, str]:
