@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.charts import chart_links, write_charts
 from bench.results import RUN_FILE, RunResult, StackResult, load_run, write_text_atomic
 
 SUMMARY = "summary.md"
@@ -24,22 +25,24 @@ def find_runs(results_dir: Path) -> list[tuple[Path, RunResult]]:
 
 
 def write_summaries(results_dir: Path, run_dir: Path) -> Path:
-    """Write the run's own summary.md and results/summary.md (the latest run)."""
+    """Write the run's own summary.md and results/summary.md (the latest run), charts beside each."""
     run = load_run(run_dir)
-    text = render(run, run_dir.relative_to(results_dir) if run_dir.is_relative_to(results_dir) else run_dir)
-    write_text_atomic(run_dir / SUMMARY, text)
-    write_text_atomic(results_dir / SUMMARY, text)
+    where = run_dir.relative_to(results_dir) if run_dir.is_relative_to(results_dir) else run_dir
+    for folder in (run_dir, results_dir):
+        charts = write_charts(run, folder)
+        write_text_atomic(folder / SUMMARY, render(run, where, chart_links(charts, folder)))
     return results_dir / SUMMARY
 
 
-def render(run: RunResult, where: Path) -> str:
-    """The summary of one run as Markdown."""
+def render(run: RunResult, where: Path, charts: str = "") -> str:
+    """The summary of one run as Markdown: the comparison first, then charts and context."""
     parts = [
         f"# Deployment stacks compared: run {run.run_id}\n",
         f"Status **{run.status}**, backend `{run.backend}`, started {run.started_at}, "
         f"finished {run.finished_at or '-'}. Raw files: `{where}/`.\n",
         _main_table(run),
         _floor(run),
+        charts,
         _reference_table(run),
         _failures(run),
         _settings(run),

@@ -7,6 +7,7 @@ stack under load, keeps what was measured, and marks the run interrupted.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from bench import machine, report
 from bench.backends.base import Backend, StackRun, Target
-from bench.errors import Interrupted, StackFailed
+from bench.errors import Interrupted, MissingToolError, StackFailed
 from bench.load import LoadOutcome, LoadSettings, run_load
 from bench.metrics import Sampler, UsageSummary
 from bench.results import RunResult, StackResult, new_run_dir, now_iso, save_run
@@ -46,8 +47,7 @@ FLOOR_MAX_S = 5.0  # the floor needs only a few seconds of the same load shape
 def run(config: RunConfig, backend: Backend, floor_backend: Backend | None = None) -> RunResult:
     """Measure every stack of `config`; raises Interrupted after saving on Ctrl-C."""
     backend.check(list(config.stacks))
-    if config.floor and floor_backend:
-        floor_backend.check([config.floor])
+    floor_problem = _floor_problem(config, floor_backend)
     run_id, run_dir = new_run_dir(config.results_dir)
     record = RunResult(
         run_id=run_id,
@@ -57,11 +57,16 @@ def run(config: RunConfig, backend: Backend, floor_backend: Backend | None = Non
         machine=machine.describe(),
     )
     save_run(run_dir, record)
+    # every child inherits the run id, so leftovers of a run can be found by it (tests do)
+    os.environ["BENCH_RUN_ID"] = run_id
     say(f"run {run_id}: {len(config.stacks)} stack(s) x {config.repeat}, backend {backend.name}, results in {run_dir}")
     try:
-        if config.floor and floor_backend:
+        if config.floor and floor_backend and not floor_problem:
             record.floor = measure_floor(config, floor_backend, run_dir)
-            save_run(run_dir, record)
+        elif config.floor:
+            record.floor = StackResult(name="floor", backend="local", status="skipped", error=floor_problem)
+            say(f"WARNING: load generator floor not measured: {floor_problem}")
+        save_run(run_dir, record)
         for repeat in range(1, config.repeat + 1):
             for stack in config.stacks:  # interleaved: A B C A B C, so drift hits all alike
                 result = measure(stack, backend, config, run_dir, repeat)
@@ -78,6 +83,17 @@ def run(config: RunConfig, backend: Backend, floor_backend: Backend | None = Non
         save_run(run_dir, record)
         report.write_summaries(config.results_dir, run_dir)
     return record
+
+
+def _floor_problem(config: RunConfig, floor_backend: Backend | None) -> str | None:
+    """Why the floor cannot be measured (it is optional: the run goes on without it)."""
+    if not config.floor or not floor_backend:
+        return None
+    try:
+        floor_backend.check([config.floor])
+    except MissingToolError as exc:
+        return f"{exc}" + (f" ({exc.tip})" if exc.tip else "")
+    return None
 
 
 def measure_floor(config: RunConfig, backend: Backend, run_dir: Path) -> StackResult:

@@ -7,6 +7,7 @@ backend fills in with `render`, so the same nginx.conf serves local processes an
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -17,7 +18,8 @@ from typing import Any
 from bench.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
-STACKS_DIR = ROOT / "stacks"
+# BENCH_STACKS_DIR points the lab at another folder of stacks (your own, or test fixtures)
+STACKS_DIR = Path(os.environ.get("BENCH_STACKS_DIR") or ROOT / "stacks")
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
 
@@ -34,6 +36,15 @@ class Process:
 
 
 @dataclass(frozen=True)
+class Compose:
+    """How the stack's docker-compose.yml looks to the compose backend ([compose] in stack.toml)."""
+
+    file: str  # the compose file in the stack folder
+    target_service: str  # the service whose network namespace holds the target port
+    hosts: Mapping[str, str]  # port name -> host a config template sees it at (default: loopback)
+
+
+@dataclass(frozen=True)
 class Stack:
     """A deployment stack as described by its folder."""
 
@@ -45,12 +56,14 @@ class Stack:
     verify: bool  # check the users API's answers before loading
     app: str
     ports: Mapping[str, int]  # port name -> container port (compose); local picks free ones
+    local_ports: Mapping[str, int]  # fixed loopback ports for local runs, where a stack needs them
     target: str  # the named port the load generator hits
     health_path: str
     processes: tuple[Process, ...]
     templates: tuple[str, ...]  # files rendered into the work folder before start
     breaker_file: str | None  # stacks with an Envoy circuit breaker name its spec file
     reference: Mapping[str, Any]  # published figures from the seeds, shown beside ours
+    compose: Compose = Compose("docker-compose.yml", "app", {})
 
     def __str__(self) -> str:
         return self.name
@@ -99,12 +112,14 @@ def load_stack(toml_path: Path) -> Stack:
         verify=bool(data.get("verify", True)),
         app=_require(data, "app", str, where),
         ports={str(k): int(v) for k, v in ports.items()},
+        local_ports={str(k): int(v) for k, v in data.get("local_ports", {}).items()},
         target=_require(data, "target", str, where),
         health_path=data.get("health_path", "/health"),
         processes=tuple(_process(p, where) for p in _require(data, "process", list, where)),
         templates=tuple(data.get("templates", [])),
         breaker_file=data.get("breaker"),
         reference=data.get("reference", {}),
+        compose=_compose(data.get("compose", {}), where),
     )
     if stack.target not in stack.ports:
         raise ConfigError(f"{where}: target {stack.target!r} is not one of its ports")
@@ -124,6 +139,19 @@ def _process(raw: Any, where: str) -> Process:
         binary=raw.get("binary", str(command[0])),
         install_tip=raw.get("install_tip", ""),
         ready_port=raw.get("ready_port"),
+    )
+
+
+def _compose(raw: Any, where: str) -> Compose:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [compose] must be a table")
+    hosts = raw.get("hosts", {})
+    if not isinstance(hosts, dict):
+        raise ConfigError(f"{where}: [compose] hosts must be a table of port name -> host")
+    return Compose(
+        file=str(raw.get("file", "docker-compose.yml")),
+        target_service=str(raw.get("target_service", "app")),
+        hosts={str(k): str(v) for k, v in hosts.items()},
     )
 
 

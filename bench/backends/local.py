@@ -44,7 +44,7 @@ class LocalBackend:
 
     @contextmanager
     def up(self, stack: Stack, run: StackRun) -> Iterator[Target]:
-        ports = {name: free_port() for name in stack.ports}
+        ports = {name: stack.local_ports.get(name) or free_port() for name in stack.ports}
         workdir = run.stack_dir / "work"
         context = _context(stack, run, workdir, ports)
         _render_templates(stack, workdir, context)

@@ -61,7 +61,8 @@ def test_summary_shows_every_stack_and_the_seed_reference(measured: Measured) ->
     summary = (measured.results / "summary.md").read_text()
     assert summary == (measured.run_dir / "summary.md").read_text()
     for stack in measured.run["stacks"]:
-        assert f"| `{stack['name']}` | ok | {stack['requests']} |" in summary
+        flag = " **generator-bound**" if stack["generator_bound"] else ""
+        assert f"| `{stack['name']}` | ok{flag} | {stack['requests']} |" in summary
     assert "| `flask_gunicorn` |" in summary and "47.30" in summary  # seed 002's published average
     assert "summary:" in measured.stderr
 

@@ -1,0 +1,294 @@
+"""Charts of one run as PNG files. Reads a RunResult only; runs nothing.
+
+latency.png     p50/p90/p95/p99 per stack (median of the repeats, min-max whiskers)
+throughput.png  requests per second over the measured window, one line per repeat
+resources.png   stack CPU % (of one core) and peak RSS per stack
+
+Only stacks whose status is "ok" are drawn. Pyplot is never imported: figures are
+plain `matplotlib.figure.Figure` objects rendered by Agg, so nothing needs a display
+and no global backend state is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
+from matplotlib.typing import RcKeyType
+
+from bench.results import RunResult, StackResult
+
+LATENCY = "latency.png"
+THROUGHPUT = "throughput.png"
+RESOURCES = "resources.png"
+TITLES = {
+    LATENCY: "Latency percentiles",
+    THROUGHPUT: "Requests per second over the run",
+    RESOURCES: "CPU and memory per stack",
+}
+
+PERCENTILES: list[tuple[str, Callable[[StackResult], float | None]]] = [
+    ("p50", lambda s: s.p50_ms),
+    ("p90", lambda s: s.p90_ms),
+    ("p95", lambda s: s.p95_ms),
+    ("p99", lambda s: s.p99_ms),
+]
+_PERCENTILE_COLOURS = ["#9ecae1", "#6baed6", "#3182bd", "#08519c"]  # light -> dark: higher is worse
+_STACK_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+_LOG_RATIO = 30.0  # above this max/min spread a linear axis squashes the small bars into nothing
+_DPI = 100
+_STYLE: dict[RcKeyType, Any] = {
+    "font.size": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titleweight": "bold",
+    "axes.axisbelow": True,
+}
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The median of some repeats and their min-max range."""
+
+    mid: float
+    low: float
+    high: float
+
+
+def write_charts(run: RunResult, out_dir: Path) -> list[Path]:
+    """Write latency.png, throughput.png and resources.png into `out_dir`; return those written.
+
+    A chart with nothing to show (no stack ok, or no figures of that kind) is not written,
+    so a run where every stack failed returns [].
+    """
+    groups = ok_groups(run)
+    if not groups:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with matplotlib.rc_context(_STYLE):
+        for name, draw in ((LATENCY, _latency), (THROUGHPUT, _throughput), (RESOURCES, _resources)):
+            fig = draw(groups)
+            if fig is None:
+                continue
+            caption = _caption(run, groups, lines=name == THROUGHPUT)
+            fig.text(0.01, 0.01, caption, fontsize=7, color="#555555", ha="left", va="bottom")
+            _save_atomic(fig, out_dir / name)
+            written.append(out_dir / name)
+    return written
+
+
+def chart_links(paths: list[Path], relative_to: Path) -> str:
+    """A Markdown section embedding the charts, with links relative to the folder of the .md file."""
+    if not paths:
+        return ""
+    images = [f"![{TITLES.get(p.name, p.stem)}]({Path(os.path.relpath(p, relative_to)).as_posix()})" for p in paths]
+    return "## Charts\n\n" + "\n\n".join(images) + "\n"
+
+
+def ok_groups(run: RunResult) -> dict[str, list[StackResult]]:
+    """The ok repeats of each stack, stacks in the order they first appear in the run."""
+    groups: dict[str, list[StackResult]] = {}
+    for result in run.stacks:
+        groups.setdefault(result.name, [])
+        if result.status == "ok":
+            groups[result.name].append(result)
+    return {name: results for name, results in groups.items() if results}
+
+
+def spread(values: Sequence[float | None]) -> Spread | None:
+    """Median and min-max of the values present; None when there are none."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    return Spread(statistics.median(present), min(present), max(present))
+
+
+def _latency(groups: dict[str, list[StackResult]]) -> Figure | None:
+    """Grouped bars: one group per stack, one bar per percentile."""
+    cells = {name: [spread([get(r) for r in rs]) for _, get in PERCENTILES] for name, rs in groups.items()}
+    if all(c is None for row in cells.values() for c in row):
+        return None
+    fig = _figure(max(5.0, 1.9 * len(cells) + 2.5), 5.0)
+    ax = fig.add_subplot()
+    width = 0.8 / len(PERCENTILES)
+    for i, (label, _) in enumerate(PERCENTILES):
+        x = [n + (i - (len(PERCENTILES) - 1) / 2) * width for n in range(len(cells))]
+        _bars(ax, x, [row[i] for row in cells.values()], width, _PERCENTILE_COLOURS[i], label)
+    log = _use_log(ax, [c for row in cells.values() for c in row if c is not None])
+    ax.set_title("Latency percentiles (ms, lower is better)")
+    ax.set_ylabel("response time, ms" + (" (log scale)" if log else ""))
+    _stack_ticks(ax, list(cells))
+    ax.legend(title="percentile", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title_fontsize=8)
+    ax.margins(y=0.1)
+    return fig
+
+
+def _throughput(groups: dict[str, list[StackResult]]) -> Figure | None:
+    """One line per repeat, coloured by stack, over the whole seconds of the measured window."""
+    series = {name: [whole_seconds(r) for r in rs] for name, rs in groups.items()}
+    if not any(points for lines in series.values() for points in lines):
+        return None
+    fig = _figure(9.0, 5.0)
+    ax = fig.add_subplot()
+    for n, (name, lines) in enumerate(series.items()):
+        width = 1.8 if len(lines) == 1 else 1.1
+        for k, points in enumerate(p for p in lines if p):
+            xs, ys = zip(*points, strict=True)
+            marker = "o" if len(points) <= 20 else ""  # a short run is a few points; show where they are
+            ax.plot(
+                xs,
+                ys,
+                color=_colour(n),
+                linewidth=width,
+                alpha=0.85,
+                marker=marker,
+                markersize=3,
+                label=name if k == 0 else None,
+            )
+    ax.set_title("Requests per second over the run (higher is better)")
+    ax.set_xlabel("seconds into the measured window (warmup excluded)")
+    ax.set_ylabel("requests per second")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(left=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(title="stack (one line per repeat)", fontsize=8, title_fontsize=8, loc="lower right")
+    return fig
+
+
+def _resources(groups: dict[str, list[StackResult]]) -> Figure | None:
+    """Two panels of bars: stack CPU % and peak RSS, medians with min-max whiskers."""
+    cpu = [spread([r.cpu_percent for r in rs]) for rs in groups.values()]
+    rss = [spread([r.peak_rss_mb for r in rs]) for rs in groups.values()]
+    if all(c is None for c in cpu + rss):
+        return None
+    fig = _figure(max(7.0, 2.2 * len(groups) + 2), 4.8)
+    left, right = fig.subplots(1, 2)
+    colours = [_colour(n) for n in range(len(groups))]
+    panels = (
+        (left, cpu, "CPU (% of one core)", "CPU % (all the stack's processes)", "{:.0f}%"),
+        (right, rss, "Peak memory (RSS, MB)", "MB", "{:.0f}"),
+    )
+    for ax, cells, title, unit, fmt in panels:
+        _bars(ax, list(range(len(groups))), cells, 0.6, colours, None, fmt)
+        ax.set_title(title)
+        ax.set_ylabel(unit)
+        ax.set_ylim(bottom=0)
+        ax.margins(y=0.15)
+        _stack_ticks(ax, list(groups))
+    fig.suptitle("CPU and memory of each stack under load", fontweight="bold")
+    return fig
+
+
+def _bars(
+    ax: Axes,
+    x: list[float] | list[int],
+    cells: list[Spread | None],
+    width: float,
+    colour: str | list[str],
+    label: str | None,
+    fmt: str | None = None,
+) -> None:
+    """Bars at the medians with min-max whiskers (only when repeats differ) and the value on top."""
+    mids = [c.mid if c else float("nan") for c in cells]
+    errors = [[c.mid - c.low if c else 0.0 for c in cells], [c.high - c.mid if c else 0.0 for c in cells]]
+    whiskers = any(c is not None and c.high > c.low for c in cells)
+    ax.bar(
+        x,
+        mids,
+        width,
+        color=colour,
+        label=label,
+        yerr=errors if whiskers else None,
+        capsize=2,
+        error_kw={"elinewidth": 0.8, "ecolor": "#333333"},
+    )
+    for xi, c in zip(x, cells, strict=True):
+        if c is not None:
+            text = fmt.format(c.mid) if fmt else _ms(c.mid)
+            ax.annotate(
+                text, (xi, c.high), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=7
+            )
+
+
+def _use_log(ax: Axes, cells: list[Spread]) -> bool:
+    """Switch to a log y axis when the values span more than _LOG_RATIO; plain numbers on the ticks."""
+    positive = [v for c in cells for v in (c.low, c.high) if v > 0]
+    if not positive or max(positive) / min(positive) <= _LOG_RATIO:
+        ax.set_ylim(bottom=0)
+        ax.grid(axis="y", alpha=0.3)
+        return False
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=min(positive) / 2)
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.grid(axis="y", which="major", alpha=0.3)
+    return True
+
+
+def whole_seconds(result: StackResult) -> list[tuple[int, int]]:
+    """(second, requests) for every full second; the last, partial second would look like a drop."""
+    rows = [(int(row[0]), int(row[1])) for row in result.per_second if len(row) >= 2]
+    if result.measured_s > 0:
+        rows = [(s, n) for s, n in rows if s + 1 <= result.measured_s + 0.05]
+    return rows
+
+
+def _stack_ticks(ax: Axes, names: list[str]) -> None:
+    """Stack names under their bars, tilted when they would collide."""
+    crowded = sum(len(n) for n in names) > 60 * ax.get_position().width
+    ax.set_xticks(range(len(names)), names, rotation=20 if crowded else 0, ha="right" if crowded else "center")
+
+
+def _caption(run: RunResult, groups: dict[str, list[StackResult]], lines: bool) -> str:
+    """Where the figures come from, how repeats are summarised and which stacks are missing."""
+    repeats = max(len(rs) for rs in groups.values())
+    parts = [f"run {run.run_id}", f"backend {run.backend or '-'}"]
+    if repeats > 1:
+        parts.append("one line per repeat" if lines else f"bars: median of up to {repeats} repeats, whiskers: min-max")
+    left_out = [name for name in dict.fromkeys(r.name for r in run.stacks) if name not in groups]
+    if left_out:
+        parts.append("left out (no ok result): " + ", ".join(left_out))
+    return "  ·  ".join(parts)
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A figure laid out by matplotlib, leaving the bottom strip free for the caption."""
+    return Figure(figsize=(width, height), dpi=_DPI, layout=ConstrainedLayoutEngine(rect=(0, 0.04, 1, 0.96)))
+
+
+def _colour(n: int) -> str:
+    return _STACK_COLOURS[n % len(_STACK_COLOURS)]
+
+
+def _ms(value: float) -> str:
+    """A latency short enough to sit above a bar."""
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _save_atomic(fig: Figure, path: Path) -> None:
+    """Render to a temp file in the same folder, then os.replace, so a reader never sees half a PNG."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            fig.savefig(out, format="png", dpi=_DPI)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
