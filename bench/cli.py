@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     every = sub.add_parser("all", help="measure every stack")
     _load_options(every)
     every.set_defaults(handler=cmd_run, names=None)
+    k8s = sub.add_parser("k8s", help="render the fastapi_istio stack as Kubernetes + Istio manifests")
+    k8s.add_argument("--breaker", default=os.environ.get("BENCH_BREAKER", "seed"), help="circuit breaker preset")
+    k8s.add_argument("--out", type=Path, default=None, help="folder (default: stacks/fastapi_istio/k8s/)")
+    k8s.set_defaults(handler=cmd_k8s)
     rep = sub.add_parser("report", help="rebuild summary.md from stored results, running nothing")
     rep.add_argument("run_dir", nargs="?", type=Path, help="a run folder (default: the latest run)")
     rep.add_argument("--results", type=Path, default=_env_path("BENCH_RESULTS", ROOT / "results"))
@@ -131,6 +135,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if failed:
         say(f"ERROR: {len(failed)} stack measurement(s) failed:\n  " + "\n  ".join(failed))
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_k8s(args: argparse.Namespace) -> int:
+    from bench.k8s import main_k8s
+
+    for path in main_k8s(args.breaker, args.out):
+        print(path)
     return EXIT_OK
 
 
