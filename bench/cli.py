@@ -19,10 +19,12 @@ from bench import report, stacks
 from bench.backends import BACKENDS, get_backend, resolve_backend
 from bench.errors import BenchError, ConfigError, Interrupted
 from bench.load import LoadSettings
+from bench.results import RunResult
 from bench.runner import RunConfig, run, say
 from bench.stacks import ROOT
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+BREAKER_DURATION = "10s"  # seed 001: vegeta attack -duration=10s
 
 # Named load shapes. `seed` reproduces seed 002's locust run (-u 1000 -r 100 --run-time 10s).
 PRESETS: dict[str, dict[str, str]] = {
@@ -71,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     every = sub.add_parser("all", help="measure every stack")
     _load_options(every)
     every.set_defaults(handler=cmd_run, names=None)
+    brk = sub.add_parser("breaker", help="the circuit breaker under overload: breaker off vs a preset, same rate")
+    brk.add_argument("names", nargs="?", default="fastapi_istio", metavar="STACK", help="a stack with a breaker")
+    brk.add_argument(
+        "--rate", default=os.environ.get("BENCH_RATE", "2x"), help="arrival rate: req/s (1500) or 2x capacity"
+    )
+    _load_options(brk)
+    brk.set_defaults(handler=cmd_breaker)
     k8s = sub.add_parser("k8s", help="render the fastapi_istio stack as Kubernetes + Istio manifests")
     k8s.add_argument("--breaker", default=os.environ.get("BENCH_BREAKER", "seed"), help="circuit breaker preset")
     k8s.add_argument("--out", type=Path, default=None, help="folder (default: stacks/fastapi_istio/k8s/)")
@@ -131,11 +140,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     backend = get_backend(resolve_backend(args.backend, say))
     record = run(config, backend, get_backend("local") if config.floor else None)
     say(f"summary: {args.results / report.SUMMARY}")
+    return _exit_code(record)
+
+
+def _exit_code(record: RunResult) -> int:
+    """0 only when every measurement succeeded; the failures are listed last."""
     failed = [f"{s.name} (repeat {s.repeat}): {s.error}" for s in record.stacks if s.status != "ok"]
     if failed:
         say(f"ERROR: {len(failed)} stack measurement(s) failed:\n  " + "\n  ".join(failed))
         return EXIT_FAILED
     return EXIT_OK
+
+
+def cmd_breaker(args: argparse.Namespace) -> int:
+    from bench.overload import parse_rate, run_breaker
+
+    rate = parse_rate(args.rate)
+    users = positive_int(args.users, "--users") if args.users else None
+    args.names, args.duration = [args.names], args.duration or BREAKER_DURATION
+    config = make_config(args)
+    backend = get_backend(resolve_backend(args.backend, say))
+    record = run_breaker(config, backend, config.stacks[0], rate, users)
+    say(f"summary: {args.results / report.SUMMARY}")
+    return _exit_code(record)
 
 
 def cmd_k8s(args: argparse.Namespace) -> int:

@@ -34,6 +34,7 @@ class LoadSettings:
     duration_s: float
     warmup_s: float = 0.0
     wait_s: float = 0.0
+    rate: float | None = None  # total arrival rate (open model); None: closed loop
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class LoadFigures:
     per_second: list[list[int]] = field(default_factory=list)  # [second, requests, failures]
     generator_cpu_percent: float | None = None  # locust's own CPU over the window (100 = one core)
     generator_cpu_warnings: int = 0  # times locust's own CPU monitor saw > 90 %
+    overloaded: int = 0  # 503s with x-envoy-overloaded: made by the circuit breaker, not the app
+    offered_rps: float | None = None  # the open-model arrival rate asked for, if any
+    ok_latency: dict[str, float | None] = field(default_factory=dict)  # successful requests only
 
     @property
     def generator_bound(self) -> bool:
@@ -99,6 +103,7 @@ def locust_env(settings: LoadSettings, out: str) -> dict[str, str]:
         "BENCH_SAMPLES": f"{out}/samples.json",
         "BENCH_WARMUP": f"{settings.warmup_s:g}",
         "BENCH_WAIT": f"{settings.wait_s:g}",
+        "BENCH_RATE": f"{settings.rate:g}" if settings.rate else "0",
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -166,7 +171,8 @@ def read_samples(path: Path) -> LoadFigures | None:
 
 def figures_from_samples(data: dict[str, Any]) -> LoadFigures:
     """Exact figures from raw response times (ms) and counters."""
-    latencies = sorted(float(x) for x in data.get("latencies_ms", []))
+    ok = sorted(float(x) for x in data.get("ok_latencies_ms", []))
+    latencies = sorted(ok + [float(x) for x in data.get("failed_latencies_ms", [])])
     start, stop = data.get("measured_from"), data.get("stopped")
     measured = max(float(stop) - float(start), 0.0) if start and stop else 0.0
     count = len(latencies)
@@ -187,7 +193,18 @@ def figures_from_samples(data: dict[str, Any]) -> LoadFigures:
         per_second=[list(map(int, row)) for row in data.get("per_second", [])],
         generator_cpu_percent=_share(data.get("generator_cpu_seconds"), measured),
         generator_cpu_warnings=len(data.get("generator_cpu_warnings") or []),
+        overloaded=int(data.get("overloaded", 0)),
+        offered_rps=data.get("offered_rps"),
+        ok_latency=latency_summary(ok),
     )
+
+
+def latency_summary(sorted_values: Sequence[float]) -> dict[str, float | None]:
+    """avg and exact percentiles of a sorted sample (the successful requests, say)."""
+    summary = {f"p{p}_ms": _rounded(percentile(sorted_values, p)) for p in PERCENTILES}
+    summary["avg_ms"] = _rounded(sum(sorted_values) / len(sorted_values)) if sorted_values else None
+    summary["max_ms"] = _rounded(sorted_values[-1]) if sorted_values else None
+    return summary
 
 
 def _share(cpu_seconds: float | None, wall: float) -> float | None:

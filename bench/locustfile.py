@@ -9,6 +9,8 @@ a warmup out. Settings come from the environment:
 BENCH_SAMPLES  file to write the raw samples to (JSON) when locust quits
 BENCH_WARMUP   seconds from the first request that are not counted (default 0)
 BENCH_WAIT     seconds each user waits between requests (default 0: closed loop, flat out)
+BENCH_RATE     total arrival rate (req/s) of this process, paced across all users like
+               `vegeta -rate` (open model); the run reports when the users could not keep it
 
 It also watches itself, so a saturated load generator is never mistaken for a slow stack:
 the CPU time this process used during the measured window, and locust's own CPU warning,
@@ -25,14 +27,16 @@ from array import array
 from collections import Counter
 from typing import Any
 
+import gevent
 import locust.runners
-from locust import FastHttpUser, constant, events, task
+from locust import FastHttpUser, events, task
 
 locust.runners.CPU_MONITOR_INTERVAL = 2.0  # locust's default 10 s never fires in short runs
 
 SAMPLES = os.environ.get("BENCH_SAMPLES")
 WARMUP = float(os.environ.get("BENCH_WARMUP", "0"))
 WAIT = float(os.environ.get("BENCH_WAIT", "0"))
+RATE = float(os.environ.get("BENCH_RATE", "0"))
 USER_IDS = (0, 1, 2)  # the rows every app starts with
 POST_IDS = range(100, 200)  # bounded, so the table cannot grow through a long run
 
@@ -44,7 +48,9 @@ class Recorder:
         self.first: float | None = None
         self.measured_from: float | None = None
         self.stopped: float | None = None
-        self.latencies = array("d")
+        self.ok_latencies = array("d")
+        self.failed_latencies = array("d")
+        self.overloaded = 0  # 503s that Envoy's circuit breaker made (x-envoy-overloaded)
         self.status_codes: Counter[str] = Counter()
         self.failures = 0
         self.warmup_requests = 0
@@ -54,7 +60,7 @@ class Recorder:
         self.cpu_at_stop: float | None = None
         self.cpu_warnings: list[float] = []
 
-    def add(self, response_time: float, status: int, failed: bool) -> None:
+    def add(self, response_time: float, status: int, failed: bool, overloaded: bool) -> None:
         now = time.time()
         if self.first is None:
             self.first = now
@@ -64,7 +70,8 @@ class Recorder:
             return
         if self.cpu_at_start is None:
             self.cpu_at_start = time.process_time()
-        self.latencies.append(response_time)
+        (self.failed_latencies if failed else self.ok_latencies).append(response_time)
+        self.overloaded += overloaded
         self.status_codes[str(status)] += 1
         second = int(now - (self.measured_from or now))
         self.per_second[second] += 1
@@ -84,11 +91,14 @@ class Recorder:
             "stopped": self.stopped,
             "warmup_s": WARMUP,
             "warmup_requests": self.warmup_requests,
-            "requests": len(self.latencies),
+            "requests": len(self.ok_latencies) + len(self.failed_latencies),
             "failures": self.failures,
+            "overloaded": self.overloaded,
+            "offered_rps": RATE or None,
             "status_codes": dict(self.status_codes),
             "per_second": [[s, self.per_second[s], self.per_second_failures[s]] for s in range(last + 1)],
-            "latencies_ms": list(self.latencies),
+            "ok_latencies_ms": list(self.ok_latencies),
+            "failed_latencies_ms": list(self.failed_latencies),
         }
 
 
@@ -98,7 +108,9 @@ RECORDER = Recorder()
 @events.request.add_listener
 def _on_request(response_time: float, response: Any, exception: Any, **_: Any) -> None:
     status = getattr(response, "status_code", 0) or 0
-    RECORDER.add(response_time, int(status), exception is not None)
+    headers = getattr(response, "headers", None) or {}
+    overloaded = status == 503 and headers.get("x-envoy-overloaded") == "true"
+    RECORDER.add(response_time, int(status), exception is not None, overloaded)
 
 
 @events.test_stop.add_listener
@@ -126,10 +138,37 @@ def _on_quitting(**_: Any) -> None:
     os.replace(tmp, SAMPLES)
 
 
+class Pacer:
+    """One schedule shared by all users of this process: a request slot every 1/RATE s.
+
+    A user that is free takes the next slot; when every user is waiting for a response,
+    slots pass unused and the achieved rate falls short of the offered one (reported),
+    rather than bursting later to catch up.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self.next_slot = 0.0
+
+    def wait(self) -> float:
+        now = time.monotonic()
+        slot = max(self.next_slot, now)
+        self.next_slot = slot + self.interval
+        return slot - now
+
+
+PACER = Pacer(RATE) if RATE > 0 else None
+
+
 class ApiUser(FastHttpUser):
     """Calls every endpoint with equal weight, like the seeds' per-API tests combined."""
 
-    wait_time = constant(WAIT)
+    def wait_time(self) -> float:
+        return PACER.wait() if PACER else WAIT
+
+    def on_start(self) -> None:
+        if PACER:  # the first request takes a slot too, or every new user would burst at once
+            gevent.sleep(PACER.wait())
 
     @task
     def root(self) -> None:

@@ -41,6 +41,7 @@ def render(run: RunResult, where: Path, charts: str = "") -> str:
         f"Status **{run.status}**, backend `{run.backend}`, started {run.started_at}, "
         f"finished {run.finished_at or '-'}. Raw files: `{where}/`.\n",
         _main_table(run),
+        breaker_section(run),
         _floor(run),
         charts,
         _reference_table(run),
@@ -87,6 +88,98 @@ def _main_table(run: RunResult) -> str:
         "so the load generator, not the stack, may have set the pace: read that row as a lower bound.\n"
     )
     return "\n".join(lines) + "\n" + note
+
+
+def breaker_section(run: RunResult) -> str:
+    """Breaker off vs on at the same arrival rate, with Envoy's own counters beside locust's."""
+    phases = [r for r in run.stacks if r.phase.startswith("breaker")]
+    if not phases:
+        return ""
+    head = ["breaker", "offered req/s", "achieved req/s", "success %", "status codes", "503 by breaker",
+            "Envoy pending overflow", "Envoy cx overflow", "ejections", "app 5xx",
+            "ok p50 / p99 ms", "all p50 / p99 ms"]  # fmt: skip
+    lines = ["## Circuit breaker under overload\n", _row(head), _row(["---"] * len(head))]
+    for r in phases:
+        lines.append(_row([f"`{r.breaker}`", _num(r.offered_rps, "{:.0f}"), f"{r.rps:.0f}", _pct(_success(r)),
+                           _codes([r]), str(r.overloaded), _delta(r, "upstream_rq_pending_overflow"),
+                           _delta(r, "upstream_cx_overflow"), _delta(r, "ejections_enforced_total"), str(_app_5xx(r)),
+                           _pair(r.ok_latency.get("p50_ms"), r.ok_latency.get("p99_ms")),
+                           _pair(r.p50_ms, r.p99_ms)]))  # fmt: skip
+    ref = phases[0].reference.get("breaker")
+    if ref:
+        lines.append(_row(["seed 001 (`seed`, published)", f"{ref['offered_rps']}", "-", _pct(ref["success_pct"]),
+                           f"503: {ref['code_503']}", "-", "-", "-", "-", "-", "-",
+                           _pair(ref.get("p50_ms"), ref.get("p99_ms"))]))  # fmt: skip
+    notes = [_capacity_note(run), *(_reading(r) for r in phases)]
+    if ref:
+        notes.append(f"The seed 001 row is {ref['source']}: compare the shape, not the values.")
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes if n) + "\n"
+
+
+def _reading(r: StackResult) -> str:
+    """One plain sentence on what this phase shows."""
+    if r.status != "ok" or not r.requests:
+        return f"`{r.breaker}`: not measured ({r.error})."
+    reached = r.offered_rps is None or r.rps >= 0.95 * r.offered_rps
+    rate = (
+        "the offered rate was kept"
+        if reached
+        else (
+            f"the offered rate was NOT reached ({r.rps:.0f} of {r.offered_rps:.0f} req/s): every user was waiting on a "
+            "response, so the stack's slowness throttled the load itself"
+        )
+    )
+    ok = r.requests - r.failures
+    text = (
+        f"`{r.breaker}`: {rate}; {ok} of {r.requests} requests succeeded ({_pct(_success(r))} %), "
+        f"successful ones at p99 {_num(r.ok_latency.get('p99_ms'), '{:.0f}')} ms."
+    )
+    if r.overloaded:
+        matches = r.overloaded == _counter(r, "upstream_rq_pending_overflow")
+        text += (
+            f" Envoy refused {r.overloaded} requests with a fast 503 (x-envoy-overloaded)"
+            f"{', exactly the pending-overflow count Envoy reports' if matches else ''}."
+        )
+    return text
+
+
+def _capacity_note(run: RunResult) -> str:
+    cap = next((r for r in run.stacks if r.phase == "capacity" and r.status == "ok"), None)
+    if cap is None:
+        return ""
+    return (
+        f"Capacity measured first (closed loop, {cap.requests} requests, breaker off): {cap.rps:.0f} req/s "
+        f"at p99 {cap.p99_ms:.0f} ms."
+    )
+
+
+def _success(r: StackResult) -> float | None:
+    return 100 * (r.requests - r.failures) / r.requests if r.requests else None
+
+
+def _app_5xx(r: StackResult) -> int:
+    return sum(n for code, n in r.status_codes.items() if code.startswith("5")) - r.overloaded
+
+
+def _counter(r: StackResult, name: str) -> int:
+    pair = next((v for k, v in r.envoy.items() if k.endswith("." + name)), None)
+    return pair[1] - pair[0] if pair else 0
+
+
+def _delta(r: StackResult, name: str) -> str:
+    return str(_counter(r, name)) if r.envoy else "-"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _pair(a: float | None, b: float | None) -> str:
+    return f"{_num(a, '{:.1f}')} / {_num(b, '{:.1f}')}"
 
 
 def _floor(run: RunResult) -> str:
@@ -152,8 +245,9 @@ def _machine(run: RunResult) -> str:
 
 def _by_stack(run: RunResult) -> dict[str, list[StackResult]]:
     grouped: dict[str, list[StackResult]] = {}
-    for result in run.stacks:
-        grouped.setdefault(result.name, []).append(result)
+    for result in run.stacks:  # repeats share a row; the breaker scenario's phases do not
+        label = result.name if result.phase == "measure" else f"{result.name} ({result.phase})"
+        grouped.setdefault(label, []).append(result)
     return grouped
 
 

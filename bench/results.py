@@ -53,6 +53,12 @@ class StackResult:
     generator_cpu_percent: float | None = None  # locust's own CPU (100 = its one core)
     generator_cpu_warnings: int = 0
     generator_bound: bool = False  # the generator, not the stack, may have set the pace
+    overloaded: int = 0  # 503s made by Envoy's circuit breaker (x-envoy-overloaded: true)
+    offered_rps: float | None = None  # open-model arrival rate asked for (breaker scenario)
+    ok_latency: dict[str, float | None] = field(default_factory=dict)  # successful requests only
+    breaker: str | None = None  # breaker preset of a stack with an Envoy sidecar
+    phase: str = "measure"  # measure | capacity | breaker <preset> (the breaker scenario)
+    envoy: dict[str, list[int]] = field(default_factory=dict)  # Envoy counter -> [before, after]
     description: str = ""
     reference: dict[str, Any] = field(default_factory=dict)  # published seed figures
     details: dict[str, str] = field(default_factory=dict)

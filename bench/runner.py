@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from bench import machine, report
+from bench import envoy, machine, report
 from bench.backends.base import Backend, StackRun, Target
 from bench.errors import Interrupted, MissingToolError, StackFailed
 from bench.load import LoadOutcome, LoadSettings, run_load
@@ -48,41 +50,62 @@ def run(config: RunConfig, backend: Backend, floor_backend: Backend | None = Non
     """Measure every stack of `config`; raises Interrupted after saving on Ctrl-C."""
     backend.check(list(config.stacks))
     floor_problem = _floor_problem(config, floor_backend)
-    run_id, run_dir = new_run_dir(config.results_dir)
-    record = RunResult(
-        run_id=run_id,
-        started_at=now_iso(),
-        backend=backend.name,
-        settings=_settings(config),
-        machine=machine.describe(),
-    )
-    save_run(run_dir, record)
-    # every child inherits the run id, so leftovers of a run can be found by it (tests do)
-    os.environ["BENCH_RUN_ID"] = run_id
-    say(f"run {run_id}: {len(config.stacks)} stack(s) x {config.repeat}, backend {backend.name}, results in {run_dir}")
-    try:
+    with recording(config, backend) as rec:
         if config.floor and floor_backend and not floor_problem:
-            record.floor = measure_floor(config, floor_backend, run_dir)
+            rec.record.floor = measure_floor(config, floor_backend, rec.run_dir)
         elif config.floor:
-            record.floor = StackResult(name="floor", backend="local", status="skipped", error=floor_problem)
+            rec.record.floor = StackResult(name="floor", backend="local", status="skipped", error=floor_problem)
             say(f"WARNING: load generator floor not measured: {floor_problem}")
-        save_run(run_dir, record)
+        rec.save()
         for repeat in range(1, config.repeat + 1):
             for stack in config.stacks:  # interleaved: A B C A B C, so drift hits all alike
-                result = measure(stack, backend, config, run_dir, repeat)
-                record.stacks.append(result)
-                save_run(run_dir, record)
-                if result.status == "interrupted":
-                    raise KeyboardInterrupt
+                rec.add(measure(stack, backend, config, rec.run_dir, repeat))
+    return rec.record
+
+
+@dataclass
+class Recording:
+    """The run being recorded: run.json is rewritten after every result."""
+
+    record: RunResult
+    run_dir: Path
+
+    def save(self) -> None:
+        save_run(self.run_dir, self.record)
+
+    def add(self, result: StackResult) -> None:
+        """Keep one result; an interrupted one ends the run (after it is saved)."""
+        self.record.stacks.append(result)
+        self.save()
+        if result.status == "interrupted":
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def recording(config: RunConfig, backend: Backend, scenario: str = "compare") -> Iterator[Recording]:
+    """A fresh run folder and run.json; on exit the run's status, summary and charts.
+
+    Ctrl-C inside becomes Interrupted after everything measured so far is written.
+    """
+    run_id, run_dir = new_run_dir(config.results_dir)
+    settings = {"scenario": scenario, **_settings(config)}
+    record = RunResult(run_id=run_id, started_at=now_iso(), backend=backend.name, settings=settings,
+                       machine=machine.describe())  # fmt: skip
+    rec = Recording(record, run_dir)
+    rec.save()
+    # every child inherits the run id, so leftovers of a run can be found by it (tests do)
+    os.environ["BENCH_RUN_ID"] = run_id
+    say(f"run {run_id}: {scenario}, backend {backend.name}, results in {run_dir}")
+    try:
+        yield rec
         record.status = "failed" if any(s.status != "ok" for s in record.stacks) else "complete"
     except KeyboardInterrupt as exc:
         record.status = "interrupted"
         raise Interrupted() from exc
     finally:
         record.finished_at = now_iso()
-        save_run(run_dir, record)
+        rec.save()
         report.write_summaries(config.results_dir, run_dir)
-    return record
 
 
 def _floor_problem(config: RunConfig, floor_backend: Backend | None) -> str | None:
@@ -106,9 +129,11 @@ def measure_floor(config: RunConfig, backend: Backend, run_dir: Path) -> StackRe
     return result
 
 
-def measure(stack: Stack, backend: Backend, config: RunConfig, run_dir: Path, repeat: int) -> StackResult:
+def measure(
+    stack: Stack, backend: Backend, config: RunConfig, run_dir: Path, repeat: int, folder: str | None = None
+) -> StackResult:
     """Bring one stack up, verify it, load it; a StackFailed becomes a failed result."""
-    folder = stack.name if config.repeat == 1 else f"{stack.name}-r{repeat}"
+    folder = folder or (stack.name if config.repeat == 1 else f"{stack.name}-r{repeat}")
     result = StackResult(
         name=stack.name,
         backend=backend.name,
@@ -135,12 +160,26 @@ def measure(stack: Stack, backend: Backend, config: RunConfig, run_dir: Path, re
             if stack.verify:
                 verify(target.base_url)
             result.details = dict(target.details)
+            result.breaker = config.breaker if stack.breaker_file else None
+            before = _envoy_counters(target)
             outcome, usage = _load(target, config.load, spec.stack_dir / "load")
             _record(result, outcome, usage, target)
+            if before is not None and (after := _envoy_counters(target)) is not None:
+                result.envoy = envoy.deltas(before, after)
     except StackFailed as exc:
         result.status, result.error, result.log_tail = "failed", str(exc), exc.log_tail
     _announce(result)
     return result
+
+
+def _envoy_counters(target: Target) -> dict[str, int] | None:
+    if not target.admin_url:
+        return None
+    try:
+        return envoy.read_counters(target.admin_url)
+    except OSError as exc:
+        say(f"    WARNING: Envoy admin did not answer ({exc}); its counters are not recorded")
+        return None
 
 
 def _load(target: Target, load: LoadSettings, out: Path) -> tuple[LoadOutcome, UsageSummary]:
