@@ -28,7 +28,8 @@ BREAKER_DURATION = "10s"  # seed 001: vegeta attack -duration=10s
 
 # Named load shapes. `seed` reproduces seed 002's locust run (-u 1000 -r 100 --run-time 10s).
 PRESETS: dict[str, dict[str, str]] = {
-    "default": {"users": "50", "spawn_rate": "50", "duration": "20s", "warmup": "3s"},
+    # 4 stacks x 3 repeats x (2 s warmup + 15 s) + the floor: about 4 minutes on 2 cores
+    "default": {"users": "50", "spawn_rate": "50", "duration": "15s", "warmup": "2s"},
     "quick": {"users": "10", "spawn_rate": "10", "duration": "5s", "warmup": "1s"},
     "seed": {"users": "1000", "spawn_rate": "100", "duration": "10s", "warmup": "0s"},
 }
@@ -103,7 +104,7 @@ def _load_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-r", "--spawn-rate", default=env("BENCH_SPAWN_RATE"), help="users started per second")
     p.add_argument("-t", "--duration", default=env("BENCH_DURATION"), help="measured time: 20, 20s, 1m, 1h30m")
     p.add_argument("--warmup", default=env("BENCH_WARMUP"), help="uncounted time before measuring (e.g. 3s)")
-    p.add_argument("--repeat", default=env("BENCH_REPEAT", "1"), help="measure each stack N times, interleaved")
+    p.add_argument("--repeat", default=env("BENCH_REPEAT", "3"), help="measure each stack N times, interleaved")
     p.add_argument("--results", type=Path, default=_env_path("BENCH_RESULTS", ROOT / "results"), help="results folder")
     p.add_argument(
         "--backend",

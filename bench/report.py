@@ -41,6 +41,7 @@ def render(run: RunResult, where: Path, charts: str = "") -> str:
         f"Status **{run.status}**, backend `{run.backend}`, started {run.started_at}, "
         f"finished {run.finished_at or '-'}. Raw files: `{where}/`.\n",
         _main_table(run),
+        _comparison(run),
         breaker_section(run),
         _floor(run),
         charts,
@@ -88,6 +89,39 @@ def _main_table(run: RunResult) -> str:
         "so the load generator, not the stack, may have set the pace: read that row as a lower bound.\n"
     )
     return "\n".join(lines) + "\n" + note
+
+
+def _comparison(run: RunResult) -> str:
+    """pyperf-style: each stack against the first, or "not significant" when spreads overlap."""
+    groups = [(n, [r for r in rs if r.status == "ok"]) for n, rs in _by_stack(run).items()]
+    groups = [(n, rs) for n, rs in groups if rs and rs[0].phase == "measure"]
+    if len(groups) < 2:
+        return ""
+    base_name, base = groups[0]
+    lines = [f"## Compared with `{base_name}`\n"]
+    for name, results in groups[1:]:
+        avg = _verdict([r.avg_ms for r in base], [r.avg_ms for r in results], "faster", "slower", "ms", lower=True)
+        rps = _verdict([r.rps for r in base], [r.rps for r in results], "higher", "lower", "req/s", lower=False)
+        lines.append(f"- `{name}`: average response time {avg}; throughput {rps}")
+    if any(len(rs) < 2 for _, rs in groups):
+        lines.append("\nWith one repeat there is no spread to judge significance; use --repeat 3 or more.")
+    return "\n".join(lines) + "\n"
+
+
+def _verdict(base: list[float | None], other: list[float | None], better: str, worse: str, unit: str,
+             lower: bool) -> str:  # fmt: skip
+    """`2.31x faster (3.2 vs 7.4 ms)` or `not significant (...)` when the min-max ranges overlap."""
+    a = [v for v in base if v is not None]
+    b = [v for v in other if v is not None]
+    if not a or not b or min(a + b) <= 0:
+        return "-"
+    ma, mb = statistics.median(a), statistics.median(b)
+    figures = f"{mb:.2f} vs {ma:.2f} {unit}" if unit == "ms" else f"{mb:.0f} vs {ma:.0f} {unit}"
+    if len(a) > 1 and len(b) > 1 and min(b) <= max(a) and min(a) <= max(b):
+        return f"not significant ({figures}; the spreads overlap)"
+    improved = mb < ma if lower else mb > ma
+    ratio = max(ma, mb) / min(ma, mb)
+    return f"{ratio:.2f}x {better if improved else worse} ({figures})"
 
 
 def breaker_section(run: RunResult) -> str:

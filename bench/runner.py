@@ -57,9 +57,11 @@ def run(config: RunConfig, backend: Backend, floor_backend: Backend | None = Non
             rec.record.floor = StackResult(name="floor", backend="local", status="skipped", error=floor_problem)
             say(f"WARNING: load generator floor not measured: {floor_problem}")
         rec.save()
-        for repeat in range(1, config.repeat + 1):
-            for stack in config.stacks:  # interleaved: A B C A B C, so drift hits all alike
-                rec.add(measure(stack, backend, config, rec.run_dir, repeat))
+        plan = [(repeat, stack) for repeat in range(1, config.repeat + 1) for stack in config.stacks]
+        started = time.monotonic()
+        for done, (repeat, stack) in enumerate(plan):  # interleaved: A B C A B C, so drift hits all alike
+            say(_progress(done, len(plan), started, config))
+            rec.add(measure(stack, backend, config, rec.run_dir, repeat))
     return rec.record
 
 
@@ -106,6 +108,13 @@ def recording(config: RunConfig, backend: Backend, scenario: str = "compare") ->
         record.finished_at = now_iso()
         rec.save()
         report.write_summaries(config.results_dir, run_dir)
+
+
+def _progress(done: int, total: int, started: float, config: RunConfig) -> str:
+    """`[3/12] about 2m40s left`: from the time taken so far, or the load settings at first."""
+    per = (time.monotonic() - started) / done if done else config.load.warmup_s + config.load.duration_s + 3
+    left = int(per * (total - done))
+    return f"[{done + 1}/{total}] about {left // 60}m{left % 60:02d}s left"
 
 
 def _floor_problem(config: RunConfig, floor_backend: Backend | None) -> str | None:
