@@ -46,8 +46,8 @@ class LocalBackend:
     def up(self, stack: Stack, run: StackRun) -> Iterator[Target]:
         ports = {name: stack.local_ports.get(name) or free_port() for name in stack.ports}
         workdir = run.stack_dir / "work"
-        context = _context(stack, run, workdir, ports)
-        _render_templates(stack, workdir, context)
+        context = local_context(stack, run, workdir, ports)
+        render_templates(stack, workdir, context)
         group = ProcessGroup()
         logs = run.stack_dir / "logs"
         try:  # the group is recorded before any start, so a failed start still tears down
@@ -65,7 +65,7 @@ class LocalBackend:
             group.stop()
 
 
-def _context(stack: Stack, run: StackRun, workdir: Path, ports: dict[str, int]) -> dict[str, str]:
+def local_context(stack: Stack, run: StackRun, workdir: Path, ports: dict[str, int]) -> dict[str, str]:
     context = {
         "python": sys.executable,
         "stack_dir": str(stack.path),
@@ -80,7 +80,7 @@ def _context(stack: Stack, run: StackRun, workdir: Path, ports: dict[str, int]) 
     return context
 
 
-def _render_templates(stack: Stack, workdir: Path, context: dict[str, str]) -> None:
+def render_templates(stack: Stack, workdir: Path, context: dict[str, str]) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     for name in stack.templates:
         text = render((stack.path / name).read_text(encoding="utf-8"), context)
