@@ -104,6 +104,8 @@ def _load_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-r", "--spawn-rate", default=env("BENCH_SPAWN_RATE"), help="users started per second")
     p.add_argument("-t", "--duration", default=env("BENCH_DURATION"), help="measured time: 20, 20s, 1m, 1h30m")
     p.add_argument("--warmup", default=env("BENCH_WARMUP"), help="uncounted time before measuring (e.g. 3s)")
+    p.add_argument("--processes", default=env("BENCH_PROCESSES", "1"),
+                   help="locust processes (locust --processes) when one cannot drive the stack")  # fmt: skip
     p.add_argument("--repeat", default=env("BENCH_REPEAT", "3"), help="measure each stack N times, interleaved")
     p.add_argument("--results", type=Path, default=_env_path("BENCH_RESULTS", ROOT / "results"), help="results folder")
     p.add_argument(
@@ -199,6 +201,7 @@ def make_config(args: argparse.Namespace) -> RunConfig:
         spawn_rate=positive_float(args.spawn_rate or preset["spawn_rate"], "--spawn-rate"),
         duration_s=parse_duration(args.duration or preset["duration"], "--duration"),
         warmup_s=parse_duration(args.warmup or preset["warmup"], "--warmup", allow_zero=True),
+        processes=positive_int(args.processes, "--processes"),
     )
     chosen = stacks.select(args.names) if args.names else list(stacks.discover().values())
     return RunConfig(

@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from bench.stacks import ROOT
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PERCENTILES = (50, 90, 95, 99)
+SAMPLES_PREFIX = "samples"  # each locust process writes samples-<pid>.json
 GENERATOR_BUSY_PERCENT = 90.0  # locust's own warning threshold, of the one core it runs on
 
 
@@ -35,6 +37,7 @@ class LoadSettings:
     warmup_s: float = 0.0
     wait_s: float = 0.0
     rate: float | None = None  # total arrival rate (open model); None: closed loop
+    processes: int = 1  # locust processes (--processes) when one cannot drive the stack
 
 
 @dataclass(frozen=True)
@@ -94,16 +97,18 @@ def locust_args(base_url: str, settings: LoadSettings, out: str, locustfile: str
         "--only-summary",
         "--loglevel", "WARNING",
         "--stop-timeout", "2",
+        *(["--processes", str(settings.processes)] if settings.processes > 1 else []),
     ]  # fmt: skip
 
 
 def locust_env(settings: LoadSettings, out: str) -> dict[str, str]:
     """What the locustfile reads from its environment (see bench/locustfile.py)."""
     return {
-        "BENCH_SAMPLES": f"{out}/samples.json",
+        "BENCH_SAMPLES": f"{out}/{SAMPLES_PREFIX}",
         "BENCH_WARMUP": f"{settings.warmup_s:g}",
         "BENCH_WAIT": f"{settings.wait_s:g}",
-        "BENCH_RATE": f"{settings.rate:g}" if settings.rate else "0",
+        # each locust process paces its share of the total arrival rate
+        "BENCH_RATE": f"{settings.rate / settings.processes:g}" if settings.rate else "0",
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -157,16 +162,50 @@ def run_load(
     finally:
         exit_code = child.exited() if group.children else None
         group.stop(grace=15.0)  # SIGTERM: locust writes its json/csv and our samples
-    return LoadOutcome(read_samples(out / "samples.json"), exit_code, broken, interrupted, tail(out / "locust.log"))
+    return LoadOutcome(read_samples(out), exit_code, broken, interrupted, tail(out / "locust.log"))
 
 
-def read_samples(path: Path) -> LoadFigures | None:
-    """Figures from the locustfile's raw samples; None when locust left none."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return figures_from_samples(data)
+def read_samples(out: Path) -> LoadFigures | None:
+    """Figures from the raw samples of every locust process; None when locust left none."""
+    parts = []
+    for path in sorted(out.glob(f"{SAMPLES_PREFIX}-*.json")):
+        try:
+            parts.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue  # a process killed while writing: its temp file never replaced the real one
+    return figures_from_samples(merge_samples(parts)) if parts else None
+
+
+def merge_samples(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One sample document from several locust processes (a master writes an empty one)."""
+    busy = [p for p in parts if p.get("requests")] or parts[:1]
+    if len(busy) == 1:
+        return busy[0]
+    merged: dict[str, Any] = {
+        "measured_from": min(p["measured_from"] for p in busy if p.get("measured_from")),
+        "stopped": max(p["stopped"] for p in busy if p.get("stopped")),
+        "ok_latencies_ms": [x for p in busy for x in p.get("ok_latencies_ms", [])],
+        "failed_latencies_ms": [x for p in busy for x in p.get("failed_latencies_ms", [])],
+        "generator_cpu_warnings": [x for p in busy for x in p.get("generator_cpu_warnings") or []],
+        "offered_rps": sum(p.get("offered_rps") or 0 for p in busy) or None,
+    }
+    for key in ("requests", "failures", "overloaded", "warmup_requests"):
+        merged[key] = sum(int(p.get(key, 0)) for p in busy)
+    codes: Counter[str] = Counter()
+    seconds: dict[int, list[int]] = {}
+    for p in busy:
+        codes.update({str(k): int(v) for k, v in p.get("status_codes", {}).items()})
+        for second, count, failed in p.get("per_second", []):
+            row = seconds.setdefault(int(second), [int(second), 0, 0])
+            row[1] += count
+            row[2] += failed
+    merged["status_codes"] = dict(codes)
+    merged["per_second"] = [seconds[s] for s in sorted(seconds)]
+    # the busiest process decides whether the generator was the limit (each has one core)
+    cpu = [p["generator_cpu_seconds"] for p in busy if p.get("generator_cpu_seconds") is not None]
+    merged["generator_cpu_seconds"] = max(cpu) if cpu else None
+    merged["processes"] = len(busy)
+    return merged
 
 
 def figures_from_samples(data: dict[str, Any]) -> LoadFigures:

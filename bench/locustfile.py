@@ -6,7 +6,8 @@ breaks `requests`/`urllib3` imported earlier in the same process). Besides locus
 exact percentiles (locust buckets them to whole milliseconds), status codes, and can leave
 a warmup out. Settings come from the environment:
 
-BENCH_SAMPLES  file to write the raw samples to (JSON) when locust quits
+BENCH_SAMPLES  path prefix of the raw samples (JSON) each locust process writes when it
+               quits: PREFIX-<pid>.json (several with --processes; the runner merges them)
 BENCH_WARMUP   seconds from the first request that are not counted (default 0)
 BENCH_WAIT     seconds each user waits between requests (default 0: closed loop, flat out)
 BENCH_RATE     total arrival rate (req/s) of this process, paced across all users like
@@ -132,10 +133,10 @@ def _on_quitting(**_: Any) -> None:
     if RECORDER.stopped is None:
         RECORDER.stopped = time.time()
         RECORDER.cpu_at_stop = time.process_time()
-    tmp = f"{SAMPLES}.tmp"
-    with open(tmp, "w", encoding="utf-8") as out:
+    path = f"{SAMPLES}-{os.getpid()}.json"
+    with open(f"{path}.tmp", "w", encoding="utf-8") as out:
         json.dump(RECORDER.as_json(), out)
-    os.replace(tmp, SAMPLES)
+    os.replace(f"{path}.tmp", path)
 
 
 class Pacer:
