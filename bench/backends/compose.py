@@ -1,9 +1,58 @@
-"""Stacks under docker compose (not built yet: only the engine probe `auto` needs)."""
+"""Stacks under docker compose: the stack folder's docker-compose.yml, one project per run.
+
+Each bring-up gets its own compose project (bench-<run-id>-<stack>-<n>), its configs
+rendered from the stack's templates with a compose context, free loopback ports for what
+the host must reach, and CPU sets that keep the stack and the load generator on separate
+cores. `down -v --remove-orphans` runs in `finally`, so nothing of the run survives it.
+Works with Compose v2 (`docker compose`) and docker-compose v1.29 (no `up --wait` there,
+so readiness is polled here with a deadline).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
+import re
 import shutil
 import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import breaker, images
+from bench.backends.base import StackRun, Target
+from bench.backends.local import free_port
+from bench.errors import MissingToolError, StackFailed
+from bench.load import LoadSettings, locust_args, locust_env
+from bench.metrics import Usage
+from bench.stacks import Stack, render
+
+LOOPBACK = "127.0.0.1"
+WORKDIR = "/tmp/work"  # where nginx keeps its pid and temp files inside its container
+CONFIG_DIR = "compose"  # the rendered default configs committed in each stack folder
+USER_SERVICE = "user"
+OUT = "/out"  # the user container's mount of the run's load/ folder
+LOCUSTFILE = "/bench/locustfile.py"
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+TIP = "start the engine: dockerd & (or install docker.io docker-compose)"
+_counter = itertools.count(1)
+
+
+def compose_command() -> list[str] | None:
+    """`docker compose` when the v2 plugin answers, else `docker-compose` (v1), else None."""
+    if shutil.which("docker") and _answers(["docker", "compose", "version"]):
+        return ["docker", "compose"]
+    if shutil.which("docker-compose") and _answers(["docker-compose", "version"]):
+        return ["docker-compose"]
+    return None
 
 
 def unavailable_reason() -> str | None:
@@ -16,4 +65,326 @@ def unavailable_reason() -> str | None:
         return "docker info did not answer"
     if done.returncode != 0:
         return "no Docker engine answers"
-    return "the compose backend is not built yet"
+    if compose_command() is None:
+        return "no compose command (docker compose or docker-compose)"
+    return None
+
+
+def compose_context(stack: Stack, breaker_name: str) -> dict[str, str]:
+    """What `{{placeholders}}` in the stack's templates mean under compose."""
+    context = {"python": "python", "stack_dir": "/stack", "workdir": WORKDIR, "bind_host": "0.0.0.0"}
+    for name, port in stack.ports.items():
+        context[f"port.{name}"] = str(port)
+        context[f"host.{name}"] = stack.compose.hosts.get(name, LOOPBACK)
+    if stack.breaker_file:
+        context |= breaker.template_context(breaker.choose(stack.path / stack.breaker_file, breaker_name))
+    return context
+
+
+def render_configs(stack: Stack, breaker_name: str, dest: Path) -> None:
+    """Render the stack's templates for compose into `dest` (mounted as BENCH_CONFIG_DIR)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    context = compose_context(stack, breaker_name)
+    for name in stack.templates:
+        (dest / name).write_text(render((stack.path / name).read_text(encoding="utf-8"), context), encoding="utf-8")
+
+
+def project_name(stack_dir: Path, n: int) -> str:
+    """bench-<run-id>-<stack folder>-<n>, in the characters both compose versions accept."""
+    raw = f"bench-{stack_dir.parent.name}-{stack_dir.name}-{n}".lower()
+    return re.sub(r"[^a-z0-9_-]+", "-", raw)
+
+
+def cpusets(ncpu: int) -> tuple[str, str]:
+    """(stack, load generator) CPU sets: separate cores when there are two, else shared."""
+    stack = os.environ.get("BENCH_STACK_CPUSET", "0")
+    user = os.environ.get("BENCH_USER_CPUSET", "1" if ncpu >= 2 else "0")
+    return stack, user
+
+
+@dataclass(frozen=True)
+class ComposeLauncher:
+    """Locust in the stack's `user` container, writing into the run's load/ folder."""
+
+    compose: tuple[str, ...]  # the compose command with -p and -f
+    env: Mapping[str, str]  # the project's BENCH_* variables
+    uid: int
+    gid: int
+
+    def command(self, settings: LoadSettings, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]:
+        """`compose run --rm -T user python -m locust ...` with locust's settings as `-e`."""
+        out.mkdir(parents=True, exist_ok=True)
+        _give(out, self.uid, self.gid)  # the container user writes here, nobody else
+        env_flags = [flag for k, v in locust_env(settings, OUT).items() for flag in ("-e", f"{k}={v}")]
+        argv = [*self.compose, "run", "--rm", "--no-deps", "-T", *env_flags, USER_SERVICE,
+                "python", "-m", "locust", *locust_args(base_url, settings, OUT, LOCUSTFILE)]  # fmt: skip
+        return argv, dict(os.environ) | dict(self.env) | {"BENCH_OUT": str(out.resolve())}
+
+
+class ComposeBackend:
+    """Brings each stack up as its own compose project; images are prepared once per run."""
+
+    name = "compose"
+
+    def __init__(self) -> None:
+        self._compose: list[str] | None = None
+        self._images: images.Images | None = None
+        self._ncpu = 1
+
+    def check(self, stacks: list[Stack]) -> None:
+        reason = unavailable_reason()
+        if reason is not None:
+            raise MissingToolError(f"the compose backend cannot run: {reason}", tip=TIP)
+        for stack in stacks:
+            if not (stack.path / stack.compose.file).is_file():
+                raise MissingToolError(f"stack {stack.name!r} has no {stack.compose.file}")
+        self._compose = compose_command()
+        self._ncpu = int(_run(["docker", "info", "--format", "{{.NCPU}}"]).strip() or "1")
+        self._images = images.prepare(_say)
+
+    @contextmanager
+    def up(self, stack: Stack, run: StackRun) -> Iterator[Target]:
+        if self._compose is None or self._images is None:
+            self.check([stack])
+        assert self._compose is not None and self._images is not None
+        project = _unused_project(run.stack_dir)
+        logs = run.stack_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        render_configs(stack, run.breaker, run.stack_dir / "work")
+        published = {name: free_port() for name in _published(stack)}
+        env = self._env(stack, run, published)
+        session = _Project(project, stack, [*self._compose, "-p", project, "-f", str(stack.path / stack.compose.file)],
+                           env, logs)  # fmt: skip
+        try:  # the project name is fixed before anything starts, so `finally` can always take it down
+            session.start(run.ready_timeout)
+            target = self._target(stack, run, session, published)
+            _wait_ready(target.base_url + stack.health_path, session, run.ready_timeout)
+            target.details |= session.limits()
+            yield target
+        finally:
+            session.down()
+
+    def _env(self, stack: Stack, run: StackRun, published: Mapping[str, int]) -> dict[str, str]:
+        assert self._images is not None
+        stack_cpus, user_cpus = cpusets(self._ncpu)
+        env = {
+            "BENCH_UID": str(run.uid if run.uid is not None else os.getuid()),
+            "BENCH_GID": str(run.gid if run.gid is not None else os.getgid()),
+            "BENCH_OUT": str((run.stack_dir / "load").resolve()),
+            "BENCH_CONFIG_DIR": str((run.stack_dir / "work").resolve()),
+            "BENCH_STACK_CPUSET": stack_cpus,
+            "BENCH_USER_CPUSET": user_cpus,
+            "BENCH_PYTHON_IMAGE": self._images.python,
+            "BENCH_NGINX_IMAGE": self._images.nginx,
+        }
+        return env | {f"BENCH_PORT_{name.upper()}": str(port) for name, port in published.items()}
+
+    def _target(self, stack: Stack, run: StackRun, session: _Project, published: Mapping[str, int]) -> Target:
+        assert self._images is not None and self._compose is not None
+        env = session.env
+        details = {
+            "compose": " ".join(self._compose),
+            "compose_project": session.name,
+            "cpuset_stack": env["BENCH_STACK_CPUSET"],
+            "cpuset_user": env["BENCH_USER_CPUSET"],
+            "ports": ", ".join(f"{k}={v}" for k, v in published.items()),
+            **self._images.details(),
+        }
+        launcher = ComposeLauncher(tuple(session.argv), dict(env), int(env["BENCH_UID"]), int(env["BENCH_GID"]))
+        return Target(
+            base_url=f"http://{LOOPBACK}:{published[stack.target]}",
+            admin_url=f"http://{LOOPBACK}:{published['admin']}" if "admin" in published else None,
+            usage=session.usage,
+            problem=session.problem,
+            log_tail=session.log_tail,
+            details=details,
+            launcher=launcher,
+            load_url=f"http://{stack.compose.target_service}:{stack.ports[stack.target]}",
+        )
+
+
+class _Project:
+    """One compose project: start, watch (docker SDK), log, take down."""
+
+    def __init__(self, name: str, stack: Stack, argv: list[str], env: dict[str, str], logs: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.logs = logs
+        self.services: list[str] = []
+        self._client: Any = None
+
+    def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run one compose command; its output is appended to logs/compose.log."""
+        argv = [*self.argv, *args]
+        try:
+            # own session: a Ctrl-C at the terminal reaches us, and we still run `down` after it
+            done = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ) | self.env,
+                                  timeout=timeout, start_new_session=True)  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            done = subprocess.CompletedProcess(argv, 124, _text(exc.stdout), _text(exc.stderr) + "\n(timed out)")
+        with open(self.logs / "compose.log", "a", encoding="utf-8") as log:
+            log.write(f"$ {' '.join(args)}  -> {done.returncode}\n{done.stdout}{done.stderr}\n")
+        return done
+
+    def start(self, timeout: float) -> None:
+        listed = self.compose("config", "--services")
+        if listed.returncode != 0:
+            raise StackFailed(f"compose config failed for {self.name}", listed.stderr[-2000:])
+        self.services = [s for s in listed.stdout.split() if s != USER_SERVICE]
+        started = self.compose("up", "-d", "--no-build", *self.services, timeout=timeout + 60)
+        if started.returncode != 0:
+            raise StackFailed(f"compose up failed: {_last_line(started.stderr)}", self.log_tail() or started.stderr)
+
+    def containers(self) -> list[Any]:
+        """The project's stack containers (not the load generator)."""
+        if self._client is None:
+            import docker  # the SDK is only needed under compose
+
+            self._client = docker.from_env()
+        found = self._client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.name}"})
+        return [c for c in found if c.labels.get(SERVICE_LABEL) != USER_SERVICE]
+
+    def problem(self) -> str | None:
+        """Which stack container died, if one did."""
+        dead = []
+        for container in self.containers():
+            state = container.attrs.get("State", {})
+            if container.status in ("exited", "dead") or state.get("Restarting"):
+                oom = ", out of memory" if state.get("OOMKilled") else ""
+                dead.append(
+                    f"{container.labels.get(SERVICE_LABEL)} {container.status} (code {state.get('ExitCode')}{oom})"
+                )
+        return ", ".join(dead) or None
+
+    def usage(self) -> Usage:
+        """CPU seconds and memory of the stack's containers, from the engine's stats."""
+        cpu_ns, memory = 0, 0
+        for container in self.containers():
+            stats = container.stats(stream=False, one_shot=True)
+            cpu_ns += int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0))
+            memory += _memory(stats.get("memory_stats", {}))
+        return Usage(cpu_ns / 1e9, memory)
+
+    def limits(self) -> dict[str, str]:
+        """The CPU and memory limits the engine applied to each stack container."""
+        details = {}
+        for container in self.containers():
+            host = container.attrs.get("HostConfig", {})
+            service = container.labels.get(SERVICE_LABEL)
+            memory = int(host.get("Memory") or 0)
+            details[f"limits_{service}"] = (
+                f"cpuset={host.get('CpusetCpus') or 'all'} "
+                f"cpus={int(host.get('NanoCpus') or 0) / 1e9 or 'unlimited'} "
+                f"mem={f'{memory // 2**20}MiB' if memory else 'unlimited'}"
+            )
+        return details
+
+    def log_tail(self) -> str:
+        done = self.compose("logs", "--no-color", "--tail", "20", *self.services, timeout=30)
+        return (done.stdout + done.stderr).strip()
+
+    def down(self) -> None:
+        """Keep the containers' logs, then remove everything of the project."""
+        with contextlib.suppress(Exception):
+            done = self.compose("logs", "--no-color", *self.services, timeout=30)
+            (self.logs / "containers.log").write_text(done.stdout + done.stderr, encoding="utf-8")
+        for _ in range(3):  # a Ctrl-C during `down` must not leave the project behind
+            try:
+                if self.compose("down", "-v", "--remove-orphans", "-t", "5", timeout=120).returncode == 0:
+                    break
+            except KeyboardInterrupt:
+                continue
+        if self._client is not None:
+            self._client.close()
+
+
+def _wait_ready(url: str, session: _Project, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        dead = session.problem()
+        if dead:
+            raise StackFailed(f"a container died during start: {dead}", session.log_tail())
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except OSError as exc:
+            last = str(exc)
+        if time.monotonic() > deadline:
+            raise StackFailed(f"{url} not ready after {timeout:g} s ({last})", session.log_tail())
+        time.sleep(0.2)
+
+
+def _published(stack: Stack) -> list[str]:
+    """The ports the host reaches: the target, and Envoy's admin where there is one."""
+    return [stack.target, *(["admin"] if "admin" in stack.ports and stack.target != "admin" else [])]
+
+
+def _unused_project(stack_dir: Path) -> str:
+    """A project name no container on the engine carries yet (runs in parallel never collide)."""
+    while True:
+        name = project_name(stack_dir, next(_counter))
+        if not _run(["docker", "ps", "-aq", "--filter", f"label={PROJECT_LABEL}={name}"]).strip():
+            return name
+
+
+def _memory(stats: Mapping[str, Any]) -> int:
+    """Memory in use as `docker stats` counts it: usage without the inactive page cache."""
+    usage = int(stats.get("usage", 0))
+    detail = stats.get("stats", {})
+    inactive = detail.get("total_inactive_file", detail.get("inactive_file", 0))
+    return max(usage - int(inactive), 0)
+
+
+def _give(path: Path, uid: int, gid: int) -> None:
+    """Hand the folder to the container's user (root can; anyone else already owns it)."""
+    with contextlib.suppress(PermissionError):
+        if (path.stat().st_uid, path.stat().st_gid) != (uid, gid):
+            os.chown(path, uid, gid)
+
+
+def _answers(argv: Sequence[str]) -> bool:
+    try:
+        return subprocess.run(list(argv), capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _run(argv: Sequence[str]) -> str:
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        raise MissingToolError(f"{' '.join(argv)} failed: {done.stderr.strip()[-500:]}", tip=TIP)
+    return done.stdout
+
+
+def _text(data: str | bytes | None) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return data or ""
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def write_default_configs() -> None:
+    """Rewrite stacks/<name>/compose/* : the configs a by-hand `docker compose up` mounts."""
+    from bench.stacks import discover
+
+    for stack in discover().values():
+        if stack.templates:
+            render_configs(stack, breaker.DEFAULT_PRESET, stack.path / CONFIG_DIR)
+
+
+if __name__ == "__main__":
+    write_default_configs()

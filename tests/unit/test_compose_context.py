@@ -1,0 +1,87 @@
+"""The compose backend's pure parts: template context, rendered configs, names, compose files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import breaker, images
+from bench.backends.compose import (
+    CONFIG_DIR,
+    ComposeLauncher,
+    compose_context,
+    cpusets,
+    project_name,
+    render_configs,
+)
+from bench.load import LoadSettings, locust_env
+from bench.stacks import discover
+
+STACKS = discover()
+TEMPLATED = [name for name, stack in STACKS.items() if stack.templates]
+
+
+@pytest.mark.parametrize("name", TEMPLATED)
+def test_committed_compose_configs_equal_what_the_renderer_produces(name: str, tmp_path: Path) -> None:
+    stack = STACKS[name]
+    render_configs(stack, breaker.DEFAULT_PRESET, tmp_path)
+    for template in stack.templates:
+        committed = stack.path / CONFIG_DIR / template
+        assert committed.read_text() == (tmp_path / template).read_text(), (
+            f"{committed} drifted from {stack.path / template}: run `python -m bench.backends.compose`"
+        )
+
+
+def test_nginx_reaches_gunicorn_by_its_compose_service_name() -> None:
+    context = compose_context(STACKS["flask_gunicorn_nginx"], "seed")
+    assert (context["host.app"], context["port.app"], context["port.proxy"]) == ("app", "5901", "80")
+    assert context["bind_host"] == "0.0.0.0"
+
+
+def test_the_envoy_sidecar_reaches_the_app_on_loopback_with_the_chosen_breaker() -> None:
+    stack = STACKS["fastapi_istio"]
+    context = compose_context(stack, "tight")
+    assert (context["host.app"], context["port.app"], context["port.proxy"]) == ("127.0.0.1", "5000", "15001")
+    tight = breaker.template_context(breaker.choose(stack.path / "breaker.toml", "tight"))
+    assert context["breaker.circuit_breakers"] == tight["breaker.circuit_breakers"]
+
+
+def test_every_stack_has_a_compose_file_with_a_user_service_and_its_target_service() -> None:
+    for stack in STACKS.values():
+        text = (stack.path / stack.compose.file).read_text()
+        assert "\n  user:" in text and f"\n  {stack.compose.target_service}:" in text, stack.name
+        lines = text.splitlines()
+        assert not any(line.startswith("version:") or "deploy:" in line for line in lines), stack.name  # v1 and v2
+
+
+def test_project_names_are_unique_per_run_stack_and_lowercase() -> None:
+    name = project_name(Path("/r/runs/20250101-120000-2/Flask_Gunicorn-r2"), 3)
+    assert name == "bench-20250101-120000-2-flask_gunicorn-r2-3"
+
+
+def test_stack_and_load_generator_get_separate_cores_when_there_are_two(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BENCH_STACK_CPUSET", raising=False)
+    monkeypatch.delenv("BENCH_USER_CPUSET", raising=False)
+    assert cpusets(2) == ("0", "1")
+    assert cpusets(1) == ("0", "0")
+    monkeypatch.setenv("BENCH_USER_CPUSET", "2-3")
+    assert cpusets(4) == ("0", "2-3")
+
+
+def test_the_launcher_runs_locust_in_the_user_container(tmp_path: Path) -> None:
+    launcher = ComposeLauncher(("docker-compose", "-p", "p", "-f", "f.yml"), {"BENCH_UID": "0"}, 0, 0)
+    argv, env = launcher.command(LoadSettings(5, 5, 2.0, 1.0), "http://proxy:80", tmp_path / "load")
+    assert argv[:9] == ["docker-compose", "-p", "p", "-f", "f.yml", "run", "--rm", "--no-deps", "-T"]
+    settings = LoadSettings(5, 5, 2.0, 1.0)
+    assert all(f"{k}={v}" in argv for k, v in locust_env(settings, "/out").items())
+    assert argv[argv.index("user") + 1 : argv.index("user") + 4] == ["python", "-m", "locust"]
+    assert argv[argv.index("--host") + 1] == "http://proxy:80"
+    assert env["BENCH_OUT"] == str((tmp_path / "load").resolve())
+
+
+def test_the_wheelhouse_holds_only_container_packages_and_its_stamp_follows_the_pins() -> None:
+    pins = images.container_requirements()
+    assert {p.split("==")[0] for p in pins} == set(images.CONTAINER_PACKAGES)
+    assert images.wheelhouse_stamp("x86_64", pins) != images.wheelhouse_stamp("aarch64", pins)
+    assert images.wheelhouse_stamp("x86_64", pins) != images.wheelhouse_stamp("x86_64", [*pins[:-1], "locust==0"])
