@@ -31,10 +31,12 @@ from bench.results import RunResult, StackResult
 LATENCY = "latency.png"
 THROUGHPUT = "throughput.png"
 RESOURCES = "resources.png"
+SWEEP = "sweep.png"
 TITLES = {
     LATENCY: "Latency percentiles",
     THROUGHPUT: "Requests per second over the run",
     RESOURCES: "CPU and memory per stack",
+    SWEEP: "Throughput and p99 against load, knee marked",
 }
 
 PERCENTILES: list[tuple[str, Callable[[StackResult], float | None]]] = [
@@ -72,10 +74,10 @@ def write_charts(run: RunResult, out_dir: Path) -> list[Path]:
     so a run where every stack failed returns [].
     """
     groups = ok_groups(run)
+    written = _sweep_chart(run, out_dir)
     if not groups:
-        return []
+        return written
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
     with matplotlib.rc_context(_STYLE):
         for name, draw in ((LATENCY, _latency), (THROUGHPUT, _throughput), (RESOURCES, _resources)):
             fig = draw(groups)
@@ -88,6 +90,38 @@ def write_charts(run: RunResult, out_dir: Path) -> list[Path]:
     return written
 
 
+def _sweep_chart(run: RunResult, out_dir: Path) -> list[Path]:
+    """One panel per swept stack: req/s (left axis) and p99 (right axis) against users."""
+    steps = [r for r in run.stacks if r.phase == "sweep" and r.status == "ok" and r.users]
+    names = list(dict.fromkeys(r.name for r in steps))
+    if not names:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with matplotlib.rc_context(_STYLE):
+        fig = _figure(4.2 * len(names), 3.8)
+        for n, name in enumerate(names):
+            mine = sorted((r for r in steps if r.name == name), key=lambda r: r.users)
+            ax = fig.add_subplot(1, len(names), n + 1)
+            users = [r.users for r in mine]
+            ax.plot(users, [r.rps for r in mine], "o-", color=_colour(n), label="req/s")
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("locust users")
+            ax.set_ylabel("requests per second")
+            ax.set_ylim(bottom=0)
+            ax.set_title(name)
+            right = ax.twinx()
+            right.plot(users, [r.p99_ms or 0 for r in mine], "s--", color="#555555", label="p99 ms")
+            right.set_ylabel("p99 ms")
+            right.set_ylim(bottom=0)
+            for knee in (r for r in mine if r.details.get("knee")):
+                ax.axvline(knee.users, color="#2ca02c", linewidth=1.5)
+                ax.annotate(f"knee: {knee.users} users\n{knee.rps:.0f} req/s", (knee.users, knee.rps),
+                            fontsize=8, xytext=(4, -28), textcoords="offset points")  # fmt: skip
+        fig.text(0.01, 0.01, f"run {run.run_id}, backend {run.backend}", fontsize=7, color="#555555")
+        _save_atomic(fig, out_dir / SWEEP)
+    return [out_dir / SWEEP]
+
+
 def chart_links(paths: list[Path], relative_to: Path) -> str:
     """A Markdown section embedding the charts, with links relative to the folder of the .md file."""
     if not paths:
@@ -97,12 +131,19 @@ def chart_links(paths: list[Path], relative_to: Path) -> str:
 
 
 def ok_groups(run: RunResult) -> dict[str, list[StackResult]]:
-    """The ok repeats of each stack, stacks in the order they first appear in the run."""
+    """The ok repeats of each stack, stacks in the order they first appear in the run.
+
+    The breaker scenario's phases are kept apart (`fastapi_istio (breaker seed)`); the
+    sweep's steps have a chart of their own.
+    """
     groups: dict[str, list[StackResult]] = {}
     for result in run.stacks:
-        groups.setdefault(result.name, [])
+        if result.phase == "sweep":
+            continue
+        label = result.name if result.phase == "measure" else f"{result.name} ({result.phase})"
+        groups.setdefault(label, [])
         if result.status == "ok":
-            groups[result.name].append(result)
+            groups[label].append(result)
     return {name: results for name, results in groups.items() if results}
 
 

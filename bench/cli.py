@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _load_options(brk)
     brk.set_defaults(handler=cmd_breaker)
+    swp = sub.add_parser("sweep", help="step the load up to each stack's knee (p99 target, errors, throughput)")
+    swp.add_argument("names", nargs="*", metavar="STACK", help="stacks to sweep (default: all)")
+    swp.add_argument("--p99-target", default=os.environ.get("BENCH_P99_TARGET", "100"), help="p99 target in ms")
+    swp.add_argument("--max-users", default=os.environ.get("BENCH_MAX_USERS", "1024"), help="stop doubling here")
+    swp.add_argument("--step", default=os.environ.get("BENCH_STEP", "8s"), help="measured time per step")
+    _load_options(swp)
+    swp.set_defaults(handler=cmd_sweep)
     k8s = sub.add_parser("k8s", help="render the fastapi_istio stack as Kubernetes + Istio manifests")
     k8s.add_argument("--breaker", default=os.environ.get("BENCH_BREAKER", "seed"), help="circuit breaker preset")
     k8s.add_argument("--out", type=Path, default=None, help="folder (default: stacks/fastapi_istio/k8s/)")
@@ -164,6 +171,21 @@ def cmd_breaker(args: argparse.Namespace) -> int:
     config = make_config(args)
     backend = get_backend(resolve_backend(args.backend, say))
     record = run_breaker(config, backend, config.stacks[0], rate, users)
+    say(f"summary: {args.results / report.SUMMARY}")
+    return _exit_code(record)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from bench.sweep import SweepSettings, run_sweep
+
+    settings = SweepSettings(
+        p99_target_ms=positive_float(args.p99_target, "--p99-target"),
+        max_users=positive_int(args.max_users, "--max-users"),
+        step_s=parse_duration(args.step, "--step"),
+    )
+    args.names = args.names or None
+    config = make_config(args)
+    record = run_sweep(config, get_backend(resolve_backend(args.backend, say)), settings)
     say(f"summary: {args.results / report.SUMMARY}")
     return _exit_code(record)
 

@@ -40,7 +40,8 @@ def render(run: RunResult, where: Path, charts: str = "") -> str:
         f"# Deployment stacks compared: run {run.run_id}\n",
         f"Status **{run.status}**, backend `{run.backend}`, started {run.started_at}, "
         f"finished {run.finished_at or '-'}. Raw files: `{where}/`.\n",
-        _main_table(run),
+        _main_table(run) if any(r.phase != "sweep" for r in run.stacks) else "",
+        sweep_section(run),
         _comparison(run),
         breaker_section(run),
         _floor(run),
@@ -72,6 +73,8 @@ def _main_table(run: RunResult) -> str:
     head = ["stack", "status", "requests", "failures", *(c[0] for c in _COLUMNS), "status codes"]
     lines = ["## Response times and throughput\n", _row(head), _row(["---"] * len(head))]
     for name, results in _by_stack(run).items():
+        if results[0].phase == "sweep":
+            continue  # the sweep's steps have their own section
         ok = [r for r in results if r.status == "ok"]
         shown = ok or results
         status = "ok" if len(ok) == len(results) else "/".join(sorted({r.status for r in results}))
@@ -122,6 +125,40 @@ def _verdict(base: list[float | None], other: list[float | None], better: str, w
     improved = mb < ma if lower else mb > ma
     ratio = max(ma, mb) / min(ma, mb)
     return f"{ratio:.2f}x {better if improved else worse} ({figures})"
+
+
+def sweep_section(run: RunResult) -> str:
+    """Each stack's knee, then every step with its verdict."""
+    steps = [r for r in run.stacks if r.phase == "sweep"]
+    if not steps:
+        return ""
+    sweep = run.settings.get("sweep", {})
+    head = ["stack", "knee (users)", "req/s", "p50 ms", "p99 ms", "stack CPU %", "broke at (users)", "why"]
+    lines = ["## Capacity: each stack's knee\n",
+             f"The highest load that kept p99 under {sweep.get('p99_target_ms', '?')} ms and errors under "
+             f"{sweep.get('max_error_pct', '?')} % while throughput still grew.\n",
+             _row(head), _row(["---"] * len(head))]  # fmt: skip
+    names = list(dict.fromkeys(r.name for r in steps))
+    for name in names:
+        mine = [r for r in steps if r.name == name]
+        knee = next((r for r in mine if r.details.get("knee")), None)
+        broke = min((r for r in mine if r.details.get("verdict", "ok") != "ok"), key=lambda r: r.users, default=None)
+        cells = [f"`{name}`"] + (["none"] + ["-"] * 4 if knee is None else
+                 [str(knee.users), f"{knee.rps:.0f}", _num(knee.p50_ms, "{:.2f}"), _num(knee.p99_ms, "{:.2f}"),
+                  _num(knee.cpu_percent, "{:.0f}")])  # fmt: skip
+        cells += [str(broke.users), broke.details.get("verdict", broke.error or "")] if broke else ["-", "not reached"]
+        lines.append(_row(cells))
+    lines += ["", "Every step:", "", _row(["stack", "users", "req/s", "p50 ms", "p99 ms", "failures", "stack CPU %",
+                                           "locust CPU %", "verdict"]), _row(["---"] * 9)]  # fmt: skip
+    for r in sorted(steps, key=lambda r: (names.index(r.name), r.users)):
+        lines.append(_row([f"`{r.name}`", str(r.users), f"{r.rps:.0f}", _num(r.p50_ms, "{:.2f}"),
+                           _num(r.p99_ms, "{:.2f}"), str(r.failures), _num(r.cpu_percent, "{:.0f}"),
+                           _num(r.generator_cpu_percent, "{:.0f}"), _step_verdict(r)]))  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _step_verdict(r: StackResult) -> str:
+    return r.details.get("verdict", r.error or "") + (" (knee)" if r.details.get("knee") else "")
 
 
 def breaker_section(run: RunResult) -> str:

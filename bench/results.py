@@ -33,6 +33,7 @@ class StackResult:
     status: str  # ok | failed | interrupted
     error: str | None = None
     repeat: int = 1
+    users: int = 0  # locust users (the closed-model load)
     requests: int = 0
     failures: int = 0
     avg_ms: float | None = None

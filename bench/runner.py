@@ -143,42 +143,50 @@ def measure(
 ) -> StackResult:
     """Bring one stack up, verify it, load it; a StackFailed becomes a failed result."""
     folder = folder or (stack.name if config.repeat == 1 else f"{stack.name}-r{repeat}")
-    result = StackResult(
-        name=stack.name,
-        backend=backend.name,
-        status="failed",
-        repeat=repeat,
-        description=stack.description,
-        reference=dict(stack.reference),
-        folder=folder,
-    )
-    spec = StackRun(
-        run_dir / folder,
-        config.breaker,
-        config.ready_timeout,
-        config.uid,
-        config.gid,
-        config.stack_cpus,
-        config.load_cpus,
-    )
+    result = new_result(stack, backend, config, repeat, folder)
+    spec = stack_run(config, run_dir / folder)
     say(f"[{stack.name}{'' if config.repeat == 1 else f' #{repeat}'}] starting")
-    started = time.monotonic()
     try:
-        with backend.up(stack, spec) as target:
-            say(f"[{stack.name}] ready in {time.monotonic() - started:.1f} s")
-            if stack.verify:
-                verify(target.base_url)
-            result.details = dict(target.details)
-            result.breaker = config.breaker if stack.breaker_file else None
-            before = _envoy_counters(target)
-            outcome, usage = _load(target, config.load, spec.stack_dir / "load")
-            _record(result, outcome, usage, target)
-            if before is not None and (after := _envoy_counters(target)) is not None:
-                result.envoy = envoy.deltas(before, after)
+        with up_and_verified(stack, backend, spec) as target:
+            measure_on(target, stack, config, result, spec.stack_dir / "load")
     except StackFailed as exc:
         result.status, result.error, result.log_tail = "failed", str(exc), exc.log_tail
     _announce(result)
     return result
+
+
+@contextmanager
+def up_and_verified(stack: Stack, backend: Backend, spec: StackRun) -> Iterator[Target]:
+    """The stack up and answering correctly, torn down on leaving (StackFailed otherwise)."""
+    started = time.monotonic()
+    with backend.up(stack, spec) as target:
+        say(f"[{stack.name}] ready in {time.monotonic() - started:.1f} s")
+        if stack.verify:
+            verify(target.base_url)
+        yield target
+
+
+def new_result(stack: Stack, backend: Backend, config: RunConfig, repeat: int, folder: str) -> StackResult:
+    """A result that says `failed` until a measurement succeeds."""
+    return StackResult(name=stack.name, backend=backend.name, status="failed", repeat=repeat,
+                       description=stack.description, reference=dict(stack.reference), folder=folder,
+                       users=config.load.users)  # fmt: skip
+
+
+def stack_run(config: RunConfig, stack_dir: Path) -> StackRun:
+    return StackRun(stack_dir, config.breaker, config.ready_timeout, config.uid, config.gid,
+                    config.stack_cpus, config.load_cpus)  # fmt: skip
+
+
+def measure_on(target: Target, stack: Stack, config: RunConfig, result: StackResult, out: Path) -> None:
+    """Load a running stack once, filling `result` (Envoy's counters too, if it has them)."""
+    result.details = dict(target.details)
+    result.breaker = config.breaker if stack.breaker_file else None
+    before = _envoy_counters(target)
+    outcome, usage = _load(target, config.load, out)
+    _record(result, outcome, usage, target)
+    if before is not None and (after := _envoy_counters(target)) is not None:
+        result.envoy = envoy.deltas(before, after)
 
 
 def _envoy_counters(target: Target) -> dict[str, int] | None:
