@@ -53,6 +53,21 @@ def process_tree_usage(pids: Iterable[int]) -> Usage:
     return Usage(cpu, rss)
 
 
+def time_wait_count(ports: set[int]) -> int | None:
+    """TCP connections in TIME_WAIT on any of `ports` (seed 003 watches these: a stack that
+    closes every connection, like gunicorn's sync workers, leaves thousands behind)."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return None
+    return sum(
+        1
+        for c in conns
+        if c.status == psutil.CONN_TIME_WAIT
+        and ((c.laddr and c.laddr.port in ports) or (c.raddr and c.raddr.port in ports))
+    )
+
+
 class Sampler:
     """Reads `read()` every `interval` s on a thread between `start()` and `stop()`."""
 

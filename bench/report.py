@@ -66,6 +66,7 @@ _COLUMNS: list[tuple[str, Callable[[StackResult], float | None], str]] = [
     ("stack CPU %", lambda s: s.cpu_percent, "{:.0f}"),
     ("req per CPU-s", lambda s: s.rps_per_cpu_second, "{:.0f}"),
     ("peak RSS MB", lambda s: s.peak_rss_mb, "{:.0f}"),
+    ("TIME_WAIT", lambda s: s.time_wait, "{:.0f}"),
 ]
 
 

@@ -50,6 +50,7 @@ class StackResult:
     cpu_seconds: float | None = None
     peak_rss_mb: float | None = None
     rps_per_cpu_second: float | None = None
+    time_wait: int | None = None  # TCP connections in TIME_WAIT on the stack's ports after the load
     per_second: list[list[int]] = field(default_factory=list)  # [second, requests, failures]
     generator_cpu_percent: float | None = None  # locust's own CPU (100 = its one core)
     generator_cpu_warnings: int = 0

@@ -185,6 +185,7 @@ def measure_on(target: Target, stack: Stack, config: RunConfig, result: StackRes
     before = _envoy_counters(target)
     outcome, usage = _load(target, config.load, out)
     _record(result, outcome, usage, target)
+    result.time_wait = target.time_wait()
     if before is not None and (after := _envoy_counters(target)) is not None:
         result.envoy = envoy.deltas(before, after)
 

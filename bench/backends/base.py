@@ -37,6 +37,7 @@ class Target:
     log_tail: Callable[[], str] = field(default=lambda: "")
     details: dict[str, str] = field(default_factory=dict)  # recorded with the result
     launcher: Launcher = field(default_factory=LocalLauncher)  # how locust is started against it
+    time_wait: Callable[[], int | None] = field(default=lambda: None)  # TCP TIME_WAIT count, if known
     load_url: str = ""  # base URL as the load generator sees it (default: base_url)
 
 

@@ -17,7 +17,7 @@ from bench import breaker
 from bench.backends.base import StackRun, Target
 from bench.errors import MissingToolError, StackFailed
 from bench.load import LocalLauncher
-from bench.metrics import Usage, process_tree_usage
+from bench.metrics import Usage, process_tree_usage, time_wait_count
 from bench.procs import ProcessGroup, tail
 from bench.stacks import ROOT, Stack, render
 
@@ -102,6 +102,7 @@ def _target(stack: Stack, ports: dict[str, int], group: ProcessGroup) -> Target:
         base_url=f"http://{LOOPBACK}:{ports[stack.target]}",
         admin_url=admin,
         usage=usage,
+        time_wait=lambda: time_wait_count(set(ports.values())),
         problem=problem,
         log_tail=lambda: _tails(group),
         details={"ports": ", ".join(f"{k}={v}" for k, v in ports.items())},
