@@ -13,11 +13,12 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from bench import histogram
 from bench.procs import ProcessGroup, tail
 from bench.stacks import ROOT
 
@@ -62,6 +63,7 @@ class LoadFigures:
     overloaded: int = 0  # 503s with x-envoy-overloaded: made by the circuit breaker, not the app
     offered_rps: float | None = None  # the open-model arrival rate asked for, if any
     ok_latency: dict[str, float | None] = field(default_factory=dict)  # successful requests only
+    per_window: list[dict[str, float | int | None]] = field(default_factory=list)  # drift, a minute each
 
     @property
     def generator_bound(self) -> bool:
@@ -166,98 +168,131 @@ def run_load(
 
 
 def read_samples(out: Path) -> LoadFigures | None:
-    """Figures from the raw samples of every locust process; None when locust left none."""
-    parts = []
+    """Figures from every locust process's streamed windows; None when locust left none.
+
+    Each window file is read and folded into running totals one at a time, so the runner's
+    memory stays flat however long the run was. A process that died still left the
+    windows it had finished.
+    """
+    notes: list[dict[str, Any]] = []
+    total, windows = Totals(), dict[int, Totals]()
     for path in sorted(out.glob(f"{SAMPLES_PREFIX}-*.json")):
-        try:
-            parts.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
+        data = _read_json(path)
+        if data is None:
             continue  # a process killed while writing: its temp file never replaced the real one
-    return figures_from_samples(merge_samples(parts)) if parts else None
+        if "window" in data:
+            total.add(data)
+            windows.setdefault(int(data["window"]), Totals()).add(data)
+        else:
+            notes.append(data)
+    if not total.files and not notes:
+        return None
+    return figures(total, notes, [windows[i] for i in sorted(windows)])
 
 
-def merge_samples(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One sample document from several locust processes (a master writes an empty one)."""
-    busy = [p for p in parts if p.get("requests")] or parts[:1]
-    if len(busy) == 1:
-        return busy[0]
-    merged: dict[str, Any] = {
-        "measured_from": min(p["measured_from"] for p in busy if p.get("measured_from")),
-        "stopped": max(p["stopped"] for p in busy if p.get("stopped")),
-        "ok_latencies_ms": [x for p in busy for x in p.get("ok_latencies_ms", [])],
-        "failed_latencies_ms": [x for p in busy for x in p.get("failed_latencies_ms", [])],
-        "generator_cpu_warnings": [x for p in busy for x in p.get("generator_cpu_warnings") or []],
-        "offered_rps": sum(p.get("offered_rps") or 0 for p in busy) or None,
-    }
-    for key in ("requests", "failures", "overloaded", "warmup_requests"):
-        merged[key] = sum(int(p.get(key, 0)) for p in busy)
-    codes: Counter[str] = Counter()
-    seconds: dict[int, list[int]] = {}
-    for p in busy:
-        codes.update({str(k): int(v) for k, v in p.get("status_codes", {}).items()})
-        for second, count, failed in p.get("per_second", []):
-            row = seconds.setdefault(int(second), [int(second), 0, 0])
-            row[1] += count
-            row[2] += failed
-    merged["status_codes"] = dict(codes)
-    merged["per_second"] = [seconds[s] for s in sorted(seconds)]
-    # the busiest process decides whether the generator was the limit (each has one core)
-    cpu = [p["generator_cpu_seconds"] for p in busy if p.get("generator_cpu_seconds") is not None]
-    merged["generator_cpu_seconds"] = max(cpu) if cpu else None
-    merged["processes"] = len(busy)
-    return merged
+@dataclass
+class Totals:
+    """Window files folded together: histograms and counters add up."""
+
+    files: int = 0
+    ok: Counter[int] = field(default_factory=Counter)
+    failed: Counter[int] = field(default_factory=Counter)
+    failures: int = 0
+    overloaded: int = 0
+    sum_ms: float = 0.0
+    min_ms: float | None = None
+    max_ms: float | None = None
+    codes: Counter[str] = field(default_factory=Counter)
+    seconds: Counter[tuple[int, int]] = field(default_factory=Counter)  # (second, 0|1 failed) -> n
+    start: float | None = None
+    end: float | None = None
+
+    def add(self, w: dict[str, Any]) -> None:
+        self.files += 1
+        self.ok.update(histogram.merge([w.get("ok_hist", {})]))
+        self.failed.update(histogram.merge([w.get("failed_hist", {})]))
+        self.failures += int(w.get("failures", 0))
+        self.overloaded += int(w.get("overloaded", 0))
+        self.sum_ms += float(w.get("sum_ms", 0.0))
+        if w.get("min_ms") is not None:
+            self.min_ms = min(self.min_ms if self.min_ms is not None else w["min_ms"], w["min_ms"])
+            self.max_ms = max(self.max_ms or 0.0, w["max_ms"])
+        self.codes.update({str(k): int(v) for k, v in w.get("status_codes", {}).items()})
+        for second, count, failed in w.get("per_second", []):
+            self.seconds[(int(second), 0)] += int(count)
+            self.seconds[(int(second), 1)] += int(failed)
+        self.start = min(self.start if self.start is not None else w["start"], w["start"])
+        self.end = max(self.end if self.end is not None else w["end"], w["end"])
+
+    @property
+    def requests(self) -> int:
+        return sum(self.ok.values()) + sum(self.failed.values())
+
+    def latency(self, hist: Counter[int] | None = None) -> dict[str, float | None]:
+        """avg, max and percentiles: of all requests, or of one histogram (the successful)."""
+        both = hist if hist is not None else self.ok + self.failed
+        summary = {f"p{p}_ms": _rounded(histogram.percentile(both, p)) for p in PERCENTILES}
+        if hist is None:
+            summary["avg_ms"] = _rounded(self.sum_ms / self.requests) if self.requests else None
+            summary["max_ms"] = _rounded(self.max_ms)
+        else:
+            summary["max_ms"] = histogram.value(max(hist)) if hist else None
+        return summary
 
 
-def figures_from_samples(data: dict[str, Any]) -> LoadFigures:
-    """Exact figures from raw response times (ms) and counters."""
-    ok = sorted(float(x) for x in data.get("ok_latencies_ms", []))
-    latencies = sorted(ok + [float(x) for x in data.get("failed_latencies_ms", [])])
-    start, stop = data.get("measured_from"), data.get("stopped")
-    measured = max(float(stop) - float(start), 0.0) if start and stop else 0.0
-    count = len(latencies)
-    pct = {p: _rounded(percentile(latencies, p)) for p in PERCENTILES}
+def figures(total: Totals, notes: list[dict[str, Any]], windows: list[Totals]) -> LoadFigures:
+    """LoadFigures from the folded windows and each process's closing note."""
+    starts = [n["measured_from"] for n in notes if n.get("measured_from")] or [total.start or 0.0]
+    stops = [n["stopped"] for n in notes if n.get("stopped")] or [total.end or 0.0]
+    measured = max(max(stops) - min(starts), 0.0)
+    cpu = [n["generator_cpu_seconds"] for n in notes if n.get("generator_cpu_seconds") is not None]
+    lat = total.latency()
+    last = max((s for s, _ in total.seconds), default=-1)
     return LoadFigures(
-        requests=count,
-        failures=int(data.get("failures", 0)),
-        avg_ms=_rounded(sum(latencies) / count) if count else None,
-        min_ms=_rounded(latencies[0]) if count else None,
-        p50_ms=pct[50],
-        p90_ms=pct[90],
-        p95_ms=pct[95],
-        p99_ms=pct[99],
-        max_ms=_rounded(latencies[-1]) if count else None,
-        rps=round(count / measured, 1) if measured > 0 else 0.0,
+        requests=total.requests,
+        failures=total.failures,
+        avg_ms=lat["avg_ms"],
+        min_ms=_rounded(total.min_ms),
+        p50_ms=lat["p50_ms"],
+        p90_ms=lat["p90_ms"],
+        p95_ms=lat["p95_ms"],
+        p99_ms=lat["p99_ms"],
+        max_ms=lat["max_ms"],
+        rps=round(total.requests / measured, 1) if measured > 0 else 0.0,
         measured_s=round(measured, 2),
-        status_codes={str(k): int(v) for k, v in sorted(data.get("status_codes", {}).items())},
-        per_second=[list(map(int, row)) for row in data.get("per_second", [])],
-        generator_cpu_percent=_share(data.get("generator_cpu_seconds"), measured),
-        generator_cpu_warnings=len(data.get("generator_cpu_warnings") or []),
-        overloaded=int(data.get("overloaded", 0)),
-        offered_rps=data.get("offered_rps"),
-        ok_latency=latency_summary(ok),
+        status_codes=dict(sorted(total.codes.items())),
+        per_second=[[s, total.seconds[(s, 0)], total.seconds[(s, 1)]] for s in range(last + 1)],
+        # the busiest process decides whether the generator was the limit (each has one core)
+        generator_cpu_percent=_share(max(cpu) if cpu else None, measured),
+        generator_cpu_warnings=sum(len(n.get("generator_cpu_warnings") or []) for n in notes),
+        overloaded=total.overloaded,
+        offered_rps=sum(n.get("offered_rps") or 0 for n in notes) or None,
+        ok_latency=total.latency(total.ok),
+        per_window=[_window_row(i, w) for i, w in enumerate(windows)],
     )
 
 
-def latency_summary(sorted_values: Sequence[float]) -> dict[str, float | None]:
-    """avg and exact percentiles of a sorted sample (the successful requests, say)."""
-    summary = {f"p{p}_ms": _rounded(percentile(sorted_values, p)) for p in PERCENTILES}
-    summary["avg_ms"] = _rounded(sum(sorted_values) / len(sorted_values)) if sorted_values else None
-    summary["max_ms"] = _rounded(sorted_values[-1]) if sorted_values else None
-    return summary
+def _window_row(index: int, w: Totals) -> dict[str, float | int | None]:
+    """One streamed window (a minute by default) as a drift-table row."""
+    span = (w.end or 0.0) - (w.start or 0.0)
+    lat = w.latency()
+    return {"window": index, "requests": w.requests, "failures": w.failures,
+            "rps": round(w.requests / span, 1) if span > 0 else 0.0,
+            "avg_ms": lat["avg_ms"], "p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"]}  # fmt: skip
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _share(cpu_seconds: float | None, wall: float) -> float | None:
     if cpu_seconds is None or wall <= 0:
         return None
     return round(100 * float(cpu_seconds) / wall, 1)
-
-
-def percentile(sorted_values: Sequence[float], p: float) -> float | None:
-    """Nearest-rank percentile of already sorted values (no bucketing, no interpolation)."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 def _rounded(value: float | None) -> float | None:

@@ -2,16 +2,19 @@
 
 Run by locust as a subprocess (never imported by the runner: locust's gevent patching
 breaks `requests`/`urllib3` imported earlier in the same process). Besides locust's own
---csv/--json-file output it records every measured request itself, so the runner gets
-exact percentiles (locust buckets them to whole milliseconds), status codes, and can leave
-a warmup out. Settings come from the environment:
+--csv/--json-file output it records every measured request itself into a fine histogram
+(bench/histogram.py: 0.01 ms buckets below 100 ms; locust's own are whole milliseconds),
+with status codes, leaving the warmup out, and streams it to disk one window (a minute) at
+a time, so a long run keeps flat memory and a crash loses at most the current minute.
+Settings come from the environment:
 
-BENCH_SAMPLES  path prefix of the raw samples (JSON) each locust process writes when it
-               quits: PREFIX-<pid>.json (several with --processes; the runner merges them)
+BENCH_SAMPLES  path prefix of the files each locust process writes: PREFIX-<pid>-w<N>.json
+               per window, PREFIX-<pid>.json when it quits (the runner merges them all)
 BENCH_WARMUP   seconds from the first request that are not counted (default 0)
 BENCH_WAIT     seconds each user waits between requests (default 0: closed loop, flat out)
 BENCH_RATE     total arrival rate (req/s) of this process, paced across all users like
                `vegeta -rate` (open model); the run reports when the users could not keep it
+BENCH_WINDOW   seconds per streamed window (default 60)
 
 It also watches itself, so a saturated load generator is never mistaken for a slow stack:
 the CPU time this process used during the measured window, and locust's own CPU warning,
@@ -24,11 +27,11 @@ import json
 import os
 import random
 import time
-from array import array
 from collections import Counter
 from typing import Any
 
 import gevent
+import histogram  # bench/histogram.py: locust puts this file's folder on sys.path
 import locust.runners
 from locust import FastHttpUser, events, task
 
@@ -38,69 +41,103 @@ SAMPLES = os.environ.get("BENCH_SAMPLES")
 WARMUP = float(os.environ.get("BENCH_WARMUP", "0"))
 WAIT = float(os.environ.get("BENCH_WAIT", "0"))
 RATE = float(os.environ.get("BENCH_RATE", "0"))
+WINDOW_S = float(os.environ.get("BENCH_WINDOW", "60"))
 USER_IDS = (0, 1, 2)  # the rows every app starts with
 POST_IDS = range(100, 200)  # bounded, so the table cannot grow through a long run
 
 
-class Recorder:
-    """Raw samples of the measured phase of this locust process."""
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    with open(f"{path}.tmp", "w", encoding="utf-8") as out:
+        json.dump(data, out)
+    os.replace(f"{path}.tmp", path)  # a reader never sees half a file
 
-    def __init__(self) -> None:
-        self.first: float | None = None
-        self.measured_from: float | None = None
-        self.stopped: float | None = None
-        self.ok_latencies = array("d")
-        self.failed_latencies = array("d")
-        self.overloaded = 0  # 503s that Envoy's circuit breaker made (x-envoy-overloaded)
+
+class Window:
+    """What one stretch of the measured phase recorded."""
+
+    def __init__(self, index: int, start: float, measured_from: float) -> None:
+        self.index, self.start, self.end = index, start, start + WINDOW_S
+        self.measured_from = measured_from
+        self.ok: Counter[int] = Counter()
+        self.failed: Counter[int] = Counter()
+        self.sum_ms, self.min_ms, self.max_ms = 0.0, float("inf"), 0.0
         self.status_codes: Counter[str] = Counter()
-        self.failures = 0
-        self.warmup_requests = 0
+        self.failures = self.overloaded = 0
         self.per_second: Counter[int] = Counter()
         self.per_second_failures: Counter[int] = Counter()
-        self.cpu_at_start: float | None = None  # process CPU seconds when measuring began
-        self.cpu_at_stop: float | None = None
-        self.cpu_warnings: list[float] = []
 
-    def add(self, response_time: float, status: int, failed: bool, overloaded: bool) -> None:
-        now = time.time()
-        if self.first is None:
-            self.first = now
-            self.measured_from = now + WARMUP
-        if now < (self.measured_from or now):
-            self.warmup_requests += 1
-            return
-        if self.cpu_at_start is None:
-            self.cpu_at_start = time.process_time()
-        (self.failed_latencies if failed else self.ok_latencies).append(response_time)
-        self.overloaded += overloaded
+    def add(self, now: float, ms: float, status: int, failed: bool, overloaded: bool) -> None:
+        (self.failed if failed else self.ok)[histogram.bucket(ms)] += 1
+        self.sum_ms += ms
+        self.min_ms, self.max_ms = min(self.min_ms, ms), max(self.max_ms, ms)
         self.status_codes[str(status)] += 1
-        second = int(now - (self.measured_from or now))
+        self.overloaded += overloaded
+        second = int(now - self.measured_from)
         self.per_second[second] += 1
         if failed:
             self.failures += 1
             self.per_second_failures[second] += 1
 
-    def as_json(self) -> dict[str, Any]:
-        last = max(self.per_second, default=-1)
+    def as_json(self, end: float) -> dict[str, Any]:
+        count = sum(self.ok.values()) + sum(self.failed.values())
+        return {
+            "window": self.index, "start": self.start, "end": end, "requests": count,
+            "failures": self.failures, "overloaded": self.overloaded, "status_codes": dict(self.status_codes),
+            "sum_ms": self.sum_ms, "min_ms": self.min_ms if count else None, "max_ms": self.max_ms if count else None,
+            "ok_hist": dict(self.ok), "failed_hist": dict(self.failed),
+            "per_second": [[s, self.per_second[s], self.per_second_failures[s]] for s in sorted(self.per_second)],
+        }  # fmt: skip
+
+
+class Recorder:
+    """The measured phase of this locust process, streamed to disk window by window."""
+
+    def __init__(self) -> None:
+        self.measured_from: float | None = None
+        self.stopped: float | None = None
+        self.window: Window | None = None
+        self.warmup_requests = 0
+        self.cpu_at_start: float | None = None  # process CPU seconds when measuring began
+        self.cpu_at_stop: float | None = None
+        self.cpu_warnings: list[float] = []
+
+    def add(self, ms: float, status: int, failed: bool, overloaded: bool) -> None:
+        now = time.time()
+        if self.measured_from is None:
+            self.measured_from = now + WARMUP
+        if now < self.measured_from:
+            self.warmup_requests += 1
+            return
+        if self.window is None:
+            self.cpu_at_start = time.process_time()
+            self.window = Window(0, self.measured_from, self.measured_from)
+        while now >= self.window.end:
+            self.flush()
+        self.window.add(now, ms, status, failed, overloaded)
+
+    def flush(self, end: float | None = None) -> None:
+        """Write the current window and start the next one."""
+        if self.window is None or self.measured_from is None:
+            return
+        window = self.window
+        if SAMPLES:
+            _write_json(f"{SAMPLES}-{os.getpid()}-w{window.index:05d}.json", window.as_json(end or window.end))
+        self.window = Window(window.index + 1, window.end, self.measured_from)
+
+    def close(self) -> None:
+        """At quit: the last (partial) window, then what this process knows of itself."""
+        if self.stopped is None:
+            self.stopped, self.cpu_at_stop = time.time(), time.process_time()
+        self.flush(end=self.stopped)
         cpu = None
         if self.cpu_at_start is not None and self.cpu_at_stop is not None:
             cpu = self.cpu_at_stop - self.cpu_at_start
-        return {
-            "generator_cpu_seconds": cpu,
-            "generator_cpu_warnings": self.cpu_warnings,
-            "measured_from": self.measured_from,
-            "stopped": self.stopped,
-            "warmup_s": WARMUP,
-            "warmup_requests": self.warmup_requests,
-            "requests": len(self.ok_latencies) + len(self.failed_latencies),
-            "failures": self.failures,
-            "overloaded": self.overloaded,
-            "offered_rps": RATE or None,
-            "status_codes": dict(self.status_codes),
-            "per_second": [[s, self.per_second[s], self.per_second_failures[s]] for s in range(last + 1)],
-            "ok_latencies_ms": list(self.ok_latencies),
-            "failed_latencies_ms": list(self.failed_latencies),
-        }
+        if SAMPLES:
+            _write_json(f"{SAMPLES}-{os.getpid()}.json", {
+                "measured_from": self.measured_from, "stopped": self.stopped, "warmup_s": WARMUP,
+                "warmup_requests": self.warmup_requests, "offered_rps": RATE or None,
+                "generator_cpu_seconds": cpu, "generator_cpu_warnings": self.cpu_warnings,
+            })  # fmt: skip
 
 
 RECORDER = Recorder()
@@ -128,15 +165,7 @@ def _on_cpu_warning(cpu_usage: float, **_: Any) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(**_: Any) -> None:
-    if not SAMPLES:
-        return
-    if RECORDER.stopped is None:
-        RECORDER.stopped = time.time()
-        RECORDER.cpu_at_stop = time.process_time()
-    path = f"{SAMPLES}-{os.getpid()}.json"
-    with open(f"{path}.tmp", "w", encoding="utf-8") as out:
-        json.dump(RECORDER.as_json(), out)
-    os.replace(f"{path}.tmp", path)
+    RECORDER.close()
 
 
 class Pacer:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -31,6 +31,7 @@ class UsageSummary:
     cpu_seconds: float
     peak_rss_mb: float
     samples: int
+    rss_mb_per_window: list[float] = field(default_factory=list)  # peak RSS in each minute
 
 
 def process_tree_usage(pids: Iterable[int]) -> Usage:
@@ -71,7 +72,7 @@ def time_wait_count(ports: set[int]) -> int | None:
 class Sampler:
     """Reads `read()` every `interval` s on a thread between `start()` and `stop()`."""
 
-    def __init__(self, read: Callable[[], Usage], interval: float = 0.5) -> None:
+    def __init__(self, read: Callable[[], Usage], interval: float = 0.5, window_s: float = 60.0) -> None:
         self._read = read
         self._interval = interval
         self._stop = threading.Event()
@@ -81,6 +82,8 @@ class Sampler:
         self._peak = 0
         self._count = 0
         self._delay = 0.0
+        self._window_s = window_s
+        self._window_peaks: dict[int, int] = {}
 
     def start(self, delay: float = 0.0) -> None:
         """Begin sampling after `delay` s (the warmup is not part of the measurement)."""
@@ -98,7 +101,10 @@ class Sampler:
             return UsageSummary(0.0, 0.0, 0.0, 0)
         wall = max(self._last[0] - self._first[0], 1e-9)
         cpu = max(self._last[1].cpu_seconds - self._first[1].cpu_seconds, 0.0)
-        return UsageSummary(round(100 * cpu / wall, 1), round(cpu, 3), round(self._peak / 2**20, 1), self._count)
+        windows = [round(self._window_peaks[i] / 2**20, 1) for i in sorted(self._window_peaks)]
+        return UsageSummary(
+            round(100 * cpu / wall, 1), round(cpu, 3), round(self._peak / 2**20, 1), self._count, windows
+        )
 
     def _loop(self) -> None:
         if self._stop.wait(self._delay):
@@ -117,4 +123,6 @@ class Sampler:
             self._first = (now, usage)
         self._last = (now, usage)
         self._peak = max(self._peak, usage.rss_bytes)
+        window = int((now - self._first[0]) / self._window_s)
+        self._window_peaks[window] = max(self._window_peaks.get(window, 0), usage.rss_bytes)
         self._count += 1

@@ -45,6 +45,7 @@ def render(run: RunResult, where: Path, charts: str = "") -> str:
         _comparison(run),
         breaker_section(run),
         _floor(run),
+        _drift(run),
         charts,
         _reference_table(run),
         _failures(run),
@@ -252,6 +253,22 @@ def _num(value: float | None, fmt: str) -> str:
 
 def _pair(a: float | None, b: float | None) -> str:
     return f"{_num(a, '{:.1f}')} / {_num(b, '{:.1f}')}"
+
+
+def _drift(run: RunResult) -> str:
+    """Per-minute rows of measurements that lasted more than one minute (endurance runs)."""
+    long = [r for r in run.stacks if len(r.per_window) > 1]
+    if not long:
+        return ""
+    head = ["stack", "minute", "requests", "req/s", "avg ms", "p50 ms", "p99 ms", "failures", "stack RSS MB"]
+    lines = ["## Drift over time\n", _row(head), _row(["---"] * len(head))]
+    for r in long:
+        for w in r.per_window:
+            lines.append(_row([f"`{r.name}`", str(int(w["window"]) + 1), str(w["requests"]),
+                               _num(w.get("rps"), "{:.0f}"), _num(w.get("avg_ms"), "{:.2f}"), _num(w.get("p50_ms"), "{:.2f}"),
+                               _num(w.get("p99_ms"), "{:.2f}"), str(w.get("failures", 0)),
+                               _num(w.get("stack_rss_mb"), "{:.0f}")]))  # fmt: skip
+    return "\n".join(lines) + "\n\nThe last row may cover less than a minute.\n"
 
 
 def _floor(run: RunResult) -> str:

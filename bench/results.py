@@ -52,6 +52,7 @@ class StackResult:
     rps_per_cpu_second: float | None = None
     time_wait: int | None = None  # TCP connections in TIME_WAIT on the stack's ports after the load
     per_second: list[list[int]] = field(default_factory=list)  # [second, requests, failures]
+    per_window: list[dict[str, Any]] = field(default_factory=list)  # a minute each: drift over time
     generator_cpu_percent: float | None = None  # locust's own CPU (100 = its one core)
     generator_cpu_warnings: int = 0
     generator_bound: bool = False  # the generator, not the stack, may have set the pace

@@ -217,6 +217,8 @@ def _record(result: StackResult, outcome: LoadOutcome, usage: UsageSummary, targ
         for key, value in asdict(figures).items():
             setattr(result, key, value)
     result.cpu_percent, result.cpu_seconds, result.peak_rss_mb = usage.cpu_percent, usage.cpu_seconds, usage.peak_rss_mb
+    for row, rss in zip(result.per_window, usage.rss_mb_per_window, strict=False):
+        row["stack_rss_mb"] = rss
     if figures is not None:
         result.generator_bound = figures.generator_bound
     if usage.cpu_seconds > 0 and figures is not None:

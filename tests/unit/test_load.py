@@ -1,59 +1,81 @@
-"""Figures from locust's raw samples: exact percentiles, warmup left out, processes merged."""
+"""Figures from locust's streamed samples: fine histograms, warmup left out, processes merged."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from bench.load import LoadSettings, figures_from_samples, locust_args, locust_env, percentile, read_samples
-
-ONE = {
-    "measured_from": 100.0,
-    "stopped": 102.0,
-    "requests": 5,
-    "failures": 1,
-    "overloaded": 1,
-    "status_codes": {"200": 4, "503": 1},
-    "per_second": [[0, 3, 0], [1, 2, 1]],
-    "ok_latencies_ms": [1.25, 3.5, 2.0, 10.125],
-    "failed_latencies_ms": [0.05],
-    "generator_cpu_seconds": 1.9,
-    "generator_cpu_warnings": [],
-}
+from bench import histogram
+from bench.load import LoadSettings, locust_args, locust_env, read_samples
 
 
-def test_percentiles_are_nearest_rank_not_bucketed() -> None:
-    values = sorted([0.31, 0.42, 0.57, 0.88, 1.3])
-    assert percentile(values, 50) == 0.57
-    assert percentile(values, 99) == 1.3
-    assert percentile([], 50) is None
+def window(index: int, start: float, end: float, ok: list[float], failed: tuple[float, ...] = (),
+           codes: dict[str, int] | None = None, overloaded: int = 0) -> dict[str, Any]:  # fmt: skip
+    """A window file as bench/locustfile.py writes it."""
+    every = [*ok, *failed]
+    return {
+        "window": index, "start": start, "end": end, "requests": len(every), "failures": len(failed),
+        "overloaded": overloaded, "status_codes": codes or {"200": len(every)}, "sum_ms": sum(every),
+        "min_ms": min(every), "max_ms": max(every),
+        "ok_hist": {str(k): v for k, v in histogram.merge([{histogram.bucket(x): 1} for x in ok]).items()},
+        "failed_hist": {str(k): v for k, v in histogram.merge([{histogram.bucket(x): 1} for x in failed]).items()},
+        "per_second": [[int(start - 100), len(ok), 0], [int(start - 100) + 1, len(failed), len(failed)]],
+    }  # fmt: skip
 
 
-def test_figures_from_one_process() -> None:
-    figures = figures_from_samples(ONE)
+def note(start: float, stop: float, cpu: float) -> dict[str, Any]:
+    return {"measured_from": start, "stopped": stop, "generator_cpu_seconds": cpu, "generator_cpu_warnings": []}
+
+
+def write(folder: Path, name: str, data: dict[str, Any]) -> None:
+    (folder / name).write_text(json.dumps(data))
+
+
+def test_histogram_is_finer_than_a_tenth_of_a_millisecond_below_100_ms() -> None:
+    for ms in (0.31, 0.42, 7.777, 99.99):
+        assert abs(histogram.value(histogram.bucket(ms)) - ms) <= 0.005 + 1e-9
+    assert histogram.percentile({histogram.bucket(x): 1 for x in (0.31, 0.42, 0.57, 0.88, 1.3)}, 50) == 0.57
+    assert histogram.percentile({}, 50) is None
+
+
+def test_figures_from_one_process(tmp_path: Path) -> None:
+    write(tmp_path, "samples-1-w00000.json",
+          window(0, 100.0, 102.0, [1.25, 3.5, 2.0, 10.125], [0.05], {"200": 4, "503": 1}, overloaded=1))  # fmt: skip
+    write(tmp_path, "samples-1.json", note(100.0, 102.0, 1.9))
+    figures = read_samples(tmp_path)
+    assert figures is not None
     assert figures.requests == 5 and figures.failures == 1 and figures.overloaded == 1
-    assert figures.avg_ms == round((1.25 + 3.5 + 2.0 + 10.125 + 0.05) / 5, 3)
+    assert figures.avg_ms == round((1.25 + 3.5 + 2.0 + 10.125 + 0.05) / 5, 3)  # exact, not bucketed
     assert (figures.min_ms, figures.p50_ms, figures.max_ms) == (0.05, 2.0, 10.125)
     assert figures.rps == 2.5  # 5 requests in the 2 s window
     assert figures.ok_latency["p50_ms"] == 2.0  # the failed 0.05 ms request is not in it
     assert figures.generator_cpu_percent == 95.0
     assert figures.generator_bound
+    assert figures.status_codes == {"200": 4, "503": 1}
 
 
-def test_processes_are_merged(tmp_path: Path) -> None:
-    second = dict(ONE, measured_from=100.5, stopped=102.5, generator_cpu_seconds=0.5,
-                  per_second=[[0, 1, 0]], ok_latencies_ms=[4.0], failed_latencies_ms=[], requests=1,
-                  failures=0, overloaded=0, status_codes={"200": 1})  # fmt: skip
-    master = {"requests": 0, "measured_from": None, "stopped": 103.0}
-    for name, data in (("samples-1.json", ONE), ("samples-2.json", second), ("samples-3.json", master)):
-        (tmp_path / name).write_text(json.dumps(data))
+def test_processes_and_windows_are_merged(tmp_path: Path) -> None:
+    write(tmp_path, "samples-1-w00000.json", window(0, 100.0, 160.0, [1.0, 2.0]))
+    write(tmp_path, "samples-1-w00001.json", window(1, 160.0, 170.0, [3.0]))
+    write(tmp_path, "samples-2-w00000.json", window(0, 100.5, 160.5, [4.0]))
+    write(tmp_path, "samples-1.json", note(100.0, 170.0, 14.0))
+    write(tmp_path, "samples-2.json", note(100.5, 170.5, 35.0))
+    write(tmp_path, "samples-3.json", {"measured_from": None, "stopped": 171.0})  # the master: no requests
     figures = read_samples(tmp_path)
     assert figures is not None
-    assert figures.requests == 6
-    assert figures.status_codes == {"200": 5, "503": 1}
-    assert figures.per_second == [[0, 4, 0], [1, 2, 1]]
-    assert figures.measured_s == 2.5  # from the earliest start to the latest stop
-    assert figures.generator_cpu_percent == 76.0  # the busiest process: 1.9 s of 2.5 s
+    assert figures.requests == 4
+    assert figures.measured_s == 71.0  # from the earliest start to the latest stop
+    assert figures.generator_cpu_percent == round(100 * 35.0 / 71.0, 1)  # the busiest process
+    assert [w["requests"] for w in figures.per_window] == [3, 1]  # a row per minute, for drift
+
+
+def test_a_crashed_process_still_leaves_its_finished_windows(tmp_path: Path) -> None:
+    write(tmp_path, "samples-1-w00000.json", window(0, 100.0, 160.0, [1.0, 2.0, 3.0]))
+    (tmp_path / "samples-1-w00001.json.tmp").write_text('{"window": 1, "sta')  # died while writing
+    figures = read_samples(tmp_path)
+    assert figures is not None
+    assert figures.requests == 3 and figures.measured_s == 60.0
 
 
 def test_no_samples_means_no_figures(tmp_path: Path) -> None:
