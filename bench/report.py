@@ -264,10 +264,10 @@ def _drift(run: RunResult) -> str:
     lines = ["## Drift over time\n", _row(head), _row(["---"] * len(head))]
     for r in long:
         for w in r.per_window:
-            lines.append(_row([f"`{r.name}`", str(int(w["window"]) + 1), str(w["requests"]),
-                               _num(w.get("rps"), "{:.0f}"), _num(w.get("avg_ms"), "{:.2f}"), _num(w.get("p50_ms"), "{:.2f}"),
-                               _num(w.get("p99_ms"), "{:.2f}"), str(w.get("failures", 0)),
-                               _num(w.get("stack_rss_mb"), "{:.0f}")]))  # fmt: skip
+            cells = [f"`{r.name}`", str(int(w["window"]) + 1), str(w["requests"]), _num(w.get("rps"), "{:.0f}")]
+            cells += [_num(w.get(k), "{:.2f}") for k in ("avg_ms", "p50_ms", "p99_ms")]
+            cells += [str(w.get("failures", 0)), _num(w.get("stack_rss_mb"), "{:.0f}")]
+            lines.append(_row(cells))
     return "\n".join(lines) + "\n\nThe last row may cover less than a minute.\n"
 
 
