@@ -7,8 +7,11 @@ error bodies. FastAPI defaults overridden, each for parity with Flask:
 
 - no 307 redirect between "/x" and "/x/" (``redirect_slashes=False``); the
   slash-less spellings of /users_name/ and /add_users/ are registered as routes;
-- GET routes also answer HEAD, as Flask's do;
-- 404/405/422/400 bodies use this API's ``{"error", "detail"}`` shape.
+- GET routes also answer HEAD, as Flask's do; each of the two gets its own
+  operationId in the schema (FastAPI would give both one id, picked from a set);
+- 404/405/422/400 bodies use this API's ``{"error", "detail"}`` shape, and the
+  OpenAPI schema documents them (``responses=``): FastAPI would otherwise declare
+  its own 422 body and no 404/400 at all, so the schema would not match the API.
 
 Endpoints are plain ``def``, so FastAPI runs them in its threadpool, like the
 original guide; the users table is thread-safe and per process (see apps.users).
@@ -16,14 +19,20 @@ original guide; the users table is thread-safe and per process (see apps.users).
 
 from __future__ import annotations
 
+import re
+import warnings
 from http import HTTPStatus
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 
 from apps.users import (
+    BODY_UNREADABLE,
     GREETING,
     HEALTH,
     TABLE,
@@ -37,7 +46,80 @@ from apps.users import (
     validation_error_body,
 )
 
-app = FastAPI(title="users API", redirect_slashes=False)
+
+class ErrorBody(BaseModel):
+    """Schema of every non-422 error body (apps.users.error_body)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: str
+    detail: str
+
+
+class ErrorItemBody(BaseModel):
+    """Schema of one entry of a 422 body (apps.users.ErrorItem)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(BaseModel):
+    """Schema of a 422 body (apps.users.validation_error_body)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: Literal["validation_error"]
+    detail: list[ErrorItemBody]
+
+
+# Documentation only: the exception handlers below produce these bodies. Declaring
+# 422 replaces the HTTPValidationError body FastAPI would document by default.
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    HTTPStatus.NOT_FOUND: {"model": ErrorBody, "description": "Unknown user id or attribute"}
+}
+INVALID: dict[int | str, dict[str, Any]] = {
+    HTTPStatus.UNPROCESSABLE_ENTITY: {"model": ValidationErrorBody, "description": "Validation error"}
+}
+UNREADABLE: dict[int | str, dict[str, Any]] = {
+    HTTPStatus.BAD_REQUEST: {"model": ErrorBody, "description": BODY_UNREADABLE}
+}
+LOOKUP_ERRORS = NOT_FOUND | INVALID
+BODY_ERRORS = INVALID | UNREADABLE
+
+
+def _operation_stem(route: APIRoute) -> str:
+    """FastAPI's default operationId without its method suffix; _UsersAPI adds one per method."""
+    return re.sub(r"\W", "_", f"{route.name}{route.path_format}")
+
+
+class _UsersAPI(FastAPI):
+    """FastAPI with one deterministic operationId per operation in the OpenAPI schema.
+
+    FastAPI names all methods of a route with one id whose suffix is the first method
+    of a set, so the GET and HEAD operations of a route share it (OpenAPI requires
+    unique ids) and which of "_get"/"_head" it ends in depends on PYTHONHASHSEED,
+    i.e. changes between processes. Here every operation is "<stem>_<method>", and
+    the methods of a path are listed in sorted order, not in that set's order.
+    """
+
+    def openapi(self) -> dict[str, Any]:
+        cached = self.openapi_schema
+        with warnings.catch_warnings():
+            # The shared stems are expected; the suffixes below make them unique.
+            warnings.filterwarnings("ignore", message="Duplicate Operation ID", category=UserWarning)
+            schema = super().openapi()
+        if schema is not cached:  # generated just now: rename each operation once
+            for path_item in schema["paths"].values():
+                for method, operation in path_item.items():
+                    operation["operationId"] = f"{operation['operationId']}_{method}"
+            schema["paths"] = {path: dict(sorted(item.items())) for path, item in schema["paths"].items()}
+        return schema
+
+
+app = _UsersAPI(title="users API", redirect_slashes=False, generate_unique_id_function=_operation_stem)
 
 # Flask serves HEAD for every GET route; FastAPI would answer 405.
 READ = ["GET", "HEAD"]
@@ -61,26 +143,26 @@ def metadata() -> Table:
     return TABLE.snapshot()
 
 
-@app.api_route("/users_name/{users_id}", methods=READ)
+@app.api_route("/users_name/{users_id}", methods=READ, responses=LOOKUP_ERRORS)
 def users_name_by_path(users_id: int) -> str:
     """One user's name, the id in the path."""
     return TABLE.lookup("name", users_id)
 
 
-@app.api_route("/users_name/", methods=READ)
+@app.api_route("/users_name/", methods=READ, responses=LOOKUP_ERRORS)
 @app.api_route("/users_name", methods=READ, include_in_schema=False)
 def users_name_by_query(users_id: int) -> str:
     """One user's name, the id in ``?users_id=``."""
     return TABLE.lookup("name", users_id)
 
 
-@app.api_route("/users/{attribute}", methods=READ)
+@app.api_route("/users/{attribute}", methods=READ, responses=LOOKUP_ERRORS)
 def user_attribute(attribute: str, users_id: int) -> str:
     """One attribute (name or age) of one user, the id in ``?users_id=``."""
     return TABLE.lookup(attribute, users_id)
 
 
-@app.post("/add_users/")
+@app.post("/add_users/", responses=BODY_ERRORS)
 @app.post("/add_users", include_in_schema=False)
 def add_users(user: UserData) -> Table:
     """Set one user's name and age; return the whole table."""

@@ -1,0 +1,1 @@
+"""Schema fuzzing: schemathesis against the FastAPI server, every request replayed to Flask."""
