@@ -85,3 +85,30 @@ def test_the_wheelhouse_holds_only_container_packages_and_its_stamp_follows_the_
     assert {p.split("==")[0] for p in pins} == set(images.CONTAINER_PACKAGES)
     assert images.wheelhouse_stamp("x86_64", pins) != images.wheelhouse_stamp("aarch64", pins)
     assert images.wheelhouse_stamp("x86_64", pins) != images.wheelhouse_stamp("x86_64", [*pins[:-1], "locust==0"])
+
+
+def _sent_to_the_engine(path: str, rules: list[str]) -> bool:
+    """Whether .dockerignore (`*`, then `!` exceptions) lets `path` into the build context."""
+    allowed = False
+    for rule in rules:
+        pattern = rule[1:] if rule.startswith("!") else rule
+        if pattern == "*" or path == pattern.rstrip("/") or path.startswith(pattern.rstrip("/") + "/"):
+            allowed = rule.startswith("!")
+    return allowed
+
+
+def test_every_file_a_dockerfile_copies_is_in_the_build_context() -> None:
+    root = images.ROOT
+    rules = [line.strip() for line in (root / ".dockerignore").read_text().splitlines()]
+    rules = [rule for rule in rules if rule and not rule.startswith("#") and "__pycache__" not in rule]
+    rules = [rule for rule in rules if not rule.endswith(".pyc")]
+    for dockerfile in (root / "dockerfiles").glob("*.Dockerfile"):
+        for line in dockerfile.read_text().splitlines():
+            if not line.startswith("COPY "):
+                continue
+            *sources, _ = line.split()[1:]
+            for source in sources:
+                if source.startswith("${"):
+                    source = ".cache/wheelhouse/x86_64"  # the WHEELHOUSE build arg's default
+                assert (root / source).exists() or source.startswith(".cache/"), f"{dockerfile.name}: {source}"
+                assert _sent_to_the_engine(source, rules), f"{dockerfile.name} copies {source}, .dockerignore drops it"
