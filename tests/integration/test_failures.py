@@ -19,7 +19,7 @@ import pytest
 from bench.results import RunResult, StackResult, save_run
 from tests.integration.conftest import ROOT, only_run, run_bench
 
-SHORT = ["-u", "5", "-r", "5", "--warmup", "0", "--backend", "local", "--no-floor"]
+SHORT = ["-u", "5", "-r", "5", "--warmup", "0", "--repeat", "1", "--backend", "local", "--no-floor"]
 DYING_FLASK = (
     "import os, threading; threading.Timer(3.0, os._exit, [3]).start(); "
     "from apps.flask_app import app; app.run(host='127.0.0.1', port={{port.app}})"

@@ -1,4 +1,4 @@
-"""`python -m bench stack` on every stack as real local processes, with a short real load."""
+"""`python -m bench stack` on every stack as real local processes, with a short real load, twice."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from bench.stacks import discover
 from tests.integration.conftest import only_run, run_bench
 
-SHORT = ["-u", "8", "-r", "8", "-t", "4s", "--warmup", "1s", "--backend", "local"]
+SHORT = ["-u", "8", "-r", "8", "-t", "4s", "--warmup", "1s", "--repeat", "2", "--backend", "local"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ def test_every_stack_measured_with_real_figures(measured: Measured) -> None:
     run = measured.run
     assert run["schema_version"] == 1
     assert run["status"] == "complete"
-    assert [s["name"] for s in run["stacks"]] == list(discover())
+    assert [s["name"] for s in run["stacks"]] == list(discover()) * 2  # repeats interleaved: A B C D A B C D
+    assert [s["repeat"] for s in run["stacks"]] == [1] * len(discover()) + [2] * len(discover())
     for stack in run["stacks"]:
         assert stack["status"] == "ok", stack
         assert stack["backend"] == "local"
@@ -60,9 +61,12 @@ def test_figures_agree_with_locusts_own_json(measured: Measured) -> None:
 def test_summary_shows_every_stack_and_the_seed_reference(measured: Measured) -> None:
     summary = (measured.results / "summary.md").read_text()
     assert summary == (measured.run_dir / "summary.md").read_text()
-    for stack in measured.run["stacks"]:
-        flag = " **generator-bound**" if stack["generator_bound"] else ""
-        assert f"| `{stack['name']}` | ok{flag} | {stack['requests']} |" in summary
+    for name in discover():
+        repeats = [s for s in measured.run["stacks"] if s["name"] == name]
+        flag = " **generator-bound**" if any(s["generator_bound"] for s in repeats) else ""
+        assert f"| `{name}` | ok{flag} | {sum(s['requests'] for s in repeats)} |" in summary
+    assert "] |" in summary  # cells show the median and the [min-max] of the repeats
+    assert "## Compared with `flask`" in summary
     assert "| `flask_gunicorn` |" in summary and "47.30" in summary  # seed 002's published average
     assert "summary:" in measured.stderr
 
