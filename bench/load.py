@@ -7,14 +7,16 @@ left out, status codes); locust's own --csv/--json-file files are kept beside th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,7 +26,7 @@ from bench.stacks import ROOT
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PERCENTILES = (50, 90, 95, 99)
-SAMPLES_PREFIX = "samples"  # each locust process writes samples-<pid>.json
+SAMPLES_PREFIX = "samples"  # each locust process writes samples-<host>-<pid>.json
 GENERATOR_BUSY_PERCENT = 90.0  # locust's own warning threshold, of the one core it runs on
 
 
@@ -127,11 +129,20 @@ class LocalLauncher:
         prefix = ["taskset", "-c", ",".join(map(str, self.cpus))] if self.cpus else []
         return [*prefix, sys.executable, "-m", "locust", *args], dict(os.environ) | locust_env(settings, str(out))
 
+    @contextmanager
+    def workers(self, settings: LoadSettings, out: Path) -> Iterator[None]:
+        """Nothing to start: locust's own --processes forks the workers beside the master."""
+        yield
+
 
 class Launcher(Protocol):
-    """How a backend starts locust: locally, or in the stack's `user` container."""
+    """How a backend starts locust: locally, or in the stack's `user` container (+ `worker`s)."""
 
     def command(self, settings: LoadSettings, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]: ...
+
+    def workers(self, settings: LoadSettings, out: Path) -> contextlib.AbstractContextManager[None]:
+        """Whatever must run beside the command for `settings.processes` workers, for its duration."""
+        ...
 
 
 def run_load(
@@ -151,19 +162,22 @@ def run_load(
     group = ProcessGroup()
     broken: str | None = None
     interrupted = False
+    exit_code = None
     try:
-        child = group.start("locust", argv, out / "locust.log", cwd=ROOT, env=env)
-        limit = time.monotonic() + settings.warmup_s + settings.duration_s + 60
-        while child.exited() is None and broken is None:
-            broken = problem()
-            if time.monotonic() > limit:
-                broken = "locust did not stop within 60 s of its run time"
-            time.sleep(0.2)
+        with launcher.workers(settings, out):
+            try:
+                child = group.start("locust", argv, out / "locust.log", cwd=ROOT, env=env)
+                limit = time.monotonic() + settings.warmup_s + settings.duration_s + 60
+                while child.exited() is None and broken is None:
+                    broken = problem()
+                    if time.monotonic() > limit:
+                        broken = "locust did not stop within 60 s of its run time"
+                    time.sleep(0.2)
+            finally:
+                exit_code = child.exited() if group.children else None
+                group.stop(grace=15.0)  # SIGTERM: locust writes its json/csv and our samples
     except KeyboardInterrupt:  # keep going to the teardown and return what was measured
         interrupted = True
-    finally:
-        exit_code = child.exited() if group.children else None
-        group.stop(grace=15.0)  # SIGTERM: locust writes its json/csv and our samples
     return LoadOutcome(read_samples(out), exit_code, broken, interrupted, tail(out / "locust.log"))
 
 
@@ -306,3 +320,23 @@ def locust_totals(out: Path) -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return sum(r["num_requests"] for r in rows), sum(r["num_failures"] for r in rows)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m bench.load FOLDER...`: merge samples gathered from workers anywhere, print the figures."""
+    if not argv:
+        print("usage: python -m bench.load FOLDER  (holding samples-*.json from every worker)", file=sys.stderr)
+        return 2
+    folder = Path(argv[0])
+    found = read_samples(folder)
+    if found is None:
+        print(f"ERROR: no samples-*.json in {folder}", file=sys.stderr)
+        return 1
+    shown = {k: v for k, v in asdict(found).items() if k not in ("per_second", "per_window")}
+    shown["generator_bound"] = found.generator_bound
+    print(json.dumps(shown, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -8,8 +8,9 @@ with status codes, leaving the warmup out, and streams it to disk one window (a 
 a time, so a long run keeps flat memory and a crash loses at most the current minute.
 Settings come from the environment:
 
-BENCH_SAMPLES  path prefix of the files each locust process writes: PREFIX-<pid>-w<N>.json
-               per window, PREFIX-<pid>.json when it quits (the runner merges them all)
+BENCH_SAMPLES  path prefix of the files each locust process writes: PREFIX-<host>-<pid>-w<N>.json
+               per window, PREFIX-<host>-<pid>.json when it quits (the runner merges them all;
+               the host name keeps worker containers, each its own pid 1, apart)
 BENCH_WARMUP   seconds from the first request that are not counted (default 0)
 BENCH_WAIT     seconds each user waits between requests (default 0: closed loop, flat out)
 BENCH_RATE     total arrival rate (req/s) of this process, paced across all users like
@@ -26,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 import time
 from collections import Counter
 from typing import Any
@@ -44,6 +46,12 @@ RATE = float(os.environ.get("BENCH_RATE", "0"))
 WINDOW_S = float(os.environ.get("BENCH_WINDOW", "60"))
 USER_IDS = (0, 1, 2)  # the rows every app starts with
 POST_IDS = range(100, 200)  # bounded, so the table cannot grow through a long run
+HOST = socket.gethostname()
+
+
+def _process() -> str:
+    """Unique across hosts and containers; asked each time, as locust --processes forks after import."""
+    return f"{HOST}-{os.getpid()}"
 
 
 def _write_json(path: str, data: dict[str, Any]) -> None:
@@ -121,7 +129,7 @@ class Recorder:
             return
         window = self.window
         if SAMPLES:
-            _write_json(f"{SAMPLES}-{os.getpid()}-w{window.index:05d}.json", window.as_json(end or window.end))
+            _write_json(f"{SAMPLES}-{_process()}-w{window.index:05d}.json", window.as_json(end or window.end))
         self.window = Window(window.index + 1, window.end, self.measured_from)
 
     def close(self) -> None:
@@ -133,7 +141,7 @@ class Recorder:
         if self.cpu_at_start is not None and self.cpu_at_stop is not None:
             cpu = self.cpu_at_stop - self.cpu_at_start
         if SAMPLES:
-            _write_json(f"{SAMPLES}-{os.getpid()}.json", {
+            _write_json(f"{SAMPLES}-{_process()}.json", {
                 "measured_from": self.measured_from, "stopped": self.stopped, "warmup_s": WARMUP,
                 "warmup_requests": self.warmup_requests, "offered_rps": RATE or None,
                 "generator_cpu_seconds": cpu, "generator_cpu_warnings": self.cpu_warnings,

@@ -22,8 +22,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 
 from bench import breaker, images
@@ -37,7 +38,10 @@ from bench.stacks import Stack, render
 LOOPBACK = "127.0.0.1"
 WORKDIR = "/tmp/work"  # where nginx keeps its pid and temp files inside its container
 CONFIG_DIR = "compose"  # the rendered default configs committed in each stack folder
-USER_SERVICE = "user"
+USER_SERVICE = "user"  # the load generator: locust alone, or the master of `worker`s
+WORKER_SERVICE = "worker"  # locust workers (--processes N under compose: `up --scale worker=N`)
+LOAD_SERVICES = (USER_SERVICE, WORKER_SERVICE)
+MASTER_WAIT_S = 60  # how long the master waits for its workers to connect
 OUT = "/out"  # the user container's mount of the run's load/ folder
 LOCUSTFILE = "/bench/locustfile.py"
 PROJECT_LABEL = "com.docker.compose.project"
@@ -104,21 +108,58 @@ def cpusets(ncpu: int) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class ComposeLauncher:
-    """Locust in the stack's `user` container, writing into the run's load/ folder."""
+    """Locust in the stack's `user` container, writing into the run's load/ folder.
+
+    With `processes` > 1 that container is a locust master, named so the `worker`
+    containers (`up --scale worker=N`, on the same CPU set) find it on the project network.
+    """
 
     compose: tuple[str, ...]  # the compose command with -p and -f
     env: Mapping[str, str]  # the project's BENCH_* variables
     uid: int
     gid: int
+    project: str = "bench"
+
+    @property
+    def master(self) -> str:
+        return f"{self.project}-master"
 
     def command(self, settings: LoadSettings, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]:
         """`compose run --rm -T user python -m locust ...` with locust's settings as `-e`."""
         out.mkdir(parents=True, exist_ok=True)
         _give(out, self.uid, self.gid)  # the container user writes here, nobody else
         env_flags = [flag for k, v in locust_env(settings, OUT).items() for flag in ("-e", f"{k}={v}")]
-        argv = [*self.compose, "run", "--rm", "--no-deps", "-T", *env_flags, USER_SERVICE,
-                "python", "-m", "locust", *locust_args(base_url, settings, OUT, LOCUSTFILE)]  # fmt: skip
-        return argv, dict(os.environ) | dict(self.env) | {"BENCH_OUT": str(out.resolve())}
+        args = locust_args(base_url, replace(settings, processes=1), OUT, LOCUSTFILE)
+        distributed = []
+        if settings.processes > 1:
+            args += ["--master", "--expect-workers", str(settings.processes),
+                     "--expect-workers-max-wait", str(MASTER_WAIT_S)]  # fmt: skip
+            distributed = ["--name", self.master]
+        argv = [*self.compose, "run", "--rm", "--no-deps", "-T", *distributed, *env_flags, USER_SERVICE,
+                "python", "-m", "locust", *args]  # fmt: skip
+        return argv, self._env(settings, out)
+
+    @contextmanager
+    def workers(self, settings: LoadSettings, out: Path) -> Iterator[None]:
+        """`up --scale worker=N` before the master starts (they wait for its name), removed after."""
+        if settings.processes <= 1:
+            yield
+            return
+        env = self._env(settings, out) | {"BENCH_MASTER_HOST": self.master}
+        scale = f"{WORKER_SERVICE}={settings.processes}"
+        up = ["up", "-d", "--no-deps", "--no-build", "--force-recreate", "--scale", scale, WORKER_SERVICE]
+        started = _compose_call([*self.compose, *up], env, out / "workers.log")
+        try:
+            if started.returncode != 0:
+                raise StackFailed(f"locust workers did not start: {_last_line(started.stderr)}", started.stderr[-2000:])
+            yield
+        finally:
+            _compose_call([*self.compose, "logs", "--no-color", WORKER_SERVICE], env, out / "workers.log")
+            _compose_call([*self.compose, "rm", "-f", "-s", "-v", WORKER_SERVICE], env, out / "workers.log")
+
+    def _env(self, settings: LoadSettings, out: Path) -> dict[str, str]:
+        """The compose process's environment: the project's, the run's folder, locust's settings."""
+        return dict(os.environ) | dict(self.env) | locust_env(settings, OUT) | {"BENCH_OUT": str(out.resolve())}
 
 
 class ComposeBackend:
@@ -190,7 +231,9 @@ class ComposeBackend:
             "ports": ", ".join(f"{k}={v}" for k, v in published.items()),
             **self._images.details(),
         }
-        launcher = ComposeLauncher(tuple(session.argv), dict(env), int(env["BENCH_UID"]), int(env["BENCH_GID"]))
+        launcher = ComposeLauncher(
+            tuple(session.argv), dict(env), int(env["BENCH_UID"]), int(env["BENCH_GID"]), session.name
+        )
         return Target(
             base_url=f"http://{LOOPBACK}:{published[stack.target]}",
             admin_url=f"http://{LOOPBACK}:{published['admin']}" if "admin" in published else None,
@@ -216,22 +259,13 @@ class _Project:
 
     def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run one compose command; its output is appended to logs/compose.log."""
-        argv = [*self.argv, *args]
-        try:
-            # own session: a Ctrl-C at the terminal reaches us, and we still run `down` after it
-            done = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ) | self.env,
-                                  timeout=timeout, start_new_session=True)  # fmt: skip
-        except subprocess.TimeoutExpired as exc:
-            done = subprocess.CompletedProcess(argv, 124, _text(exc.stdout), _text(exc.stderr) + "\n(timed out)")
-        with open(self.logs / "compose.log", "a", encoding="utf-8") as log:
-            log.write(f"$ {' '.join(args)}  -> {done.returncode}\n{done.stdout}{done.stderr}\n")
-        return done
+        return _compose_call([*self.argv, *args], dict(os.environ) | self.env, self.logs / "compose.log", timeout)
 
     def start(self, timeout: float) -> None:
         listed = self.compose("config", "--services")
         if listed.returncode != 0:
             raise StackFailed(f"compose config failed for {self.name}", listed.stderr[-2000:])
-        self.services = [s for s in listed.stdout.split() if s != USER_SERVICE]
+        self.services = [s for s in listed.stdout.split() if s not in LOAD_SERVICES]
         started = self.compose("up", "-d", "--no-build", *self.services, timeout=timeout + 60)
         if started.returncode != 0:
             raise StackFailed(f"compose up failed: {_last_line(started.stderr)}", self.log_tail() or started.stderr)
@@ -243,7 +277,7 @@ class _Project:
 
             self._client = docker.from_env()
         found = self._client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.name}"})
-        return [c for c in found if c.labels.get(SERVICE_LABEL) != USER_SERVICE]
+        return [c for c in found if c.labels.get(SERVICE_LABEL) not in LOAD_SERVICES]
 
     def problem(self) -> str | None:
         """Which stack container died, if one did."""
@@ -297,6 +331,18 @@ class _Project:
                 continue
         if self._client is not None:
             self._client.close()
+
+
+def _compose_call(argv: list[str], env: dict[str, str], log: Path, timeout: float = 120) -> CompletedProcess[str]:
+    """Run one compose command, appending what it printed to `log`."""
+    try:
+        # own session: a Ctrl-C at the terminal reaches us, and we still run `down` after it
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, start_new_session=True)
+    except subprocess.TimeoutExpired as exc:
+        done = subprocess.CompletedProcess(argv, 124, _text(exc.stdout), _text(exc.stderr) + "\n(timed out)")
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(f"$ {' '.join(argv[argv.index('-f') + 2 :])}  -> {done.returncode}\n{done.stdout}{done.stderr}\n")
+    return done
 
 
 def _wait_ready(url: str, session: _Project, timeout: float) -> None:

@@ -50,7 +50,8 @@ def test_the_envoy_sidecar_reaches_the_app_on_loopback_with_the_chosen_breaker()
 def test_every_stack_has_a_compose_file_with_a_user_service_and_its_target_service() -> None:
     for stack in STACKS.values():
         text = (stack.path / stack.compose.file).read_text()
-        assert "\n  user:" in text and f"\n  {stack.compose.target_service}:" in text, stack.name
+        assert "\n  user: &locust" in text and f"\n  {stack.compose.target_service}:" in text, stack.name
+        assert "\n  worker:  #" in text and "<<: *locust" in text and "--master-host" in text, stack.name
         lines = text.splitlines()
         assert not any(line.startswith("version:") or "deploy:" in line for line in lines), stack.name  # v1 and v2
 
@@ -78,6 +79,16 @@ def test_the_launcher_runs_locust_in_the_user_container(tmp_path: Path) -> None:
     assert argv[argv.index("user") + 1 : argv.index("user") + 4] == ["python", "-m", "locust"]
     assert argv[argv.index("--host") + 1] == "http://proxy:80"
     assert env["BENCH_OUT"] == str((tmp_path / "load").resolve())
+    assert "--master" not in argv and "--processes" not in argv
+
+
+def test_with_two_processes_the_user_container_is_a_named_master_of_two_workers(tmp_path: Path) -> None:
+    launcher = ComposeLauncher(("docker-compose", "-p", "p", "-f", "f.yml"), {}, 0, 0, "bench-x-1")
+    argv, env = launcher.command(LoadSettings(10, 10, 2.0, 1.0, rate=100.0, processes=2), "http://app:80", tmp_path)
+    assert "--processes" not in argv  # locust's own forking stays local; here the workers are containers
+    assert argv[argv.index("--expect-workers") + 1] == "2" and "--master" in argv
+    assert argv[argv.index("--name") + 1] == "bench-x-1-master" < argv[argv.index("user")]
+    assert env["BENCH_RATE"] == "50"  # each worker paces its share of the total rate
 
 
 def test_the_wheelhouse_holds_only_container_packages_and_its_stamp_follows_the_pins() -> None:

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bench import histogram
-from bench.load import LoadSettings, locust_args, locust_env, read_samples
+from bench.load import LoadSettings, locust_args, locust_env, main, read_samples
 
 
 def window(index: int, start: float, end: float, ok: list[float], failed: tuple[float, ...] = (),
@@ -91,3 +93,16 @@ def test_locust_command_line_and_environment() -> None:
     env = locust_env(settings, "/out")
     assert env["BENCH_RATE"] == "150"  # each of the 2 processes paces half the rate
     assert env["BENCH_SAMPLES"] == "/out/samples"
+
+
+def test_samples_gathered_from_workers_on_other_hosts_are_merged_by_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "samples-hostA-7-w00000.json", window(0, 100.0, 110.0, [1.0, 2.0]))
+    write(tmp_path, "samples-hostB-7-w00000.json", window(0, 100.0, 110.0, [3.0]))  # same pid, other host
+    write(tmp_path, "samples-hostA-7.json", note(100.0, 110.0, 2.0))
+    write(tmp_path, "samples-hostB-7.json", note(100.0, 110.0, 3.0))
+    assert main([str(tmp_path)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["requests"] == 3 and shown["rps"] == 0.3 and shown["generator_bound"] is False
+    assert main([str(tmp_path / "empty")]) == 1
