@@ -91,8 +91,9 @@ def write_charts(run: RunResult, out_dir: Path) -> list[Path]:
 
 
 def _sweep_chart(run: RunResult, out_dir: Path) -> list[Path]:
-    """One panel per swept stack: req/s (left axis) and p99 (right axis) against users."""
-    steps = [r for r in run.stacks if r.phase == "sweep" and r.status == "ok" and r.users]
+    """One panel per swept stack: req/s (left axis) and p99 (right axis) against the offered load."""
+    steps = [r for r in run.stacks if r.phase == "sweep" and r.status == "ok" and r.load]
+    unit = "req/s offered" if run.settings.get("sweep", {}).get("model") == "open" else "users"
     names = list(dict.fromkeys(r.name for r in steps))
     if not names:
         return []
@@ -100,12 +101,12 @@ def _sweep_chart(run: RunResult, out_dir: Path) -> list[Path]:
     with matplotlib.rc_context(_STYLE):
         fig = _figure(4.2 * len(names), 3.8)
         for n, name in enumerate(names):
-            mine = sorted((r for r in steps if r.name == name), key=lambda r: r.users)
+            mine = sorted((r for r in steps if r.name == name), key=lambda r: r.load)
             ax = fig.add_subplot(1, len(names), n + 1)
-            users = [r.users for r in mine]
+            users = [r.load for r in mine]
             ax.plot(users, [r.rps for r in mine], "o-", color=_colour(n), label="req/s")
             ax.set_xscale("log", base=2)
-            ax.set_xlabel("locust users")
+            ax.set_xlabel("locust users" if unit == "users" else "offered req/s")
             ax.set_ylabel("requests per second")
             ax.set_ylim(bottom=0)
             ax.set_title(name)
@@ -114,8 +115,8 @@ def _sweep_chart(run: RunResult, out_dir: Path) -> list[Path]:
             right.set_ylabel("p99 ms")
             right.set_ylim(bottom=0)
             for knee in (r for r in mine if r.details.get("knee")):
-                ax.axvline(knee.users, color="#2ca02c", linewidth=1.5)
-                ax.annotate(f"knee: {knee.users} users\n{knee.rps:.0f} req/s", (knee.users, knee.rps),
+                ax.axvline(knee.load, color="#2ca02c", linewidth=1.5)
+                ax.annotate(f"knee: {knee.load:g} {unit}\n{knee.rps:.0f} req/s", (knee.load, knee.rps),
                             fontsize=8, xytext=(4, -28), textcoords="offset points")  # fmt: skip
         fig.text(0.01, 0.01, f"run {run.run_id}, backend {run.backend}", fontsize=7, color="#555555")
         _save_atomic(fig, out_dir / SWEEP)

@@ -86,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--p99-target", default=os.environ.get("BENCH_P99_TARGET", "100"), help="p99 target in ms")
     swp.add_argument("--max-users", default=os.environ.get("BENCH_MAX_USERS", "1024"), help="stop doubling here")
     swp.add_argument("--step", default=os.environ.get("BENCH_STEP", "8s"), help="measured time per step")
+    swp.add_argument(
+        "--model",
+        choices=("closed", "open"),
+        default=os.environ.get("BENCH_MODEL", "closed"),
+        help="closed: step locust users; open: step the arrival rate (req/s, like vegeta -rate)",
+    )
+    swp.add_argument("--start-rate", default=os.environ.get("BENCH_START_RATE", "100"), help="open model: first rate")
+    swp.add_argument("--max-rate", default=os.environ.get("BENCH_MAX_RATE", "12800"), help="open model: stop here")
     _load_options(swp)
     swp.set_defaults(handler=cmd_sweep)
     k8s = sub.add_parser("k8s", help="render the fastapi_istio stack as Kubernetes + Istio manifests")
@@ -182,6 +190,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         p99_target_ms=positive_float(args.p99_target, "--p99-target"),
         max_users=positive_int(args.max_users, "--max-users"),
         step_s=parse_duration(args.step, "--step"),
+        model=args.model,
+        start_rate=positive_float(args.start_rate, "--start-rate"),
+        max_rate=positive_float(args.max_rate, "--max-rate"),
     )
     args.names = args.names or None
     config = make_config(args)

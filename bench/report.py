@@ -135,25 +135,27 @@ def sweep_section(run: RunResult) -> str:
     if not steps:
         return ""
     sweep = run.settings.get("sweep", {})
-    head = ["stack", "knee (users)", "req/s", "p50 ms", "p99 ms", "stack CPU %", "broke at (users)", "why"]
+    unit = "req/s offered" if sweep.get("model") == "open" else "users"
+    head = ["stack", f"knee ({unit})", "req/s", "p50 ms", "p99 ms", "stack CPU %", f"broke at ({unit})", "why"]
     lines = ["## Capacity: each stack's knee\n",
              f"The highest load that kept p99 under {sweep.get('p99_target_ms', '?')} ms and errors under "
-             f"{sweep.get('max_error_pct', '?')} % while throughput still grew.\n",
+             f"{sweep.get('max_error_pct', '?')} % while throughput still followed the load "
+             f"({sweep.get('model', 'closed')} model).\n",
              _row(head), _row(["---"] * len(head))]  # fmt: skip
     names = list(dict.fromkeys(r.name for r in steps))
     for name in names:
         mine = [r for r in steps if r.name == name]
         knee = next((r for r in mine if r.details.get("knee")), None)
-        broke = min((r for r in mine if r.details.get("verdict", "ok") != "ok"), key=lambda r: r.users, default=None)
+        broke = min((r for r in mine if r.details.get("verdict", "ok") != "ok"), key=lambda r: r.load, default=None)
         cells = [f"`{name}`"] + (["none"] + ["-"] * 4 if knee is None else
-                 [str(knee.users), f"{knee.rps:.0f}", _num(knee.p50_ms, "{:.2f}"), _num(knee.p99_ms, "{:.2f}"),
+                 [f"{knee.load:g}", f"{knee.rps:.0f}", _num(knee.p50_ms, "{:.2f}"), _num(knee.p99_ms, "{:.2f}"),
                   _num(knee.cpu_percent, "{:.0f}")])  # fmt: skip
-        cells += [str(broke.users), broke.details.get("verdict", broke.error or "")] if broke else ["-", "not reached"]
+        cells += [f"{broke.load:g}", broke.details.get("verdict", broke.error or "")] if broke else ["-", "not reached"]
         lines.append(_row(cells))
-    lines += ["", "Every step:", "", _row(["stack", "users", "req/s", "p50 ms", "p99 ms", "failures", "stack CPU %",
-                                           "locust CPU %", "verdict"]), _row(["---"] * 9)]  # fmt: skip
-    for r in sorted(steps, key=lambda r: (names.index(r.name), r.users)):
-        lines.append(_row([f"`{r.name}`", str(r.users), f"{r.rps:.0f}", _num(r.p50_ms, "{:.2f}"),
+    every = ["stack", unit, "users", "req/s", "p50 ms", "p99 ms", "failures", "stack CPU %", "locust CPU %", "verdict"]
+    lines += ["", "Every step:", "", _row(every), _row(["---"] * len(every))]
+    for r in sorted(steps, key=lambda r: (names.index(r.name), r.load)):
+        lines.append(_row([f"`{r.name}`", f"{r.load:g}", str(r.users), f"{r.rps:.0f}", _num(r.p50_ms, "{:.2f}"),
                            _num(r.p99_ms, "{:.2f}"), str(r.failures), _num(r.cpu_percent, "{:.0f}"),
                            _num(r.generator_cpu_percent, "{:.0f}"), _step_verdict(r)]))  # fmt: skip
     return "\n".join(lines) + "\n"

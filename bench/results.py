@@ -57,7 +57,7 @@ class StackResult:
     generator_cpu_warnings: int = 0
     generator_bound: bool = False  # the generator, not the stack, may have set the pace
     overloaded: int = 0  # 503s made by Envoy's circuit breaker (x-envoy-overloaded: true)
-    offered_rps: float | None = None  # open-model arrival rate asked for (breaker scenario)
+    offered_rps: float | None = None  # open-model arrival rate asked for (breaker, open sweep)
     ok_latency: dict[str, float | None] = field(default_factory=dict)  # successful requests only
     breaker: str | None = None  # breaker preset of a stack with an Envoy sidecar
     phase: str = "measure"  # measure | capacity | breaker <preset> (the breaker scenario)
@@ -67,6 +67,11 @@ class StackResult:
     details: dict[str, str] = field(default_factory=dict)
     log_tail: str = ""
     folder: str = ""  # relative to the run folder
+
+    @property
+    def load(self) -> float:
+        """The load offered: the arrival rate (open model) or the locust users (closed)."""
+        return self.offered_rps if self.offered_rps else float(self.users)
 
 
 @dataclass
