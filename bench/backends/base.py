@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from bench.errors import StackFailed
 from bench.load import Launcher, LocalLauncher
 from bench.metrics import Usage
 from bench.stacks import Stack
@@ -53,3 +57,27 @@ class Backend(Protocol):
     def up(self, stack: Stack, run: StackRun) -> AbstractContextManager[Target]:
         """Start the stack, wait until it is ready, yield it, always tear it down."""
         ...
+
+
+def wait_until_ok(url: str, timeout: float, died: Callable[[], None], log_tail: Callable[[], str],
+                  interval: float = 0.1) -> None:  # fmt: skip
+    """Poll `url` until it answers 200, else StackFailed with the logs' tail.
+
+    `died()` raises StackFailed as soon as whatever serves `url` has exited.
+    """
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        died()
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except OSError as exc:
+            last = str(exc)
+        if time.monotonic() > deadline:
+            raise StackFailed(f"{url} not ready after {timeout:g} s ({last})", log_tail())
+        time.sleep(interval)

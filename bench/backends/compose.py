@@ -17,9 +17,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -28,7 +25,7 @@ from subprocess import CompletedProcess
 from typing import Any
 
 from bench import breaker, images
-from bench.backends.base import StackRun, Target
+from bench.backends.base import StackRun, Target, wait_until_ok
 from bench.backends.local import free_port
 from bench.errors import MissingToolError, StackFailed
 from bench.load import LoadSettings, locust_args, locust_env
@@ -346,24 +343,11 @@ def _compose_call(argv: list[str], env: dict[str, str], log: Path, timeout: floa
 
 
 def _wait_ready(url: str, session: _Project, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while True:
-        dead = session.problem()
-        if dead:
+    def died() -> None:
+        if dead := session.problem():
             raise StackFailed(f"a container died during start: {dead}", session.log_tail())
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-                last = f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}"
-        except OSError as exc:
-            last = str(exc)
-        if time.monotonic() > deadline:
-            raise StackFailed(f"{url} not ready after {timeout:g} s ({last})", session.log_tail())
-        time.sleep(0.2)
+
+    wait_until_ok(url, timeout, died, session.log_tail, interval=0.2)
 
 
 def _published(stack: Stack) -> list[str]:

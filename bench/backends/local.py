@@ -7,14 +7,12 @@ import shutil
 import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from bench import breaker
-from bench.backends.base import StackRun, Target
+from bench.backends.base import StackRun, Target, wait_until_ok
 from bench.errors import MissingToolError, StackFailed
 from bench.load import LocalLauncher
 from bench.metrics import Usage, process_tree_usage, time_wait_count
@@ -143,22 +141,7 @@ def _wait_tcp(port: int, group: ProcessGroup, timeout: float) -> None:
 
 
 def _wait_http(url: str, group: ProcessGroup, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while True:
-        _fail_if_dead(group)
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-                last = f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}"
-        except OSError as exc:
-            last = str(exc)
-        if time.monotonic() > deadline:
-            raise StackFailed(f"{url} not ready after {timeout:g} s ({last})", _tails(group))
-        time.sleep(0.1)
+    wait_until_ok(url, timeout, lambda: _fail_if_dead(group), lambda: _tails(group))
 
 
 def _fail_if_dead(group: ProcessGroup) -> None:

@@ -15,7 +15,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,10 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
 
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
     def request(
         self,
         method: str,
@@ -90,7 +95,7 @@ def _free_port() -> int:
         return port
 
 
-def _start(name: str, log_dir: Path) -> Server:
+def start_server(name: str, log_dir: Path) -> Server:
     port = _free_port()
     log_path = log_dir / f"{name}.log"
     command = [sys.executable, "-m", "gunicorn", "-b", f"{HOST}:{port}", *GUNICORN_ARGS[name]]
@@ -102,7 +107,7 @@ def _start(name: str, log_dir: Path) -> Server:
     return Server(name, port, process, log_path)
 
 
-def _wait_healthy(server: Server) -> None:
+def wait_healthy(server: Server) -> None:
     deadline = time.monotonic() + START_DEADLINE_S
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -116,7 +121,7 @@ def _wait_healthy(server: Server) -> None:
     pytest.fail(f"{server.name} server not healthy within {START_DEADLINE_S} s:\n{server.log()}")
 
 
-def _stop(server: Server) -> None:
+def stop_server(server: Server) -> None:
     try:
         os.killpg(server.process.pid, signal.SIGTERM)
         server.process.wait(timeout=STOP_GRACE_S)
@@ -127,20 +132,26 @@ def _stop(server: Server) -> None:
         server.process.wait()
 
 
-@pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
-    """Both apps, started together (startup overlaps) and stopped at session end."""
-    log_dir = tmp_path_factory.mktemp("servers")
+@contextmanager
+def running_servers(names: Sequence[str], log_dir: Path) -> Iterator[dict[str, Server]]:
+    """The apps, started together (startup overlaps), stopped on leaving."""
     started: dict[str, Server] = {}
     try:
-        for name in APP_NAMES:
-            started[name] = _start(name, log_dir)
+        for name in names:
+            started[name] = start_server(name, log_dir)
         for server in started.values():
-            _wait_healthy(server)
+            wait_healthy(server)
         yield started
     finally:
         for server in started.values():
-            _stop(server)
+            stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
+    """Both apps for the contract session."""
+    with running_servers(APP_NAMES, tmp_path_factory.mktemp("servers")) as started:
+        yield started
 
 
 @pytest.fixture(params=APP_NAMES)

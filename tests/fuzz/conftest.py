@@ -5,19 +5,13 @@ table is per process and POST /add_users/ writes to it, so both tables must star
 from the seed and then see the very same sequence of requests. Each request
 schemathesis sends to FastAPI is replayed to Flask before the next one is
 generated, which keeps the two tables in lockstep, so even stateful answers (a
-GET after a POST, /metadata) must agree. Same gunicorn arguments as
-tests/contract: one worker per app, hence one table per app.
+GET after a POST, /metadata) must agree. Started the way tests/contract
+starts its own (one gunicorn worker per app, hence one table per app).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +22,9 @@ import pytest
 import requests
 import schemathesis
 
-from tests.contract.conftest import GUNICORN_ARGS, HOST
+from tests.contract.conftest import Server, running_servers
 
 ROOT = Path(__file__).resolve().parents[2]
-START_DEADLINE_S = 20.0
-STOP_GRACE_S = 5.0
 REQUEST_TIMEOUT_S = 10.0
 APP_NAMES = ("fastapi", "flask")
 
@@ -48,63 +40,6 @@ FUZZ_CONFIG = schemathesis.Config.from_dict(
         "phases": {"stateful": {"enabled": False}},
     }
 )
-
-
-@dataclass
-class Server:
-    """A running app server: gunicorn in its own process group."""
-
-    name: str
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _start(name: str, log_dir: Path) -> Server:
-    port = _free_port()
-    log_path = log_dir / f"{name}.log"
-    command = [sys.executable, "-m", "gunicorn", "-b", f"{HOST}:{port}", *GUNICORN_ARGS[name]]
-    with log_path.open("wb") as log:
-        # Own session, so teardown can signal gunicorn and its worker as one group.
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-    return Server(name, f"http://{HOST}:{port}", process, log_path)
-
-
-def _wait_healthy(server: Server) -> None:
-    deadline = time.monotonic() + START_DEADLINE_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"{server.name} server exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            if requests.get(f"{server.url}/health", timeout=1.0).status_code == 200:
-                return
-        except requests.RequestException:
-            pass  # not listening yet
-        time.sleep(0.1)
-    pytest.fail(f"{server.name} server not healthy within {START_DEADLINE_S} s:\n{server.log()}")
-
-
-def _stop(server: Server) -> None:
-    try:
-        os.killpg(server.process.pid, signal.SIGTERM)
-        server.process.wait(timeout=STOP_GRACE_S)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait()
 
 
 # --- what was sent and what came back -------------------------------------------------
@@ -251,17 +186,8 @@ def body_of(prepared: requests.PreparedRequest) -> bytes | None:
 @pytest.fixture(scope="session")
 def fuzz_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
     """A fresh FastAPI and Flask server for the fuzz session, stopped at its end."""
-    log_dir = tmp_path_factory.mktemp("fuzz-servers")
-    started: dict[str, Server] = {}
-    try:
-        for name in APP_NAMES:
-            started[name] = _start(name, log_dir)
-        for server in started.values():
-            _wait_healthy(server)
+    with running_servers(APP_NAMES, tmp_path_factory.mktemp("fuzz-servers")) as started:
         yield started
-    finally:
-        for server in started.values():
-            _stop(server)
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,7 @@ from schemathesis.specs.openapi.checks import (
 
 from apps import fastapi_app
 from apps.users import USER_DATA, UserData, is_json_content_type
+from tests.contract.conftest import Server
 from tests.fuzz.conftest import (
     FUZZ_CONFIG,
     FUZZ_LOG,
@@ -49,7 +50,6 @@ from tests.fuzz.conftest import (
     Answer,
     Exchange,
     FuzzLog,
-    Server,
     body_of,
     replay,
     target_of,
