@@ -58,8 +58,8 @@ class Images:
     notes: list[str] = field(default_factory=list)
     packages: dict[str, str] = field(default_factory=dict)  # pinned versions in the images
 
-    def details(self) -> dict[str, str]:
-        """What goes into each compose stack's result details."""
+    def deployment(self) -> dict[str, str]:
+        """What each compose measurement records of the images it ran on."""
         return {
             "image_python": self.python,
             "image_nginx": self.nginx,

@@ -1,6 +1,6 @@
 """Kubernetes manifests for running the fastapi_istio stack on a real cluster with Istio.
 
-The same breaker preset that bench/breaker.py turns into Envoy cluster config becomes the
+The same breaker preset that bench/istio.py turns into Envoy cluster config becomes the
 DestinationRule's `spec.trafficPolicy` here, so the cluster and the local stack carry one
 circuit breaker. The four objects are seed 000's Deployment, Service, DestinationRule and
 VirtualService with its names kept (fast-api-pod, fast-api-server, subset svc) and its YAML
@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.breaker import DEFAULT_PRESET, BreakerSpec, choose
 from bench.errors import ConfigError
+from bench.istio import DEFAULT_PRESET, BreakerSpec, choose
 from bench.stacks import discover
 
 STACK = "fastapi_istio"
@@ -28,7 +28,7 @@ SERVICE = "fast-api-server"  # seed 000's Service, DestinationRule and VirtualSe
 SUBSET = "svc"  # the `version` label the DestinationRule's one subset selects
 PORT = 5000  # seed 000's containerPort
 ISTIO_API = "networking.istio.io/v1"
-# The lab's one Python image (docker/python.Dockerfile, built by `python -m bench.images`):
+# The lab's one Python image (dockerfiles/python.Dockerfile, built by `python -m bench.images`):
 # apps/ under /bench, gunicorn and uvicorn on PATH. A remote cluster needs it pushed to a registry.
 DEFAULT_IMAGE = "bench/python:latest"
 REPLICAS = 3  # seed 000's

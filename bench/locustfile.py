@@ -2,10 +2,11 @@
 
 Run by locust as a subprocess (never imported by the runner: locust's gevent patching
 breaks `requests`/`urllib3` imported earlier in the same process). Besides locust's own
---csv/--json-file output it records every measured request itself into a fine histogram
-(bench/histogram.py: 0.01 ms buckets below 100 ms; locust's own are whole milliseconds),
-with status codes, leaving the warmup out, and streams it to disk one window (a minute) at
-a time, so a long run keeps flat memory and a crash loses at most the current minute.
+--csv/--json-file output it counts every measured request itself into a `Tally`
+(bench/record.py: a histogram of 0.01 ms buckets below 100 ms, where locust's own are whole
+milliseconds; status codes; requests per second), leaving the warmup out, and streams it to
+disk one window (a minute) at a time, so a long run keeps flat memory and a crash loses at
+most the current minute. bench/record.py ships beside this file wherever it runs.
 Settings come from the environment:
 
 BENCH_SAMPLES  path prefix of the files each locust process writes: PREFIX-<host>-<pid>-w<N>.json
@@ -29,13 +30,12 @@ import os
 import random
 import socket
 import time
-from collections import Counter
 from typing import Any
 
 import gevent
-import histogram  # bench/histogram.py: locust puts this file's folder on sys.path
 import locust.runners
 from locust import FastHttpUser, events, task
+from record import ProcessReport, Tally  # bench/record.py: locust puts this folder on sys.path
 
 locust.runners.CPU_MONITOR_INTERVAL = 2.0  # locust's default 10 s never fires in short runs
 
@@ -60,92 +60,59 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
     os.replace(f"{path}.tmp", path)  # a reader never sees half a file
 
 
-class Window:
-    """What one stretch of the measured phase recorded."""
-
-    def __init__(self, index: int, start: float, measured_from: float) -> None:
-        self.index, self.start, self.end = index, start, start + WINDOW_S
-        self.measured_from = measured_from
-        self.ok: Counter[int] = Counter()
-        self.failed: Counter[int] = Counter()
-        self.sum_ms, self.min_ms, self.max_ms = 0.0, float("inf"), 0.0
-        self.status_codes: Counter[str] = Counter()
-        self.failures = self.overloaded = 0
-        self.per_second: Counter[int] = Counter()
-        self.per_second_failures: Counter[int] = Counter()
-
-    def add(self, now: float, ms: float, status: int, failed: bool, overloaded: bool) -> None:
-        (self.failed if failed else self.ok)[histogram.bucket(ms)] += 1
-        self.sum_ms += ms
-        self.min_ms, self.max_ms = min(self.min_ms, ms), max(self.max_ms, ms)
-        self.status_codes[str(status)] += 1
-        self.overloaded += overloaded
-        second = int(now - self.measured_from)
-        self.per_second[second] += 1
-        if failed:
-            self.failures += 1
-            self.per_second_failures[second] += 1
-
-    def as_json(self, end: float) -> dict[str, Any]:
-        count = sum(self.ok.values()) + sum(self.failed.values())
-        return {
-            "window": self.index, "start": self.start, "end": end, "requests": count,
-            "failures": self.failures, "overloaded": self.overloaded, "status_codes": dict(self.status_codes),
-            "sum_ms": self.sum_ms, "min_ms": self.min_ms if count else None, "max_ms": self.max_ms if count else None,
-            "ok_hist": dict(self.ok), "failed_hist": dict(self.failed),
-            "per_second": [[s, self.per_second[s], self.per_second_failures[s]] for s in sorted(self.per_second)],
-        }  # fmt: skip
-
-
 class Recorder:
-    """The measured phase of this locust process, streamed to disk window by window."""
+    """The measured phase of this locust process, streamed to disk a window at a time."""
 
     def __init__(self) -> None:
-        self.measured_from: float | None = None
-        self.stopped: float | None = None
-        self.window: Window | None = None
-        self.warmup_requests = 0
+        self.report = ProcessReport(warmup_s=WARMUP, offered_rps=RATE or None)
+        self.window: Tally | None = None
+        self.window_end = 0.0
         self.cpu_at_start: float | None = None  # process CPU seconds when measuring began
-        self.cpu_at_stop: float | None = None
-        self.cpu_warnings: list[float] = []
 
     def add(self, ms: float, status: int, failed: bool, overloaded: bool) -> None:
         now = time.time()
-        if self.measured_from is None:
-            self.measured_from = now + WARMUP
-        if now < self.measured_from:
-            self.warmup_requests += 1
+        report = self.report
+        if report.measured_from is None:
+            report.measured_from = now + WARMUP
+        if now < report.measured_from:
+            report.warmup_requests += 1
             return
         if self.window is None:
             self.cpu_at_start = time.process_time()
-            self.window = Window(0, self.measured_from, self.measured_from)
-        while now >= self.window.end:
+            self._open(0, report.measured_from)
+        while now >= self.window_end:
             self.flush()
-        self.window.add(now, ms, status, failed, overloaded)
+        assert self.window is not None
+        self.window.add(int(now - report.measured_from), ms, status, failed, overloaded)
+
+    def _open(self, index: int, start: float) -> None:
+        self.window = Tally(window=index, start=start)
+        self.window_end = start + WINDOW_S
 
     def flush(self, end: float | None = None) -> None:
         """Write the current window and start the next one."""
-        if self.window is None or self.measured_from is None:
-            return
         window = self.window
+        if window is None:
+            return
+        window.end = end or self.window_end
         if SAMPLES:
-            _write_json(f"{SAMPLES}-{_process()}-w{window.index:05d}.json", window.as_json(end or window.end))
-        self.window = Window(window.index + 1, window.end, self.measured_from)
+            _write_json(f"{SAMPLES}-{_process()}-w{window.window:05d}.json", window.to_json())
+        self._open((window.window or 0) + 1, self.window_end)
+
+    def stop(self) -> None:
+        """The measured phase is over: note when, and the CPU it took."""
+        if self.report.stopped is None:
+            self.report.stopped = time.time()
+            if self.cpu_at_start is not None:
+                self.report.generator_cpu_seconds = time.process_time() - self.cpu_at_start
 
     def close(self) -> None:
         """At quit: the last (partial) window, then what this process knows of itself."""
-        if self.stopped is None:
-            self.stopped, self.cpu_at_stop = time.time(), time.process_time()
-        self.flush(end=self.stopped)
-        cpu = None
-        if self.cpu_at_start is not None and self.cpu_at_stop is not None:
-            cpu = self.cpu_at_stop - self.cpu_at_start
+        self.stop()
+        self.flush(end=self.report.stopped)
+        self.report.process = _process()
         if SAMPLES:
-            _write_json(f"{SAMPLES}-{_process()}.json", {
-                "measured_from": self.measured_from, "stopped": self.stopped, "warmup_s": WARMUP,
-                "warmup_requests": self.warmup_requests, "offered_rps": RATE or None,
-                "generator_cpu_seconds": cpu, "generator_cpu_warnings": self.cpu_warnings,
-            })  # fmt: skip
+            _write_json(f"{SAMPLES}-{_process()}.json", self.report.to_json())
 
 
 RECORDER = Recorder()
@@ -161,14 +128,13 @@ def _on_request(response_time: float, response: Any, exception: Any, **_: Any) -
 
 @events.test_stop.add_listener
 def _on_stop(**_: Any) -> None:
-    RECORDER.stopped = time.time()
-    RECORDER.cpu_at_stop = time.process_time()
+    RECORDER.stop()
 
 
 @events.cpu_warning.add_listener
 def _on_cpu_warning(cpu_usage: float, **_: Any) -> None:
     if RECORDER.cpu_at_start is not None:  # a busy warmup is not the measurement
-        RECORDER.cpu_warnings.append(round(cpu_usage, 1))
+        RECORDER.report.generator_cpu_warnings.append(round(cpu_usage, 1))
 
 
 @events.quitting.add_listener

@@ -1,6 +1,6 @@
 """Sample the CPU and memory a stack uses while the load runs.
 
-A backend says how to read its stack's usage (`Target.usage`: psutil over a process tree
+A backend says how to read its stack's usage (`RunningStack.usage`: psutil over a process tree
 locally, the Docker API under compose); this module samples it on a thread and turns the
 readings into CPU% over the measured window and peak resident memory.
 """
@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import psutil
+
+from bench.results import StackUsage
 
 
 @dataclass(frozen=True)
@@ -21,17 +23,6 @@ class Usage:
 
     cpu_seconds: float
     rss_bytes: int
-
-
-@dataclass(frozen=True)
-class UsageSummary:
-    """What the measured window cost the stack."""
-
-    cpu_percent: float  # 100 = one core busy for the whole window
-    cpu_seconds: float
-    peak_rss_mb: float
-    samples: int
-    rss_mb_per_window: list[float] = field(default_factory=list)  # peak RSS in each minute
 
 
 def process_tree_usage(pids: Iterable[int]) -> Usage:
@@ -90,19 +81,19 @@ class Sampler:
         self._delay = delay
         self._thread.start()
 
-    def stop(self) -> UsageSummary:
+    def stop(self) -> StackUsage:
         self._stop.set()
         self._thread.join()
         self._take()
         return self.summary()
 
-    def summary(self) -> UsageSummary:
+    def summary(self) -> StackUsage:
         if self._first is None or self._last is None:
-            return UsageSummary(0.0, 0.0, 0.0, 0)
+            return StackUsage(0.0, 0.0, 0.0, 0)
         wall = max(self._last[0] - self._first[0], 1e-9)
         cpu = max(self._last[1].cpu_seconds - self._first[1].cpu_seconds, 0.0)
         windows = [round(self._window_peaks[i] / 2**20, 1) for i in sorted(self._window_peaks)]
-        return UsageSummary(
+        return StackUsage(
             round(100 * cpu / wall, 1), round(cpu, 3), round(self._peak / 2**20, 1), self._count, windows
         )
 

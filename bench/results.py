@@ -1,10 +1,21 @@
 """The result format: one folder per run, a versioned run.json, written atomically.
 
 run.json history (bump SCHEMA_VERSION on any change a script reading it would notice):
-  1 - first version: settings, machine, stacks[] with figures, status codes, CPU and memory.
+  1 - first version: settings, machine, stacks[] of flat rows (figures, status codes, CPU and
+      memory), the scenario's meaning in a free-text `phase` and an untyped `details` dict,
+      the floor apart.
+  2 - one typed row per measurement, `measurements[]` (the floor is one of them, role "floor"):
+      `label` (the row name: stack, or stack@param=value,...), `role` (stack | floor |
+      capacity | overload | step), `params` (stack parameters that applied, e.g. the breaker
+      preset), `load` (the load shape that applied), `figures` (bench/record.py's Figures:
+      counts, `latency` and `ok_latency` with every percentile, per second and per window),
+      `usage` (the stack's CPU and memory), `deployment` (was `details`), `step` (a sweep
+      step's load, verdict and knee). `scenario` is top-level; `stacks{}` holds each stack's
+      description and published reference once. `settings` records only what applied.
+      Version-1 files are read by upgrading them (`upgrade_v1`).
 
-Layout:  results/runs/<run-id>/run.json
-         results/runs/<run-id>/<stack>[-r<N>]/   logs/, work/ (rendered configs), load/ (locust files)
+Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
+         results/runs/<run-id>/<label>[-r<N>]/   logs/, work/ (rendered configs), load/ (locust files)
 A run never overwrites another: the run folder is created with exist_ok=False.
 """
 
@@ -16,98 +27,220 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bench.errors import ConfigError
+from bench.record import Figures, Latency
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RUN_FILE = "run.json"
+
+Status = Literal["ok", "failed", "interrupted"]
+# stack: one stack of a comparison; floor: locust against a trivial nginx; capacity: the
+# breaker experiment's first, closed-loop phase; overload: a breaker phase at the offered
+# rate; step: one load step of a sweep
+Role = Literal["stack", "floor", "capacity", "overload", "step"]
+
+
+@dataclass(frozen=True)
+class LoadShape:
+    """The load as it applied: locust's own -u / -r / -t, the uncounted warmup, the model."""
+
+    users: int
+    spawn_rate: float
+    duration_s: float
+    warmup_s: float = 0.0
+    wait_s: float = 0.0
+    rate: float | None = None  # total arrival rate (open model); None: closed loop
+    processes: int = 1  # locust processes (a master and this many workers when > 1)
+
+    @property
+    def model(self) -> str:
+        return "open" if self.rate else "closed"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> LoadShape | None:
+        return None if data is None else cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class StackUsage:
+    """What the measured window cost the stack: CPU and memory summed over its processes."""
+
+    cpu_percent: float = 0.0  # 100 = one core busy for the whole window
+    cpu_seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    samples: int = 0
+    rss_mb_per_window: list[float] = field(default_factory=list)  # peak RSS in each minute
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> StackUsage | None:
+        return None if data is None else cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class SweepStep:
+    """One step of a sweep: its load (users, or req/s offered) and whether it met the target."""
+
+    load: float
+    unit: str  # users | req/s
+    verdict: str  # "ok", or why this step broke the target
+    knee: bool = False  # the highest load that met the target
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> SweepStep | None:
+        return None if data is None else cls(**_known(cls, data))
 
 
 @dataclass
-class StackResult:
-    """One measurement of one stack (one repeat)."""
+class Measurement:
+    """One measurement: one stack (one label) loaded once, and everything it gave."""
 
-    name: str
-    backend: str
-    status: str  # ok | failed | interrupted
-    error: str | None = None
+    label: str  # the row name: stack, or stack@param=value,... ; repeats share it
+    stack: str
+    role: Role = "stack"
     repeat: int = 1
-    users: int = 0  # locust users (the closed-model load)
-    requests: int = 0
-    failures: int = 0
-    avg_ms: float | None = None
-    min_ms: float | None = None
-    p50_ms: float | None = None
-    p90_ms: float | None = None
-    p95_ms: float | None = None
-    p99_ms: float | None = None
-    max_ms: float | None = None
-    rps: float = 0.0
-    measured_s: float = 0.0
-    status_codes: dict[str, int] = field(default_factory=dict)
-    cpu_percent: float | None = None  # of one core, summed over the stack's processes
-    cpu_seconds: float | None = None
-    peak_rss_mb: float | None = None
-    rps_per_cpu_second: float | None = None
-    time_wait: int | None = None  # TCP connections in TIME_WAIT on the stack's ports after the load
-    per_second: list[list[int]] = field(default_factory=list)  # [second, requests, failures]
-    per_window: list[dict[str, Any]] = field(default_factory=list)  # a minute each: drift over time
-    generator_cpu_percent: float | None = None  # locust's own CPU (100 = its one core)
-    generator_cpu_warnings: int = 0
-    generator_bound: bool = False  # the generator, not the stack, may have set the pace
-    overloaded: int = 0  # 503s made by Envoy's circuit breaker (x-envoy-overloaded: true)
-    offered_rps: float | None = None  # open-model arrival rate asked for (breaker, open sweep)
-    ok_latency: dict[str, float | None] = field(default_factory=dict)  # successful requests only
-    breaker: str | None = None  # breaker preset of a stack with an Envoy sidecar
-    phase: str = "measure"  # measure | capacity | breaker <preset> (the breaker scenario)
-    envoy: dict[str, list[int]] = field(default_factory=dict)  # Envoy counter -> [before, after]
-    description: str = ""
-    reference: dict[str, Any] = field(default_factory=dict)  # published seed figures
-    details: dict[str, str] = field(default_factory=dict)
+    status: Status = "failed"  # failed until a load succeeds
+    error: str | None = None
     log_tail: str = ""
+    backend: str = ""
     folder: str = ""  # relative to the run folder
+    params: dict[str, str] = field(default_factory=dict)  # stack parameters that applied
+    load: LoadShape | None = None
+    figures: Figures | None = None
+    usage: StackUsage | None = None
+    time_wait: int | None = None  # TCP connections in TIME_WAIT on the stack's ports afterwards
+    envoy: dict[str, list[int]] = field(default_factory=dict)  # Envoy counter -> [before, after]
+    deployment: dict[str, str] = field(default_factory=dict)  # ports, pinning, compose project, images
+    step: SweepStep | None = None
 
     @property
-    def load(self) -> float:
-        """The load offered: the arrival rate (open model) or the locust users (closed)."""
-        return self.offered_rps if self.offered_rps else float(self.users)
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def latency(self) -> Latency:
+        return self.figures.latency if self.figures else Latency()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Measurement:
+        return cls(**(_known(cls, data) | {
+            "load": LoadShape.from_json(data.get("load")),
+            "figures": Figures.from_json(data["figures"]) if data.get("figures") else None,
+            "usage": StackUsage.from_json(data.get("usage")),
+            "step": SweepStep.from_json(data.get("step")),
+        }))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """What the run knew of a stack: its description and the seed's published figures."""
+
+    description: str = ""
+    reference: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class RunResult:
-    """A whole run: what was asked, where it ran, and every stack's result."""
+    """A whole run: what was asked, where it ran, and every measurement."""
 
     run_id: str
+    scenario: str
     started_at: str
     status: str = "running"  # running | complete | failed | interrupted
     finished_at: str | None = None
     backend: str = ""
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # only what applied
     machine: dict[str, Any] = field(default_factory=dict)
-    stacks: list[StackResult] = field(default_factory=list)
-    floor: StackResult | None = None  # locust against a trivial target: the generator's floor
+    stacks: dict[str, StackInfo] = field(default_factory=dict)
+    measurements: list[Measurement] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
+
+    def rows(self, *roles: Role) -> list[Measurement]:
+        """The measurements of these roles (all when none given), in the order they were taken."""
+        return [m for m in self.measurements if not roles or m.role in roles]
+
+    @property
+    def floor(self) -> Measurement | None:
+        return next(iter(self.rows("floor")), None)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data = {"schema_version": data.pop("schema_version"), **data}
-        return data
+        return {"schema_version": data.pop("schema_version"), **data}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunResult:
-        """Read a run.json; unknown keys are ignored so newer files stay readable."""
+        """Read a run.json of any known version; unknown keys are ignored so newer files stay readable."""
         if not isinstance(data, dict) or "run_id" not in data:
             raise ValueError("not a run.json (no run_id)")
-        known = {f.name for f in fields(StackResult)}
+        version = data.get("schema_version", 1)
+        if version == 1:
+            data = upgrade_v1(data)
+        elif version != SCHEMA_VERSION:
+            raise ValueError(f"run.json schema version {version} is not one this lab reads (1 or {SCHEMA_VERSION})")
+        return cls(**(_known(cls, data) | {
+            "stacks": {k: StackInfo(**_known(StackInfo, v)) for k, v in data.get("stacks", {}).items()},
+            "measurements": [Measurement.from_json(m) for m in data.get("measurements", [])],
+            "schema_version": SCHEMA_VERSION,
+        }))  # fmt: skip
 
-        def stack(raw: dict[str, Any]) -> StackResult:
-            return StackResult(**{k: v for k, v in raw.items() if k in known})
 
-        stacks = [stack(s) for s in data.get("stacks", [])]
-        floor = stack(data["floor"]) if data.get("floor") else None
-        run_known = {f.name for f in fields(cls)} - {"stacks", "floor"}
-        return cls(stacks=stacks, floor=floor, **{k: v for k, v in data.items() if k in run_known})
+def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 run.json as version 2 (flat rows -> typed measurements)."""
+    settings = dict(data.get("settings", {}))
+    old = settings.pop("scenario", "compare")
+    scenario = "measure" if old == "compare" else old
+    rows = list(data.get("stacks", []))
+    measurements = [_v1_row(data["floor"], "floor")] if data.get("floor") else []
+    measurements += [_v1_row(row, _v1_role(row.get("phase", "measure"))) for row in rows]
+    stacks = {r["name"]: {"description": r.get("description", ""), "reference": r.get("reference", {})} for r in rows}
+    kept = {k: data[k] for k in ("run_id", "started_at", "status", "finished_at", "backend", "machine") if k in data}
+    return kept | {"scenario": scenario, "settings": settings, "stacks": stacks, "measurements": measurements}
+
+
+def _v1_role(phase: str) -> str:
+    if phase.startswith("breaker"):
+        return "overload"
+    return {"measure": "stack", "capacity": "capacity", "sweep": "step"}.get(phase, "stack")
+
+
+def _v1_row(row: dict[str, Any], role: str) -> dict[str, Any]:
+    params = {"breaker": row["breaker"]} if row.get("breaker") else {}
+    label = f"{row['name']}@breaker={row['breaker']}" if role == "overload" else row["name"]
+    latency = {k: row.get(k) for k in ("avg_ms", "min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")}
+    kept = ("requests", "failures", "rps", "measured_s", "status_codes", "overloaded", "offered_rps",
+            "generator_cpu_percent", "generator_cpu_warnings", "generator_bound", "per_second")
+    figures: dict[str, Any] = {k: row.get(k) for k in kept if k in row}
+    figures |= {"latency": latency, "ok_latency": row.get("ok_latency") or {},
+                "per_window": [_v1_window(w) for w in row.get("per_window", [])]}  # fmt: skip
+    details = dict(row.get("details") or {})
+    step = None
+    if role == "step":
+        step = {"load": row.get("offered_rps") or row.get("users", 0), "unit": "req/s" if row.get("offered_rps")
+                else "users", "verdict": details.pop("verdict", ""), "knee": bool(details.pop("knee", ""))}  # fmt: skip
+    usage = {"cpu_percent": row.get("cpu_percent") or 0.0, "cpu_seconds": row.get("cpu_seconds") or 0.0,
+             "peak_rss_mb": row.get("peak_rss_mb") or 0.0,
+             "rss_mb_per_window": [w.get("stack_rss_mb") or 0.0 for w in row.get("per_window", [])]}  # fmt: skip
+    return {
+        "label": label, "stack": row["name"], "role": role, "repeat": row.get("repeat", 1),
+        "status": row.get("status", "failed"), "error": row.get("error"), "log_tail": row.get("log_tail", ""),
+        "backend": row.get("backend", ""), "folder": row.get("folder", ""), "params": params,
+        "load": {"users": row.get("users", 0), "spawn_rate": 0.0, "duration_s": row.get("measured_s", 0.0),
+                 "rate": row.get("offered_rps")},
+        "figures": figures if row.get("status") != "failed" or row.get("requests") else None,
+        "usage": usage if row.get("cpu_percent") is not None else None,
+        "time_wait": row.get("time_wait"), "envoy": row.get("envoy") or {}, "deployment": details, "step": step,
+    }  # fmt: skip
+
+
+def _v1_window(w: dict[str, Any]) -> dict[str, Any]:
+    latency = {k: w.get(k) for k in ("avg_ms", "p50_ms", "p99_ms")}
+    return {k: w.get(k) for k in ("window", "requests", "failures", "rps")} | {"latency": latency}
+
+
+def _known(cls: Any, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 def now_iso() -> str:

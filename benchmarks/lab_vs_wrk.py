@@ -38,13 +38,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.backends.base import StackRun
+from tabulate import tabulate
+
+from bench.backends.base import BringUp
 from bench.backends.local import LocalBackend
-from bench.cli import parse_duration, parse_pin, positive_int
 from bench.errors import BenchError, ConfigError, StackFailed
-from bench.load import LoadSettings, LocalLauncher, run_load
+from bench.load import LocalLauncher, run_load
+from bench.options import parse_duration, parse_pin, positive_int
 from bench.procs import ProcessGroup, tail
-from bench.results import write_text_atomic
+from bench.results import LoadShape, write_text_atomic
 from bench.stacks import ROOT, Stack, discover, select
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_mix.lua")
@@ -177,7 +179,7 @@ def run_wrk(
 # --- the lab (locust) -------------------------------------------------------------------
 
 
-def run_lab(url: str, load: LoadSettings, out: Path, cpus: tuple[int, ...] | None,
+def run_lab(url: str, load: LoadShape, out: Path, cpus: tuple[int, ...] | None,
             problem: Callable[[], str | None]) -> Measurement:  # fmt: skip
     """The lab's own load run (bench.load.run_load, FastHttpUser) -> its figures."""
     outcome = run_load(url, load, out, problem, LocalLauncher(cpus))
@@ -193,7 +195,7 @@ def run_lab(url: str, load: LoadSettings, out: Path, cpus: tuple[int, ...] | Non
     note = ""
     if figures.generator_bound:  # then the lab's peak is locust's limit, not the stack's
         note = f"locust CPU-bound ({figures.generator_cpu_percent or 0:g} % of a core)"
-    return Measurement(figures.requests, figures.failures, figures.rps, figures.avg_ms, note)
+    return Measurement(figures.requests, figures.failures, figures.rps, figures.latency.avg_ms, note)
 
 
 # --- one stack ---------------------------------------------------------------------------
@@ -201,10 +203,11 @@ def run_lab(url: str, load: LoadSettings, out: Path, cpus: tuple[int, ...] | Non
 
 def measure_stack(stack: Stack, settings: Settings, workdir: Path) -> Comparison:
     """One bring-up; lab and wrk at peak, then both at the moderate rate; always torn down."""
-    run = StackRun(workdir, settings.breaker, stack_cpus=settings.stack_cpus, load_cpus=settings.load_cpus)
-    peak = LoadSettings(settings.concurrency, settings.concurrency, settings.duration_s, settings.warmup_s)
+    params = {"breaker": settings.breaker} if stack.breaker_file else {}
+    run = BringUp(workdir, params, stack_cpus=settings.stack_cpus, load_cpus=settings.load_cpus)
+    peak = LoadShape(settings.concurrency, settings.concurrency, settings.duration_s, settings.warmup_s)
     users = settings.moderate_concurrency
-    moderate = LoadSettings(users, users, settings.duration_s, settings.warmup_s, rate=settings.rate)
+    moderate = LoadShape(users, users, settings.duration_s, settings.warmup_s, rate=settings.rate)
     with LocalBackend().up(stack, run) as target:
         url = target.base_url
 
@@ -240,7 +243,7 @@ def measure_all(settings: Settings, workdir: Path) -> list[Comparison]:
                 say(exc.log_tail)
             comparison = Comparison(stack.name, error=str(exc))
         results.append(comparison)
-        say(row(comparison, settings))
+        say(", ".join(row(comparison, settings)))
     return results
 
 
@@ -284,8 +287,8 @@ def notes(c: Comparison, settings: Settings) -> str:
     return "; ".join(found)
 
 
-def row(c: Comparison, settings: Settings) -> str:
-    """One Markdown table row."""
+def row(c: Comparison, settings: Settings) -> list[str]:
+    """One table row's cells."""
     if c.error:
         cells = [c.stack, str(settings.concurrency), *["—"] * 8, f"ERROR: {c.error}"]
     else:
@@ -301,7 +304,7 @@ def row(c: Comparison, settings: Settings) -> str:
             yes_no(None if gap is None or allowed is None else abs(gap) <= allowed),
             notes(c, settings),
         ]  # fmt: skip
-    return "| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |"
+    return [cell.replace("|", "/") for cell in cells]
 
 
 def header(settings: Settings, started: datetime, load_before: tuple[float, ...]) -> list[str]:
@@ -340,8 +343,8 @@ def render(results: Sequence[Comparison], settings: Settings, started: datetime,
     """The whole Markdown report."""
     lines = header(settings, started, load_before)
     lines.append(f"Load average after the run: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}.")
-    lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += [row(c, settings) for c in results]
+    lines += ["", tabulate([row(c, settings) for c in results], headers=COLUMNS, tablefmt="github",
+                           disable_numparse=True)]  # fmt: skip
     return "\n".join(lines + FOOTER) + "\n"
 
 
@@ -401,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="moderate: users = connections (few: gunicorn's sync workers block on idle ones)",
     )
     p.add_argument("--out", type=Path, default=Path(env("OUT", str(DEFAULT_OUT))), help="Markdown file to write")
-    p.add_argument("--breaker", default=env("BREAKER", "seed"), help="breaker preset (fastapi_istio), as the lab's")
+    p.add_argument("--breaker", default=env("BREAKER", "seed000"), help="breaker preset (fastapi_istio), as the lab's")
     return p  # fmt: skip
 
 

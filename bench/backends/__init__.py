@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.backends.base import Backend, StackRun, Target
+from bench.backends.base import Backend, BringUp, RunningStack
 from bench.errors import ConfigError
 
 BACKENDS = ("auto", "local", "compose")
 
-__all__ = ["BACKENDS", "Backend", "StackRun", "Target", "get_backend", "resolve_backend"]
+__all__ = ["BACKENDS", "Backend", "BringUp", "RunningStack", "get_backend", "resolve_backend"]
 
 
 def get_backend(name: str) -> Backend:

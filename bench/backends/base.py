@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +18,11 @@ from bench.stacks import Stack
 
 
 @dataclass(frozen=True)
-class StackRun:
+class BringUp:
     """Where one bring-up of a stack keeps its files, and the choices that shape it."""
 
-    stack_dir: Path  # results/runs/<run-id>/<stack>[-<repeat>]/ : logs, rendered configs, load output
-    breaker: str  # breaker preset for stacks that have one
+    stack_dir: Path  # results/runs/<run-id>/<label>[-r<repeat>]/ : logs, rendered configs, load output
+    params: Mapping[str, str] = field(default_factory=dict)  # stack parameters (the breaker preset, ...)
     ready_timeout: float = 60.0
     uid: int | None = None  # owner of files the load generator writes (compose)
     gid: int | None = None
@@ -31,7 +31,7 @@ class StackRun:
 
 
 @dataclass
-class Target:
+class RunningStack:
     """A stack that is up: where to send load, and how to watch it."""
 
     base_url: str
@@ -39,7 +39,7 @@ class Target:
     usage: Callable[[], Usage] = field(default=lambda: Usage(0.0, 0))  # CPU and memory now
     problem: Callable[[], str | None] = field(default=lambda: None)  # "gunicorn exited 1" etc.
     log_tail: Callable[[], str] = field(default=lambda: "")
-    details: dict[str, str] = field(default_factory=dict)  # recorded with the result
+    deployment: dict[str, str] = field(default_factory=dict)  # facts recorded with the result (ports, pinning)
     launcher: Launcher = field(default_factory=LocalLauncher)  # how locust is started against it
     time_wait: Callable[[], int | None] = field(default=lambda: None)  # TCP TIME_WAIT count, if known
     load_url: str = ""  # base URL as the load generator sees it (default: base_url)
@@ -54,7 +54,7 @@ class Backend(Protocol):
         """Raise MissingToolError before anything starts if a tool is missing."""
         ...
 
-    def up(self, stack: Stack, run: StackRun) -> AbstractContextManager[Target]:
+    def up(self, stack: Stack, bring_up: BringUp) -> AbstractContextManager[RunningStack]:
         """Start the stack, wait until it is ready, yield it, always tear it down."""
         ...
 

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -24,12 +23,14 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
-from bench import breaker, images
-from bench.backends.base import StackRun, Target, wait_until_ok
+from bench import images, istio
+from bench.backends.base import BringUp, RunningStack, wait_until_ok
 from bench.backends.local import free_port
+from bench.console import progress
 from bench.errors import MissingToolError, StackFailed
-from bench.load import LoadSettings, locust_args, locust_env
+from bench.load import locust_args, locust_env
 from bench.metrics import Usage
+from bench.results import LoadShape
 from bench.stacks import Stack, render
 
 LOOPBACK = "127.0.0.1"
@@ -78,7 +79,7 @@ def compose_context(stack: Stack, breaker_name: str) -> dict[str, str]:
         context[f"port.{name}"] = str(port)
         context[f"host.{name}"] = stack.compose.hosts.get(name, LOOPBACK)
     if stack.breaker_file:
-        context |= breaker.template_context(breaker.choose(stack.path / stack.breaker_file, breaker_name))
+        context |= istio.template_context(istio.choose(stack.path / stack.breaker_file, breaker_name))
     return context
 
 
@@ -96,11 +97,9 @@ def project_name(stack_dir: Path, n: int) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", raw)
 
 
-def cpusets(ncpu: int) -> tuple[str, str]:
-    """(stack, load generator) CPU sets: separate cores when there are two, else shared."""
-    stack = os.environ.get("BENCH_STACK_CPUSET", "0")
-    user = os.environ.get("BENCH_USER_CPUSET", "1" if ncpu >= 2 else "0")
-    return stack, user
+def cpuset(cpus: tuple[int, ...] | None, ncpu: int) -> str:
+    """A container's `cpuset` from `--pin`'s CPUs; every CPU of the engine when nothing is pinned."""
+    return ",".join(map(str, cpus)) if cpus else f"0-{max(ncpu, 1) - 1}"
 
 
 @dataclass(frozen=True)
@@ -121,10 +120,10 @@ class ComposeLauncher:
     def master(self) -> str:
         return f"{self.project}-master"
 
-    def command(self, settings: LoadSettings, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]:
+    def command(self, settings: LoadShape, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]:
         """`compose run --rm -T user python -m locust ...` with locust's settings as `-e`."""
         out.mkdir(parents=True, exist_ok=True)
-        _give(out, self.uid, self.gid)  # the container user writes here, nobody else
+        _hand_over(out, self.uid, self.gid)  # the container user writes here, nobody else
         env_flags = [flag for k, v in locust_env(settings, OUT).items() for flag in ("-e", f"{k}={v}")]
         args = locust_args(base_url, replace(settings, processes=1), OUT, LOCUSTFILE)
         distributed = []
@@ -137,7 +136,7 @@ class ComposeLauncher:
         return argv, self._env(settings, out)
 
     @contextmanager
-    def workers(self, settings: LoadSettings, out: Path) -> Iterator[None]:
+    def workers(self, settings: LoadShape, out: Path) -> Iterator[None]:
         """`up --scale worker=N` before the master starts (they wait for its name), removed after."""
         if settings.processes <= 1:
             yield
@@ -154,7 +153,7 @@ class ComposeLauncher:
             _compose_call([*self.compose, "logs", "--no-color", WORKER_SERVICE], env, out / "workers.log")
             _compose_call([*self.compose, "rm", "-f", "-s", "-v", WORKER_SERVICE], env, out / "workers.log")
 
-    def _env(self, settings: LoadSettings, out: Path) -> dict[str, str]:
+    def _env(self, settings: LoadShape, out: Path) -> dict[str, str]:
         """The compose process's environment: the project's, the run's folder, locust's settings."""
         return dict(os.environ) | dict(self.env) | locust_env(settings, OUT) | {"BENCH_OUT": str(out.resolve())}
 
@@ -178,66 +177,66 @@ class ComposeBackend:
                 raise MissingToolError(f"stack {stack.name!r} has no {stack.compose.file}")
         self._compose = compose_command()
         self._ncpu = int(_run(["docker", "info", "--format", "{{.NCPU}}"]).strip() or "1")
-        self._images = images.prepare(_say)
+        self._images = images.prepare(progress)
 
     @contextmanager
-    def up(self, stack: Stack, run: StackRun) -> Iterator[Target]:
+    def up(self, stack: Stack, bring_up: BringUp) -> Iterator[RunningStack]:
         if self._compose is None or self._images is None:
             self.check([stack])
         assert self._compose is not None and self._images is not None
+        run = bring_up
         project = _unused_project(run.stack_dir)
         logs = run.stack_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        render_configs(stack, run.breaker, run.stack_dir / "work")
+        render_configs(stack, run.params.get("breaker", istio.DEFAULT_PRESET), run.stack_dir / "work")
         published = {name: free_port() for name in _published(stack)}
         env = self._env(stack, run, published)
         session = _Project(project, stack, [*self._compose, "-p", project, "-f", str(stack.path / stack.compose.file)],
                            env, logs)  # fmt: skip
         try:  # the project name is fixed before anything starts, so `finally` can always take it down
             session.start(run.ready_timeout)
-            target = self._target(stack, run, session, published)
+            target = self._target(stack, session, published)
             _wait_ready(target.base_url + stack.health_path, session, run.ready_timeout)
-            target.details |= session.limits()
+            target.deployment |= session.limits()
             yield target
         finally:
             session.down()
 
-    def _env(self, stack: Stack, run: StackRun, published: Mapping[str, int]) -> dict[str, str]:
+    def _env(self, stack: Stack, run: BringUp, published: Mapping[str, int]) -> dict[str, str]:
         assert self._images is not None
-        stack_cpus, user_cpus = cpusets(self._ncpu)
         env = {
             "BENCH_UID": str(run.uid if run.uid is not None else os.getuid()),
             "BENCH_GID": str(run.gid if run.gid is not None else os.getgid()),
             "BENCH_OUT": str((run.stack_dir / "load").resolve()),
             "BENCH_CONFIG_DIR": str((run.stack_dir / "work").resolve()),
-            "BENCH_STACK_CPUSET": stack_cpus,
-            "BENCH_USER_CPUSET": user_cpus,
+            "BENCH_STACK_CPUSET": cpuset(run.stack_cpus, self._ncpu),  # --pin, honoured as cpusets
+            "BENCH_USER_CPUSET": cpuset(run.load_cpus, self._ncpu),
             "BENCH_PYTHON_IMAGE": self._images.python,
             "BENCH_NGINX_IMAGE": self._images.nginx,
         }
         return env | {f"BENCH_PORT_{name.upper()}": str(port) for name, port in published.items()}
 
-    def _target(self, stack: Stack, run: StackRun, session: _Project, published: Mapping[str, int]) -> Target:
+    def _target(self, stack: Stack, session: _Project, published: Mapping[str, int]) -> RunningStack:
         assert self._images is not None and self._compose is not None
         env = session.env
-        details = {
+        deployment = {
             "compose": " ".join(self._compose),
             "compose_project": session.name,
             "cpuset_stack": env["BENCH_STACK_CPUSET"],
             "cpuset_user": env["BENCH_USER_CPUSET"],
             "ports": ", ".join(f"{k}={v}" for k, v in published.items()),
-            **self._images.details(),
+            **self._images.deployment(),
         }
         launcher = ComposeLauncher(
             tuple(session.argv), dict(env), int(env["BENCH_UID"]), int(env["BENCH_GID"]), session.name
         )
-        return Target(
+        return RunningStack(
             base_url=f"http://{LOOPBACK}:{published[stack.target]}",
             admin_url=f"http://{LOOPBACK}:{published['admin']}" if "admin" in published else None,
             usage=session.usage,
             problem=session.problem,
             log_tail=session.log_tail,
-            details=details,
+            deployment=deployment,
             launcher=launcher,
             load_url=f"http://{stack.compose.target_service}:{stack.ports[stack.target]}",
         )
@@ -299,17 +298,17 @@ class _Project:
 
     def limits(self) -> dict[str, str]:
         """The CPU and memory limits the engine applied to each stack container."""
-        details = {}
+        found = {}
         for container in self.containers():
             host = container.attrs.get("HostConfig", {})
             service = container.labels.get(SERVICE_LABEL)
             memory = int(host.get("Memory") or 0)
-            details[f"limits_{service}"] = (
+            found[f"limits_{service}"] = (
                 f"cpuset={host.get('CpusetCpus') or 'all'} "
                 f"cpus={int(host.get('NanoCpus') or 0) / 1e9 or 'unlimited'} "
                 f"mem={f'{memory // 2**20}MiB' if memory else 'unlimited'}"
             )
-        return details
+        return found
 
     def log_tail(self) -> str:
         done = self.compose("logs", "--no-color", "--tail", "20", *self.services, timeout=30)
@@ -371,7 +370,7 @@ def _memory(stats: Mapping[str, Any]) -> int:
     return max(usage - int(inactive), 0)
 
 
-def _give(path: Path, uid: int, gid: int) -> None:
+def _hand_over(path: Path, uid: int, gid: int) -> None:
     """Hand the folder to the container's user (root can; anyone else already owns it)."""
     with contextlib.suppress(PermissionError):
         if (path.stat().st_uid, path.stat().st_gid) != (uid, gid):
@@ -403,17 +402,13 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def write_default_configs() -> None:
     """Rewrite stacks/<name>/compose/* : the configs a by-hand `docker compose up` mounts."""
     from bench.stacks import discover
 
     for stack in discover().values():
         if stack.templates:
-            render_configs(stack, breaker.DEFAULT_PRESET, stack.path / CONFIG_DIR)
+            render_configs(stack, istio.DEFAULT_PRESET, stack.path / CONFIG_DIR)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench import breaker
-from bench.backends.base import StackRun, Target, wait_until_ok
+from bench import istio
+from bench.backends.base import BringUp, RunningStack, wait_until_ok
 from bench.errors import MissingToolError, StackFailed
 from bench.load import LocalLauncher
 from bench.metrics import Usage, process_tree_usage, time_wait_count
@@ -41,7 +41,8 @@ class LocalBackend:
                     )
 
     @contextmanager
-    def up(self, stack: Stack, run: StackRun) -> Iterator[Target]:
+    def up(self, stack: Stack, bring_up: BringUp) -> Iterator[RunningStack]:
+        run = bring_up
         ports = {name: stack.local_ports.get(name) or free_port() for name in stack.ports}
         workdir = run.stack_dir / "work"
         context = local_context(stack, run, workdir, ports)
@@ -56,14 +57,15 @@ class LocalBackend:
                     _wait_tcp(ports[proc.ready_port], group, run.ready_timeout)
             target = _target(stack, ports, group)
             target.launcher = LocalLauncher(run.load_cpus)
-            target.details["pinning"] = f"stack on CPUs {_cpus(run.stack_cpus)}, locust on CPUs {_cpus(run.load_cpus)}"
+            pinning = f"stack on CPUs {_cpus(run.stack_cpus)}, locust on CPUs {_cpus(run.load_cpus)}"
+            target.deployment["pinning"] = pinning
             _wait_http(target.base_url + stack.health_path, group, run.ready_timeout)
             yield target
         finally:
             group.stop()
 
 
-def local_context(stack: Stack, run: StackRun, workdir: Path, ports: dict[str, int]) -> dict[str, str]:
+def local_context(stack: Stack, run: BringUp, workdir: Path, ports: dict[str, int]) -> dict[str, str]:
     context = {
         "python": sys.executable,
         "stack_dir": str(stack.path),
@@ -74,7 +76,8 @@ def local_context(stack: Stack, run: StackRun, workdir: Path, ports: dict[str, i
         context[f"port.{name}"] = str(port)
         context[f"host.{name}"] = LOOPBACK
     if stack.breaker_file:
-        context |= breaker.template_context(breaker.choose(stack.path / stack.breaker_file, run.breaker))
+        context |= istio.template_context(istio.choose(stack.path / stack.breaker_file,
+                                                            run.params.get("breaker", istio.DEFAULT_PRESET)))
     return context
 
 
@@ -85,7 +88,7 @@ def render_templates(stack: Stack, workdir: Path, context: dict[str, str]) -> No
         (workdir / name).write_text(text, encoding="utf-8")
 
 
-def _target(stack: Stack, ports: dict[str, int], group: ProcessGroup) -> Target:
+def _target(stack: Stack, ports: dict[str, int], group: ProcessGroup) -> RunningStack:
     def problem() -> str | None:
         dead = group.dead()
         if not dead:
@@ -96,14 +99,14 @@ def _target(stack: Stack, ports: dict[str, int], group: ProcessGroup) -> Target:
         return process_tree_usage(c.pid for c in group.children if c.exited() is None)
 
     admin = f"http://{LOOPBACK}:{ports['admin']}" if "admin" in ports else None
-    return Target(
+    return RunningStack(
         base_url=f"http://{LOOPBACK}:{ports[stack.target]}",
         admin_url=admin,
         usage=usage,
         time_wait=lambda: time_wait_count(set(ports.values())),
         problem=problem,
         log_tail=lambda: _tails(group),
-        details={"ports": ", ".join(f"{k}={v}" for k, v in ports.items())},
+        deployment={"ports": ", ".join(f"{k}={v}" for k, v in ports.items())},
     )
 
 

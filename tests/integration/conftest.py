@@ -29,3 +29,21 @@ def only_run(results: Path) -> tuple[Path, dict[str, Any]]:
     runs = sorted((results / "runs").iterdir())
     assert len(runs) == 1, runs
     return runs[0], json.loads((runs[0] / "run.json").read_text())
+
+
+def table_rows(markdown: str, first_cell: str | None = None) -> list[list[str]]:
+    """The cells of every Markdown table row in `markdown` (header rows included, separators not),
+    optionally only the rows whose first cell is `first_cell`."""
+    rows = []
+    for line in markdown.splitlines():
+        if not line.startswith("|") or set(line) <= {"|", "-", " ", ":"}:
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if first_cell is None or cells[0] == first_cell:
+            rows.append(cells)
+    return rows
+
+
+def measurements(run: dict[str, Any], role: str = "stack") -> list[dict[str, Any]]:
+    """run.json's measurements of one role, in the order they were taken."""
+    return [m for m in run["measurements"] if m["role"] == role]

@@ -17,7 +17,7 @@ import pytest
 
 from bench.backends import compose
 from bench.stacks import discover
-from tests.integration.conftest import only_run, run_bench
+from tests.integration.conftest import measurements, only_run, run_bench
 
 UID = GID = 4321
 RUNNER_FILES = {"locust.log"}  # written by the runner on the host, not by the user container
@@ -48,18 +48,21 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Measured:
 
 def test_every_stack_has_real_figures_under_compose(measured: Measured) -> None:
     assert measured.run["backend"] == "compose"
-    stacks = [s for s in measured.run["stacks"] if s["name"] in discover()]
-    assert [s["name"] for s in stacks] == list(discover())
-    for stack in stacks:
-        assert stack["backend"] == "compose", stack["name"]
-        assert stack["status"] == "ok", (stack["name"], stack["error"], stack["log_tail"])
-        assert stack["requests"] > 0 and stack["rps"] > 0 and stack["avg_ms"] > 0, stack["name"]
-        assert stack["details"]["cpuset_stack"] and stack["details"]["image_prep_s"], stack["details"]
+    stacks = measurements(measured.run)
+    assert [m["label"] for m in stacks] == list(discover())
+    for m in stacks:
+        f = m["figures"]
+        assert m["backend"] == "compose", m["label"]
+        assert m["status"] == "ok", (m["label"], m["error"], m["log_tail"])
+        assert f["requests"] > 0 and f["rps"] > 0 and f["latency"]["avg_ms"] > 0, m["label"]
+        assert m["deployment"]["image_prep_s"], m["deployment"]
+        # --pin auto (the default) honoured as the containers' cpusets: stack and locust apart
+        assert (m["deployment"]["cpuset_stack"], m["deployment"]["cpuset_user"]) == ("0", "1"), m["deployment"]
     assert "images ready in" in measured.stderr
 
 
 def test_the_user_containers_files_belong_to_uid_gid(measured: Measured) -> None:
-    folders = [measured.run_dir / s["folder"] / "load" for s in measured.run["stacks"] if s["name"] in discover()]
+    folders = [measured.run_dir / m["folder"] / "load" for m in measurements(measured.run)]
     assert len(folders) == len(discover())
     written = [path for folder in folders for path in folder.iterdir() if path.name not in RUNNER_FILES]
     assert any(p.name.startswith("samples") for p in written)
@@ -74,7 +77,7 @@ def test_the_user_containers_files_belong_to_uid_gid(measured: Measured) -> None
     ids=["containers", "networks", "volumes"],
 )
 def test_nothing_of_the_run_survives(measured: Measured, listing: list[str]) -> None:
-    projects = [s["details"]["compose_project"] for s in measured.run["stacks"] if "compose_project" in s["details"]]
+    projects = [m["deployment"]["compose_project"] for m in measurements(measured.run)]
     assert len(projects) == len(discover())
     for project in projects:
         out = subprocess.run(
@@ -86,5 +89,5 @@ def test_nothing_of_the_run_survives(measured: Measured, listing: list[str]) -> 
 
 def test_the_compose_run_is_quick_enough(measured: Measured) -> None:
     # building the base image once (debootstrap on an engine that never had it) is not the run's cost
-    prep = max(float(s["details"].get("image_prep_s", 0)) for s in measured.run["stacks"])
+    prep = max(float(m["deployment"].get("image_prep_s", 0)) for m in measurements(measured.run))
     assert measured.wall_s - prep < 240, f"took {measured.wall_s:.0f} s, {prep:.0f} s of it preparing images"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import breaker
-from bench.backends.base import StackRun
+from bench import istio
+from bench.backends.base import BringUp
 from bench.backends.local import free_port, local_context, render_templates
 from bench.stacks import discover
 
@@ -17,11 +17,11 @@ STACKS = discover(hidden=True)
 BIN = Path(sys.executable).parent
 
 
-def rendered(name: str, tmp_path: Path, preset: str = "seed") -> Path:
+def rendered(name: str, tmp_path: Path, preset: str = istio.DEFAULT_PRESET) -> Path:
     stack = STACKS[name]
     workdir = tmp_path / "work"
     ports = {port: free_port() for port in stack.ports}
-    render_templates(stack, workdir, local_context(stack, StackRun(tmp_path, preset), workdir, ports))
+    render_templates(stack, workdir, local_context(stack, BringUp(tmp_path, {"breaker": preset}), workdir, ports))
     return workdir
 
 
@@ -34,7 +34,7 @@ def test_nginx_accepts_the_config(name: str, tmp_path: Path) -> None:
     assert "syntax is ok" in done.stderr
 
 
-@pytest.mark.parametrize("preset", list(breaker.load_presets(STACKS["fastapi_istio"].path / "breaker.toml")))
+@pytest.mark.parametrize("preset", list(istio.load_presets(STACKS["fastapi_istio"].path / "breaker.toml")))
 def test_envoy_validates_the_config_for_every_breaker_preset(preset: str, tmp_path: Path) -> None:
     workdir = rendered("fastapi_istio", tmp_path, preset)
     done = subprocess.run([str(BIN / "envoy"), "--mode", "validate", "-c", str(workdir / "envoy.yaml"),

@@ -11,35 +11,38 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.backends import compose
-from tests.integration.conftest import only_run, run_bench
+from bench.record import Tally
+from tests.integration.conftest import measurements, only_run, run_bench
 
 STACK = "flask_gunicorn"
 LOAD = ["-u", "8", "-r", "8", "-t", "4s", "--warmup", "1s", "--repeat", "1", "--processes", "2", "--no-floor"]
 WINDOW = re.compile(r"samples-(.+)-w\d+\.json")
 
 
-def _measure(tmp_path: Path, backend: str) -> tuple[Path, dict[str, object]]:
+def _measure(tmp_path: Path, backend: str) -> tuple[Path, dict[str, Any]]:
     done = run_bench("stack", STACK, *LOAD, "--backend", backend, "--results", str(tmp_path), timeout=300)
     assert done.returncode == 0, done.stderr
     run_dir, run = only_run(tmp_path)
-    (stack,) = run["stacks"]
+    (stack,) = measurements(run)
     assert stack["status"] == "ok", (stack["error"], stack["log_tail"])
     return run_dir / stack["folder"] / "load", stack
 
 
-def _check_two_workers_merged(load: Path, stack: dict[str, object]) -> set[str]:
+def _check_two_workers_merged(load: Path, stack: dict[str, Any]) -> set[str]:
     """Two processes sent requests; the merged figures count both, warmup left out."""
     senders = {m.group(1) for p in load.iterdir() if (m := WINDOW.fullmatch(p.name))}
     assert len(senders) == 2, sorted(p.name for p in load.iterdir())
-    sent = sum(json.loads(p.read_text())["requests"] for p in load.glob("samples-*-w*.json"))
-    assert stack["requests"] == sent > 0
+    sent = sum(Tally.from_json(json.loads(p.read_text())).requests for p in load.glob("samples-*-w*.json"))
+    figures = stack["figures"]
+    assert figures["requests"] == sent > 0 and figures["processes"] == 3  # the master reports too
     counted = sum(row["num_requests"] for row in json.loads((load / "locust.json").read_text()))
     assert 0 < sent < counted  # the master's own json adds up both workers, warmup included
-    assert stack["failures"] == 0 and stack["status_codes"] == {"200": sent}
+    assert figures["failures"] == 0 and figures["status_codes"] == {"200": sent}
     return senders
 
 
@@ -56,7 +59,7 @@ def test_compose_master_and_two_worker_containers(tmp_path: Path) -> None:
     assert len(hosts) == 2  # two containers, not two processes in one
     log = (load / "workers.log").read_text()
     assert "--scale worker=2" in log and "rm -f -s -v worker" in log
-    project = stack["details"]["compose_project"]  # type: ignore[index]
+    project = stack["deployment"]["compose_project"]
     left = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label={compose.PROJECT_LABEL}={project}"],
         capture_output=True, text=True, check=True,

@@ -16,8 +16,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench.results import RunResult, StackResult, save_run
-from tests.integration.conftest import ROOT, only_run, run_bench
+from bench.results import RunResult, save_run
+from tests.factories import measured
+from tests.integration.conftest import ROOT, measurements, only_run, run_bench
 
 SHORT = ["-u", "5", "-r", "5", "--warmup", "0", "--repeat", "1", "--backend", "local", "--no-floor"]
 DYING_FLASK = (
@@ -79,7 +80,7 @@ def test_failing_stacks_are_recorded_and_the_others_still_run(tmp_path: Path, oc
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
     _, run = only_run(results)
-    by_name = {s["name"]: s for s in run["stacks"]}
+    by_name = {m["label"]: m for m in measurements(run)}
     assert run["status"] == "failed"
 
     taken = by_name["taken"]
@@ -94,11 +95,11 @@ def test_failing_stacks_are_recorded_and_the_others_still_run(tmp_path: Path, oc
     dying = by_name["dying"]
     assert dying["status"] == "failed"
     assert dying["error"] == "stack broke during the load: flask exited with code 3"
-    assert dying["requests"] > 0  # what was measured before it died is kept
+    assert dying["figures"]["requests"] > 0  # what was measured before it died is kept
 
     assert by_name["flask_gunicorn"]["status"] == "ok"
-    assert by_name["flask_gunicorn"]["requests"] > 0
-    assert "ERROR: 3 stack measurement(s) failed" in done.stderr
+    assert by_name["flask_gunicorn"]["figures"]["requests"] > 0
+    assert "ERROR: 3 measurement(s) failed" in done.stderr
     assert "Connection in use" in done.stderr  # the log tail is shown to the person too
     summary = (results / "summary.md").read_text()
     assert "## What did not go well" in summary
@@ -120,9 +121,10 @@ def test_a_stack_that_never_answers_hits_its_deadline(tmp_path: Path) -> None:
                      env={"BENCH_STACKS_DIR": str(stacks_dir)})  # fmt: skip
     assert done.returncode == 1
     _, run = only_run(results)
-    assert run["stacks"][0]["status"] == "failed"
-    assert run["stacks"][0]["error"].endswith("/health not ready after 3 s (HTTP 404)")
-    assert '"GET /health HTTP/1.1" 404' in run["stacks"][0]["log_tail"]
+    (silent,) = measurements(run)
+    assert silent["status"] == "failed"
+    assert silent["error"].endswith("/health not ready after 3 s (HTTP 404)")
+    assert '"GET /health HTTP/1.1" 404' in silent["log_tail"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -143,10 +145,9 @@ def test_interrupt_tears_down_and_keeps_what_was_measured(tmp_path: Path, sig: s
     assert "interrupted" in rest
     _, run = only_run(results)
     assert run["status"] == "interrupted"
-    assert len(run["stacks"]) == 1
-    stack = run["stacks"][0]
+    (stack,) = measurements(run)
     assert stack["status"] == "interrupted"
-    assert stack["requests"] > 0 and stack["avg_ms"] > 0
+    assert stack["figures"]["requests"] > 0 and stack["figures"]["latency"]["avg_ms"] > 0
     assert (results / "summary.md").exists()
     assert leftovers(run["run_id"]) == []
 
@@ -174,11 +175,12 @@ def test_missing_nginx_is_named_with_how_to_install_it(tmp_path: Path) -> None:
 def test_report_skips_a_damaged_run(tmp_path: Path) -> None:
     good = tmp_path / "runs" / "20260101-000000"
     good.mkdir(parents=True)
-    stacks = [StackResult(name="flask", backend="local", status="ok", requests=10)]
-    save_run(good, RunResult(run_id="20260101-000000", started_at="x", status="complete", stacks=stacks))
+    run = RunResult(run_id="20260101-000000", scenario="measure", started_at="x", status="complete",
+                    measurements=[measured("flask")])  # fmt: skip
+    save_run(good, run)
     damaged = tmp_path / "runs" / "20260102-000000"
     damaged.mkdir()
-    (damaged / "run.json").write_text('{"schema_version": 1, "run_id": ')
+    (damaged / "run.json").write_text('{"schema_version": 2, "run_id": ')
     done = run_bench("report", "--results", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert f"WARNING: skipping {damaged / 'run.json'}: damaged" in done.stderr

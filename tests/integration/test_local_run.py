@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench.stacks import discover
-from tests.integration.conftest import only_run, run_bench
+from tests.integration.conftest import measurements, only_run, run_bench, table_rows
 
 SHORT = ["-u", "8", "-r", "8", "-t", "4s", "--warmup", "1s", "--repeat", "2", "--backend", "local"]
 
@@ -34,40 +34,62 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Measured:
 
 def test_every_stack_measured_with_real_figures(measured: Measured) -> None:
     run = measured.run
-    assert run["schema_version"] == 1
+    assert run["schema_version"] == 2 and run["scenario"] == "measure"
     assert run["status"] == "complete"
-    assert [s["name"] for s in run["stacks"]] == list(discover()) * 2  # repeats interleaved: A B C D A B C D
-    assert [s["repeat"] for s in run["stacks"]] == [1] * len(discover()) + [2] * len(discover())
-    for stack in run["stacks"]:
-        assert stack["status"] == "ok", stack
-        assert stack["backend"] == "local"
-        assert stack["requests"] > 100
-        assert stack["failures"] == 0
-        assert stack["rps"] > 0
-        assert 0 < stack["p50_ms"] <= stack["p90_ms"] <= stack["p99_ms"] <= stack["max_ms"]
-        assert stack["status_codes"] == {"200": stack["requests"]}
-        assert stack["cpu_percent"] > 0
-        assert stack["peak_rss_mb"] > 0
+    stacks = measurements(run)
+    assert [m["label"] for m in stacks] == list(discover()) * 2  # repeats interleaved: A B C D A B C D
+    assert [m["repeat"] for m in stacks] == [1] * len(discover()) + [2] * len(discover())
+    for m in stacks:
+        f, lat = m["figures"], m["figures"]["latency"]
+        assert m["status"] == "ok", m
+        assert m["backend"] == "local"
+        assert f["requests"] > 100
+        assert f["failures"] == 0
+        assert f["rps"] > 0
+        assert 0 < lat["p50_ms"] <= lat["p90_ms"] <= lat["p99_ms"] <= lat["max_ms"]
+        assert f["status_codes"] == {"200": f["requests"]}
+        assert m["usage"]["cpu_percent"] > 0
+        assert m["usage"]["peak_rss_mb"] > 0
+    assert measurements(run, "floor")[0]["status"] == "ok"
 
 
 def test_figures_agree_with_locusts_own_json(measured: Measured) -> None:
-    for stack in measured.run["stacks"]:
-        rows = json.loads((measured.run_dir / stack["folder"] / "load" / "locust.json").read_text())
+    for m in measurements(measured.run):
+        rows = json.loads((measured.run_dir / m["folder"] / "load" / "locust.json").read_text())
         counted = sum(r["num_requests"] for r in rows)
-        # locust counts the warmup too; ours leaves it out, so ours is a strict subset
-        assert 0 < stack["requests"] < counted
+        load = measured.run_dir / m["folder"] / "load"
+        reports = [json.loads(p.read_text()) for p in load.glob("samples-*.json") if "-w" not in p.name]
+        warmup = sum(r["warmup_requests"] for r in reports)
+        # locust counts the warmup too; ours leaves it out and counts it apart: together they are
+        # locust's count, less at most the requests in flight when locust's own stats stopped
+        assert 0 < warmup < counted
+        assert 0 <= counted - (m["figures"]["requests"] + warmup) <= m["load"]["users"], (counted, warmup)
+
+
+def test_results_csv_has_a_row_per_measurement_with_every_figure(measured: Measured) -> None:
+    import pandas as pd
+
+    frame = pd.read_csv(measured.run_dir / "results.csv")
+    assert list(frame["label"]) == [m["label"] for m in measured.run["measurements"]]
+    stacks = frame[frame["role"] == "stack"]
+    run_rows = measurements(measured.run)
+    assert list(stacks["figures.requests"]) == [m["figures"]["requests"] for m in run_rows]
+    assert list(stacks["latency.p99_ms"]) == [m["figures"]["latency"]["p99_ms"] for m in run_rows]
+    assert {"usage.cpu_percent", "usage.requests_per_cpu_s", "status_codes.200", "load.users"} <= set(frame)
 
 
 def test_summary_shows_every_stack_and_the_seed_reference(measured: Measured) -> None:
     summary = (measured.results / "summary.md").read_text()
     assert summary == (measured.run_dir / "summary.md").read_text()
     for name in discover():
-        repeats = [s for s in measured.run["stacks"] if s["name"] == name]
-        flag = " **generator-bound**" if any(s["generator_bound"] for s in repeats) else ""
-        assert f"| `{name}` | ok{flag} | {sum(s['requests'] for s in repeats)} |" in summary
-    assert "] |" in summary  # cells show the median and the [min-max] of the repeats
+        repeats = [m for m in measurements(measured.run) if m["label"] == name]
+        flag = " **generator-bound**" if any(m["figures"]["generator_bound"] for m in repeats) else ""
+        row = table_rows(summary, f"`{name}`")[0]  # the main table's row comes first
+        assert row[1:3] == [f"ok{flag}", str(sum(m["figures"]["requests"] for m in repeats))]
+        assert row[4].endswith("]")  # cells show the median and the [min-max] of the repeats
     assert "## Compared with `flask`" in summary
-    assert "| `flask_gunicorn` |" in summary and "47.30" in summary  # seed 002's published average
+    assert table_rows(summary.split("published figures")[1], "`flask_gunicorn`")[0][:1] == ["`flask_gunicorn`"]
+    assert "47.30" in summary  # seed 002's published average
     assert "summary:" in measured.stderr
 
 

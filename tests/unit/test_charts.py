@@ -2,61 +2,49 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.image
 import pytest
 
-from bench.charts import chart_links, ok_groups, spread, whole_seconds, write_charts
-from bench.results import RunResult, StackResult
+from bench.report.charts import spread, whole_seconds, write_charts
+from bench.report.common import chart_links
+from bench.report.measure import groups
+from bench.results import Measurement, RunResult
+from tests.factories import failed, measured, run_of
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NAMES = ["latency.png", "throughput.png", "resources.png"]
 
 
-def _ok(name: str, repeat: int, p50: float, rps: int, cpu: float, rss: float) -> StackResult:
+def _ok(name: str, repeat: int, p50: float, cpu: float, rss: float) -> Measurement:
     """One measured repeat; repeats differ by a few percent so the whiskers have something to show."""
     f = 1 + 0.04 * (repeat - 2)
-    return StackResult(
-        name=name,
-        backend="local",
-        status="ok",
-        repeat=repeat,
-        requests=rps * 10,
-        avg_ms=p50 * 1.1 * f,
-        p50_ms=p50 * f,
-        p90_ms=p50 * 1.6 * f,
-        p95_ms=p50 * 2.2 * f,
-        p99_ms=p50 * 4 * f,
-        max_ms=p50 * 9,
-        rps=rps * f,
-        measured_s=9.6,
-        cpu_percent=cpu * f,
-        peak_rss_mb=rss * f,
-        per_second=[[s, int(rps * f) + 13 * (s % 3), 0] for s in range(10)],
-    )
-
-
-def _failed(name: str, repeat: int) -> StackResult:
-    return StackResult(name=name, backend="local", status="failed", repeat=repeat, error="port 8000 in use")
+    latencies = [p50 * f * k for k in (0.5, 0.8, 1.0, 1.0, 1.2, 1.6, 2.2, 4.0, 9.0) for _ in range(40)]
+    return measured(name, repeat, latencies, cpu_percent=cpu * f, rss_mb=rss * f)
 
 
 @pytest.fixture
 def run() -> RunResult:
     """4 stacks x 3 repeats; fastapi_istio failed every time, flask_gunicorn_nginx once."""
-    stacks = []
+    found = []
     for r in (1, 2, 3):
-        stacks += [
-            _ok("flask", r, 7.4, 1300, 88, 40),
-            _ok("flask_gunicorn", r, 4.1, 2400, 170, 120),
-            _ok("flask_gunicorn_nginx", r, 5.0, 2100, 190, 135) if r != 2 else _failed("flask_gunicorn_nginx", r),
-            _failed("fastapi_istio", r),
+        found += [
+            _ok("flask", r, 7.4, 88, 40),
+            _ok("flask_gunicorn", r, 4.1, 170, 120),
+            _ok("flask_gunicorn_nginx", r, 5.0, 190, 135) if r != 2 else failed("flask_gunicorn_nginx", r),
+            failed("fastapi_istio", r),
         ]
-    return RunResult(run_id="20261124-090444", started_at="2026-11-24T09:04:44+0000", backend="local", stacks=stacks)
+    return run_of(*found)
+
+
+def write(run: RunResult, folder: Path) -> list[Path]:
+    return write_charts(run, folder, groups(run, "stack"))
 
 
 def test_the_three_charts_are_real_pngs(run: RunResult, tmp_path: Path) -> None:
-    paths = write_charts(run, tmp_path / "charts")
+    paths = write(run, tmp_path / "charts")
     assert paths == [tmp_path / "charts" / name for name in NAMES]
     for path in paths:
         data = path.read_bytes()
@@ -68,28 +56,28 @@ def test_the_three_charts_are_real_pngs(run: RunResult, tmp_path: Path) -> None:
 
 
 def test_writing_again_replaces_the_charts(run: RunResult, tmp_path: Path) -> None:
-    first = [p.read_bytes() for p in write_charts(run, tmp_path)]
-    second = [p.read_bytes() for p in write_charts(run, tmp_path)]
+    first = [p.read_bytes() for p in write(run, tmp_path)]
+    second = [p.read_bytes() for p in write(run, tmp_path)]
     assert [len(b) for b in first] == [len(b) for b in second]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(NAMES)
 
 
 def test_a_run_where_everything_failed_draws_nothing(tmp_path: Path) -> None:
-    run = RunResult(run_id="r", started_at="t", backend="local", stacks=[_failed("flask", 1), _failed("flask", 2)])
-    assert write_charts(run, tmp_path / "charts") == []
+    run = run_of(failed("flask", 1), failed("flask", 2))
+    assert write(run, tmp_path / "charts") == []
     assert not (tmp_path / "charts").exists()
 
 
 def test_ok_stacks_without_figures_draw_nothing(tmp_path: Path) -> None:
-    empty = StackResult(name="flask", backend="local", status="ok")
-    assert write_charts(RunResult(run_id="r", started_at="t", stacks=[empty]), tmp_path) == []
+    empty = Measurement(label="flask", stack="flask", status="ok", backend="local")
+    assert write(run_of(empty), tmp_path) == []
     assert list(tmp_path.iterdir()) == []
 
 
-def test_only_ok_repeats_are_charted_in_run_order(run: RunResult) -> None:
-    groups = ok_groups(run)
-    assert list(groups) == ["flask", "flask_gunicorn", "flask_gunicorn_nginx"]
-    assert [r.repeat for r in groups["flask_gunicorn_nginx"]] == [1, 3]
+def test_labels_are_charted_in_run_order(run: RunResult) -> None:
+    found = groups(run, "stack")
+    assert list(found) == ["flask", "flask_gunicorn", "flask_gunicorn_nginx", "fastapi_istio"]
+    assert [m.repeat for m in found["flask_gunicorn_nginx"] if m.ok] == [1, 3]
 
 
 def test_spread_is_median_and_min_max_of_what_is_there() -> None:
@@ -99,12 +87,12 @@ def test_spread_is_median_and_min_max_of_what_is_there() -> None:
 
 
 def test_the_partial_last_second_is_not_drawn() -> None:
-    result = StackResult(
-        name="f", backend="local", status="ok", measured_s=2.4, per_second=[[0, 9, 0], [1, 8, 1], [2, 3, 0]]
-    )
-    assert whole_seconds(result) == [(0, 9), (1, 8)]
-    result.measured_s = 0.0  # unknown window: keep every second
-    assert whole_seconds(result) == [(0, 9), (1, 8), (2, 3)]
+    m = measured("f", latencies_ms=[1.0] * 20, seconds=2.4)
+    assert m.figures is not None
+    assert [row[1] for row in m.figures.per_second] == [9, 8, 3]  # 20 requests evenly over 2.4 s
+    assert whole_seconds(m) == [(0, 9), (1, 8)]
+    m.figures = replace(m.figures, measured_s=0.0)  # unknown window: keep every second
+    assert whole_seconds(m) == [(0, 9), (1, 8), (2, 3)]
 
 
 def test_chart_links_are_relative_to_the_markdown_file(tmp_path: Path) -> None:

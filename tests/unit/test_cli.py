@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main, parse_duration
+from bench.cli import main
+from bench.options import parse_duration
 
 
 def test_unknown_stack_lists_the_known_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

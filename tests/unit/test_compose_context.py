@@ -6,16 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from bench import breaker, images
+from bench import images, istio
 from bench.backends.compose import (
     CONFIG_DIR,
     ComposeLauncher,
     compose_context,
-    cpusets,
+    cpuset,
     project_name,
     render_configs,
 )
-from bench.load import LoadSettings, locust_env
+from bench.load import LOCUSTFILE, locust_env
+from bench.results import LoadShape
 from bench.stacks import discover
 
 STACKS = discover()
@@ -25,7 +26,7 @@ TEMPLATED = [name for name, stack in STACKS.items() if stack.templates]
 @pytest.mark.parametrize("name", TEMPLATED)
 def test_committed_compose_configs_equal_what_the_renderer_produces(name: str, tmp_path: Path) -> None:
     stack = STACKS[name]
-    render_configs(stack, breaker.DEFAULT_PRESET, tmp_path)
+    render_configs(stack, istio.DEFAULT_PRESET, tmp_path)
     for template in stack.templates:
         committed = stack.path / CONFIG_DIR / template
         assert committed.read_text() == (tmp_path / template).read_text(), (
@@ -34,7 +35,7 @@ def test_committed_compose_configs_equal_what_the_renderer_produces(name: str, t
 
 
 def test_nginx_reaches_gunicorn_by_its_compose_service_name() -> None:
-    context = compose_context(STACKS["flask_gunicorn_nginx"], "seed")
+    context = compose_context(STACKS["flask_gunicorn_nginx"], istio.DEFAULT_PRESET)
     assert (context["host.app"], context["port.app"], context["port.proxy"]) == ("app", "5901", "80")
     assert context["bind_host"] == "0.0.0.0"
 
@@ -43,7 +44,7 @@ def test_the_envoy_sidecar_reaches_the_app_on_loopback_with_the_chosen_breaker()
     stack = STACKS["fastapi_istio"]
     context = compose_context(stack, "tight")
     assert (context["host.app"], context["port.app"], context["port.proxy"]) == ("127.0.0.1", "5000", "15001")
-    tight = breaker.template_context(breaker.choose(stack.path / "breaker.toml", "tight"))
+    tight = istio.template_context(istio.choose(stack.path / "breaker.toml", "tight"))
     assert context["breaker.circuit_breakers"] == tight["breaker.circuit_breakers"]
 
 
@@ -61,20 +62,17 @@ def test_project_names_are_unique_per_run_stack_and_lowercase() -> None:
     assert name == "bench-20250101-120000-2-flask_gunicorn-r2-3"
 
 
-def test_stack_and_load_generator_get_separate_cores_when_there_are_two(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("BENCH_STACK_CPUSET", raising=False)
-    monkeypatch.delenv("BENCH_USER_CPUSET", raising=False)
-    assert cpusets(2) == ("0", "1")
-    assert cpusets(1) == ("0", "0")
-    monkeypatch.setenv("BENCH_USER_CPUSET", "2-3")
-    assert cpusets(4) == ("0", "2-3")
+def test_pinned_cpus_become_the_containers_cpusets() -> None:
+    assert (cpuset((0,), 2), cpuset((1,), 2)) == ("0", "1")  # --pin auto on 2 CPUs
+    assert cpuset((2, 3), 4) == "2,3"  # --pin 0-1:2-3
+    assert cpuset(None, 4) == "0-3"  # --pin off: every CPU of the engine
 
 
 def test_the_launcher_runs_locust_in_the_user_container(tmp_path: Path) -> None:
     launcher = ComposeLauncher(("docker-compose", "-p", "p", "-f", "f.yml"), {"BENCH_UID": "0"}, 0, 0)
-    argv, env = launcher.command(LoadSettings(5, 5, 2.0, 1.0), "http://proxy:80", tmp_path / "load")
+    argv, env = launcher.command(LoadShape(5, 5, 2.0, 1.0), "http://proxy:80", tmp_path / "load")
     assert argv[:9] == ["docker-compose", "-p", "p", "-f", "f.yml", "run", "--rm", "--no-deps", "-T"]
-    settings = LoadSettings(5, 5, 2.0, 1.0)
+    settings = LoadShape(5, 5, 2.0, 1.0)
     assert all(f"{k}={v}" in argv for k, v in locust_env(settings, "/out").items())
     assert argv[argv.index("user") + 1 : argv.index("user") + 4] == ["python", "-m", "locust"]
     assert argv[argv.index("--host") + 1] == "http://proxy:80"
@@ -84,7 +82,7 @@ def test_the_launcher_runs_locust_in_the_user_container(tmp_path: Path) -> None:
 
 def test_with_two_processes_the_user_container_is_a_named_master_of_two_workers(tmp_path: Path) -> None:
     launcher = ComposeLauncher(("docker-compose", "-p", "p", "-f", "f.yml"), {}, 0, 0, "bench-x-1")
-    argv, env = launcher.command(LoadSettings(10, 10, 2.0, 1.0, rate=100.0, processes=2), "http://app:80", tmp_path)
+    argv, env = launcher.command(LoadShape(10, 10, 2.0, 1.0, rate=100.0, processes=2), "http://app:80", tmp_path)
     assert "--processes" not in argv  # locust's own forking stays local; here the workers are containers
     assert argv[argv.index("--expect-workers") + 1] == "2" and "--master" in argv
     assert argv[argv.index("--name") + 1] == "bench-x-1-master" < argv[argv.index("user")]
@@ -123,3 +121,22 @@ def test_every_file_a_dockerfile_copies_is_in_the_build_context() -> None:
                     source = ".cache/wheelhouse/x86_64"  # the WHEELHOUSE build arg's default
                 assert (root / source).exists() or source.startswith(".cache/"), f"{dockerfile.name}: {source}"
                 assert _sent_to_the_engine(source, rules), f"{dockerfile.name} copies {source}, .dockerignore drops it"
+
+
+def _beside_the_locustfile() -> list[str]:
+    """The modules the locustfile imports from its own folder (locust puts that folder on sys.path)."""
+    here = {p.stem for p in LOCUSTFILE.parent.glob("*.py")}
+    lines = LOCUSTFILE.read_text().splitlines()
+    found = [line.split()[1] for line in lines if line.startswith(("import ", "from "))]
+    return sorted({name for name in found if name in here})
+
+
+def test_what_the_locustfile_imports_ships_with_it_everywhere() -> None:
+    shipped = _beside_the_locustfile()
+    assert shipped == ["record"]
+    copied = (images.ROOT / "dockerfiles" / "python.Dockerfile").read_text()
+    for name in shipped:
+        assert f"bench/{name}.py" in copied.split("COPY bench/locustfile.py")[1].splitlines()[0], name
+        for stack in STACKS.values():
+            text = (stack.path / stack.compose.file).read_text()
+            assert f'"../../bench/{name}.py:/bench/{name}.py:ro"' in text, (stack.name, name)

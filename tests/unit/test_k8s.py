@@ -12,11 +12,11 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from bench import breaker, k8s
+from bench import istio, k8s
 from bench.stacks import discover
 
 STACK_DIR = discover()["fastapi_istio"].path
-PRESETS = breaker.load_presets(STACK_DIR / "breaker.toml")
+PRESETS = istio.load_presets(STACK_DIR / "breaker.toml")
 ISTIO_SCHEMAS = Path(__file__).resolve().parent.parent / "data" / "istio"
 K8S_VERSION = "1.37.0"  # the newest schema set kubernetes-validate 1.37.0 ships (offline)
 INT_FORMATS = jsonschema.FormatChecker(formats=())  # the CRD's `format: int32`, which jsonschema lacks
@@ -36,7 +36,7 @@ def manifests(preset: str) -> dict[str, dict[str, Any]]:
 
 def test_committed_files_are_what_the_seed_preset_renders() -> None:
     committed = {path.name: path.read_text(encoding="utf-8") for path in (STACK_DIR / "k8s").glob("*.yaml")}
-    assert committed == k8s.manifest_texts(PRESETS["seed"]), "regenerate with: python -m bench k8s --breaker seed"
+    assert committed == k8s.manifest_texts(PRESETS["seed000"]), "regenerate with: python -m bench k8s --breaker seed000"
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -54,7 +54,7 @@ def test_write_manifests_writes_the_four_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["Deployment", "Service"])
 def test_kubernetes_objects_validate_strictly(kind: str) -> None:
-    assert kubernetes_validate.validate(manifests("seed")[kind], K8S_VERSION, strict=True) == "1.37"
+    assert kubernetes_validate.validate(manifests("seed000")[kind], K8S_VERSION, strict=True) == "1.37"
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -73,7 +73,7 @@ def test_istio_objects_validate_against_istios_crd_schema(preset: str, kind: str
     ],
 )
 def test_istio_schema_rejects_what_the_api_server_would(policy: dict[str, Any]) -> None:
-    rule = manifests("seed")["DestinationRule"]
+    rule = manifests("seed000")["DestinationRule"]
     rule["spec"]["trafficPolicy"] = policy
     with pytest.raises(jsonschema.ValidationError):
         istio_validator("DestinationRule").validate(rule)
@@ -90,29 +90,29 @@ def envoy_view_of(policy: dict[str, Any]) -> dict[str, Any]:
     pool, od = policy.get("connectionPool", {}), policy.get("outlierDetection", {})
     tcp, http = pool.get("tcp", {}), pool.get("http", {})
     view: dict[str, Any] = {
-        "max_connections": tcp.get("maxConnections", breaker.UNSET),
-        "max_pending_requests": http.get("http1MaxPendingRequests", breaker.UNSET),
-        "max_requests": http.get("http2MaxRequests", breaker.UNSET),
-        "max_retries": http.get("maxRetries", breaker.UNSET),
+        "max_connections": tcp.get("maxConnections", istio.UNSET),
+        "max_pending_requests": http.get("http1MaxPendingRequests", istio.UNSET),
+        "max_requests": http.get("http2MaxRequests", istio.UNSET),
+        "max_retries": http.get("maxRetries", istio.UNSET),
         "max_requests_per_connection": http.get("maxRequestsPerConnection"),
     }
     if od:
         view["consecutive_gateway_failure"] = od["consecutiveErrors"]
-        view["interval"] = breaker.envoy_duration(od["interval"])
-        view["base_ejection_time"] = breaker.envoy_duration(od["baseEjectionTime"])
+        view["interval"] = istio.envoy_duration(od["interval"])
+        view["base_ejection_time"] = istio.envoy_duration(od["baseEjectionTime"])
         view["max_ejection_percent"] = od["maxEjectionPercent"]
     return view
 
 
-def envoy_view_of_breaker(spec: breaker.BreakerSpec) -> dict[str, Any]:
+def envoy_view_of_breaker(spec: istio.BreakerSpec) -> dict[str, Any]:
     """The same values, read from what bench/breaker.py writes into the local Envoy config."""
-    limits = breaker.envoy_circuit_breakers(spec)["thresholds"][0]
+    limits = istio.envoy_circuit_breakers(spec)["thresholds"][0]
     view = {key: limits[key] for key in ("max_connections", "max_pending_requests", "max_requests", "max_retries")}
-    options = breaker.envoy_protocol_options(spec).get("envoy.extensions.upstreams.http.v3.HttpProtocolOptions")
+    options = istio.envoy_protocol_options(spec).get("envoy.extensions.upstreams.http.v3.HttpProtocolOptions")
     view["max_requests_per_connection"] = (
         options["common_http_protocol_options"]["max_requests_per_connection"] if options else None
     )
-    outlier = breaker.envoy_outlier_detection(spec) or {}
+    outlier = istio.envoy_outlier_detection(spec) or {}
     keys = ("consecutive_gateway_failure", "interval", "base_ejection_time", "max_ejection_percent")
     return view | {key: outlier[key] for key in keys if key in outlier}
 

@@ -8,26 +8,24 @@ from typing import Any
 
 import pytest
 
-from bench import histogram
-from bench.load import LoadSettings, locust_args, locust_env, main, read_samples
+from bench.load import locust_args, locust_env, main, read_samples
+from bench.record import ProcessReport, Tally, bucket, bucket_value, percentile
+from bench.results import LoadShape
 
 
 def window(index: int, start: float, end: float, ok: list[float], failed: tuple[float, ...] = (),
-           codes: dict[str, int] | None = None, overloaded: int = 0) -> dict[str, Any]:  # fmt: skip
-    """A window file as bench/locustfile.py writes it."""
-    every = [*ok, *failed]
-    return {
-        "window": index, "start": start, "end": end, "requests": len(every), "failures": len(failed),
-        "overloaded": overloaded, "status_codes": codes or {"200": len(every)}, "sum_ms": sum(every),
-        "min_ms": min(every), "max_ms": max(every),
-        "ok_hist": {str(k): v for k, v in histogram.merge([{histogram.bucket(x): 1} for x in ok]).items()},
-        "failed_hist": {str(k): v for k, v in histogram.merge([{histogram.bucket(x): 1} for x in failed]).items()},
-        "per_second": [[int(start - 100), len(ok), 0], [int(start - 100) + 1, len(failed), len(failed)]],
-    }  # fmt: skip
+           codes: tuple[int, ...] = (), overloaded: int = 0) -> dict[str, Any]:  # fmt: skip
+    """A window file, written by the class the locustfile writes it with."""
+    tally = Tally(window=index, start=start, end=end)
+    for i, ms in enumerate([*ok, *failed]):
+        bad = i >= len(ok)
+        tally.add(i % 2, ms, codes[i] if codes else 200, bad, overloaded=bad and overloaded > 0)
+    return tally.to_json()
 
 
-def note(start: float, stop: float, cpu: float) -> dict[str, Any]:
-    return {"measured_from": start, "stopped": stop, "generator_cpu_seconds": cpu, "generator_cpu_warnings": []}
+def note(start: float | None, stop: float, cpu: float | None = None) -> dict[str, Any]:
+    """A process's closing report, as the locustfile writes it."""
+    return ProcessReport(process="p", measured_from=start, stopped=stop, generator_cpu_seconds=cpu).to_json()
 
 
 def write(folder: Path, name: str, data: dict[str, Any]) -> None:
@@ -36,22 +34,37 @@ def write(folder: Path, name: str, data: dict[str, Any]) -> None:
 
 def test_histogram_is_finer_than_a_tenth_of_a_millisecond_below_100_ms() -> None:
     for ms in (0.31, 0.42, 7.777, 99.99):
-        assert abs(histogram.value(histogram.bucket(ms)) - ms) <= 0.005 + 1e-9
-    assert histogram.percentile({histogram.bucket(x): 1 for x in (0.31, 0.42, 0.57, 0.88, 1.3)}, 50) == 0.57
-    assert histogram.percentile({}, 50) is None
+        assert abs(bucket_value(bucket(ms)) - ms) <= 0.005 + 1e-9
+    for ms, half in ((123.456, 0.05), (4321.5, 0.5)):  # coarser above 100 ms and above 1 s
+        assert abs(bucket_value(bucket(ms)) - ms) <= half + 1e-9
+    assert percentile({bucket(x): 1 for x in (0.31, 0.42, 0.57, 0.88, 1.3)}, 50) == 0.57
+    assert percentile({}, 50) is None
+
+
+def test_a_tally_reads_back_what_it_wrote_and_tallies_add_up() -> None:
+    a, b = Tally(window=0, start=10.0, end=20.0), Tally(window=0, start=9.0, end=15.0)
+    a.add(0, 1.5, 200, False, False)
+    b.add(3, 7.25, 503, True, True)
+    again = Tally.from_json(json.loads(json.dumps(a.to_json())))
+    assert again == a
+    again.merge(b)
+    assert (again.requests, again.failures, again.overloaded) == (2, 1, 1)
+    assert (again.start, again.end, again.min_ms, again.max_ms) == (9.0, 20.0, 1.5, 7.25)
+    assert again.status_codes == {"200": 1, "503": 1} and again.per_second == {0: 1, 3: 1}
 
 
 def test_figures_from_one_process(tmp_path: Path) -> None:
-    write(tmp_path, "samples-1-w00000.json",
-          window(0, 100.0, 102.0, [1.25, 3.5, 2.0, 10.125], [0.05], {"200": 4, "503": 1}, overloaded=1))  # fmt: skip
+    codes = (200, 200, 200, 200, 503)
+    write(tmp_path, "samples-1-w00000.json", window(0, 100.0, 102.0, [1.25, 3.5, 2.0, 10.125], (0.05,), codes, 1))
     write(tmp_path, "samples-1.json", note(100.0, 102.0, 1.9))
     figures = read_samples(tmp_path)
     assert figures is not None
     assert figures.requests == 5 and figures.failures == 1 and figures.overloaded == 1
-    assert figures.avg_ms == round((1.25 + 3.5 + 2.0 + 10.125 + 0.05) / 5, 3)  # exact, not bucketed
-    assert (figures.min_ms, figures.p50_ms, figures.max_ms) == (0.05, 2.0, 10.125)
+    lat = figures.latency
+    assert lat.avg_ms == round((1.25 + 3.5 + 2.0 + 10.125 + 0.05) / 5, 3)  # exact, not bucketed
+    assert (lat.min_ms, lat.p50_ms, lat.max_ms) == (0.05, 2.0, 10.125)
     assert figures.rps == 2.5  # 5 requests in the 2 s window
-    assert figures.ok_latency["p50_ms"] == 2.0  # the failed 0.05 ms request is not in it
+    assert figures.ok_latency.p50_ms == 2.0  # the failed 0.05 ms request is not in it
     assert figures.generator_cpu_percent == 95.0
     assert figures.generator_bound
     assert figures.status_codes == {"200": 4, "503": 1}
@@ -63,13 +76,14 @@ def test_processes_and_windows_are_merged(tmp_path: Path) -> None:
     write(tmp_path, "samples-2-w00000.json", window(0, 100.5, 160.5, [4.0]))
     write(tmp_path, "samples-1.json", note(100.0, 170.0, 14.0))
     write(tmp_path, "samples-2.json", note(100.5, 170.5, 35.0))
-    write(tmp_path, "samples-3.json", {"measured_from": None, "stopped": 171.0})  # the master: no requests
+    write(tmp_path, "samples-3.json", note(None, 171.0))  # the master: no requests
     figures = read_samples(tmp_path)
     assert figures is not None
     assert figures.requests == 4
     assert figures.measured_s == 71.0  # from the earliest start to the latest stop
     assert figures.generator_cpu_percent == round(100 * 35.0 / 71.0, 1)  # the busiest process
-    assert [w["requests"] for w in figures.per_window] == [3, 1]  # a row per minute, for drift
+    assert [w.requests for w in figures.per_window] == [3, 1]  # a row per minute, for drift
+    assert figures.processes == 3
 
 
 def test_a_crashed_process_still_leaves_its_finished_windows(tmp_path: Path) -> None:
@@ -85,7 +99,7 @@ def test_no_samples_means_no_figures(tmp_path: Path) -> None:
 
 
 def test_locust_command_line_and_environment() -> None:
-    settings = LoadSettings(users=20, spawn_rate=5, duration_s=10, warmup_s=2.5, rate=300, processes=2)
+    settings = LoadShape(users=20, spawn_rate=5, duration_s=10, warmup_s=2.5, rate=300, processes=2)
     args = locust_args("http://127.0.0.1:8000", settings, "/out", "/bench/locustfile.py")
     assert args[args.index("-t") + 1] == "13s"  # warmup + window, rounded up
     assert args[args.index("--processes") + 1] == "2"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import breaker
+from bench import istio
 from bench.errors import ConfigError
 from bench.stacks import discover, load_stack, render
 
@@ -24,7 +24,7 @@ def test_every_placeholder_is_known(name: str) -> None:
     for port in stack.ports:
         context |= {f"port.{port}": "1", f"host.{port}": "h"}
     if stack.breaker_file:
-        context |= breaker.template_context(breaker.choose(stack.path / stack.breaker_file, "seed"))
+        context |= istio.template_context(istio.choose(stack.path / stack.breaker_file, "seed"))
     for proc in stack.processes:
         assert all("{{" not in render(part, context) for part in proc.command)
     for template in stack.templates:

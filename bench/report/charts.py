@@ -1,12 +1,14 @@
 """Charts of one run as PNG files. Reads a RunResult only; runs nothing.
 
-latency.png     p50/p90/p95/p99 per stack (median of the repeats, min-max whiskers)
+latency.png     every percentile per label (median of the repeats, min-max whiskers)
 throughput.png  requests per second over the measured window, one line per repeat
-resources.png   stack CPU % (of one core) and peak RSS per stack
+resources.png   stack CPU % (of one core) and peak RSS per label
+sweep.png       a sweep's throughput and p99 against the load, knee marked
 
-Only stacks whose status is "ok" are drawn. Pyplot is never imported: figures are
-plain `matplotlib.figure.Figure` objects rendered by Agg, so nothing needs a display
-and no global backend state is touched.
+A scenario's report module chooses which measurements each chart shows (`groups`); only
+measurements whose status is "ok" are drawn. Pyplot is never imported: figures are plain
+`matplotlib.figure.Figure` objects rendered by Agg, so nothing needs a display and no
+global backend state is touched.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 from matplotlib.typing import RcKeyType
 
-from bench.results import RunResult, StackResult
+from bench.record import Latency
+from bench.results import Measurement, RunResult
 
 LATENCY = "latency.png"
 THROUGHPUT = "throughput.png"
@@ -39,13 +42,12 @@ TITLES = {
     SWEEP: "Throughput and p99 against load, knee marked",
 }
 
-PERCENTILES: list[tuple[str, Callable[[StackResult], float | None]]] = [
-    ("p50", lambda s: s.p50_ms),
-    ("p90", lambda s: s.p90_ms),
-    ("p95", lambda s: s.p95_ms),
-    ("p99", lambda s: s.p99_ms),
-]
-_PERCENTILE_COLOURS = ["#9ecae1", "#6baed6", "#3182bd", "#08519c"]  # light -> dark: higher is worse
+def _percentile(name: str) -> Callable[[Measurement], float | None]:
+    return lambda m: getattr(m.latency, name)
+
+
+PERCENTILES = [(name.removesuffix("_ms").replace("_", "."), _percentile(name)) for name in Latency.percentile_fields()]
+_PERCENTILE_COLOURS = ["#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c", "#08306b"]  # light -> dark
 _STACK_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 _LOG_RATIO = 30.0  # above this max/min spread a linear axis squashes the small bars into nothing
 _DPI = 100
@@ -67,17 +69,17 @@ class Spread:
     high: float
 
 
-def write_charts(run: RunResult, out_dir: Path) -> list[Path]:
-    """Write latency.png, throughput.png and resources.png into `out_dir`; return those written.
+def write_charts(run: RunResult, out_dir: Path, groups: dict[str, list[Measurement]]) -> list[Path]:
+    """latency.png, throughput.png and resources.png of `groups` (label -> its ok measurements).
 
-    A chart with nothing to show (no stack ok, or no figures of that kind) is not written,
-    so a run where every stack failed returns [].
+    A chart with nothing to show is not written, so a run where every stack failed returns [].
     """
-    groups = ok_groups(run)
-    written = _sweep_chart(run, out_dir)
+    groups = {label: [m for m in ms if m.ok] for label, ms in groups.items()}
+    groups = {label: ms for label, ms in groups.items() if ms}
     if not groups:
-        return written
+        return []
     out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
     with matplotlib.rc_context(_STYLE):
         for name, draw in ((LATENCY, _latency), (THROUGHPUT, _throughput), (RESOURCES, _resources)):
             fig = draw(groups)
@@ -90,62 +92,46 @@ def write_charts(run: RunResult, out_dir: Path) -> list[Path]:
     return written
 
 
-def _sweep_chart(run: RunResult, out_dir: Path) -> list[Path]:
+def sweep_chart(run: RunResult, out_dir: Path) -> list[Path]:
     """One panel per swept stack: req/s (left axis) and p99 (right axis) against the offered load."""
-    steps = [r for r in run.stacks if r.phase == "sweep" and r.status == "ok" and r.load]
-    unit = "req/s offered" if run.settings.get("sweep", {}).get("model") == "open" else "users"
-    names = list(dict.fromkeys(r.name for r in steps))
+    steps = [m for m in run.rows("step") if m.ok and m.step and m.step.load and m.figures]
+    names = list(dict.fromkeys(m.label for m in steps))
     if not names:
         return []
+    unit = steps[0].step.unit if steps[0].step else "users"
     out_dir.mkdir(parents=True, exist_ok=True)
     with matplotlib.rc_context(_STYLE):
         fig = _figure(4.2 * len(names), 3.8)
         for n, name in enumerate(names):
-            mine = sorted((r for r in steps if r.name == name), key=lambda r: r.load)
+            mine = sorted((m for m in steps if m.label == name), key=_step_load)
             ax = fig.add_subplot(1, len(names), n + 1)
-            users = [r.load for r in mine]
-            ax.plot(users, [r.rps for r in mine], "o-", color=_colour(n), label="req/s")
+            loads = [_step_load(m) for m in mine]
+            ax.plot(loads, [_rps(m) for m in mine], "o-", color=_colour(n), label="req/s")
             ax.set_xscale("log", base=2)
             ax.set_xlabel("locust users" if unit == "users" else "offered req/s")
             ax.set_ylabel("requests per second")
             ax.set_ylim(bottom=0)
             ax.set_title(name)
             right = ax.twinx()
-            right.plot(users, [r.p99_ms or 0 for r in mine], "s--", color="#555555", label="p99 ms")
+            right.plot(loads, [m.latency.p99_ms or 0 for m in mine], "s--", color="#555555", label="p99 ms")
             right.set_ylabel("p99 ms")
             right.set_ylim(bottom=0)
-            for knee in (r for r in mine if r.details.get("knee")):
-                ax.axvline(knee.load, color="#2ca02c", linewidth=1.5)
-                ax.annotate(f"knee: {knee.load:g} {unit}\n{knee.rps:.0f} req/s", (knee.load, knee.rps),
-                            fontsize=8, xytext=(4, -28), textcoords="offset points")  # fmt: skip
+            for knee in (m for m in mine if m.step and m.step.knee):
+                ax.axvline(_step_load(knee), color="#2ca02c", linewidth=1.5)
+                at = (_step_load(knee), _rps(knee))
+                ax.annotate(f"knee: {at[0]:g} {unit}\n{at[1]:.0f} req/s", at, fontsize=8, xytext=(4, -28),
+                            textcoords="offset points")  # fmt: skip
         fig.text(0.01, 0.01, f"run {run.run_id}, backend {run.backend}", fontsize=7, color="#555555")
         _save_atomic(fig, out_dir / SWEEP)
     return [out_dir / SWEEP]
 
 
-def chart_links(paths: list[Path], relative_to: Path) -> str:
-    """A Markdown section embedding the charts, with links relative to the folder of the .md file."""
-    if not paths:
-        return ""
-    images = [f"![{TITLES.get(p.name, p.stem)}]({Path(os.path.relpath(p, relative_to)).as_posix()})" for p in paths]
-    return "## Charts\n\n" + "\n\n".join(images) + "\n"
+def _step_load(m: Measurement) -> float:
+    return m.step.load if m.step else 0.0
 
 
-def ok_groups(run: RunResult) -> dict[str, list[StackResult]]:
-    """The ok repeats of each stack, stacks in the order they first appear in the run.
-
-    The breaker scenario's phases are kept apart (`fastapi_istio (breaker seed)`); the
-    sweep's steps have a chart of their own.
-    """
-    groups: dict[str, list[StackResult]] = {}
-    for result in run.stacks:
-        if result.phase == "sweep":
-            continue
-        label = result.name if result.phase == "measure" else f"{result.name} ({result.phase})"
-        groups.setdefault(label, [])
-        if result.status == "ok":
-            groups[label].append(result)
-    return {name: results for name, results in groups.items() if results}
+def _rps(m: Measurement) -> float:
+    return m.figures.rps if m.figures else 0.0
 
 
 def spread(values: Sequence[float | None]) -> Spread | None:
@@ -156,7 +142,7 @@ def spread(values: Sequence[float | None]) -> Spread | None:
     return Spread(statistics.median(present), min(present), max(present))
 
 
-def _latency(groups: dict[str, list[StackResult]]) -> Figure | None:
+def _latency(groups: dict[str, list[Measurement]]) -> Figure | None:
     """Grouped bars: one group per stack, one bar per percentile."""
     cells = {name: [spread([get(r) for r in rs]) for _, get in PERCENTILES] for name, rs in groups.items()}
     if all(c is None for row in cells.values() for c in row):
@@ -176,7 +162,7 @@ def _latency(groups: dict[str, list[StackResult]]) -> Figure | None:
     return fig
 
 
-def _throughput(groups: dict[str, list[StackResult]]) -> Figure | None:
+def _throughput(groups: dict[str, list[Measurement]]) -> Figure | None:
     """One line per repeat, coloured by stack, over the whole seconds of the measured window."""
     series = {name: [whole_seconds(r) for r in rs] for name, rs in groups.items()}
     if not any(points for lines in series.values() for points in lines):
@@ -209,10 +195,10 @@ def _throughput(groups: dict[str, list[StackResult]]) -> Figure | None:
     return fig
 
 
-def _resources(groups: dict[str, list[StackResult]]) -> Figure | None:
+def _resources(groups: dict[str, list[Measurement]]) -> Figure | None:
     """Two panels of bars: stack CPU % and peak RSS, medians with min-max whiskers."""
-    cpu = [spread([r.cpu_percent for r in rs]) for rs in groups.values()]
-    rss = [spread([r.peak_rss_mb for r in rs]) for rs in groups.values()]
+    cpu = [spread([m.usage.cpu_percent if m.usage else None for m in ms]) for ms in groups.values()]
+    rss = [spread([m.usage.peak_rss_mb if m.usage else None for m in ms]) for ms in groups.values()]
     if all(c is None for c in cpu + rss):
         return None
     fig = _figure(max(7.0, 2.2 * len(groups) + 2), 4.8)
@@ -279,11 +265,13 @@ def _use_log(ax: Axes, cells: list[Spread]) -> bool:
     return True
 
 
-def whole_seconds(result: StackResult) -> list[tuple[int, int]]:
+def whole_seconds(m: Measurement) -> list[tuple[int, int]]:
     """(second, requests) for every full second; the last, partial second would look like a drop."""
-    rows = [(int(row[0]), int(row[1])) for row in result.per_second if len(row) >= 2]
-    if result.measured_s > 0:
-        rows = [(s, n) for s, n in rows if s + 1 <= result.measured_s + 0.05]
+    if m.figures is None:
+        return []
+    rows = [(int(row[0]), int(row[1])) for row in m.figures.per_second if len(row) >= 2]
+    if m.figures.measured_s > 0:
+        rows = [(s, n) for s, n in rows if s + 1 <= m.figures.measured_s + 0.05]
     return rows
 
 
@@ -293,13 +281,13 @@ def _stack_ticks(ax: Axes, names: list[str]) -> None:
     ax.set_xticks(range(len(names)), names, rotation=20 if crowded else 0, ha="right" if crowded else "center")
 
 
-def _caption(run: RunResult, groups: dict[str, list[StackResult]], lines: bool) -> str:
+def _caption(run: RunResult, groups: dict[str, list[Measurement]], lines: bool) -> str:
     """Where the figures come from, how repeats are summarised and which stacks are missing."""
     repeats = max(len(rs) for rs in groups.values())
     parts = [f"run {run.run_id}", f"backend {run.backend or '-'}"]
     if repeats > 1:
         parts.append("one line per repeat" if lines else f"bars: median of up to {repeats} repeats, whiskers: min-max")
-    left_out = [name for name in dict.fromkeys(r.name for r in run.stacks) if name not in groups]
+    left_out = [name for name in dict.fromkeys(m.label for m in run.rows("stack")) if name not in groups]
     if left_out:
         parts.append("left out (no ok result): " + ", ".join(left_out))
     return "  ·  ".join(parts)

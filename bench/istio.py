@@ -1,8 +1,9 @@
-"""The Istio DestinationRule circuit breaker, rendered the way Istio renders it for Envoy.
+"""Istio's objects rendered the way Istio renders them for Envoy: the DestinationRule circuit breaker.
 
-A stack's breaker file (breaker.toml) holds named presets of `spec.trafficPolicy` in Istio's
-own field names. This module turns one preset into the Envoy cluster fields Istio would
-generate (istio/istio pilot/pkg/networking/core/cluster_traffic_policy.go):
+(bench/k8s.py writes the same objects as Kubernetes manifests.) A stack's breaker file
+(breaker.toml) holds named presets of `spec.trafficPolicy` in Istio's own field names. This
+module turns one preset into the Envoy cluster fields Istio would generate
+(istio/istio pilot/pkg/networking/core/cluster_traffic_policy.go):
 
 - tcp.maxConnections            -> circuit_breakers.thresholds[0].max_connections
 - http.http1MaxPendingRequests  -> max_pending_requests
@@ -27,7 +28,8 @@ from typing import Any
 from bench.errors import ConfigError
 
 UNSET = 2**32 - 1  # what Istio writes for a threshold the DestinationRule leaves unset
-DEFAULT_PRESET = "seed"
+DEFAULT_PRESET = "seed000"  # seed 000's DestinationRule
+PRESET_ALIASES = {"seed": DEFAULT_PRESET}  # the name it had before: `--breaker seed` still works
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -69,6 +71,7 @@ def load_presets(path: Path) -> dict[str, BreakerSpec]:
 def choose(path: Path, name: str) -> BreakerSpec:
     """The preset called `name`; an unknown name lists the known ones."""
     presets = load_presets(path)
+    name = PRESET_ALIASES.get(name, name)
     if name not in presets:
         raise ConfigError(f"breaker preset {name!r} not found", tip=f"known presets: {', '.join(presets)}")
     return presets[name]

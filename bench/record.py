@@ -1,0 +1,333 @@
+"""The one record of a measurement: what a locust process tallies, how tallies add up, and
+the figures they give. Written and read by the same classes, so the locustfile's window
+files, the runner's merge and run.json cannot drift apart (as locust's own StatsEntry
+serializes and unserializes itself).
+
+Standard library only: the locustfile imports this file by itself, inside locust, wherever
+locust runs (locally, in the `user` and `worker` containers, on a remote worker), so it ships
+beside bench/locustfile.py everywhere (the python image, .dockerignore, the compose mounts).
+
+- `Tally`: what one locust process counted in one stretch of time (a window, a minute by
+  default). Tallies add up (`merge`): histograms and counters sum, min and max combine.
+- `ProcessReport`: what a locust process says of itself when it quits (its CPU, warmup, ...).
+- `Latency`, `WindowFigures`, `Figures`: what merged tallies give: the numbers in run.json.
+
+Adding a figure is one field: a percentile is one `Latency` field (`p99_9_ms: ... = percentile(99.9)`),
+a new counter is one `Tally` field with its merge rule; the report adds its column.
+
+Latencies go into a histogram: buckets 0.01 ms wide below 100 ms, 0.1 ms to 1 s, 1 ms above.
+A percentile read back is within half a bucket of the true sample (0.005 ms below 100 ms,
+0.05 ms to 1 s, 0.5 ms above); min, max and the sum (hence the average) are exact. Memory
+is bounded by the number of distinct buckets, however long the run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+# --- the histogram -------------------------------------------------------------------------
+
+_FINE_END, _MID_END = 100.0, 1000.0
+_FINE_STEPS, _MID_STEPS = 100, 10  # buckets per ms
+_MID_BASE = int(_FINE_END * _FINE_STEPS)  # 10000
+_COARSE_BASE = _MID_BASE + int((_MID_END - _FINE_END) * _MID_STEPS)  # 19000
+GENERATOR_BUSY_PERCENT = 90.0  # locust's own CPU warning threshold, of the one core it runs on
+
+
+def bucket(ms: float) -> int:
+    """The bucket index of a response time in milliseconds."""
+    if ms < _FINE_END:
+        return max(0, round(ms * _FINE_STEPS))
+    if ms < _MID_END:
+        return _MID_BASE + round((ms - _FINE_END) * _MID_STEPS)
+    return _COARSE_BASE + round(ms - _MID_END)
+
+
+def bucket_value(index: int) -> float:
+    """The response time (ms) a bucket index stands for."""
+    if index < _MID_BASE:
+        return index / _FINE_STEPS
+    if index < _COARSE_BASE:
+        return _FINE_END + (index - _MID_BASE) / _MID_STEPS
+    return _MID_END + (index - _COARSE_BASE)
+
+
+def percentile(hist: Mapping[int, int], p: float) -> float | None:
+    """Nearest-rank percentile read from a histogram; None when it is empty."""
+    count = sum(hist.values())
+    if not count:
+        return None
+    rank = max(1, -(-p * count // 100))  # ceil without floats drifting
+    seen = 0
+    for index in sorted(hist):
+        seen += hist[index]
+        if seen >= rank:
+            return bucket_value(index)
+    return bucket_value(max(hist))
+
+
+# --- one stretch of measurement, as a locust process counts it -----------------------------
+
+
+def _merged(rule: str, default: Any = 0) -> Any:
+    return field(default=default, metadata={"merge": rule})
+
+
+_BY_INT = {"merge": "counter", "keys": int}  # a Counter keyed by integers (JSON turns them into strings)
+_BY_STR = {"merge": "counter", "keys": str}
+
+
+@dataclass
+class Tally:
+    """What one locust process counted in one window; tallies of any processes and windows add up.
+
+    Each field says how two tallies combine (`merge` metadata): counters and sums add,
+    `min`/`max` combine, `span` widens the time range, `same` keeps a value both agree on.
+    """
+
+    window: int | None = _merged("same", None)  # index of the window (None once windows are merged)
+    start: float | None = _merged("span_start", None)  # wall-clock time the stretch began
+    end: float | None = _merged("span_end", None)
+    failures: int = _merged("sum")
+    overloaded: int = _merged("sum")  # 503s with x-envoy-overloaded: true (the breaker, not the app)
+    sum_ms: float = _merged("sum", 0.0)
+    min_ms: float | None = _merged("min", None)
+    max_ms: float | None = _merged("max", None)
+    ok_hist: Counter[int] = field(default_factory=Counter, metadata=_BY_INT)  # bucket -> successful requests
+    failed_hist: Counter[int] = field(default_factory=Counter, metadata=_BY_INT)  # bucket -> failed requests
+    status_codes: Counter[str] = field(default_factory=Counter, metadata=_BY_STR)  # "200" -> n ("0": no answer)
+    per_second: Counter[int] = field(default_factory=Counter, metadata=_BY_INT)  # second of the window -> requests
+    per_second_failed: Counter[int] = field(default_factory=Counter, metadata=_BY_INT)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.ok_hist.values()) + sum(self.failed_hist.values())
+
+    def add(self, second: int, ms: float, status: int, failed: bool, overloaded: bool) -> None:
+        """Count one request that took `ms` and ended `second` s into the measured phase."""
+        (self.failed_hist if failed else self.ok_hist)[bucket(ms)] += 1
+        self.sum_ms += ms
+        self.min_ms = ms if self.min_ms is None else min(self.min_ms, ms)
+        self.max_ms = ms if self.max_ms is None else max(self.max_ms, ms)
+        self.status_codes[str(status)] += 1
+        self.overloaded += overloaded
+        self.per_second[second] += 1
+        if failed:
+            self.failures += 1
+            self.per_second_failed[second] += 1
+
+    def merge(self, other: Tally) -> None:
+        """Add `other` into this tally, field by field, by each field's merge rule."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            setattr(self, f.name, _MERGE[f.metadata["merge"]](mine, theirs))
+
+    def latency(self, ok_only: bool = False) -> Latency:
+        """Latency of every request, or of the successful ones only."""
+        if ok_only:
+            return Latency.of(self.ok_hist)
+        return Latency.of(self.ok_hist + self.failed_hist, self.sum_ms, self.min_ms, self.max_ms)
+
+    def to_json(self) -> dict[str, Any]:
+        # not dataclasses.asdict: it rebuilds a Counter from (key, value) pairs, counting the pairs
+        return {f.name: dict(v) if isinstance(v := getattr(self, f.name), Counter) else v for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Tally:
+        """Read what `to_json` wrote (JSON turned the integer keys into strings)."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            raw = data[f.name]
+            if f.metadata["merge"] == "counter":
+                keys = f.metadata["keys"]
+                raw = Counter({keys(k): int(v) for k, v in (raw or {}).items()})
+            values[f.name] = raw
+        return cls(**values)
+
+
+def _none_or(pick: Any) -> Any:
+    return lambda a, b: b if a is None else a if b is None else pick(a, b)
+
+
+_MERGE: dict[str, Any] = {
+    "sum": lambda a, b: a + b,
+    "counter": lambda a, b: a + b,
+    "min": _none_or(min),
+    "max": _none_or(max),
+    "span_start": _none_or(min),
+    "span_end": _none_or(max),
+    "same": lambda a, b: a if a == b else None,
+}
+
+
+@dataclass
+class ProcessReport:
+    """What one locust process says of itself when it quits."""
+
+    process: str = ""  # <host>-<pid>: unique across hosts and containers
+    measured_from: float | None = None  # wall-clock time measuring began (after the warmup)
+    stopped: float | None = None
+    warmup_s: float = 0.0
+    warmup_requests: int = 0
+    offered_rps: float | None = None  # this process's share of an open-model arrival rate
+    generator_cpu_seconds: float | None = None  # CPU this process used while measuring
+    generator_cpu_warnings: list[float] = field(default_factory=list)  # locust's own CPU warnings
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProcessReport:
+        return cls(**_known(cls, data))
+
+
+# --- the figures merged tallies give ------------------------------------------------------
+
+
+def _percentile(p: float) -> Any:
+    return field(default=None, metadata={"percentile": p})
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Response times in ms: average, min and max exact; percentiles from the histogram.
+
+    A field with `percentile` metadata is filled with that percentile: adding p99.9 is one line.
+    """
+
+    avg_ms: float | None = None
+    min_ms: float | None = None
+    p50_ms: float | None = _percentile(50)
+    p90_ms: float | None = _percentile(90)
+    p95_ms: float | None = _percentile(95)
+    p99_ms: float | None = _percentile(99)
+    max_ms: float | None = None
+
+    @classmethod
+    def of(cls, hist: Counter[int], sum_ms: float | None = None, min_ms: float | None = None,
+           max_ms: float | None = None) -> Latency:  # fmt: skip
+        """From a histogram; the exact sum, min and max when they are known (else from the buckets)."""
+        count = sum(hist.values())
+        values = {f.name: _rounded(percentile(hist, f.metadata["percentile"]))
+                  for f in fields(cls) if "percentile" in f.metadata}  # fmt: skip
+        if hist:
+            values["min_ms"] = _rounded(min_ms if min_ms is not None else bucket_value(min(hist)))
+            values["max_ms"] = _rounded(max_ms if max_ms is not None else bucket_value(max(hist)))
+        if sum_ms is not None and count:
+            values["avg_ms"] = _rounded(sum_ms / count)
+        return cls(**values)
+
+    @classmethod
+    def percentile_fields(cls) -> list[str]:
+        """The names of the percentile fields, lowest first (`p50_ms`, ...)."""
+        return [f.name for f in fields(cls) if "percentile" in f.metadata]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Latency:
+        return cls(**_known(cls, data or {}))
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """One streamed window (a minute by default): a row of the drift table."""
+
+    window: int
+    requests: int
+    failures: int
+    rps: float
+    latency: Latency
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WindowFigures:
+        return cls(**(_known(cls, data) | {"latency": Latency.from_json(data.get("latency"))}))
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What one measured load gave: the figures of every request of every locust process."""
+
+    requests: int = 0
+    failures: int = 0
+    rps: float = 0.0
+    measured_s: float = 0.0
+    status_codes: dict[str, int] = field(default_factory=dict)
+    overloaded: int = 0  # 503s made by Envoy's circuit breaker, not the app
+    latency: Latency = field(default_factory=Latency)  # every request
+    ok_latency: Latency = field(default_factory=Latency)  # successful requests only
+    offered_rps: float | None = None  # the open-model arrival rate asked for, if any
+    generator_cpu_percent: float | None = None  # the busiest locust process's CPU (100 = its core)
+    generator_cpu_warnings: int = 0  # times locust's own CPU monitor saw > 90 %
+    generator_bound: bool = False  # the load generator, not the stack, may have set the pace
+    processes: int = 0  # locust processes that reported
+    per_second: list[list[int]] = field(default_factory=list)  # [second, requests, failures]
+    per_window: list[WindowFigures] = field(default_factory=list)  # drift, a minute each
+
+    @classmethod
+    def of(cls, windows: Iterable[Tally], reports: list[ProcessReport]) -> Figures:
+        """Fold every window file of every process into the figures of the whole load."""
+        total, by_index = Tally(), dict[int, Tally]()
+        for tally in windows:
+            total.merge(tally)
+            by_index.setdefault(tally.window or 0, Tally(window=tally.window)).merge(tally)
+        starts = [r.measured_from for r in reports if r.measured_from] or [total.start or 0.0]
+        stops = [r.stopped for r in reports if r.stopped] or [total.end or 0.0]
+        measured = max(max(stops) - min(starts), 0.0)
+        cpu = [r.generator_cpu_seconds for r in reports if r.generator_cpu_seconds is not None]
+        busiest = _share(max(cpu) if cpu else None, measured)  # each process has one core
+        warnings = sum(len(r.generator_cpu_warnings) for r in reports)
+        last = max(total.per_second, default=-1)
+        return cls(
+            requests=total.requests,
+            failures=total.failures,
+            rps=round(total.requests / measured, 1) if measured > 0 else 0.0,
+            measured_s=round(measured, 2),
+            status_codes=dict(sorted(total.status_codes.items())),
+            overloaded=total.overloaded,
+            latency=total.latency(),
+            ok_latency=total.latency(ok_only=True),
+            offered_rps=sum(r.offered_rps or 0 for r in reports) or None,
+            generator_cpu_percent=busiest,
+            generator_cpu_warnings=warnings,
+            generator_bound=(busiest or 0) >= GENERATOR_BUSY_PERCENT or warnings > 0,
+            processes=len(reports),
+            per_second=[[s, total.per_second[s], total.per_second_failed[s]] for s in range(last + 1)],
+            per_window=[_window_figures(i, by_index[i]) for i in sorted(by_index)],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Figures:
+        return cls(**(_known(cls, data) | {
+            "latency": Latency.from_json(data.get("latency")),
+            "ok_latency": Latency.from_json(data.get("ok_latency")),
+            "per_window": [WindowFigures.from_json(w) for w in data.get("per_window", [])],
+        }))  # fmt: skip
+
+
+def _window_figures(index: int, w: Tally) -> WindowFigures:
+    span = (w.end or 0.0) - (w.start or 0.0)
+    rps = round(w.requests / span, 1) if span > 0 else 0.0
+    return WindowFigures(window=index, requests=w.requests, failures=w.failures, rps=rps, latency=w.latency())
+
+
+def _known(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of `data` that are fields of `cls` (newer files may carry more)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _share(cpu_seconds: float | None, wall: float) -> float | None:
+    if cpu_seconds is None or wall <= 0:
+        return None
+    return round(100 * float(cpu_seconds) / wall, 1)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

@@ -1,0 +1,76 @@
+"""Turn stored results into summary.md, results.csv and charts. Reads the results folder only; runs nothing.
+
+Each scenario owns its sections and charts (bench/report/<scenario>.py: `sections`, `charts`);
+this module writes them around what every run has (status, floor, failures, settings, machine).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+
+from bench.report import breaker, common, measure, sweep
+from bench.report.tables import tidy
+from bench.results import RUN_FILE, RunResult, load_run, write_text_atomic
+
+SUMMARY = "summary.md"
+CSV = "results.csv"
+
+
+class Renderer(NamedTuple):
+    sections: Callable[[RunResult, pd.DataFrame], list[str]]
+    charts: Callable[[RunResult, Path], list[Path]]
+
+
+RENDERERS = {
+    "measure": Renderer(measure.sections, measure.charts),
+    "breaker": Renderer(breaker.sections, breaker.charts),
+    "sweep": Renderer(sweep.sections, sweep.charts),
+}
+
+
+def find_runs(results_dir: Path) -> list[Path]:
+    """Every readable run folder, oldest first; a damaged run.json is skipped with a warning."""
+    found = []
+    for run_file in sorted((results_dir / "runs").glob(f"*/{RUN_FILE}")):
+        try:
+            load_run(run_file.parent)
+        except (OSError, ValueError, TypeError) as exc:
+            print(f"WARNING: skipping {run_file}: damaged ({exc})", file=sys.stderr)
+            continue
+        found.append(run_file.parent)
+    return found
+
+
+def write_summaries(results_dir: Path, run_dir: Path) -> Path:
+    """The run's own summary.md, results.csv and charts, and the same for results/ (the latest run)."""
+    run = load_run(run_dir)
+    frame = tidy(run)
+    where = run_dir.relative_to(results_dir) if run_dir.is_relative_to(results_dir) else run_dir
+    renderer = RENDERERS.get(run.scenario, RENDERERS["measure"])
+    for folder in (run_dir, results_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(folder / CSV, frame.to_csv(index=False))
+        charts = common.chart_links(renderer.charts(run, folder), folder)
+        write_text_atomic(folder / SUMMARY, render(run, frame, where, charts))
+    return results_dir / SUMMARY
+
+
+def render(run: RunResult, frame: pd.DataFrame, where: Path, charts: str = "") -> str:
+    """The summary of one run as Markdown: the scenario's sections first, then context."""
+    renderer = RENDERERS.get(run.scenario, RENDERERS["measure"])
+    parts = [
+        common.header(run, where),
+        *renderer.sections(run, frame),
+        common.floor(run),
+        common.drift(run),
+        charts,
+        common.failures(run),
+        common.settings(run),
+        common.machine(run),
+    ]
+    return "\n".join(p for p in parts if p)

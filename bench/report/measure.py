@@ -1,0 +1,147 @@
+"""The stack comparison's sections: the main table, each stack against the first, the seed's figures."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.report import charts as chart_files
+from bench.report.common import codes
+from bench.report.tables import Column, cells, latency_columns, markdown, section
+from bench.results import Measurement, RunResult
+
+COLUMNS = [
+    *latency_columns(),
+    Column("req/s", "figures.rps", "{:.0f}"),
+    Column("locust CPU %", "figures.generator_cpu_percent", "{:.0f}"),
+    Column("stack CPU %", "usage.cpu_percent", "{:.0f}"),
+    Column("req per CPU-s", "usage.requests_per_cpu_s", "{:.0f}"),
+    Column("peak RSS MB", "usage.peak_rss_mb", "{:.0f}"),
+    Column("TIME_WAIT", "time_wait", "{:.0f}"),
+]
+NOTE = (
+    "Figures cover the measured window only (warmup excluded). Percentiles are read from 0.01 ms buckets "
+    "below 100 ms (0.1 ms to 1 s, 1 ms above), so within half a bucket of the true value; averages, min "
+    "and max are exact. With repeats, a cell is the median and [min-max] the spread. CPU % is of one "
+    "core, summed over the stack's processes.\n"
+    "**generator-bound**: locust's own CPU reached 90 % of its core (or its CPU warning fired), so the load "
+    "generator, not the stack, may have set the pace: read that row as a lower bound."
+)
+
+
+def sections(run: RunResult, frame: pd.DataFrame) -> list[str]:
+    return [main_table(run, frame, "stack"), comparison(run), reference(run)]
+
+
+def charts(run: RunResult, out_dir: Path) -> list[Path]:
+    return chart_files.write_charts(run, out_dir, groups(run, "stack"))
+
+
+def groups(run: RunResult, role: str) -> dict[str, list[Measurement]]:
+    """label -> its measurements of `role`, labels in the order they first appear."""
+    found: dict[str, list[Measurement]] = {}
+    for m in run.rows(role):  # type: ignore[arg-type]
+        found.setdefault(m.label, []).append(m)
+    return found
+
+
+def main_table(run: RunResult, frame: pd.DataFrame, role: str, title: str = "Response times and throughput") -> str:
+    """One row per label: status, summed counts, every figure as median [min-max] over the ok repeats."""
+    grouped = groups(run, role)
+    if not grouped:
+        return ""
+    ok = frame[(frame["role"] == role) & (frame["status"] == "ok")] if not frame.empty else frame
+    figures = cells(ok, grouped, COLUMNS)
+    rows = []
+    for label, ms in grouped.items():
+        good = [m for m in ms if m.ok]
+        shown = good or ms
+        status = "ok" if len(good) == len(ms) else "/".join(sorted({m.status for m in ms}))
+        if any(m.figures and m.figures.generator_bound for m in shown):
+            status += " **generator-bound**"
+        requests = sum(m.figures.requests for m in shown if m.figures)
+        failures = sum(m.figures.failures for m in shown if m.figures)
+        rows.append([f"`{label}`", status, str(requests), str(failures), *figures[label], codes(shown)])
+    head = ["stack", "status", "requests", "failures", *(c.heading for c in COLUMNS), "status codes"]
+    return section(title, markdown(rows, head), NOTE)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One figure of one label against the baseline's: how much better or worse, or not significant."""
+
+    figure: str
+    base: float
+    other: float
+    unit: str
+    lower_is_better: bool
+    significant: bool
+
+    @property
+    def ratio(self) -> float:
+        return max(self.base, self.other) / min(self.base, self.other)
+
+    @property
+    def better(self) -> bool:
+        return self.other < self.base if self.lower_is_better else self.other > self.base
+
+    def text(self) -> str:
+        fmt = "{:.2f}" if self.unit == "ms" else "{:.0f}"
+        figures = f"{fmt.format(self.other)} vs {fmt.format(self.base)} {self.unit}"
+        if not self.significant:
+            return f"{self.figure} not significant ({figures}; the spreads overlap)"
+        words = ("faster", "slower") if self.lower_is_better else ("higher", "lower")
+        return f"{self.figure} {self.ratio:.2f}x {words[0] if self.better else words[1]} ({figures})"
+
+
+def verdict(figure: str, base: list[float], other: list[float], unit: str, lower_is_better: bool) -> Verdict | None:
+    """Medians compared; significant only when the min-max ranges of two or more repeats do not overlap."""
+    if not base or not other or min(base + other) <= 0:
+        return None
+    overlap = len(base) > 1 and len(other) > 1 and min(other) <= max(base) and min(base) <= max(other)
+    return Verdict(figure, statistics.median(base), statistics.median(other), unit, lower_is_better, not overlap)
+
+
+def comparison(run: RunResult) -> str:
+    """pyperf-style: each stack against the first, or "not significant"."""
+    grouped = {label: [m for m in ms if m.ok and m.figures] for label, ms in groups(run, "stack").items()}
+    grouped = {label: ms for label, ms in grouped.items() if ms}
+    if len(grouped) < 2:
+        return ""
+    (base_label, base), *others = grouped.items()
+    lines = []
+    for label, ms in others:
+        found = [
+            verdict("average response time", _values(base, "avg"), _values(ms, "avg"), "ms", lower_is_better=True),
+            verdict("throughput", _values(base, "rps"), _values(ms, "rps"), "req/s", lower_is_better=False),
+        ]
+        lines.append(f"- `{label}`: " + "; ".join(v.text() if v else "-" for v in found))
+    if any(len(ms) < 2 for ms in grouped.values()):
+        lines.append("\nWith one repeat there is no spread to judge significance; use --repeat 3 or more.")
+    return section(f"Compared with `{base_label}`", "\n".join(lines))
+
+
+def _values(ms: list[Measurement], figure: str) -> list[float]:
+    values = [m.figures.rps if figure == "rps" else m.latency.avg_ms for m in ms if m.figures]
+    return [v for v in values if v is not None]
+
+
+def reference(run: RunResult) -> str:
+    """This run's averages beside the seed's published ones."""
+    rows = []
+    for label, ms in groups(run, "stack").items():
+        ref = run.stacks.get(ms[0].stack)
+        if ref is None or ref.reference.get("avg_ms") is None:
+            continue
+        ours = [m.latency.avg_ms for m in ms if m.ok and m.latency.avg_ms is not None]
+        cell = "-" if not ours else f"{statistics.median(ours):.2f}" + (
+            f" [{min(ours):.2f}-{max(ours):.2f}]" if len(ours) > 1 else "")  # fmt: skip
+        rows.append([f"`{label}`", cell, f"{ref.reference['avg_ms']:.2f}", str(ref.reference.get("source", ""))])
+    if not rows:
+        return ""
+    table = markdown(rows, ["stack", "avg ms (this run)", "avg ms (published)", "published under"])
+    return section("Beside the seed's published figures", table, "The published figures come from another machine "
+                   "and load; compare the order of the stacks, not the values.")  # fmt: skip

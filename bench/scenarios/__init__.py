@@ -1,0 +1,17 @@
+"""The scenarios: one module each, one class per command. The CLI is built from this list.
+
+measure  `bench all` / `bench stack NAME...`: the stacks side by side, repeats interleaved
+breaker  `bench breaker`: the circuit breaker off and on under the same overload
+sweep    `bench sweep`: step the load up to each stack's knee
+"""
+
+from __future__ import annotations
+
+from bench.scenarios.base import Scenario, ScenarioConfig
+from bench.scenarios.breaker import Breaker
+from bench.scenarios.measure import Measure, MeasureAll
+from bench.scenarios.sweep import Sweep
+
+SCENARIOS: tuple[Scenario[ScenarioConfig], ...] = (MeasureAll(), Measure(), Breaker(), Sweep())  # type: ignore[assignment]
+
+__all__ = ["SCENARIOS", "Scenario", "ScenarioConfig"]

@@ -1,0 +1,97 @@
+"""What every scenario is: a command with the flags it honours, a typed config, and a `run`.
+
+A scenario module imports only light, data-only modules at the top: the CLI imports every
+scenario to build its parser, so measuring (bench/session.py, the backends, locust), rendering
+and their heavy libraries load only when a command runs.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from bench import options as opt
+from bench.errors import ConfigError
+from bench.options import Option, Placement, Values
+from bench.results import LoadShape
+from bench.stacks import Stack
+
+if TYPE_CHECKING:
+    from bench.session import Session
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """What every scenario's config holds; each scenario adds its own fields."""
+
+    stacks: tuple[Stack, ...]
+    placement: Placement
+
+    def settings(self) -> dict[str, Any]:
+        """What applied, for run.json: never a flag that did not."""
+        return {"stacks": [s.name for s in self.stacks], **self.placement.settings()}
+
+
+C = TypeVar("C", bound=ScenarioConfig)
+
+
+class Scenario(ABC, Generic[C]):
+    """One command that measures: its flags, how they become a config, and how it runs."""
+
+    name: ClassVar[str]  # the scenario as run.json names it
+    command: ClassVar[str]  # the word on the command line
+    help: ClassVar[str]
+    positional: ClassVar[Option | None] = None
+    options: ClassVar[tuple[Option, ...]]  # what it honours, own flags included
+    refused: ClassVar[Mapping[str, str]] = {}  # dest -> what to do instead, for shared flags it does not take
+
+    def refusal(self, values: Values) -> ConfigError | None:
+        """The error for a shared flag this scenario was given but cannot honour."""
+        honoured = {o.dest for o in self.options}
+        for option in opt.SHARED:
+            if option.dest not in honoured and values.get(option.dest) not in (None, False):
+                tip = self.refused.get(option.dest) or f"`{self.command}` runs without it: leave it out"
+                return ConfigError(f"{self.command} does not take {option.shown}", tip=tip)
+        return None
+
+    @abstractmethod
+    def configure(self, values: Values) -> C:
+        """Every flag checked and turned into the typed config, before anything starts."""
+
+    @abstractmethod
+    def run(self, session: Session, config: C) -> None:
+        """Measure, recording each measurement in `session` the moment it exists."""
+
+
+def interleaved(repeat: int, items: Sequence[object]) -> list[tuple[int, int]]:
+    """(repeat, index) pairs A B C A B C ...: drift between repeats hits every item alike."""
+    return [(r, i) for r in range(1, repeat + 1) for i in range(len(items))]
+
+
+def plan_progress(done: int, total: int, started: float, guess_s: float) -> str:
+    """`[3/12] about 2m40s left`: from the time taken so far, or `guess_s` each at first."""
+    per = (time.monotonic() - started) / done if done else guess_s
+    left = int(per * (total - done))
+    return f"[{done + 1}/{total}] about {left // 60}m{left % 60:02d}s left"
+
+
+def load_shape(values: Values, processes: bool = True) -> LoadShape:
+    """The load from --preset and the -u/-r/-t/--warmup that override its parts."""
+    preset = opt.PRESETS[opt.preset_name(values["preset"])]
+    return LoadShape(
+        users=opt.positive_int(values["users"] or preset["users"], "--users"),
+        spawn_rate=opt.positive_float(values["spawn_rate"] or preset["spawn_rate"], "--spawn-rate"),
+        duration_s=opt.parse_duration(values["duration"] or preset["duration"], "--duration"),
+        warmup_s=opt.parse_duration(values["warmup"] or preset["warmup"], "--warmup", allow_zero=True),
+        processes=opt.positive_int(values["processes"], "--processes") if processes else 1,
+    )
+
+
+def load_settings(load: LoadShape) -> dict[str, Any]:
+    """A load shape as run.json's settings show it."""
+    shown = {"users": load.users, "spawn_rate": load.spawn_rate, "duration_s": load.duration_s,
+             "warmup_s": load.warmup_s, "processes": load.processes, "user_class": "FastHttpUser"}  # fmt: skip
+    return shown | ({"rate": load.rate} if load.rate else {})

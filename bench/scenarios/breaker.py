@@ -1,0 +1,138 @@
+"""The circuit-breaker experiment: the same overload with the breaker off and on.
+
+Like seeds 000/001 (vegeta at a fixed rate against FastAPI behind Istio), but with the side
+they never published: the same rate with no breaker. The rate is absolute (`1500`) or
+relative to the stack's capacity (`2x`), which is then measured first with a short
+closed-loop run, breaker off. Then each preset (`off` and the chosen one) at that rate,
+`--repeat` times interleaved (off, seed000, off, seed000, ...). Each is a measurement with
+role `overload`, labelled `stack@breaker=<preset>`; the capacity phase has role `capacity`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from bench import istio
+from bench import options as opt
+from bench import stacks as stack_files
+from bench.console import progress
+from bench.errors import ConfigError
+from bench.options import Option, Placement, Values
+from bench.results import LoadShape
+from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, load_settings
+
+if TYPE_CHECKING:
+    from bench.session import Session
+
+CAPACITY_LOAD = LoadShape(users=50, spawn_rate=50, duration_s=5.0, warmup_s=2.0)
+PHASE_DURATION = "10s"  # seed 001: vegeta attack -duration=10s
+MAX_USERS = 1500  # enough for 1 s of latency at 1500 req/s; locust on one core tops out near there
+RATE = Option("rate", ("--rate",), "arrival rate: req/s (1500) or 2x capacity", env="BENCH_RATE", default="2x")
+_RATE = re.compile(r"^(\d+(?:\.\d+)?)(x?)$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """An arrival rate: absolute req/s, or a multiple of the measured capacity."""
+
+    value: float
+    relative: bool
+
+    def resolve(self, capacity_rps: float | None) -> float | None:
+        """req/s; None when it is relative and the capacity could not be measured."""
+        if not self.relative:
+            return self.value
+        return round(self.value * capacity_rps, 1) if capacity_rps else None
+
+    def __str__(self) -> str:
+        return f"{self.value:g}x capacity" if self.relative else f"{self.value:g} req/s"
+
+
+def parse_rate(text: str) -> Rate:
+    """`1500` (req/s) or `2x` (twice the measured capacity)."""
+    match = _RATE.match(str(text).strip().lower())
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(
+            f"--rate: cannot read {text!r} as a rate", tip="use req/s like 1500, or 2x for twice capacity"
+        )
+    return Rate(float(match.group(1)), bool(match.group(2)))
+
+
+@dataclass(frozen=True)
+class BreakerConfig(ScenarioConfig):
+    rate: Rate
+    duration_s: float
+    warmup_s: float = 0.0
+    users: int | None = None  # the open model's pool of locust users (default: from the rate)
+    processes: int = 1
+    repeat: int = 3
+    preset: str = istio.DEFAULT_PRESET
+
+    @property
+    def presets(self) -> list[str]:
+        return ["off", self.preset] if self.preset != "off" else ["off"]
+
+    def settings(self) -> dict[str, Any]:
+        return super().settings() | {
+            "rate": str(self.rate), "presets": self.presets, "repeat": self.repeat, "duration_s": self.duration_s,
+            "warmup_s": self.warmup_s, "users": self.users or "from the rate", "processes": self.processes,
+            "capacity_load": load_settings(CAPACITY_LOAD) if self.rate.relative else None,
+        }  # fmt: skip
+
+
+class Breaker(Scenario[BreakerConfig]):
+    name = "breaker"
+    command = "breaker"
+    help = "the circuit breaker under overload: breaker off vs a preset, same rate"
+    positional: ClassVar[Option | None] = Option("names", (), "a stack with a breaker (default fastapi_istio)",
+                                                 nargs="?", metavar="STACK")  # fmt: skip
+    options = (RATE, opt.USERS, opt.DURATION, opt.WARMUP, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER,
+               opt.RESULTS)  # fmt: skip
+    refused: ClassVar[Mapping[str, str]] = {
+        "preset": "the phases' load is the arrival rate: set it with --rate, their length with -t",
+        "spawn_rate": "every user of an open-model phase starts at once; --rate sets the load",
+        "no_floor": "the breaker experiment measures no floor",
+    }
+
+    def configure(self, values: Values) -> BreakerConfig:
+        stack = stack_files.select([values.get("names") or "fastapi_istio"])[0]
+        if not stack.breaker_file:
+            raise ConfigError(f"stack {stack.name!r} has no circuit breaker", tip="use a stack with a breaker file")
+        preset = istio.choose(stack.path / stack.breaker_file, values["breaker"]).name  # unknown: refused here
+        return BreakerConfig(
+            stacks=(stack,),
+            placement=Placement.from_values(values),
+            rate=parse_rate(values["rate"]),
+            duration_s=opt.parse_duration(values["duration"] or PHASE_DURATION, "--duration"),
+            warmup_s=opt.parse_duration(values["warmup"] or "0", "--warmup", allow_zero=True),
+            users=opt.positive_int(values["users"], "--users") if values["users"] else None,
+            processes=opt.positive_int(values["processes"], "--processes"),
+            repeat=opt.positive_int(values["repeat"], "--repeat"),
+            preset=preset,
+        )
+
+    def run(self, session: Session, config: BreakerConfig) -> None:
+        stack = config.stacks[0]
+        capacity = None
+        if config.rate.relative:
+            m = session.measure(stack, "capacity", CAPACITY_LOAD, label=f"{stack.name}@breaker=off",
+                                params={"breaker": "off"}, folder=f"{stack.name}-capacity")  # fmt: skip
+            capacity = m.figures.rps if m.ok and m.figures else None
+        offered = config.rate.resolve(capacity)
+        if offered is None:
+            progress("ERROR: capacity could not be measured, so a relative rate has no meaning; nothing more to run")
+            return
+        users = config.users or min(MAX_USERS, max(100, math.ceil(offered)))
+        load = LoadShape(users=users, spawn_rate=users, duration_s=config.duration_s, warmup_s=config.warmup_s,
+                         rate=offered, processes=config.processes)  # fmt: skip
+        progress(f"overload: {offered:g} req/s offered ({config.rate}) by up to {users} users, "
+                 f"presets {', '.join(config.presets)}, {config.repeat} time(s) each, interleaved")  # fmt: skip
+        for repeat, index in interleaved(config.repeat, config.presets):
+            preset = config.presets[index]
+            folder = f"{stack.name}-{preset}" + (f"-r{repeat}" if config.repeat > 1 else "")
+            session.measure(stack, "overload", load, label=f"{stack.name}@breaker={preset}", repeat=repeat,
+                            params={"breaker": preset}, folder=folder)  # fmt: skip

@@ -1,0 +1,222 @@
+"""Step the load until each stack saturates, and report its knee (seed 003's method).
+
+For each stack, one bring-up; then steps of doubling load (coarse) until a step breaks the
+target: p99 over the target (default 100 ms, seed 003's guideline), errors over 1 %, or
+throughput no longer following the load. The load is locust users (closed model: requests/s
+must grow by 5 % or more for twice the users) or an arrival rate (open model, like
+`vegeta -rate`: at least 95 % of the offered rate must be achieved). Then a few bisection
+steps between the last good and the first bad load (fine). Each step is recorded the moment
+it is measured (role `step`, with its load and verdict); the knee, the highest load that met
+the target, is marked when the stack's sweep ends.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from bench import options as opt
+from bench import stacks as stack_files
+from bench.console import progress
+from bench.errors import StackFailed
+from bench.options import Option, Placement, Values
+from bench.results import LoadShape, Measurement, SweepStep
+from bench.scenarios.base import Scenario, ScenarioConfig
+from bench.stacks import Stack
+
+if TYPE_CHECKING:
+    from bench.backends.base import RunningStack
+    from bench.session import Session
+
+OPEN_MAX_USERS = 1000
+STEP_WARMUP_S = 2.0
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Where a step counts as broken, and how the steps are laid out."""
+
+    p99_target_ms: float = 100.0
+    max_error_pct: float = 1.0
+    min_gain: float = 0.05  # twice the users must give 5 % more requests/s, or throughput stopped
+    start_users: int = 4
+    max_users: int = 1024
+    model: str = "closed"  # closed: step users; open: step the arrival rate
+    start_rate: float = 100.0  # req/s, open model
+    max_rate: float = 12800.0
+    min_kept: float = 0.95  # open model: share of the offered rate that must be achieved
+    step_s: float = 8.0
+    warmup_s: float = STEP_WARMUP_S
+    refine_steps: int = 2  # bisection steps between the last good and the first bad load
+
+    @property
+    def unit(self) -> str:
+        """What a step's load counts: users (closed model) or req/s offered (open model)."""
+        return "req/s" if self.model == "open" else "users"
+
+
+@dataclass(frozen=True)
+class SweepConfig(ScenarioConfig):
+    sweep: SweepSettings
+    processes: int = 1
+    breaker: str = "seed000"
+
+    def settings(self) -> dict[str, Any]:
+        shown = super().settings() | {"sweep": self.sweep.__dict__.copy(), "processes": self.processes}
+        return shown | ({"breaker": self.breaker} if any(s.breaker_file for s in self.stacks) else {})
+
+
+_OWN = (
+    Option("p99_target", ("--p99-target",), "p99 target in ms", env="BENCH_P99_TARGET", default="100"),
+    Option("max_users", ("--max-users",), "closed model: stop doubling here", env="BENCH_MAX_USERS", default="1024"),
+    Option("step", ("--step",), "measured time per step (after a 2 s warmup)", env="BENCH_STEP", default="8s"),
+    Option("model", ("--model",), "closed: step locust users; open: step the arrival rate (req/s, like vegeta "
+           "-rate)", env="BENCH_MODEL", default="closed", choices=("closed", "open")),
+    Option("start_rate", ("--start-rate",), "open model: first rate", env="BENCH_START_RATE", default="100"),
+    Option("max_rate", ("--max-rate",), "open model: stop here", env="BENCH_MAX_RATE", default="12800"),
+)
+_STEPS = "a sweep sets each step's load itself; its length with --step"
+
+
+class Sweep(Scenario[SweepConfig]):
+    name = "sweep"
+    command = "sweep"
+    help = "step the load up to each stack's knee (p99 target, errors, throughput)"
+    positional: ClassVar[Option | None] = Option("names", (), "stacks to sweep (default: all)", nargs="*",
+                                                 metavar="STACK")  # fmt: skip
+    options = (*_OWN, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER, opt.RESULTS)
+    refused: ClassVar[Mapping[str, str]] = {
+        "preset": _STEPS, "users": _STEPS, "spawn_rate": _STEPS, "duration": _STEPS,
+        "warmup": "each step has a 2 s warmup of its own",
+        "repeat": "a sweep measures each step once; repeat the sweep to see its spread",
+        "no_floor": "a sweep measures no floor",
+    }  # fmt: skip
+
+    def configure(self, values: Values) -> SweepConfig:
+        names = values.get("names")
+        settings = SweepSettings(
+            p99_target_ms=opt.positive_float(values["p99_target"], "--p99-target"),
+            max_users=opt.positive_int(values["max_users"], "--max-users"),
+            step_s=opt.parse_duration(values["step"], "--step"),
+            model=values["model"],
+            start_rate=opt.positive_float(values["start_rate"], "--start-rate"),
+            max_rate=opt.positive_float(values["max_rate"], "--max-rate"),
+        )
+        return SweepConfig(
+            stacks=tuple(stack_files.select(names) if names else stack_files.discover().values()),
+            placement=Placement.from_values(values),
+            sweep=settings,
+            processes=opt.positive_int(values["processes"], "--processes"),
+            breaker=values["breaker"],
+        )
+
+    def run(self, session: Session, config: SweepConfig) -> None:
+        for stack in config.stacks:
+            sweep_stack(session, stack, config)
+
+
+def sweep_stack(session: Session, stack: Stack, config: SweepConfig) -> None:
+    """All steps of one stack, each recorded as it is measured; the knee marked at the end."""
+    params = {"breaker": config.breaker} if stack.breaker_file else {}
+    folder = f"{stack.name}-sweep"
+    progress(f"[{stack.name}] sweep: starting")
+    steps: list[Measurement] = []
+    try:
+        with session.up(stack, params, folder) as running:
+            _coarse_then_fine(session, running, stack, config, params, steps)
+    except StackFailed as exc:
+        failed = session.new(stack, "step", step_load(0, config), params=params, folder=folder)
+        failed.error, failed.log_tail = str(exc), exc.log_tail
+        failed.step = SweepStep(0, config.sweep.unit, f"failed: {exc}")
+        session.record(failed)
+    finally:
+        _mark_knee(steps)
+        session.save()
+
+
+def _coarse_then_fine(session: Session, running: RunningStack, stack: Stack, config: SweepConfig,
+                      params: dict[str, str], steps: list[Measurement]) -> None:  # fmt: skip
+    settings = config.sweep
+
+    def step(value: int) -> bool:
+        m = session.new(stack, "step", step_load(value, config), params=params, folder=f"{stack.name}-sweep")
+        session.load(running, m, session.run_dir / m.folder / f"{settings.unit.replace('/', '')}-{value}")
+        m.step = SweepStep(value, settings.unit, verdict(m, _best(steps), settings))
+        f = m.figures
+        progress(f"    {value} {settings.unit}: {f.rps if f else 0:.0f} req/s, p99 {m.latency.p99_ms} ms "
+                 f"-> {m.step.verdict}")  # fmt: skip
+        steps.append(m)
+        session.record(m)  # kept now: a Ctrl-C in the next step loses nothing of this one
+        return m.step.verdict == "ok"
+
+    open_model = settings.model == "open"
+    start, most = (settings.start_rate, settings.max_rate) if open_model else (settings.start_users, settings.max_users)
+    value, good, bad = round(start), 0, 0
+    while value <= most:
+        if not step(value):
+            bad = value
+            break
+        good, value = value, value * 2
+    for _ in range(settings.refine_steps if good and bad else 0):
+        middle = (good + bad) // 2
+        if middle in (good, bad):
+            break
+        if step(middle):
+            good = middle
+        else:
+            bad = middle
+
+
+def step_load(value: int, config: SweepConfig) -> LoadShape:
+    """One step's load: `value` users, or `value` req/s offered by a pool of users."""
+    settings = config.sweep
+    if settings.model != "open":
+        users = max(value, 1)
+        return LoadShape(users=users, spawn_rate=users * 2, duration_s=settings.step_s, warmup_s=settings.warmup_s,
+                         processes=config.processes)  # fmt: skip
+    # enough users that each needs only 5 req/s: they run out only once latency passes 200 ms
+    pool = min(OPEN_MAX_USERS, max(50, math.ceil(value / 5)))
+    return LoadShape(users=pool, spawn_rate=pool, duration_s=settings.step_s, warmup_s=settings.warmup_s,
+                     rate=float(value), processes=config.processes)  # fmt: skip
+
+
+def verdict(m: Measurement, best: Measurement | None, settings: SweepSettings) -> str:
+    """`ok`, or why this step broke the target."""
+    f = m.figures
+    if not m.ok or f is None:
+        return f"failed: {m.error}"
+    errors = 100 * f.failures / f.requests if f.requests else 100.0
+    if errors > settings.max_error_pct:
+        return f"errors {errors:.1f} % > {settings.max_error_pct:g} %"
+    p99 = f.latency.p99_ms
+    if p99 is None or p99 > settings.p99_target_ms:
+        return f"p99 {p99} ms > {settings.p99_target_ms:g} ms"
+    if settings.model == "open":
+        offered = f.offered_rps or 0.0
+        if f.rps < settings.min_kept * offered:
+            return f"rate not kept ({f.rps:.0f} of {offered:.0f} req/s)"
+        return "ok"
+    users = m.load.users if m.load else 0
+    best_users = best.load.users if best and best.load else 0
+    best_rps = best.figures.rps if best and best.figures else 0.0
+    # doubling the users must buy min_gain more req/s; a smaller step proportionally less
+    needed = settings.min_gain * math.log2(users / best_users) if best_users and best_users < users else 0
+    if best is not None and needed > 0 and f.rps < best_rps * (1 + needed):
+        gain = 100 * (f.rps / best_rps - 1) if best_rps else 0.0
+        return f"throughput stopped growing ({gain:+.0f} % for {users} vs {best_users} users)"
+    return "ok"
+
+
+def _best(steps: list[Measurement]) -> Measurement | None:
+    good = [s for s in steps if s.step and s.step.verdict == "ok" and s.figures]
+    return max(good, key=lambda s: s.figures.rps if s.figures else 0.0) if good else None
+
+
+def _mark_knee(steps: list[Measurement]) -> None:
+    good = [s for s in steps if s.step and s.step.verdict == "ok"]
+    if good:
+        knee = max(good, key=lambda m: m.step.load if m.step else 0.0)
+        assert knee.step is not None
+        knee.step = replace(knee.step, knee=True)

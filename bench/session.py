@@ -1,0 +1,203 @@
+"""One session: a run folder, its run.json, and the measurements a scenario takes in it.
+
+Every scenario (bench/scenarios/) measures through this API: bring a stack up and check its
+answers (`up`), load it once (`load`), and keep each measurement the moment it exists
+(`record`: run.json is rewritten after every one). `measure` does all three for the common
+case. Data flows one way: stack description -> backend up -> load + sampling -> run.json.
+Nothing here renders: the caller of `open` is told when the run folder is final (`on_close`),
+and the report (bench/report/) reads that folder.
+
+One measurement failing is recorded and the scenario goes on; Ctrl-C or SIGTERM tears the
+running stack down, keeps every finished measurement and the partial one (marked
+`interrupted`), sets the run's status and raises Interrupted (exit 130).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import envoy, machine
+from bench.backends import get_backend, resolve_backend
+from bench.backends.base import Backend, BringUp, RunningStack
+from bench.console import progress
+from bench.errors import Interrupted, MissingToolError, StackFailed
+from bench.load import run_load
+from bench.metrics import Sampler
+from bench.options import Placement
+from bench.results import LoadShape, Measurement, Role, RunResult, StackInfo, new_run_dir, now_iso, save_run
+from bench.stacks import Stack, floor_stack
+from bench.verify import verify
+
+FLOOR_MAX_S = 5.0  # the floor needs only a few seconds of the same load shape
+
+
+def execute(scenario: str, measure: Callable[[Session], None], settings: dict[str, Any], stacks: Sequence[Stack],
+            placement: Placement, on_close: Callable[[Path], None] = lambda _: None) -> RunResult:  # fmt: skip
+    """Run one scenario's `measure` in a new session; `on_close(run_dir)` runs however it ends."""
+    backend = get_backend(resolve_backend(placement.backend, progress))
+    backend.check(list(stacks))
+    with Session.open(scenario, settings, stacks, backend, placement, on_close) as session:
+        measure(session)
+    return session.run
+
+
+@dataclass
+class Session:
+    """The run being measured."""
+
+    run: RunResult
+    run_dir: Path
+    backend: Backend
+    placement: Placement
+
+    @classmethod
+    @contextmanager
+    def open(cls, scenario: str, settings: dict[str, Any], stacks: Sequence[Stack], backend: Backend,
+             placement: Placement, on_close: Callable[[Path], None]) -> Iterator[Session]:  # fmt: skip
+        """A fresh run folder and run.json; on leaving, the run's status, then `on_close`.
+
+        Ctrl-C inside becomes Interrupted, after everything measured so far is written.
+        """
+        run_id, run_dir = new_run_dir(placement.results_dir)
+        known = {s.name: StackInfo(s.description, dict(s.reference)) for s in stacks}
+        run = RunResult(run_id=run_id, scenario=scenario, started_at=now_iso(), backend=backend.name,
+                        settings=settings, machine=machine.describe(), stacks=known)  # fmt: skip
+        session = cls(run, run_dir, backend, placement)
+        session.save()
+        # every child inherits the run id, so leftovers of a run can be found by it (tests do)
+        os.environ["BENCH_RUN_ID"] = run_id
+        progress(f"run {run_id}: {scenario}, backend {backend.name}, results in {run_dir}")
+        try:
+            yield session
+            run.status = "failed" if any(not m.ok for m in run.measurements) else "complete"
+        except KeyboardInterrupt as exc:
+            run.status = "interrupted"
+            raise Interrupted() from exc
+        finally:
+            run.finished_at = now_iso()
+            session.save()
+            on_close(run_dir)
+
+    def save(self) -> None:
+        save_run(self.run_dir, self.run)
+
+    def new(self, stack: Stack, role: Role, load: LoadShape, label: str | None = None, repeat: int = 1,
+            params: Mapping[str, str] | None = None, folder: str | None = None) -> Measurement:  # fmt: skip
+        """A measurement that says `failed` until a load succeeds."""
+        label = label or stack.name
+        return Measurement(label=label, stack=stack.name, role=role, repeat=repeat, backend=self.backend.name,
+                           folder=folder or label.replace("@", "-").replace(",", "-").replace("=", "-"),
+                           params=dict(params or {}), load=load)  # fmt: skip
+
+    def record(self, m: Measurement) -> Measurement:
+        """Keep one measurement now; an interrupted one ends the run (after it is saved)."""
+        self.run.measurements.append(m)
+        self.save()
+        _announce(m)
+        if m.status == "interrupted":
+            raise KeyboardInterrupt
+        return m
+
+    @contextmanager
+    def up(self, stack: Stack, params: Mapping[str, str], folder: str,
+           backend: Backend | None = None) -> Iterator[RunningStack]:  # fmt: skip
+        """The stack up (on the run's backend, unless told) and answering correctly, torn down on
+        leaving; StackFailed when it cannot start or answers wrongly."""
+        started = time.monotonic()
+        p = self.placement
+        bring_up = BringUp(self.run_dir / folder, params, p.ready_timeout, p.uid, p.gid, p.stack_cpus, p.load_cpus)
+        with (backend or self.backend).up(stack, bring_up) as running:
+            progress(f"[{stack.name}] ready in {time.monotonic() - started:.1f} s")
+            if stack.verify:
+                verify(running.base_url)
+            yield running
+
+    def load(self, running: RunningStack, m: Measurement, out: Path) -> None:
+        """Load a running stack once with `m.load`, filling `m` (Envoy's counters too, if it has them)."""
+        assert m.load is not None
+        load = m.load
+        m.deployment |= running.deployment
+        before = _envoy_counters(running)
+        progress(f"    loading {load.users} users for {load.duration_s:g} s (+{load.warmup_s:g} s warmup)"
+                 + (f" at {load.rate:g} req/s" if load.rate else "") + " ...")  # fmt: skip
+        sampler = Sampler(running.usage)
+        sampler.start(delay=load.warmup_s)
+        try:
+            outcome = run_load(running.load_url or running.base_url, load, out, running.problem, running.launcher)
+        finally:
+            m.usage = sampler.stop()
+        m.figures, m.time_wait = outcome.figures, running.time_wait()
+        if before is not None and (after := _envoy_counters(running)) is not None:
+            m.envoy = envoy.deltas(before, after)
+        if outcome.interrupted:
+            m.status, m.error = "interrupted", "interrupted during the load; figures cover the time until then"
+        elif outcome.problem:
+            m.status, m.error = "failed", f"stack broke during the load: {outcome.problem}"
+            m.log_tail = running.log_tail()
+        elif m.figures is None or m.figures.requests == 0:
+            m.status, m.error, m.log_tail = "failed", "locust recorded no requests", outcome.log_tail
+        else:
+            m.status = "ok"
+
+    def measure(self, stack: Stack, role: Role, load: LoadShape, label: str | None = None, repeat: int = 1,
+                params: Mapping[str, str] | None = None, folder: str | None = None,
+                backend: Backend | None = None) -> Measurement:  # fmt: skip
+        """Bring one stack up, check it, load it once, record the measurement (failed ones too)."""
+        m = self.new(stack, role, load, label, repeat, params, folder)
+        m.backend = (backend or self.backend).name
+        progress(f"[{m.label}{'' if repeat == 1 else f' #{repeat}'}] starting")
+        interrupted = False
+        try:
+            with self.up(stack, m.params, m.folder, backend) as running:
+                self.load(running, m, self.run_dir / m.folder / "load")
+        except StackFailed as exc:
+            m.status, m.error, m.log_tail = "failed", str(exc), exc.log_tail
+        except KeyboardInterrupt:
+            interrupted = True
+            if m.status != "ok":
+                m.status, m.error = "interrupted", m.error or "interrupted before its load finished"
+        self.record(m)
+        if interrupted:
+            raise KeyboardInterrupt
+        return m
+
+    def measure_floor(self, load: LoadShape) -> Measurement | None:
+        """The same load shape against a trivial nginx: what locust itself adds to every figure.
+
+        Optional: when the floor cannot run here, the run goes on without it and says why.
+        """
+        floor, local = floor_stack(), get_backend("local")
+        try:
+            local.check([floor])
+        except MissingToolError as exc:
+            progress(f"WARNING: load generator floor not measured: {exc}" + (f" ({exc.tip})" if exc.tip else ""))
+            return None
+        short = LoadShape(**{**load.__dict__, "duration_s": min(load.duration_s, FLOOR_MAX_S)})
+        return self.measure(floor, "floor", short, backend=local)
+
+
+def _envoy_counters(running: RunningStack) -> dict[str, int] | None:
+    if not running.admin_url:
+        return None
+    try:
+        return envoy.read_counters(running.admin_url)
+    except OSError as exc:
+        progress(f"    WARNING: Envoy admin did not answer ({exc}); its counters are not recorded")
+        return None
+
+
+def _announce(m: Measurement) -> None:
+    if m.ok and m.figures is not None and m.usage is not None:
+        f, lat = m.figures, m.figures.latency
+        progress(f"    ok: {f.rps:.0f} req/s, avg {lat.avg_ms:.2f} ms, p99 {lat.p99_ms:.2f} ms, "
+                 f"{f.failures} failures of {f.requests}, stack CPU {m.usage.cpu_percent}%")  # fmt: skip
+        return
+    progress(f"    {m.status.upper()}: {m.error}")
+    if m.log_tail:
+        progress("    last log lines:\n" + "\n".join("      " + line for line in m.log_tail.splitlines()))

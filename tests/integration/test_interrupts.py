@@ -1,0 +1,85 @@
+"""Ctrl-C in the middle of every scenario: what was measured is in run.json and the summary, the
+partial measurement is marked, the run says interrupted, exit 130, nothing is left running."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.integration.conftest import ROOT, measurements, only_run, table_rows
+from tests.integration.test_failures import leftovers
+
+
+def interrupt_when(argv: list[str], results: Path, ready: Callable[[list[str]], bool],
+                   delay: float = 1.0) -> tuple[str, dict[str, Any]]:  # fmt: skip
+    """Run `python -m bench ARGV`, send SIGINT `delay` s after `ready(lines so far)`; its stderr and run.json."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *argv, "--results", str(results)], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stderr is not None
+    seen: list[str] = []
+    for line in proc.stderr:
+        seen.append(line)
+        if ready(seen):
+            break
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, "".join(seen) + rest
+    _, run = only_run(results)
+    assert run["status"] == "interrupted"
+    assert leftovers(run["run_id"]) == []
+    return "".join(seen) + rest, run
+
+
+def test_a_sweep_interrupted_after_two_steps_keeps_both(tmp_path: Path) -> None:
+    def two_steps(lines: list[str]) -> bool:
+        return sum(" users: " in line and "->" in line for line in lines) == 2
+
+    stderr, run = interrupt_when(["sweep", "flask_gunicorn", "--step", "4s", "--max-users", "64", "--backend",
+                                  "local"], tmp_path, two_steps, delay=3.0)  # fmt: skip
+    steps = measurements(run, "step")
+    loads = [str(s["load"]["users"]) for s in steps]
+    assert loads[:2] == ["4", "8"] and len(loads) == 3  # the third: 16, or 6 when 8 already broke
+    assert [s["status"] for s in steps] == ["ok", "ok", "interrupted"]  # the third was under way
+    assert steps[0]["step"]["verdict"] == "ok" and steps[1]["step"]["verdict"]
+    assert steps[2]["figures"]["requests"] > 0  # what the partial step measured is kept too
+    summary = (tmp_path / "summary.md").read_text()
+    rows = table_rows(summary.split("Every step:")[1], "`flask_gunicorn`")
+    assert sorted(row[1] for row in rows) == sorted(loads)
+    assert "- `flask_gunicorn` (repeat 1): **interrupted**" in summary
+    assert "interrupted" in stderr
+
+
+def test_a_breaker_run_interrupted_after_its_capacity_phase_keeps_it(tmp_path: Path) -> None:
+    def overloading(lines: list[str]) -> bool:
+        return any(line.startswith("overload:") for line in lines)
+
+    _, run = interrupt_when(["breaker", "--rate", "2x", "-t", "8s", "--backend", "local"], tmp_path, overloading,
+                            delay=4.0)  # fmt: skip
+    capacity, partial = run["measurements"]
+    assert capacity["role"] == "capacity" and capacity["status"] == "ok" and capacity["figures"]["rps"] > 0
+    assert partial["label"] == "fastapi_istio@breaker=off" and partial["status"] == "interrupted"
+    summary = (tmp_path / "summary.md").read_text()
+    assert f"Capacity measured first (closed loop, {capacity['figures']['requests']} requests" in summary
+
+
+def test_breaker_repeats_each_phase_interleaved(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "bench", "breaker", "--rate", "150", "-t", "2s", "--repeat", "2",
+                           "--backend", "local", "--results", str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    _, run = only_run(tmp_path)
+    phases = [(m["params"]["breaker"], m["repeat"]) for m in measurements(run, "overload")]
+    assert phases == [("off", 1), ("seed000", 1), ("off", 2), ("seed000", 2)]
+    assert not measurements(run, "capacity")  # an absolute rate needs no capacity phase
+    assert run["settings"]["repeat"] == 2
+    summary = (tmp_path / "summary.md").read_text()
+    off = table_rows(summary, "`off`")[0]
+    assert off[2].endswith("]")  # two repeats: median [min-max]
+    assert json.loads((tmp_path / "runs" / run["run_id"] / "run.json").read_text()) == run

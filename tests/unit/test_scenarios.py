@@ -1,0 +1,101 @@
+"""Every scenario honours each flag it declares and refuses every shared flag it does not; nothing
+is accepted and dropped. The CLI builds itself from the scenarios without loading measuring or
+rendering code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import options as opt
+from bench.cli import build_parser, main
+from bench.scenarios import SCENARIOS, Scenario, ScenarioConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+# A valid value other than the default for every flag any scenario declares.
+OTHER = {
+    "preset": "quick", "users": "7", "spawn_rate": "3", "duration": "7s", "warmup": "3s", "repeat": "2",
+    "processes": "2", "backend": "local", "ready_timeout": "9s", "pin": "off", "uid": "4321", "gid": "4321",
+    "no_floor": True, "breaker": "tight", "results": "/tmp/elsewhere", "rate": "300", "p99_target": "50",
+    "max_users": "64", "step": "3s", "model": "open", "start_rate": "50", "max_rate": "800",
+}  # fmt: skip
+IDS = [s.command for s in SCENARIOS]
+
+
+def values(scenario: Scenario[ScenarioConfig], **changed: Any) -> dict[str, Any]:
+    """What argparse gives the scenario for `python -m bench <command>` plus `changed`."""
+    name = ["fastapi_istio"] if scenario.command in ("stack", "sweep") else []
+    args = build_parser().parse_args([scenario.command, *name])
+    return vars(args) | changed
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_every_declared_flag_changes_the_config(scenario: Scenario[ScenarioConfig]) -> None:
+    base = scenario.configure(values(scenario))
+    for option in scenario.options:
+        assert option.dest in OTHER, f"add a value for {option.dest} to OTHER"
+        changed = scenario.configure(values(scenario, **{option.dest: OTHER[option.dest]}))
+        assert changed != base, f"`{scenario.command} {option.shown}` is accepted but changes nothing"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_every_shared_flag_not_declared_is_refused(scenario: Scenario[ScenarioConfig]) -> None:
+    honoured = {o.dest for o in scenario.options}
+    refused = [o for o in opt.SHARED if o.dest not in honoured]
+    for option in refused:
+        error = scenario.refusal(values(scenario, **{option.dest: OTHER[option.dest]}))
+        assert error is not None, option.dest
+        assert str(error) == f"{scenario.command} does not take {option.shown}"
+        assert error.tip
+    assert scenario.refusal(values(scenario)) is None
+
+
+def test_the_decided_refusals(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    for argv in (["sweep", "-t", "5s"], ["sweep", "--warmup", "1s"], ["sweep", "--repeat", "2"],
+                 ["sweep", "--no-floor"], ["breaker", "--preset", "quick"]):  # fmt: skip
+        assert main([*argv, "--results", str(tmp_path)]) == 2, argv
+        err = capsys.readouterr().err
+        refused = err.split(f"ERROR: {argv[0]} does not take ")[1].splitlines()[0]
+        assert argv[1] in refused.split("/") and "\nTIP: " in err, err
+    assert not (tmp_path / "runs").exists()  # refused before anything started
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_settings_record_only_what_applied(scenario: Scenario[ScenarioConfig]) -> None:
+    settings = scenario.configure(values(scenario)).settings()
+    honoured = {o.dest for o in scenario.options}
+    recorded_as = {"duration": "duration_s", "warmup": "warmup_s", "repeat": "repeat", "users": "users",
+                   "preset": "preset", "processes": "processes", "no_floor": "floor"}  # fmt: skip
+    for dest, key in recorded_as.items():
+        if dest not in honoured:
+            assert key not in settings, f"{scenario.command} records {key!r} but does not take {dest}"
+
+
+def test_breaker_repeats_are_real_and_sweep_steps_have_their_own_length() -> None:
+    breaker = next(s for s in SCENARIOS if s.command == "breaker")
+    config = breaker.configure(values(breaker, repeat="3"))
+    assert config.settings()["repeat"] == 3 and config.settings()["presets"] == ["off", "seed000"]
+    sweep = next(s for s in SCENARIOS if s.command == "sweep")
+    assert sweep.configure(values(sweep, step="5s")).settings()["sweep"]["step_s"] == 5.0
+
+
+def test_configs_are_typed_dataclasses() -> None:
+    for scenario in SCENARIOS:
+        config = scenario.configure(values(scenario))
+        assert {f.name for f in fields(config)} >= {"stacks", "placement"}
+
+
+def test_the_cli_loads_no_measuring_or_rendering_code() -> None:
+    """`bench list` and `--help` stay quick: locust, the backends, pandas, tabulate and matplotlib
+    load only when a command needs them (benchmarks/startup.py times it)."""
+    heavy = ("matplotlib", "pandas", "tabulate", "numpy", "locust", "gevent", "docker", "psutil",
+             "bench.session", "bench.backends", "bench.load", "bench.report")  # fmt: skip
+    code = "import sys, bench.cli; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    found = [m for m in loaded.stdout.split() if m.startswith(heavy)]
+    assert found == []
