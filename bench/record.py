@@ -206,6 +206,7 @@ class Latency:
     p90_ms: float | None = _percentile(90)
     p95_ms: float | None = _percentile(95)
     p99_ms: float | None = _percentile(99)
+    p99_9_ms: float | None = _percentile(99.9)
     max_ms: float | None = None
 
     @classmethod
