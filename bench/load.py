@@ -66,8 +66,9 @@ def locust_env(settings: LoadShape, out: str) -> dict[str, str]:
         "BENCH_SAMPLES": f"{out}/{SAMPLES_PREFIX}",
         "BENCH_WARMUP": f"{settings.warmup_s:g}",
         "BENCH_WAIT": f"{settings.wait_s:g}",
-        # each locust process paces its share of the total arrival rate
+        # each locust process paces its share of the total arrival rate, with its share of the bound
         "BENCH_RATE": f"{settings.rate / settings.processes:g}" if settings.rate else "0",
+        "BENCH_MAX_IN_FLIGHT": str(max(1, settings.max_in_flight // settings.processes)),
         "PYTHONUNBUFFERED": "1",
     }
 

@@ -14,8 +14,9 @@ BENCH_SAMPLES  path prefix of the files each locust process writes: PREFIX-<host
                the host name keeps worker containers, each its own pid 1, apart)
 BENCH_WARMUP   seconds from the first request that are not counted (default 0)
 BENCH_WAIT     seconds each user waits between requests (default 0: closed loop, flat out)
-BENCH_RATE     total arrival rate (req/s) of this process, paced across all users like
-               `vegeta -rate` (open model); the run reports when the users could not keep it
+BENCH_RATE     arrival rate (req/s) of this process: the open model, like `vegeta -rate`; one
+               OpenUser per process sends every slot on time, in flight as many as needed
+BENCH_MAX_IN_FLIGHT  the open model's bound on requests in flight in this process (default 10000)
 BENCH_WINDOW   seconds per streamed window (default 60)
 
 It also watches itself, so a saturated load generator is never mistaken for a slow stack:
@@ -25,6 +26,7 @@ made to check every 2 s instead of every 10 s (so short runs can raise it too).
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import random
@@ -33,8 +35,10 @@ import time
 from typing import Any
 
 import gevent
+import gevent.pool
 import locust.runners
 from locust import FastHttpUser, events, task
+from locust.user.task import LOCUST_STATE_STOPPING
 from record import ProcessReport, Tally  # bench/record.py: locust puts this folder on sys.path
 
 locust.runners.CPU_MONITOR_INTERVAL = 2.0  # locust's default 10 s never fires in short runs
@@ -43,6 +47,7 @@ SAMPLES = os.environ.get("BENCH_SAMPLES")
 WARMUP = float(os.environ.get("BENCH_WARMUP", "0"))
 WAIT = float(os.environ.get("BENCH_WAIT", "0"))
 RATE = float(os.environ.get("BENCH_RATE", "0"))
+MAX_IN_FLIGHT = int(os.environ.get("BENCH_MAX_IN_FLIGHT", "10000"))
 WINDOW_S = float(os.environ.get("BENCH_WINDOW", "60"))
 USER_IDS = (0, 1, 2)  # the rows every app starts with
 POST_IDS = range(100, 200)  # bounded, so the table cannot grow through a long run
@@ -69,21 +74,42 @@ class Recorder:
         self.window_end = 0.0
         self.cpu_at_start: float | None = None  # process CPU seconds when measuring began
 
-    def add(self, ms: float, status: int, failed: bool, overloaded: bool) -> None:
-        now = time.time()
+    def _measuring(self, now: float) -> Tally | None:
+        """The window `now` falls in; None during the warmup (which starts at the first request)."""
         report = self.report
         if report.measured_from is None:
             report.measured_from = now + WARMUP
         if now < report.measured_from:
-            report.warmup_requests += 1
-            return
+            return None
         if self.window is None:
             self.cpu_at_start = time.process_time()
             self._open(0, report.measured_from)
         while now >= self.window_end:
             self.flush()
-        assert self.window is not None
-        self.window.add(int(now - report.measured_from), ms, status, failed, overloaded)
+        return self.window
+
+    def add(self, ms: float, status: int, failed: bool, overloaded: bool, slot: float | None) -> None:
+        """One answered request; `slot` is when the open model scheduled it (None: closed model)."""
+        now = time.time()
+        window = self._measuring(now)
+        if window is None:
+            self.report.warmup_requests += 1
+            return
+        assert self.report.measured_from is not None
+        corrected = None if slot is None else (now - slot) * 1000
+        window.add(int(now - self.report.measured_from), ms, status, failed, overloaded, corrected)
+
+    def sent(self, slot: float, held: bool, in_flight: int) -> None:
+        """An open-model request leaves now: how late after its slot, and how many are in flight."""
+        window = self._measuring(now := time.time())
+        if window is not None:
+            window.send((now - slot) * 1000, held, in_flight)
+
+    def cut(self, slot: float, sent: bool) -> None:
+        """At the end, a slot still unanswered: counted as late by the whole time it waited, never dropped."""
+        window = self._measuring(now := time.time())
+        if window is not None:
+            window.cut((now - slot) * 1000, sent)
 
     def _open(self, index: int, start: float) -> None:
         self.window = Tally(window=index, start=start)
@@ -119,11 +145,11 @@ RECORDER = Recorder()
 
 
 @events.request.add_listener
-def _on_request(response_time: float, response: Any, exception: Any, **_: Any) -> None:
+def _on_request(response_time: float, response: Any, exception: Any, context: Any = None, **_: Any) -> None:
     status = getattr(response, "status_code", 0) or 0
     headers = getattr(response, "headers", None) or {}
     overloaded = status == 503 and headers.get("x-envoy-overloaded") == "true"
-    RECORDER.add(response_time, int(status), exception is not None, overloaded)
+    RECORDER.add(response_time, int(status), exception is not None, overloaded, (context or {}).get("slot"))
 
 
 @events.test_stop.add_listener
@@ -142,66 +168,122 @@ def _on_quitting(**_: Any) -> None:
     RECORDER.close()
 
 
-class Pacer:
-    """One schedule shared by all users of this process: a request slot every 1/RATE s.
-
-    A user that is free takes the next slot; when every user is waiting for a response,
-    slots pass unused and the achieved rate falls short of the offered one (reported),
-    rather than bursting later to catch up.
-    """
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self.next_slot = 0.0
-
-    def wait(self) -> float:
-        now = time.monotonic()
-        slot = max(self.next_slot, now)
-        self.next_slot = slot + self.interval
-        return slot - now
+# --- what a user sends: every endpoint of the users API, in equal shares ---------------------
 
 
-PACER = Pacer(RATE) if RATE > 0 else None
+def root(client: Any) -> None:
+    client.get("/")
+
+
+def health(client: Any) -> None:
+    client.get("/health")
+
+
+def metadata(client: Any) -> None:
+    client.get("/metadata")
+
+
+def name_by_path(client: Any) -> None:
+    client.get(f"/users_name/{random.choice(USER_IDS)}", name="/users_name/[id]")
+
+
+def name_by_query(client: Any) -> None:
+    client.get(f"/users_name/?users_id={random.choice(USER_IDS)}", name="/users_name/?users_id=[id]")
+
+
+def attribute(client: Any) -> None:
+    name = random.choice(("name", "age"))
+    client.get(f"/users/{name}?users_id={random.choice(USER_IDS)}", name="/users/[attribute]?users_id=[id]")
+
+
+def add_user(client: Any) -> None:
+    user_id = random.choice(POST_IDS)
+    client.post("/add_users/", json={"id": user_id, "name": f"user{user_id}", "age": str(20 + user_id % 50)})
+
+
+REQUESTS = (root, health, metadata, name_by_path, name_by_query, attribute, add_user)
 
 
 class ApiUser(FastHttpUser):
-    """Calls every endpoint with equal weight, like the seeds' per-API tests combined."""
+    """Closed model: each user sends one request, waits for its answer (and BENCH_WAIT), sends the next."""
+
+    abstract = RATE > 0
 
     def wait_time(self) -> float:
-        return PACER.wait() if PACER else WAIT
+        return WAIT
+
+    @task
+    def one_request(self) -> None:
+        random.choice(REQUESTS)(self.client)
+
+
+class Schedule:
+    """Open model: a slot every 1/RATE s, whatever the answers do, like `vegeta attack -rate`.
+
+    Each slot is sent by its own greenlet, so the requests in flight grow as the stack slows,
+    up to MAX_IN_FLIGHT (vegeta's -max-workers); beyond it a slot waits for a free one and is
+    sent late. Every request is timed from its slot as well as from its send (wrk2's
+    correction of coordinated omission); slots unanswered when the run ends count as late by
+    the whole time they waited.
+    """
+
+    def __init__(self, rate: float, bound: int) -> None:
+        self.interval = 1.0 / rate
+        self.pool = gevent.pool.Pool(bound)
+        self.due: collections.deque[float] = collections.deque()  # slots due, not sent yet (oldest first)
+        self.held = 0  # how many of the oldest due slots found every sender busy (the bound)
+        self.in_flight: dict[Any, float] = {}
+
+    def run(self, user: FastHttpUser) -> None:
+        """Send every slot as it falls due until the user is told to stop."""
+        next_slot = time.time()
+        while user._state != LOCUST_STATE_STOPPING:
+            now = time.time()
+            while next_slot <= now:
+                self.due.append(next_slot)
+                next_slot += self.interval
+            while self.due and self.pool.free_count() > 0:
+                held, self.held = self.held > 0, max(self.held - 1, 0)
+                self.pool.spawn(self._send, user, self.due.popleft(), held)
+            self.held = len(self.due)  # what is left now waits because MAX_IN_FLIGHT are in flight
+            gevent.sleep(min(max(next_slot - time.time(), 0.0), 0.001))
+
+    def _send(self, user: FastHttpUser, slot: float, held: bool) -> None:
+        me = gevent.getcurrent()
+        self.in_flight[me] = slot
+        me.bench_slot = slot  # read by OpenUser.context() into the request event
+        RECORDER.sent(slot, held, len(self.in_flight))
+        try:
+            random.choice(REQUESTS)(user.client)
+        finally:
+            del self.in_flight[me]
+
+    def finish(self) -> None:
+        """The run is over: every slot unanswered (sent or not) is counted, then the senders stop."""
+        for slot in list(self.in_flight.values()):
+            RECORDER.cut(slot, sent=True)
+        for slot in self.due:
+            RECORDER.cut(slot, sent=False)
+        self.due.clear()
+        self.pool.kill(block=False)
+
+
+class OpenUser(FastHttpUser):
+    """One per locust process in the open model: it runs the schedule; its client holds a connection
+    for every request in flight."""
+
+    abstract = RATE <= 0
+    concurrency = MAX_IN_FLIGHT
+
+    def context(self) -> dict[str, Any]:
+        return {"slot": getattr(gevent.getcurrent(), "bench_slot", None)}
 
     def on_start(self) -> None:
-        if PACER:  # the first request takes a slot too, or every new user would burst at once
-            gevent.sleep(PACER.wait())
+        self.schedule = Schedule(RATE, MAX_IN_FLIGHT)
 
     @task
-    def root(self) -> None:
-        self.client.get("/")
+    def send_on_schedule(self) -> None:
+        self.schedule.run(self)
 
-    @task
-    def health(self) -> None:
-        self.client.get("/health")
-
-    @task
-    def metadata(self) -> None:
-        self.client.get("/metadata")
-
-    @task
-    def name_by_path(self) -> None:
-        self.client.get(f"/users_name/{random.choice(USER_IDS)}", name="/users_name/[id]")
-
-    @task
-    def name_by_query(self) -> None:
-        self.client.get(f"/users_name/?users_id={random.choice(USER_IDS)}", name="/users_name/?users_id=[id]")
-
-    @task
-    def attribute(self) -> None:
-        attribute = random.choice(("name", "age"))
-        self.client.get(
-            f"/users/{attribute}?users_id={random.choice(USER_IDS)}", name="/users/[attribute]?users_id=[id]"
-        )
-
-    @task
-    def add_user(self) -> None:
-        user_id = random.choice(POST_IDS)
-        self.client.post("/add_users/", json={"id": user_id, "name": f"user{user_id}", "age": str(20 + user_id % 50)})
+    def on_stop(self) -> None:
+        self.schedule.finish()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError
+from bench.results import MAX_IN_FLIGHT as MAX_IN_FLIGHT_DEFAULT
 from bench.stacks import ROOT
 
 Values = Mapping[str, Any]  # parsed flags by `dest` (strings as typed, or None when not given)
@@ -74,11 +75,19 @@ NO_FLOOR = Option("no_floor", ("--no-floor",), "skip measuring the load generato
                   "nginx)", switch=True)  # fmt: skip
 BREAKER = Option("breaker", ("--breaker",), "circuit breaker preset of stacks with one (seed000, alias seed; "
                  "tight; off)", env="BENCH_BREAKER", default="seed000")  # fmt: skip
+MAX_IN_FLIGHT = Option("max_in_flight", ("--max-in-flight",), "open model: requests in flight allowed, all "
+                       "locust processes together (like vegeta -max-workers; default 10000)",
+                       env="BENCH_MAX_IN_FLIGHT")  # fmt: skip
 RESULTS = Option("results", ("--results",), "results folder (default: results/ of the lab)", env="BENCH_RESULTS")
 
 LOAD = (PRESET, USERS, SPAWN_RATE, DURATION, WARMUP)
 PLACEMENT = (BACKEND, READY_TIMEOUT, PIN, UID, GID)
-SHARED = (*LOAD, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, RESULTS)
+SHARED = (*LOAD, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, RESULTS)
+
+
+def max_in_flight(text: str | None) -> int:
+    """--max-in-flight, or the default bound when it is not given."""
+    return positive_int(text, "--max-in-flight") if text else MAX_IN_FLIGHT_DEFAULT
 
 
 def preset_name(text: str) -> str:

@@ -35,6 +35,7 @@ _FINE_STEPS, _MID_STEPS = 100, 10  # buckets per ms
 _MID_BASE = int(_FINE_END * _FINE_STEPS)  # 10000
 _COARSE_BASE = _MID_BASE + int((_MID_END - _FINE_END) * _MID_STEPS)  # 19000
 GENERATOR_BUSY_PERCENT = 90.0  # locust's own CPU warning threshold, of the one core it runs on
+LATE_MS = 10.0  # an open-model slot sent later than this after it was due counts as late
 
 
 def bucket(ms: float) -> int:
@@ -101,13 +102,28 @@ class Tally:
     status_codes: Counter[str] = field(default_factory=Counter, metadata=_BY_STR)  # "200" -> n ("0": no answer)
     per_second: Counter[int] = field(default_factory=Counter, metadata=_BY_INT)  # second of the window -> requests
     per_second_failed: Counter[int] = field(default_factory=Counter, metadata=_BY_INT)
+    # The open model only: each slot timed from when it was due (wrk2's correction of coordinated
+    # omission), answered or not; how late slots were sent; slots the run ended on.
+    corrected_hist: Counter[int] = field(default_factory=Counter, metadata=_BY_INT)  # every slot due
+    corrected_sum_ms: float = _merged("sum", 0.0)
+    corrected_max_ms: float | None = _merged("max", None)
+    lateness_hist: Counter[int] = field(default_factory=Counter, metadata=_BY_INT)  # send time - slot
+    late: int = _merged("sum")  # slots sent more than LATE_MS after they were due
+    held: int = _merged("sum")  # slots that waited because MAX_IN_FLIGHT requests were in flight
+    unfinished: int = _merged("sum")  # sent, still unanswered when the run ended
+    unsent: int = _merged("sum")  # due, never sent (the bound held them to the end)
+    peak_in_flight: int = _merged("max")
 
     @property
     def requests(self) -> int:
         return sum(self.ok_hist.values()) + sum(self.failed_hist.values())
 
-    def add(self, second: int, ms: float, status: int, failed: bool, overloaded: bool) -> None:
-        """Count one request that took `ms` and ended `second` s into the measured phase."""
+    def add(self, second: int, ms: float, status: int, failed: bool, overloaded: bool,
+            corrected_ms: float | None = None) -> None:  # fmt: skip
+        """Count one request that took `ms` and ended `second` s into the measured phase
+        (`corrected_ms`: the open model's time since its slot was due)."""
+        if corrected_ms is not None:
+            self._due(corrected_ms)
         (self.failed_hist if failed else self.ok_hist)[bucket(ms)] += 1
         self.sum_ms += ms
         self.min_ms = ms if self.min_ms is None else min(self.min_ms, ms)
@@ -118,6 +134,27 @@ class Tally:
         if failed:
             self.failures += 1
             self.per_second_failed[second] += 1
+
+    def send(self, lateness_ms: float, held: bool, in_flight: int) -> None:
+        """The open model sends a slot `lateness_ms` after it was due, with `in_flight` then in flight."""
+        self.lateness_hist[bucket(lateness_ms)] += 1
+        self.late += lateness_ms > LATE_MS
+        self.held += held
+        self.peak_in_flight = max(self.peak_in_flight, in_flight)
+
+    def cut(self, waited_ms: float, sent: bool) -> None:
+        """A slot the run ended on, unanswered: late by all of `waited_ms`, at least."""
+        self._due(waited_ms)
+        if sent:
+            self.unfinished += 1
+        else:
+            self.unsent += 1
+            self.late += 1
+
+    def _due(self, corrected_ms: float) -> None:
+        self.corrected_hist[bucket(corrected_ms)] += 1
+        self.corrected_sum_ms += corrected_ms
+        self.corrected_max_ms = max(self.corrected_max_ms or 0.0, corrected_ms)
 
     def merge(self, other: Tally) -> None:
         """Add `other` into this tally, field by field, by each field's merge rule."""
@@ -265,6 +302,16 @@ class Figures:
     generator_cpu_warnings: int = 0  # times locust's own CPU monitor saw > 90 %
     generator_bound: bool = False  # the load generator, not the stack, may have set the pace
     processes: int = 0  # locust processes that reported
+    # The open model (empty in the closed one): latency timed from each slot's due time, every
+    # slot due in the window counted (answered or not); how late slots left; the run's end.
+    corrected: Latency = field(default_factory=Latency)
+    slots: int = 0  # slots due in the measured window
+    lateness: Latency = field(default_factory=Latency)  # send time - due time, of the slots sent
+    late: int = 0  # slots sent more than LATE_MS late, or never
+    held: int = 0  # slots that waited because the in-flight bound was reached
+    unfinished: int = 0  # sent, unanswered at the end
+    unsent: int = 0  # due, never sent
+    peak_in_flight: int = 0  # most requests in flight at once in one locust process
     per_second: list[list[int]] = field(default_factory=list)  # [second, requests, failures]
     per_window: list[WindowFigures] = field(default_factory=list)  # drift, a minute each
 
@@ -296,6 +343,14 @@ class Figures:
             generator_cpu_warnings=warnings,
             generator_bound=(busiest or 0) >= GENERATOR_BUSY_PERCENT or warnings > 0,
             processes=len(reports),
+            corrected=Latency.of(total.corrected_hist, total.corrected_sum_ms, None, total.corrected_max_ms),
+            slots=sum(total.corrected_hist.values()),
+            lateness=Latency.of(total.lateness_hist),
+            late=total.late,
+            held=total.held,
+            unfinished=total.unfinished,
+            unsent=total.unsent,
+            peak_in_flight=total.peak_in_flight,
             per_second=[[s, total.per_second[s], total.per_second_failed[s]] for s in range(last + 1)],
             per_window=[_window_figures(i, by_index[i]) for i in sorted(by_index)],
         )
@@ -308,6 +363,8 @@ class Figures:
         return cls(**(_known(cls, data) | {
             "latency": Latency.from_json(data.get("latency")),
             "ok_latency": Latency.from_json(data.get("ok_latency")),
+            "corrected": Latency.from_json(data.get("corrected")),
+            "lateness": Latency.from_json(data.get("lateness")),
             "per_window": [WindowFigures.from_json(w) for w in data.get("per_window", [])],
         }))  # fmt: skip
 

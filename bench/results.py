@@ -34,6 +34,7 @@ from bench.record import Figures, Latency
 
 SCHEMA_VERSION = 2
 RUN_FILE = "run.json"
+MAX_IN_FLIGHT = 10_000  # the open model's default bound, like vegeta's -max-workers
 
 Status = Literal["ok", "failed", "interrupted"]
 # stack: one stack of a comparison; floor: locust against a trivial nginx; capacity: the
@@ -53,10 +54,19 @@ class LoadShape:
     wait_s: float = 0.0
     rate: float | None = None  # total arrival rate (open model); None: closed loop
     processes: int = 1  # locust processes (a master and this many workers when > 1)
+    max_in_flight: int = MAX_IN_FLIGHT  # open model: requests in flight allowed, all processes together
 
     @property
     def model(self) -> str:
         return "open" if self.rate else "closed"
+
+    @classmethod
+    def open(cls, rate: float, duration_s: float, warmup_s: float = 0.0, processes: int = 1,
+             max_in_flight: int = MAX_IN_FLIGHT) -> LoadShape:  # fmt: skip
+        """An arrival rate (like `vegeta attack -rate`): one scheduling user per locust process
+        sends each request when it is due, with as many in flight as the stack needs, up to the bound."""
+        return cls(users=processes, spawn_rate=processes, duration_s=duration_s, warmup_s=warmup_s, rate=rate,
+                   processes=processes, max_in_flight=max_in_flight)  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> LoadShape | None:
@@ -241,6 +251,11 @@ def _v1_window(w: dict[str, Any]) -> dict[str, Any]:
 def _known(cls: Any, data: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in data.items() if k in names}
+
+
+def folder_of(label: str) -> str:
+    """A label as a folder name inside the run folder: `flask@a` -> `flask-a`."""
+    return "".join(c if c.isalnum() or c in "_." else "-" for c in label)
 
 
 def now_iso() -> str:

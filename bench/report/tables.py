@@ -30,8 +30,10 @@ def row_of(m: Measurement) -> dict[str, Any]:
     if m.figures is not None:
         f = m.figures.to_json()
         row |= _flat("figures", {k: v for k, v in f.items() if not isinstance(v, (dict, list))})
-        row |= _flat("latency", f["latency"]) | _flat("ok_latency", f["ok_latency"])
-        row |= _flat("status_codes", f["status_codes"])
+        for name in ("latency", "ok_latency", "corrected", "lateness", "status_codes"):  # nested: latency.p99_ms
+            row |= _flat(name, f[name])
+        if m.figures.slots:
+            row["figures.ok_of_slots_pct"] = round(100 * (m.figures.requests - m.figures.failures) / m.figures.slots, 2)
     if m.usage is not None:
         row |= _flat("usage", {k: v for k, v in m.usage.__dict__.items() if not isinstance(v, list)})
         cpu = m.usage.cpu_seconds

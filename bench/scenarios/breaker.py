@@ -10,7 +10,6 @@ role `overload`, labelled `stack@breaker=<preset>`; the capacity phase has role 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 
 CAPACITY_LOAD = LoadShape(users=50, spawn_rate=50, duration_s=5.0, warmup_s=2.0)
 PHASE_DURATION = "10s"  # seed 001: vegeta attack -duration=10s
-MAX_USERS = 1500  # enough for 1 s of latency at 1500 req/s; locust on one core tops out near there
 RATE = Option("rate", ("--rate",), "arrival rate: req/s (1500) or 2x capacity", env="BENCH_RATE", default="2x")
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)(x?)$")
 
@@ -67,7 +65,7 @@ class BreakerConfig(ScenarioConfig):
     rate: Rate
     duration_s: float
     warmup_s: float = 0.0
-    users: int | None = None  # the open model's pool of locust users (default: from the rate)
+    max_in_flight: int = 10_000
     processes: int = 1
     repeat: int = 3
     preset: str = istio.DEFAULT_PRESET
@@ -79,7 +77,7 @@ class BreakerConfig(ScenarioConfig):
     def settings(self) -> dict[str, Any]:
         return super().settings() | {
             "rate": str(self.rate), "presets": self.presets, "repeat": self.repeat, "duration_s": self.duration_s,
-            "warmup_s": self.warmup_s, "users": self.users or "from the rate", "processes": self.processes,
+            "warmup_s": self.warmup_s, "max_in_flight": self.max_in_flight, "processes": self.processes,
             "capacity_load": load_settings(CAPACITY_LOAD) if self.rate.relative else None,
         }  # fmt: skip
 
@@ -90,12 +88,14 @@ class Breaker(Scenario[BreakerConfig]):
     help = "the circuit breaker under overload: breaker off vs a preset, same rate"
     positional: ClassVar[Option | None] = Option("names", (), "a stack with a breaker (default fastapi_istio)",
                                                  nargs="?", metavar="STACK")  # fmt: skip
-    options = (RATE, opt.USERS, opt.DURATION, opt.WARMUP, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER,
-               opt.RESULTS)  # fmt: skip
+    options = (RATE, opt.MAX_IN_FLIGHT, opt.DURATION, opt.WARMUP, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT,
+               opt.BREAKER, opt.RESULTS)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "preset": "the phases' load is the arrival rate: set it with --rate, their length with -t",
         "spawn_rate": "every user of an open-model phase starts at once; --rate sets the load",
         "no_floor": "the breaker experiment measures no floor",
+        "users": "the open model has no users: each request is sent when due, as many in flight as needed up "
+        "to --max-in-flight",
     }
 
     def configure(self, values: Values) -> BreakerConfig:
@@ -109,7 +109,7 @@ class Breaker(Scenario[BreakerConfig]):
             rate=parse_rate(values["rate"]),
             duration_s=opt.parse_duration(values["duration"] or PHASE_DURATION, "--duration"),
             warmup_s=opt.parse_duration(values["warmup"] or "0", "--warmup", allow_zero=True),
-            users=opt.positive_int(values["users"], "--users") if values["users"] else None,
+            max_in_flight=opt.max_in_flight(values["max_in_flight"]),
             processes=opt.positive_int(values["processes"], "--processes"),
             repeat=opt.positive_int(values["repeat"], "--repeat"),
             preset=preset,
@@ -126,10 +126,8 @@ class Breaker(Scenario[BreakerConfig]):
         if offered is None:
             progress("ERROR: capacity could not be measured, so a relative rate has no meaning; nothing more to run")
             return
-        users = config.users or min(MAX_USERS, max(100, math.ceil(offered)))
-        load = LoadShape(users=users, spawn_rate=users, duration_s=config.duration_s, warmup_s=config.warmup_s,
-                         rate=offered, processes=config.processes)  # fmt: skip
-        progress(f"overload: {offered:g} req/s offered ({config.rate}) by up to {users} users, "
+        load = LoadShape.open(offered, config.duration_s, config.warmup_s, config.processes, config.max_in_flight)
+        progress(f"overload: {offered:g} req/s offered ({config.rate}), up to {config.max_in_flight} in flight, "
                  f"presets {', '.join(config.presets)}, {config.repeat} time(s) each, interleaved")  # fmt: skip
         for repeat, index in interleaved(config.repeat, config.presets):
             preset = config.presets[index]

@@ -7,6 +7,7 @@ repeats interleaved (A B C A B C ...), each brought up, checked, loaded once, re
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -14,7 +15,7 @@ from bench import options as opt
 from bench import stacks as stack_files
 from bench.console import progress
 from bench.options import Option, Placement, Values
-from bench.results import LoadShape
+from bench.results import LoadShape, folder_of
 from bench.scenarios.base import (
     Scenario,
     ScenarioConfig,
@@ -23,6 +24,7 @@ from bench.scenarios.base import (
     load_shape,
     plan_progress,
 )
+from bench.stacks import Variant
 
 if TYPE_CHECKING:
     from bench.session import Session
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MeasureConfig(ScenarioConfig):
+    variants: tuple[Variant, ...]
     load: LoadShape
     repeat: int = 3
     preset: str = "default"
@@ -37,7 +40,8 @@ class MeasureConfig(ScenarioConfig):
     floor: bool = True
 
     def settings(self) -> dict[str, Any]:
-        shown = super().settings() | load_settings(self.load) | {"repeat": self.repeat, "preset": self.preset}
+        shown = super().settings() | {"labels": [v.label for v in self.variants]}
+        shown |= load_settings(self.load) | {"repeat": self.repeat, "preset": self.preset}
         if any(s.breaker_file for s in self.stacks):
             shown["breaker"] = self.breaker
         return shown | {"floor": self.floor}
@@ -49,14 +53,21 @@ class Measure(Scenario[MeasureConfig]):
     name = "measure"
     command = "stack"
     help = "measure the named stacks"
-    positional: ClassVar[Option | None] = Option("names", (), "stacks to measure", nargs="+", metavar="NAME")
+    positional: ClassVar[Option | None] = Option("names", (), "stacks to measure; STACK@TAG measures a stack under "
+                                                 "a label of its own (flask@a flask@b: an A/A check)", nargs="+",
+                                                 metavar="NAME")  # fmt: skip
     options = (*opt.LOAD, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.RESULTS)
+    refused: ClassVar[Mapping[str, str]] = {
+        "max_in_flight": "the stack comparison is a closed loop of -u users; an arrival rate (the open model) "
+        "is `bench breaker --rate` or `bench sweep --model open`",
+    }
 
     def configure(self, values: Values) -> MeasureConfig:
-        names = values.get("names")
-        chosen = stack_files.select(names) if names else list(stack_files.discover().values())
+        names = values.get("names") or list(stack_files.discover())
+        chosen = stack_files.variants(names)
         return MeasureConfig(
-            stacks=tuple(chosen),
+            stacks=tuple({v.stack.name: v.stack for v in chosen}.values()),
+            variants=tuple(chosen),
             placement=Placement.from_values(values),
             load=load_shape(values),
             repeat=opt.positive_int(values["repeat"], "--repeat"),
@@ -68,14 +79,15 @@ class Measure(Scenario[MeasureConfig]):
     def run(self, session: Session, config: MeasureConfig) -> None:
         if config.floor:
             session.measure_floor(config.load)
-        plan = interleaved(config.repeat, config.stacks)
+        plan = interleaved(config.repeat, config.variants)
         started = time.monotonic()
         for done, (repeat, index) in enumerate(plan):
             progress(plan_progress(done, len(plan), started, config.load.warmup_s + config.load.duration_s + 3))
-            stack = config.stacks[index]
-            params = {"breaker": config.breaker} if stack.breaker_file else {}
-            folder = stack.name if config.repeat == 1 else f"{stack.name}-r{repeat}"
-            session.measure(stack, "stack", config.load, repeat=repeat, params=params, folder=folder)
+            variant = config.variants[index]
+            params = ({"breaker": config.breaker} if variant.stack.breaker_file else {}) | dict(variant.params)
+            folder = folder_of(variant.label) + ("" if config.repeat == 1 else f"-r{repeat}")
+            session.measure(variant.stack, "stack", config.load, label=variant.label, repeat=repeat, params=params,
+                            folder=folder)  # fmt: skip
 
 
 class MeasureAll(Measure):

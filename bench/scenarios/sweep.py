@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bench import options as opt
 from bench import stacks as stack_files
 from bench.console import progress
-from bench.errors import StackFailed
+from bench.errors import ConfigError, StackFailed
 from bench.options import Option, Placement, Values
 from bench.results import LoadShape, Measurement, SweepStep
 from bench.scenarios.base import Scenario, ScenarioConfig
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from bench.backends.base import RunningStack
     from bench.session import Session
 
-OPEN_MAX_USERS = 1000
 STEP_WARMUP_S = 2.0
 
 
@@ -62,9 +61,12 @@ class SweepConfig(ScenarioConfig):
     sweep: SweepSettings
     processes: int = 1
     breaker: str = "seed000"
+    max_in_flight: int = 10_000
 
     def settings(self) -> dict[str, Any]:
         shown = super().settings() | {"sweep": self.sweep.__dict__.copy(), "processes": self.processes}
+        if self.sweep.model == "open":
+            shown["max_in_flight"] = self.max_in_flight
         return shown | ({"breaker": self.breaker} if any(s.breaker_file for s in self.stacks) else {})
 
 
@@ -86,7 +88,7 @@ class Sweep(Scenario[SweepConfig]):
     help = "step the load up to each stack's knee (p99 target, errors, throughput)"
     positional: ClassVar[Option | None] = Option("names", (), "stacks to sweep (default: all)", nargs="*",
                                                  metavar="STACK")  # fmt: skip
-    options = (*_OWN, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER, opt.RESULTS)
+    options = (*_OWN, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER, opt.MAX_IN_FLIGHT, opt.RESULTS)
     refused: ClassVar[Mapping[str, str]] = {
         "preset": _STEPS, "users": _STEPS, "spawn_rate": _STEPS, "duration": _STEPS,
         "warmup": "each step has a 2 s warmup of its own",
@@ -104,12 +106,15 @@ class Sweep(Scenario[SweepConfig]):
             start_rate=opt.positive_float(values["start_rate"], "--start-rate"),
             max_rate=opt.positive_float(values["max_rate"], "--max-rate"),
         )
+        if values.get("max_in_flight") and settings.model != "open":
+            raise ConfigError("--max-in-flight applies to the open model only", tip="add --model open")
         return SweepConfig(
             stacks=tuple(stack_files.select(names) if names else stack_files.discover().values()),
             placement=Placement.from_values(values),
             sweep=settings,
             processes=opt.positive_int(values["processes"], "--processes"),
             breaker=values["breaker"],
+            max_in_flight=opt.max_in_flight(values.get("max_in_flight")),
         )
 
     def run(self, session: Session, config: SweepConfig) -> None:
@@ -176,10 +181,7 @@ def step_load(value: int, config: SweepConfig) -> LoadShape:
         users = max(value, 1)
         return LoadShape(users=users, spawn_rate=users * 2, duration_s=settings.step_s, warmup_s=settings.warmup_s,
                          processes=config.processes)  # fmt: skip
-    # enough users that each needs only 5 req/s: they run out only once latency passes 200 ms
-    pool = min(OPEN_MAX_USERS, max(50, math.ceil(value / 5)))
-    return LoadShape(users=pool, spawn_rate=pool, duration_s=settings.step_s, warmup_s=settings.warmup_s,
-                     rate=float(value), processes=config.processes)  # fmt: skip
+    return LoadShape.open(float(value), settings.step_s, settings.warmup_s, config.processes, config.max_in_flight)
 
 
 def verdict(m: Measurement, best: Measurement | None, settings: SweepSettings) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bench.load import locust_args, locust_env, main, read_samples
-from bench.record import ProcessReport, Tally, bucket, bucket_value, percentile
+from bench.record import Figures, ProcessReport, Tally, bucket, bucket_value, percentile
 from bench.results import LoadShape
 
 
@@ -120,3 +120,20 @@ def test_samples_gathered_from_workers_on_other_hosts_are_merged_by_the_cli(
     shown = json.loads(capsys.readouterr().out)
     assert shown["requests"] == 3 and shown["rps"] == 0.3 and shown["generator_bound"] is False
     assert main([str(tmp_path / "empty")]) == 1
+
+
+def test_open_model_slots_are_timed_from_when_they_were_due_and_none_is_dropped() -> None:
+    tally = Tally(window=0, start=0.0, end=10.0)
+    tally.send(lateness_ms=0.5, held=False, in_flight=1)
+    tally.add(0, 4.0, 200, False, False, corrected_ms=4.5)  # sent 0.5 ms late, answered in 4 ms
+    tally.send(lateness_ms=25.0, held=True, in_flight=2)  # held by the in-flight bound
+    tally.add(1, 5.0, 200, False, False, corrected_ms=30.0)
+    tally.send(lateness_ms=1.0, held=False, in_flight=2)
+    tally.cut(900.0, sent=True)  # still in flight at the end
+    tally.cut(300.0, sent=False)  # due, never sent
+    figures = Figures.of([tally], [ProcessReport(measured_from=0.0, stopped=10.0, offered_rps=0.4)])
+    assert (figures.requests, figures.slots) == (2, 4)  # every due slot counts, answered or not
+    assert (figures.late, figures.held, figures.unfinished, figures.unsent) == (2, 1, 1, 1)
+    assert figures.corrected.max_ms == 900.0 and figures.corrected.avg_ms == round((4.5 + 30 + 900 + 300) / 4, 3)
+    assert figures.latency.max_ms == 5.0  # timed from the send, the same requests look fast
+    assert figures.peak_in_flight == 2 and figures.lateness.max_ms == 25.0

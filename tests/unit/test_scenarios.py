@@ -14,6 +14,7 @@ import pytest
 
 from bench import options as opt
 from bench.cli import build_parser, main
+from bench.errors import ConfigError
 from bench.scenarios import SCENARIOS, Scenario, ScenarioConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +23,7 @@ OTHER = {
     "preset": "quick", "users": "7", "spawn_rate": "3", "duration": "7s", "warmup": "3s", "repeat": "2",
     "processes": "2", "backend": "local", "ready_timeout": "9s", "pin": "off", "uid": "4321", "gid": "4321",
     "no_floor": True, "breaker": "tight", "results": "/tmp/elsewhere", "rate": "300", "p99_target": "50",
-    "max_users": "64", "step": "3s", "model": "open", "start_rate": "50", "max_rate": "800",
+    "max_users": "64", "step": "3s", "model": "open", "start_rate": "50", "max_rate": "800", "max_in_flight": "500",
 }  # fmt: skip
 IDS = [s.command for s in SCENARIOS]
 
@@ -36,10 +37,12 @@ def values(scenario: Scenario[ScenarioConfig], **changed: Any) -> dict[str, Any]
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
 def test_every_declared_flag_changes_the_config(scenario: Scenario[ScenarioConfig]) -> None:
-    base = scenario.configure(values(scenario))
     for option in scenario.options:
         assert option.dest in OTHER, f"add a value for {option.dest} to OTHER"
-        changed = scenario.configure(values(scenario, **{option.dest: OTHER[option.dest]}))
+        # --max-in-flight bounds the open model only: the sweep takes it with --model open
+        context = {"model": "open"} if option.dest == "max_in_flight" and scenario.command == "sweep" else {}
+        base = scenario.configure(values(scenario, **context))
+        changed = scenario.configure(values(scenario, **context, **{option.dest: OTHER[option.dest]}))
         assert changed != base, f"`{scenario.command} {option.shown}` is accepted but changes nothing"
 
 
@@ -74,6 +77,12 @@ def test_settings_record_only_what_applied(scenario: Scenario[ScenarioConfig]) -
     for dest, key in recorded_as.items():
         if dest not in honoured:
             assert key not in settings, f"{scenario.command} records {key!r} but does not take {dest}"
+
+
+def test_the_closed_model_sweep_refuses_the_in_flight_bound() -> None:
+    sweep = next(s for s in SCENARIOS if s.command == "sweep")
+    with pytest.raises(ConfigError, match="--max-in-flight applies to the open model only"):
+        sweep.configure(values(sweep, max_in_flight="100"))
 
 
 def test_breaker_repeats_are_real_and_sweep_steps_have_their_own_length() -> None:
