@@ -30,7 +30,17 @@ from bench.errors import Interrupted, MissingToolError, StackFailed
 from bench.load import run_load
 from bench.metrics import Sampler
 from bench.options import Placement
-from bench.results import LoadShape, Measurement, Role, RunResult, StackInfo, new_run_dir, now_iso, save_run
+from bench.results import (
+    LoadShape,
+    Measurement,
+    Role,
+    RunResult,
+    StackInfo,
+    folder_of,
+    new_run_dir,
+    now_iso,
+    save_run,
+)
 from bench.stacks import Stack, floor_stack
 from bench.verify import verify
 
@@ -92,7 +102,7 @@ class Session:
         """A measurement that says `failed` until a load succeeds."""
         label = label or stack.name
         return Measurement(label=label, stack=stack.name, role=role, repeat=repeat, backend=self.backend.name,
-                           folder=folder or label.replace("@", "-").replace(",", "-").replace("=", "-"),
+                           folder=folder or folder_of(label),
                            params=dict(params or {}), load=load)  # fmt: skip
 
     def record(self, m: Measurement) -> Measurement:

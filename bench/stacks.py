@@ -82,17 +82,49 @@ def floor_stack(stacks_dir: Path = STACKS_DIR) -> Stack:
 
 
 def select(names: list[str], stacks_dir: Path = STACKS_DIR) -> list[Stack]:
-    """Resolve stack names; an unknown one is a ConfigError that lists the known ones."""
-    known = discover(stacks_dir)
+    """Resolve stack names; an unknown one is a ConfigError that lists the known ones.
+
+    A helper stack (the floor) can be named too, though `list` and `all` leave it out.
+    """
+    known, everything = discover(stacks_dir), discover(stacks_dir, hidden=True)
     chosen = []
     for name in names:
-        if name not in known:
+        if name not in everything:
             raise ConfigError(
                 f"stack {name!r} not found",
                 tip=f"known stacks: {', '.join(known)} (see `python -m bench list`)",
             )
-        chosen.append(known[name])
+        chosen.append(everything[name])
     return chosen
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of a run: a stack, the label it is reported under, the parameters it runs with."""
+
+    stack: Stack
+    label: str
+    params: Mapping[str, str]
+
+
+def variants(names: list[str], stacks_dir: Path = STACKS_DIR) -> list[Variant]:
+    """`flask_gunicorn` or `flask_gunicorn@TAG` -> a Variant labelled as written.
+
+    A tag measures one stack under two labels in one interleaved run (`flask@a flask@b`: the
+    A/A check that an identical pair comes out "not significant").
+    """
+    found = []
+    for name in names:
+        base, _, tag = name.partition("@")
+        if "@" in name and not tag:
+            raise ConfigError(f"{name!r}: nothing after @", tip="label a stack like flask@a")
+        found.append(Variant(select([base], stacks_dir)[0], name, {}))
+    labels = [v.label for v in found]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise ConfigError(f"{', '.join(twice)} named twice", tip="measure one stack twice under two labels: "
+                          f"{twice[0]}@a {twice[0]}@b")  # fmt: skip
+    return found
 
 
 def load_stack(toml_path: Path) -> Stack:

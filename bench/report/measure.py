@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from bench import stats
 from bench.report import charts as chart_files
 from bench.report.common import codes
 from bench.report.tables import Column, cells, latency_columns, markdown, section
+from bench.report.verdicts import verdict
 from bench.results import Measurement, RunResult
 
 COLUMNS = [
@@ -69,44 +70,8 @@ def main_table(run: RunResult, frame: pd.DataFrame, role: str, title: str = "Res
     return section(title, markdown(rows, head), NOTE)
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """One figure of one label against the baseline's: how much better or worse, or not significant."""
-
-    figure: str
-    base: float
-    other: float
-    unit: str
-    lower_is_better: bool
-    significant: bool
-
-    @property
-    def ratio(self) -> float:
-        return max(self.base, self.other) / min(self.base, self.other)
-
-    @property
-    def better(self) -> bool:
-        return self.other < self.base if self.lower_is_better else self.other > self.base
-
-    def text(self) -> str:
-        fmt = "{:.2f}" if self.unit == "ms" else "{:.0f}"
-        figures = f"{fmt.format(self.other)} vs {fmt.format(self.base)} {self.unit}"
-        if not self.significant:
-            return f"{self.figure} not significant ({figures}; the spreads overlap)"
-        words = ("faster", "slower") if self.lower_is_better else ("higher", "lower")
-        return f"{self.figure} {self.ratio:.2f}x {words[0] if self.better else words[1]} ({figures})"
-
-
-def verdict(figure: str, base: list[float], other: list[float], unit: str, lower_is_better: bool) -> Verdict | None:
-    """Medians compared; significant only when the min-max ranges of two or more repeats do not overlap."""
-    if not base or not other or min(base + other) <= 0:
-        return None
-    overlap = len(base) > 1 and len(other) > 1 and min(other) <= max(base) and min(base) <= max(other)
-    return Verdict(figure, statistics.median(base), statistics.median(other), unit, lower_is_better, not overlap)
-
-
 def comparison(run: RunResult) -> str:
-    """pyperf-style: each stack against the first, or "not significant"."""
+    """pyperf-style: each label against the first, each figure with its 95 % interval or "not significant"."""
     grouped = {label: [m for m in ms if m.ok and m.figures] for label, ms in groups(run, "stack").items()}
     grouped = {label: ms for label, ms in grouped.items() if ms}
     if len(grouped) < 2:
@@ -114,19 +79,20 @@ def comparison(run: RunResult) -> str:
     (base_label, base), *others = grouped.items()
     lines = []
     for label, ms in others:
-        found = [
-            verdict("average response time", _values(base, "avg"), _values(ms, "avg"), "ms", lower_is_better=True),
-            verdict("throughput", _values(base, "rps"), _values(ms, "rps"), "req/s", lower_is_better=False),
-        ]
-        lines.append(f"- `{label}`: " + "; ".join(v.text() if v else "-" for v in found))
+        found = [verdict(figure, base, ms, interleaved=True) for figure in ("avg", "p99", "rps")]
+        lines.append(f"- `{label}`: " + "; ".join(v.text() for v in found if v))
+    notes = [METHOD]
     if any(len(ms) < 2 for ms in grouped.values()):
-        lines.append("\nWith one repeat there is no spread to judge significance; use --repeat 3 or more.")
-    return section(f"Compared with `{base_label}`", "\n".join(lines))
+        notes.append("With one repeat there is no interval; use --repeat 3 or more.")
+    return section(f"Compared with `{base_label}`", "\n".join(lines), " ".join(notes))
 
 
-def _values(ms: list[Measurement], figure: str) -> list[float]:
-    values = [m.figures.rps if figure == "rps" else m.latency.avg_ms for m in ms if m.figures]
-    return [v for v in values if v is not None]
+METHOD = (
+    "Repeats are interleaved, so repeat i of each stack was measured side by side: a ratio is the geometric "
+    "mean of the per-repeat ratios, its 95 % interval a t interval on their logarithms (bench/stats.py); "
+    "the figures beside it are geometric means of the repeats. "
+    f"*Not significant*: the interval contains 1, or the difference is under {stats.MIN_EFFECT:.0%}."
+)
 
 
 def reference(run: RunResult) -> str:

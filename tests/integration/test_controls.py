@@ -1,0 +1,32 @@
+"""The comparison's two controls, measured for real with the default 3 interleaved repeats.
+
+A/A: one stack under two labels must come out "not significant" on every figure; positive:
+the stack against the floor (nginx answering from memory, several times faster) must come
+out significant. A method so wide that nothing is significant fails the second; one that
+calls noise a difference fails the first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.integration.conftest import measurements, only_run, run_bench
+
+LOAD = ["-u", "8", "-r", "8", "-t", "3s", "--warmup", "1s", "--backend", "local", "--no-floor"]
+
+
+def test_an_identical_pair_is_not_significant_and_the_floor_is(tmp_path: Path) -> None:
+    done = run_bench("stack", "flask_gunicorn@a", "flask_gunicorn@b", "floor", *LOAD, "--results", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    _, run = only_run(tmp_path)
+    assert run["settings"]["repeat"] == 3  # the default
+    labels = [m["label"] for m in measurements(run)]
+    assert labels == ["flask_gunicorn@a", "flask_gunicorn@b", "floor"] * 3
+    summary = (tmp_path / "summary.md").read_text()
+    lines = {line.split("`")[1]: line for line in summary.splitlines() if line.startswith("- `")}
+    same = lines["flask_gunicorn@b"]
+    for figure in ("average response time", "p99", "throughput"):
+        assert f"{figure} not significant (" in same, same
+    floor = lines["floor"]
+    assert "average response time not significant" not in floor and "x faster (95 % CI " in floor, floor
+    assert "throughput not significant" not in floor and "x higher (95 % CI " in floor, floor
