@@ -178,18 +178,20 @@ class Session:
         return m
 
     def measure_floor(self, load: LoadShape) -> Measurement | None:
-        """The same load shape against a trivial nginx: what locust itself adds to every figure.
+        """The same load shape against a trivial nginx, on the run's backend (under compose: an nginx
+        container loaded from the same locust container image, networks and CPU sets as the stacks):
+        what locust itself adds to every figure.
 
         Optional: when the floor cannot run here, the run goes on without it and says why.
         """
-        floor, local = floor_stack(), get_backend("local")
+        floor = floor_stack()
         try:
-            local.check([floor])
+            self.backend.check([floor])
         except MissingToolError as exc:
             progress(f"WARNING: load generator floor not measured: {exc}" + (f" ({exc.tip})" if exc.tip else ""))
             return None
         short = LoadShape(**{**load.__dict__, "duration_s": min(load.duration_s, FLOOR_MAX_S)})
-        return self.measure(floor, "floor", short, backend=local)
+        return self.measure(floor, "floor", short)
 
 
 def _envoy_counters(running: RunningStack) -> dict[str, int] | None:

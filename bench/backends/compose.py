@@ -175,9 +175,10 @@ class ComposeBackend:
         for stack in stacks:
             if not (stack.path / stack.compose.file).is_file():
                 raise MissingToolError(f"stack {stack.name!r} has no {stack.compose.file}")
-        self._compose = compose_command()
-        self._ncpu = int(_run(["docker", "info", "--format", "{{.NCPU}}"]).strip() or "1")
-        self._images = images.prepare(progress)
+        if self._images is None:  # once per run: later checks (the floor) reuse them
+            self._compose = compose_command()
+            self._ncpu = int(_run(["docker", "info", "--format", "{{.NCPU}}"]).strip() or "1")
+            self._images = images.prepare(progress)
 
     @contextmanager
     def up(self, stack: Stack, bring_up: BringUp) -> Iterator[RunningStack]:
@@ -406,7 +407,7 @@ def write_default_configs() -> None:
     """Rewrite stacks/<name>/compose/* : the configs a by-hand `docker compose up` mounts."""
     from bench.stacks import discover
 
-    for stack in discover().values():
+    for stack in discover(hidden=True).values():
         if stack.templates:
             render_configs(stack, istio.DEFAULT_PRESET, stack.path / CONFIG_DIR)
 

@@ -58,6 +58,15 @@ def test_every_stack_has_real_figures_under_compose(measured: Measured) -> None:
         assert m["deployment"]["image_prep_s"], m["deployment"]
         # --pin auto (the default) honoured as the containers' cpusets: stack and locust apart
         assert (m["deployment"]["cpuset_stack"], m["deployment"]["cpuset_user"]) == ("0", "1"), m["deployment"]
+
+
+def test_the_floor_is_measured_on_the_same_path(measured: Measured) -> None:
+    (floor,) = measurements(measured.run, "floor")
+    assert floor["status"] == "ok" and floor["backend"] == "compose"
+    stack = measurements(measured.run)[0]["deployment"]
+    for key in ("cpuset_stack", "cpuset_user", "image_python", "image_nginx"):  # the same containers' settings
+        assert floor["deployment"][key] == stack[key], key
+    assert floor["figures"]["rps"] > 0
     assert "images ready in" in measured.stderr
 
 
@@ -77,8 +86,8 @@ def test_the_user_containers_files_belong_to_uid_gid(measured: Measured) -> None
     ids=["containers", "networks", "volumes"],
 )
 def test_nothing_of_the_run_survives(measured: Measured, listing: list[str]) -> None:
-    projects = [m["deployment"]["compose_project"] for m in measurements(measured.run)]
-    assert len(projects) == len(discover())
+    projects = [m["deployment"]["compose_project"] for m in measured.run["measurements"]]
+    assert len(projects) == len(discover()) + 1  # and the floor
     for project in projects:
         out = subprocess.run(
             ["docker", *listing, "--filter", f"label={compose.PROJECT_LABEL}={project}"],

@@ -19,7 +19,7 @@ from bench.load import LOCUSTFILE, locust_env
 from bench.results import LoadShape
 from bench.stacks import discover
 
-STACKS = discover()
+STACKS = discover(hidden=True)  # the floor runs under compose too
 TEMPLATED = [name for name, stack in STACKS.items() if stack.templates]
 
 
