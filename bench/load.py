@@ -78,10 +78,11 @@ class LocalLauncher:
     """Locust as a child process of this machine (the local backend's way)."""
 
     cpus: tuple[int, ...] | None = None  # pin locust apart from the stack
+    locustfile: Path | None = None  # another locustfile than the lab's (benchmarks/ price the lab's against it)
 
     def command(self, settings: LoadShape, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]:
         """The argv and environment that run locust writing into `out`."""
-        args = locust_args(base_url, settings, str(out), str(LOCUSTFILE))
+        args = locust_args(base_url, settings, str(out), str(self.locustfile or LOCUSTFILE))
         prefix = ["taskset", "-c", ",".join(map(str, self.cpus))] if self.cpus else []
         return [*prefix, sys.executable, "-m", "locust", *args], dict(os.environ) | locust_env(settings, str(out))
 

@@ -1,66 +1,70 @@
-"""The lab's load generator against wrk: same stacks, same cores, same request mix.
+"""The lab's load generator against wrk and against vanilla locust: how far to trust its figures.
 
-    .venv/bin/python -m benchmarks.lab_vs_wrk [--stacks NAME ...] [--duration 10s] [--out FILE]
+    .venv/bin/python -m benchmarks.lab_vs_wrk [--stacks NAME ...] [--pairs 3] [--duration 6s] [--out FILE]
 
-Each stack is brought up once (LocalBackend, pinned as the lab pins it) and measured four
-times, the load generator always on the other cores:
+Everything runs pinned as the lab pins it (stack on one CPU set, generators on the other) and
+every comparison is interleaved, A B A B, `--pairs` times, reported as median [min-max] with
+the load average before and after, since this machine drifts between minutes.
 
-1. peak: closed loop, --concurrency users (locust) / connections (wrk), flat out.
-   Goal from the issue: the lab reaches at least 0.9 x wrk's req/s on every stack, so the
-   generator is not what limits the lab's figures.
-2. moderate: --rate req/s paced over --moderate-concurrency users / connections, both with
-   one schedule shared by all of them (bench/locustfile.py's Pacer, wrk_mix.lua's delay()).
-   Goal: the lab's mean latency within 0.5 ms + 10 % of wrk's.
+1. The generator's own cost, against the floor nginx (answers from memory):
+   - peak: the lab's locustfile against a vanilla FastHttpUser (benchmarks/vanilla_locustfile.py)
+     at --concurrency users: the lab's per-request recording must stay within 10 % of vanilla;
+     the vanilla rate is locust's own ceiling on this core.
+   - latency at concurrency 1: the lab against wrk, on the floor with keep-alive and on a floor
+     that closes every connection; the difference between the two is each tool's reconnect cost
+     (wrk starts its clock on an open socket, locust before it connects).
+2. Each stack, brought up once:
+   - peak: closed loop, --concurrency users / connections. Goal: lab/wrk >= 0.9.
+   - moderate: --rate req/s (the lab's open model; wrk_mix.lua's shared schedule over
+     --moderate-concurrency connections). Goal: the lab's mean within 0.5 ms + 10 % of wrk's,
+     where the server keeps connections open; where it closes them the measured reconnect cost
+     is shown apart and taken out before the goal is judged.
 
-wrk's figures come from the one JSON line wrk_mix.lua's done() prints, never its human text.
-A goal that is missed is reported as "no"; the exit code is non-zero only when a stack could
-not be measured at all.
+wrk's figures come from the one JSON line wrk_mix.lua's done() prints. A goal missed is
+"no"; the exit code is non-zero only when something could not be measured at all.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
+import http.client
 import os
 import platform
 import shlex
 import shutil
 import signal
-import subprocess
+import statistics
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from tabulate import tabulate
 
-from bench.backends.base import BringUp
+from bench.backends.base import BringUp, RunningStack
 from bench.backends.local import LocalBackend
 from bench.errors import BenchError, ConfigError, StackFailed
-from bench.load import LocalLauncher, run_load
-from bench.options import parse_duration, parse_pin, positive_int
-from bench.procs import ProcessGroup, tail
+from bench.options import parse_duration, parse_pin, positive_float, positive_int
 from bench.results import LoadShape, write_text_atomic
-from bench.stacks import ROOT, Stack, discover, select
+from bench.stacks import ROOT, Stack, discover, floor_stack, load_stack, select
+from benchmarks import generators as gen
+from benchmarks.generators import Sample
 
-WRK_SCRIPT = Path(__file__).with_name("wrk_mix.lua")
 DEFAULT_OUT = ROOT / "results" / "lab-vs-wrk.md"
 PEAK_GOAL = 0.9  # lab req/s over wrk req/s
+VANILLA_GOAL = 0.9  # lab locustfile req/s over vanilla FastHttpUser req/s (within 10 %)
 LATENCY_GOAL_MS = 0.5  # allowed |lab mean - wrk mean| = 0.5 ms + 10 % of wrk's mean
 LATENCY_GOAL_SHARE = 0.10
-RATE_TOLERANCE = 0.05  # a moderate run that missed its rate by more is flagged in the notes
-WRK_GRACE_S = 30.0  # beyond its own -d, before a hung wrk counts as failed
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
 def say(message: str) -> None:
-    """Progress on stderr, so stdout carries only the table."""
+    """Progress on stderr, so stdout carries only the report."""
     print(message, file=sys.stderr, flush=True)
 
 
@@ -69,283 +73,308 @@ class Settings:
     """Everything one run compares, decided before anything starts."""
 
     stacks: tuple[Stack, ...]
+    pairs: int
     duration_s: float
     warmup_s: float
     concurrency: int  # peak: locust users = wrk connections
     rate: float  # moderate: total req/s of each tool
-    moderate_concurrency: int  # moderate: locust users = wrk connections
+    moderate_concurrency: int  # moderate: wrk connections (the lab's open model opens what it needs)
     out: Path
     stack_cpus: tuple[int, ...] | None
     load_cpus: tuple[int, ...] | None
     breaker: str  # preset for stacks with a circuit breaker, as the lab's default
     command: str  # as the user typed it, for the header
 
-
-@dataclass(frozen=True)
-class Measurement:
-    """One tool's figures for one measured window."""
-
-    requests: int
-    errors: int  # locust failures, or wrk's connect/read/write/status/timeout errors
-    rps: float
-    mean_ms: float | None
-    note: str = ""  # e.g. the generator itself ran out of CPU
+    def load(self, users: int, rate: float | None = None) -> LoadShape:
+        if rate:
+            return LoadShape.open(rate, self.duration_s, self.warmup_s)
+        return LoadShape(users, users, self.duration_s, self.warmup_s)
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """The four measurements of one stack, or why it could not be measured."""
+@dataclass
+class Series:
+    """One tool's samples of one measurement, one per pair."""
 
+    samples: list[Sample] = field(default_factory=list)
+
+    def values(self, pick: Callable[[Sample], float | None]) -> list[float]:
+        return [v for s in self.samples if (v := pick(s)) is not None]
+
+
+@dataclass
+class StackResult:
     stack: str
-    peak_lab: Measurement | None = None
-    peak_wrk: Measurement | None = None
-    moderate_lab: Measurement | None = None
-    moderate_wrk: Measurement | None = None
+    closes_connections: bool | None = None
+    peak: dict[str, Series] = field(default_factory=lambda: {"lab": Series(), "wrk": Series()})
+    moderate: dict[str, Series] = field(default_factory=lambda: {"lab": Series(), "wrk": Series()})
     error: str | None = None
 
-    @property
-    def ratio(self) -> float | None:
-        """Lab req/s over wrk req/s at peak."""
-        if not (self.peak_lab and self.peak_wrk and self.peak_wrk.rps > 0):
-            return None
-        return self.peak_lab.rps / self.peak_wrk.rps
 
-    @property
-    def latency_gap_ms(self) -> float | None:
-        """Lab mean minus wrk mean at the moderate load."""
-        lab, wrk = self.moderate_lab, self.moderate_wrk
-        if not (lab and wrk and lab.mean_ms is not None and wrk.mean_ms is not None):
-            return None
-        return lab.mean_ms - wrk.mean_ms
+@dataclass
+class GeneratorCost:
+    peak: dict[str, Series] = field(default_factory=lambda: {"lab": Series(), "vanilla": Series()})
+    keepalive: dict[str, Series] = field(default_factory=lambda: {"lab": Series(), "wrk": Series()})
+    closing: dict[str, Series] = field(default_factory=lambda: {"lab": Series(), "wrk": Series()})
+    error: str | None = None
 
-    @property
-    def latency_allowed_ms(self) -> float | None:
-        """The goal's bound on |lab mean - wrk mean|."""
-        wrk = self.moderate_wrk
-        if wrk is None or wrk.mean_ms is None:
-            return None
-        return LATENCY_GOAL_MS + LATENCY_GOAL_SHARE * wrk.mean_ms
+    def reconnect_ms(self, tool: str) -> float | None:
+        """What a reconnect adds to `tool`'s mean: closing floor minus keep-alive floor, median of pairs."""
+        return _median_of_differences(self.closing[tool], self.keepalive[tool])
 
 
-# --- wrk ------------------------------------------------------------------------------
+# --- measuring -----------------------------------------------------------------------------
 
 
-def wrk_argv(url: str, connections: int, duration_s: float, cpus: tuple[int, ...] | None) -> list[str]:
-    """`taskset -c CPUS wrk -t1 -c N -d Ts --latency -s wrk_mix.lua URL` (wrk takes whole seconds)."""
-    pin = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
-    seconds = max(1, math.ceil(duration_s))
-    wrk = ["wrk", "-t1", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", str(WRK_SCRIPT), url]
-    return pin + wrk
-
-
-def parse_wrk_summary(output: str) -> dict[str, Any]:
-    """The JSON line wrk_mix.lua's done() printed; StackFailed if there is none."""
-    for line in reversed(output.splitlines()):
-        if line.startswith('{"wrk_mix"'):
-            data: dict[str, Any] = json.loads(line)
-            return data
-    raise StackFailed("wrk printed no summary line (did it start?)", output[-2000:])
-
-
-def wrk_measurement(summary: dict[str, Any]) -> Measurement:
-    """Figures from wrk_mix.lua's summary (times there are microseconds)."""
-    seconds = summary["duration_us"] / 1e6
-    latency = summary.get("latency_us") or {}
-    mean = latency.get("mean")
-    return Measurement(
-        requests=int(summary["requests"]),
-        errors=sum(int(v) for v in summary["errors"].values()),
-        rps=round(summary["requests"] / seconds, 1) if seconds > 0 else 0.0,
-        mean_ms=None if mean is None else round(mean / 1000, 3),
-    )
-
-
-def run_wrk(
-    url: str, connections: int, duration_s: float, rate: float, cpus: tuple[int, ...] | None, log: Path
-) -> Measurement:
-    """Run wrk once in its own process group (stopped TERM then KILL, even on Ctrl-C)."""
-    env = dict(os.environ) | {"WRK_MIX_RATE": f"{rate:g}"}
-    group = ProcessGroup()
-    try:
-        child = group.start("wrk", wrk_argv(url, connections, duration_s, cpus), log, cwd=ROOT, env=env)
-        child.popen.wait(timeout=math.ceil(duration_s) + WRK_GRACE_S)
-    except subprocess.TimeoutExpired:
-        raise StackFailed(f"wrk did not finish within {WRK_GRACE_S:g} s of its run time", tail(log)) from None
-    finally:
-        group.stop()
-    return wrk_measurement(parse_wrk_summary(log.read_text(encoding="utf-8", errors="replace")))
-
-
-# --- the lab (locust) -------------------------------------------------------------------
-
-
-def run_lab(url: str, load: LoadShape, out: Path, cpus: tuple[int, ...] | None,
-            problem: Callable[[], str | None]) -> Measurement:  # fmt: skip
-    """The lab's own load run (bench.load.run_load, FastHttpUser) -> its figures."""
-    outcome = run_load(url, load, out, problem, LocalLauncher(cpus))
-    if outcome.interrupted:
-        raise KeyboardInterrupt
-    if outcome.problem:
-        raise StackFailed(outcome.problem, outcome.log_tail)
-    figures = outcome.figures
-    if figures is None:
-        raise StackFailed(f"locust left no samples in {out} (exit code {outcome.exit_code})", outcome.log_tail)
-    if figures.requests == 0:
-        raise StackFailed(f"no request completed in locust's measured window (see {out})", outcome.log_tail)
-    note = ""
-    if figures.generator_bound:  # then the lab's peak is locust's limit, not the stack's
-        note = f"locust CPU-bound ({figures.generator_cpu_percent or 0:g} % of a core)"
-    return Measurement(figures.requests, figures.failures, figures.rps, figures.latency.avg_ms, note)
-
-
-# --- one stack ---------------------------------------------------------------------------
-
-
-def measure_stack(stack: Stack, settings: Settings, workdir: Path) -> Comparison:
-    """One bring-up; lab and wrk at peak, then both at the moderate rate; always torn down."""
+@contextmanager
+def up(stack: Stack, settings: Settings, workdir: Path) -> Iterator[RunningStack]:
     params = {"breaker": settings.breaker} if stack.breaker_file else {}
-    run = BringUp(workdir, params, stack_cpus=settings.stack_cpus, load_cpus=settings.load_cpus)
-    peak = LoadShape(settings.concurrency, settings.concurrency, settings.duration_s, settings.warmup_s)
-    users = settings.moderate_concurrency
-    moderate = LoadShape(users, users, settings.duration_s, settings.warmup_s, rate=settings.rate)
-    with LocalBackend().up(stack, run) as target:
-        url = target.base_url
+    bring_up = BringUp(workdir, params, stack_cpus=settings.stack_cpus, load_cpus=settings.load_cpus)
+    with LocalBackend().up(stack, bring_up) as running:
+        yield running
 
-        def wrk(name: str, connections: int, rate: float) -> Measurement:
-            if settings.warmup_s > 0:  # wrk cannot leave a warmup out, so it gets its own run
-                run_wrk(url, connections, settings.warmup_s, rate, settings.load_cpus, workdir / f"{name}-warmup.log")
-            measured = run_wrk(url, connections, settings.duration_s, rate, settings.load_cpus, workdir / f"{name}.log")
-            if broken := target.problem():
-                raise StackFailed(broken, target.log_tail())
+
+def closing_floor(folder: Path) -> Stack:
+    """The floor nginx, told to close every connection after its answer (keepalive_timeout 0)."""
+    source = floor_stack()
+    shutil.copytree(source.path, folder, dirs_exist_ok=True)
+    conf = folder / "nginx.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace("http {", "http {\n    keepalive_timeout 0;", 1),
+                    encoding="utf-8")  # fmt: skip
+    return load_stack(folder / "stack.toml")
+
+
+def measure_generator(settings: Settings, work: Path) -> GeneratorCost:
+    """Against the floor: lab vs vanilla at peak, lab vs wrk at concurrency 1, keep-alive and closing."""
+    cost = GeneratorCost()
+    closing = closing_floor(work / "floor-closing")
+    one = settings.load(1)
+    for i in range(1, settings.pairs + 1):
+        say(f"generator cost, pair {i}/{settings.pairs}: floor nginx ...")
+        with up(floor_stack(), settings, work / f"floor-{i}") as floor:
+            url, d = floor.base_url, work / f"floor-{i}"
+            peak = settings.load(settings.concurrency)
+            cost.peak["lab"].samples.append(gen.locust_json(url, peak, d / "peak-lab", settings.load_cpus, False))
+            cost.peak["vanilla"].samples.append(gen.locust_json(url, peak, d / "peak-vanilla", settings.load_cpus,
+                                                                True))  # fmt: skip
+            cost.keepalive["lab"].samples.append(gen.lab(url, one, d / "c1-lab", settings.load_cpus))
+            cost.keepalive["wrk"].samples.append(_wrk(url, 1, 0.0, settings, d / "c1-wrk"))
+        with up(closing, settings, work / f"closing-{i}") as floor:
+            url, d = floor.base_url, work / f"closing-{i}"
+            cost.closing["lab"].samples.append(gen.lab(url, one, d / "c1-lab", settings.load_cpus))
+            cost.closing["wrk"].samples.append(_wrk(url, 1, 0.0, settings, d / "c1-wrk"))
+    return cost
+
+
+def measure_stack(stack: Stack, settings: Settings, workdir: Path) -> StackResult:
+    """One bring-up; lab and wrk at peak, then at the moderate rate, interleaved, --pairs times."""
+    result = StackResult(stack.name)
+    with up(stack, settings, workdir) as running:
+        url = running.base_url
+        result.closes_connections = closes_connections(url + stack.health_path)
+
+        def wrk(name: str, connections: int, rate: float) -> Sample:
+            measured = _wrk(url, connections, rate, settings, workdir / name)
+            if broken := running.problem():
+                raise StackFailed(broken, running.log_tail())
             return measured
 
-        say(f"{stack.name}: peak, lab ({settings.concurrency} users) ...")
-        peak_lab = run_lab(url, peak, workdir / "peak-lab", settings.load_cpus, target.problem)
-        say(f"{stack.name}: peak, wrk ({settings.concurrency} connections) ...")
-        peak_wrk = wrk("peak-wrk", settings.concurrency, 0.0)
-        say(f"{stack.name}: moderate {settings.rate:g} req/s, lab ({users} users) ...")
-        moderate_lab = run_lab(url, moderate, workdir / "moderate-lab", settings.load_cpus, target.problem)
-        say(f"{stack.name}: moderate {settings.rate:g} req/s, wrk ({users} connections) ...")
-        moderate_wrk = wrk("moderate-wrk", users, settings.rate)
-    return Comparison(stack.name, peak_lab, peak_wrk, moderate_lab, moderate_wrk)
+        for i in range(1, settings.pairs + 1):
+            say(f"{stack.name}: pair {i}/{settings.pairs}: peak lab, peak wrk, moderate lab, moderate wrk ...")
+            peak = settings.load(settings.concurrency)
+            result.peak["lab"].samples.append(gen.lab(url, peak, workdir / f"peak-lab-{i}", settings.load_cpus,
+                                                      running.problem))  # fmt: skip
+            result.peak["wrk"].samples.append(wrk(f"peak-wrk-{i}", settings.concurrency, 0.0))
+            moderate = settings.load(1, rate=settings.rate)
+            result.moderate["lab"].samples.append(gen.lab(url, moderate, workdir / f"moderate-lab-{i}",
+                                                          settings.load_cpus, running.problem))  # fmt: skip
+            result.moderate["wrk"].samples.append(wrk(f"moderate-wrk-{i}", settings.moderate_concurrency,
+                                                      settings.rate))  # fmt: skip
+    return result
 
 
-def measure_all(settings: Settings, workdir: Path) -> list[Comparison]:
-    """Every stack in turn; one that fails is recorded with its error and the rest still run."""
+def _wrk(url: str, connections: int, rate: float, settings: Settings, folder: Path) -> Sample:
+    """wrk after a warmup run of its own (wrk cannot leave a warmup out of its figures)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if settings.warmup_s > 0:
+        gen.wrk(url, connections, settings.warmup_s, rate, settings.load_cpus, folder / "warmup.log")
+    return gen.wrk(url, connections, settings.duration_s, rate, settings.load_cpus, folder / "wrk.log")
+
+
+def closes_connections(url: str) -> bool:
+    """Whether the server closes the connection after an HTTP/1.1 answer (gunicorn's sync workers do)."""
+    host, _, rest = url.removeprefix("http://").partition("/")
+    name, _, port = host.partition(":")
+    conn = http.client.HTTPConnection(name, int(port), timeout=5)
+    try:
+        conn.request("GET", "/" + rest)
+        response = conn.getresponse()
+        response.read()
+        return bool(response.will_close)
+    finally:
+        conn.close()
+
+
+def measure_all(settings: Settings, work: Path) -> tuple[GeneratorCost, list[StackResult]]:
+    """The generator's cost, then every stack; one that fails is recorded and the rest still run."""
+    try:
+        LocalBackend().check([floor_stack()])
+        cost = measure_generator(settings, work / "generator")
+    except BenchError as exc:
+        say(f"ERROR: generator cost: {exc}")
+        cost = GeneratorCost(error=str(exc))
     results = []
     for stack in settings.stacks:
         try:
             LocalBackend().check([stack])
-            comparison = measure_stack(stack, settings, workdir / stack.name)
+            result = measure_stack(stack, settings, work / stack.name)
         except BenchError as exc:
             say(f"ERROR: {stack.name}: {exc}")
             if isinstance(exc, StackFailed) and exc.log_tail:
                 say(exc.log_tail)
-            comparison = Comparison(stack.name, error=str(exc))
-        results.append(comparison)
-        say(", ".join(row(comparison, settings)))
-    return results
+            result = StackResult(stack.name, error=str(exc))
+        results.append(result)
+    return cost, results
 
 
-# --- the report --------------------------------------------------------------------------
+# --- the report ----------------------------------------------------------------------------
 
-COLUMNS = (
-    "stack", "concurrency", "lab req/s", "wrk req/s", "lab/wrk", f"goal ≥{PEAK_GOAL:g} met?",
-    "lab mean ms (moderate)", "wrk mean ms", "difference", "goal met?", "notes",
-)  # fmt: skip
+
+def spread(values: Sequence[float], fmt: str = "{:,.0f}") -> str:
+    """`median [min-max]`, or a dash."""
+    if not values:
+        return "—"
+    mid = fmt.format(statistics.median(values))
+    return mid if len(values) == 1 else f"{mid} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
+
+
+def _ratios(a: Series, b: Series, pick: Callable[[Sample], float | None]) -> list[float]:
+    return [x / y for x, y in zip(a.values(pick), b.values(pick), strict=False) if y]
+
+
+def _differences(a: Series, b: Series) -> list[float]:
+    return [x - y for x, y in zip(a.values(_mean), b.values(_mean), strict=False)]
+
+
+def _median_of_differences(a: Series, b: Series) -> float | None:
+    found = _differences(a, b)
+    return statistics.median(found) if found else None
+
+
+def _rps(s: Sample) -> float:
+    return s.rps
+
+
+def _mean(s: Sample) -> float | None:
+    return s.mean_ms
 
 
 def yes_no(met: bool | None) -> str:
-    """The goal column: yes, no, or a dash when there is nothing to judge."""
     return "—" if met is None else ("yes" if met else "no")
 
 
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
+def generator_section(cost: GeneratorCost) -> list[str]:
+    if cost.error:
+        return ["## The generator's own cost", "", f"Not measured: {cost.error}", ""]
+    ratio = _ratios(cost.peak["lab"], cost.peak["vanilla"], _rps)
+    keep_gap, close_gap = _differences(cost.keepalive["lab"], cost.keepalive["wrk"]), _differences(
+        cost.closing["lab"], cost.closing["wrk"])  # fmt: skip
+    rows = [
+        ["peak req/s, lab locustfile vs vanilla FastHttpUser", spread(cost.peak["lab"].values(_rps)),
+         spread(cost.peak["vanilla"].values(_rps)), spread(ratio, "{:.2f}") + "x",
+         f"≥ {VANILLA_GOAL:g}: {yes_no(statistics.median(ratio) >= VANILLA_GOAL if ratio else None)}"],
+        ["mean ms at concurrency 1, keep-alive: lab vs wrk", spread(cost.keepalive["lab"].values(_mean), "{:.3f}"),
+         spread(cost.keepalive["wrk"].values(_mean), "{:.3f}"), spread(keep_gap, "{:+.3f}") + " ms", ""],
+        ["mean ms at concurrency 1, server closes: lab vs wrk", spread(cost.closing["lab"].values(_mean), "{:.3f}"),
+         spread(cost.closing["wrk"].values(_mean), "{:.3f}"), spread(close_gap, "{:+.3f}") + " ms", ""],
+        ["reconnect cost (closing minus keep-alive)", _ms(cost.reconnect_ms("lab")), _ms(cost.reconnect_ms("wrk")),
+         "", "lab's clock includes the connect, wrk's does not"],
+    ]  # fmt: skip
+    table = tabulate(rows, headers=["against the floor nginx", "lab", "vanilla / wrk", "lab vs the other", "goal"],
+                     tablefmt="github", disable_numparse=True)  # fmt: skip
+    ceiling = statistics.median(cost.peak["vanilla"].values(_rps)) if cost.peak["vanilla"].samples else None
+    note = (f"Locust's own ceiling on this core: about {ceiling:,.0f} req/s (vanilla FastHttpUser against nginx "
+            "answering from memory). A stack figure near it is the generator's limit, not the stack's.")
+    return ["## The generator's own cost", "", table, "", note if ceiling else "", ""]
 
 
-def _rps(m: Measurement | None) -> str:
-    return "—" if m is None else f"{m.rps:,.0f}"
-
-
-def notes(c: Comparison, settings: Settings) -> str:
-    """What a reader needs to trust (or distrust) the row: errors, missed rates, busy generators."""
-    found = []
-    for label, m in (("peak lab", c.peak_lab), ("peak wrk", c.peak_wrk),
-                     ("moderate lab", c.moderate_lab), ("moderate wrk", c.moderate_wrk)):  # fmt: skip
-        if m is None:
-            continue
-        if m.errors:
-            found.append(f"{label}: {m.errors} errors of {m.requests}")
-        if m.note:
-            found.append(f"{label}: {m.note}")
-    if c.ratio is not None and c.ratio > 1 / PEAK_GOAL:  # wrk is the faster generator; noise is likelier
-        found.append("lab well above wrk at peak: suspect noise from other work on the machine")
-    for label, m in (("lab", c.moderate_lab), ("wrk", c.moderate_wrk)):
-        if m is not None and abs(m.rps - settings.rate) > RATE_TOLERANCE * settings.rate:
-            found.append(f"moderate {label} reached {m.rps:g} of {settings.rate:g} req/s")
-    return "; ".join(found)
-
-
-def row(c: Comparison, settings: Settings) -> list[str]:
-    """One table row's cells."""
-    if c.error:
-        cells = [c.stack, str(settings.concurrency), *["—"] * 8, f"ERROR: {c.error}"]
-    else:
-        ratio, gap, allowed = c.ratio, c.latency_gap_ms, c.latency_allowed_ms
-        lab_mean = c.moderate_lab.mean_ms if c.moderate_lab else None
-        wrk_mean = c.moderate_wrk.mean_ms if c.moderate_wrk else None
-        cells = [
-            c.stack, str(settings.concurrency), _rps(c.peak_lab), _rps(c.peak_wrk),
-            "—" if ratio is None else f"{ratio:.2f}x",
-            yes_no(None if ratio is None else ratio >= PEAK_GOAL),
-            _ms(lab_mean), _ms(wrk_mean),
-            "—" if gap is None or allowed is None else f"{gap:+.2f} ms (limit ±{allowed:.2f})",
-            yes_no(None if gap is None or allowed is None else abs(gap) <= allowed),
-            notes(c, settings),
-        ]  # fmt: skip
-    return [cell.replace("|", "/") for cell in cells]
-
-
-def header(settings: Settings, started: datetime, load_before: tuple[float, ...]) -> list[str]:
-    """Command, date, machine, pinning and the load shapes, above the table."""
-    d, w = f"{settings.duration_s:g}", f"{settings.warmup_s:g}"
+def stack_row(r: StackResult, cost: GeneratorCost, settings: Settings) -> list[str]:
+    if r.error:
+        return [r.stack, "—", *["—"] * 9, f"ERROR: {r.error}"]
+    ratio = _ratios(r.peak["lab"], r.peak["wrk"], _rps)
+    gaps = _differences(r.moderate["lab"], r.moderate["wrk"])
+    wrk_mean = r.moderate["wrk"].values(_mean)
+    reconnect = None
+    if r.closes_connections and cost.reconnect_ms("lab") is not None:
+        reconnect = (cost.reconnect_ms("lab") or 0.0) - (cost.reconnect_ms("wrk") or 0.0)
+    gap = statistics.median(gaps) if gaps else None
+    left = None if gap is None else gap - (reconnect or 0.0)
+    limit = LATENCY_GOAL_MS + LATENCY_GOAL_SHARE * statistics.median(wrk_mean) if wrk_mean else None
     return [
-        "# The lab's load generator vs wrk",
-        "",
-        f"- Command: `{settings.command}`",
-        f"- Date: {started.isoformat(timespec='seconds')}",
-        f"- Machine: {cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}; "
-        f"load average {' / '.join(f'{x:.2f}' for x in load_before)} (1/5/15 min) before the run "
-        "(a shared machine: other work adds noise)",
-        f"- Pinning (the lab's `--pin auto` split): stacks on CPU {_cpus(settings.stack_cpus)}, "
-        f"load generators (locust, wrk) on CPU {_cpus(settings.load_cpus)}",
-        f"- Tools: the lab's locust {_version('locust')} (bench/locustfile.py, FastHttpUser, 1 process) and "
-        f"{wrk_version()} (-t1, benchmarks/wrk_mix.lua), the same 7 requests in equal shares, POST included",
-        f"- Peak: closed loop, {settings.concurrency} users / connections, {w} s warmup + {d} s measured",
-        f"- Moderate: {settings.rate:g} req/s from one shared schedule over {settings.moderate_concurrency} "
-        f"users / connections, {w} s warmup + {d} s measured",
-        f"- Goals: peak lab/wrk ≥ {PEAK_GOAL:g}; moderate |lab mean - wrk mean| ≤ {LATENCY_GOAL_MS:g} ms + "
-        f"{LATENCY_GOAL_SHARE:.0%} of wrk's mean",
-        "",
-    ]
+        r.stack, yes_no(r.closes_connections), spread(r.peak["lab"].values(_rps)), spread(r.peak["wrk"].values(_rps)),
+        spread(ratio, "{:.2f}") + "x", yes_no(statistics.median(ratio) >= PEAK_GOAL if ratio else None),
+        spread(r.moderate["lab"].values(_mean), "{:.2f}"), spread(wrk_mean, "{:.2f}"), spread(gaps, "{:+.2f}"),
+        "—" if reconnect is None else f"{reconnect:+.2f}",
+        "—" if left is None or limit is None else f"{left:+.2f} (limit ±{limit:.2f})",
+        yes_no(None if left is None or limit is None else abs(left) <= limit) + _notes(r, settings),
+    ]  # fmt: skip
 
 
-FOOTER = [
-    "",
-    "wrk times a request from its write on an open connection; locust from the call, so a",
-    "reconnect (gunicorn's sync workers close every connection) is inside locust's figure only.",
-]
+def _notes(r: StackResult, settings: Settings) -> str:
+    found = []
+    for name, series in (("peak lab", r.peak["lab"]), ("moderate lab", r.moderate["lab"])):
+        busy = sum(s.generator_busy for s in series.samples)
+        if busy:
+            found.append(f"{name}: locust CPU-bound in {busy} of {len(series.samples)}")
+    errors = sum(s.errors for part in (r.peak, r.moderate) for series in part.values() for s in series.samples)
+    if errors:
+        found.append(f"{errors} errors")
+    return "; " + "; ".join(found) if found else ""
 
 
-def render(results: Sequence[Comparison], settings: Settings, started: datetime,
+STACK_HEAD = ["stack", "closes connections", "peak lab req/s", "peak wrk req/s", "lab/wrk", f"≥ {PEAK_GOAL:g}?",
+              "moderate lab mean ms", "wrk mean ms", "lab - wrk ms", "reconnect cost ms", "less reconnect",
+              "goal met?"]  # fmt: skip
+
+
+def render(cost: GeneratorCost, results: Sequence[StackResult], settings: Settings, started: datetime,
            load_before: tuple[float, ...]) -> str:  # fmt: skip
     """The whole Markdown report."""
-    lines = header(settings, started, load_before)
-    lines.append(f"Load average after the run: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}.")
-    lines += ["", tabulate([row(c, settings) for c in results], headers=COLUMNS, tablefmt="github",
-                           disable_numparse=True)]  # fmt: skip
-    return "\n".join(lines + FOOTER) + "\n"
+    d, w = f"{settings.duration_s:g}", f"{settings.warmup_s:g}"
+    lines = [
+        "# The lab's load generator vs wrk and vanilla locust",
+        "",
+        f"- Command: `{settings.command}`",
+        f"- Date: {started.isoformat(timespec='seconds')}; load average {_load(load_before)} (1/5/15 min) before, "
+        f"{_load(os.getloadavg())} after",
+        f"- Machine: {cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
+        f"- Pinning (the lab's `--pin auto`): stacks on CPU {_cpus(settings.stack_cpus)}, load generators "
+        f"(locust, wrk) on CPU {_cpus(settings.load_cpus)}",
+        f"- Tools: locust {_version('locust')} (bench/locustfile.py and benchmarks/vanilla_locustfile.py, "
+        f"FastHttpUser, 1 process) and {wrk_version()} (-t1, benchmarks/wrk_mix.lua), the same 7 requests",
+        f"- Every measurement: {w} s warmup + {d} s, {settings.pairs} interleaved pairs, median [min-max]; peak at "
+        f"{settings.concurrency} users / connections; moderate at {settings.rate:g} req/s",
+        f"- Goals: lab/vanilla ≥ {VANILLA_GOAL:g}; peak lab/wrk ≥ {PEAK_GOAL:g}; moderate |lab mean - wrk mean| "
+        f"≤ {LATENCY_GOAL_MS:g} ms + {LATENCY_GOAL_SHARE:.0%} of wrk's, less the measured reconnect cost where the "
+        "server closes connections",
+        "",
+        *generator_section(cost),
+        "## Each stack",
+        "",
+        tabulate([stack_row(r, cost, settings) for r in results], headers=STACK_HEAD, tablefmt="github",
+                 disable_numparse=True),
+        "",
+        "wrk times a request from its write on an open connection; locust from the call, so where the server "
+        "closes every connection the reconnect is inside locust's figure only: the generator section measures it.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.3f} ms"
+
+
+def _load(values: Sequence[float]) -> str:
+    return " / ".join(f"{x:.2f}" for x in values)
 
 
 def cpu_model() -> str:
@@ -361,6 +390,8 @@ def cpu_model() -> str:
 
 def wrk_version() -> str:
     """`wrk -v`'s first words, e.g. `wrk debian/4.1.0-3+b2` (recorded, never parsed)."""
+    import subprocess
+
     done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10, check=False)
     first = (done.stdout + done.stderr).strip().splitlines()
     return " ".join(first[0].split()[:2]) if first else "wrk"
@@ -377,7 +408,7 @@ def _cpus(cpus: tuple[int, ...] | None) -> str:
     return ",".join(map(str, cpus)) if cpus else "all (unpinned)"
 
 
-# --- command line ------------------------------------------------------------------------
+# --- command line --------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -387,22 +418,15 @@ def build_parser() -> argparse.ArgumentParser:
         return os.environ.get(f"LAB_VS_WRK_{name}", default)
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.lab_vs_wrk", description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--stacks",
-        nargs="+",
-        default=env("STACKS", "").split() or None,
-        metavar="NAME",
-        help="stacks to compare (default: every stack of bench.stacks.discover())",
-    )
-    p.add_argument("--duration", default=env("DURATION", "10s"), help="measured time of each of the 4 runs")
-    p.add_argument("--warmup", default=env("WARMUP", "2s"), help="uncounted time before each run")
+    p.add_argument("--stacks", nargs="+", default=env("STACKS", "").split() or None, metavar="NAME",
+                   help="stacks to compare (default: every stack)")
+    p.add_argument("--pairs", default=env("PAIRS", "3"), help="interleaved pairs of each comparison")
+    p.add_argument("--duration", default=env("DURATION", "6s"), help="measured time of each run")
+    p.add_argument("--warmup", default=env("WARMUP", "1s"), help="uncounted time before each run")
     p.add_argument("--concurrency", default=env("CONCURRENCY", "32"), help="peak: users = connections")
     p.add_argument("--rate", default=env("RATE", "200"), help="moderate: req/s of each tool")
-    p.add_argument(
-        "--moderate-concurrency",
-        default=env("MODERATE_CONCURRENCY", "4"),
-        help="moderate: users = connections (few: gunicorn's sync workers block on idle ones)",
-    )
+    p.add_argument("--moderate-concurrency", default=env("MODERATE_CONCURRENCY", "4"),
+                   help="moderate: wrk's connections (few: gunicorn's sync workers block on idle ones)")
     p.add_argument("--out", type=Path, default=Path(env("OUT", str(DEFAULT_OUT))), help="Markdown file to write")
     p.add_argument("--breaker", default=env("BREAKER", "seed000"), help="breaker preset (fastapi_istio), as the lab's")
     return p  # fmt: skip
@@ -411,17 +435,15 @@ def build_parser() -> argparse.ArgumentParser:
 def make_settings(args: argparse.Namespace, argv: Sequence[str]) -> Settings:
     """Validate every flag before anything starts."""
     stack_cpus, load_cpus = parse_pin("auto")
-    rate = float(args.rate) if _is_number(args.rate) else -1.0
-    if rate <= 0:
-        raise ConfigError(f"--rate: must be a positive number of req/s, got {args.rate!r}")
     python = Path(sys.executable)
     shown = python.relative_to(ROOT) if python.is_relative_to(ROOT) else python
     return Settings(
         stacks=tuple(select(args.stacks) if args.stacks else discover().values()),
+        pairs=positive_int(args.pairs, "--pairs"),
         duration_s=parse_duration(args.duration, "--duration"),
         warmup_s=parse_duration(args.warmup, "--warmup", allow_zero=True),
         concurrency=positive_int(args.concurrency, "--concurrency"),
-        rate=rate,
+        rate=positive_float(args.rate, "--rate"),
         moderate_concurrency=positive_int(args.moderate_concurrency, "--moderate-concurrency"),
         out=args.out,
         stack_cpus=stack_cpus,
@@ -431,19 +453,12 @@ def make_settings(args: argparse.Namespace, argv: Sequence[str]) -> Settings:
     )
 
 
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # so every `with backend.up(...)` tears its stack down
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Measure, print the table, write it to --out; 1 if a stack could not be measured."""
+    """Measure, print the report, write it to --out; 1 if something could not be measured."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         settings = make_settings(build_parser().parse_args(argv), argv)
@@ -456,19 +471,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     started, load_before = datetime.now(UTC), os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="lab-vs-wrk-"))  # logs, rendered configs, locust output
     try:
-        results = measure_all(settings, work)
+        cost, results = measure_all(settings, work)
     except KeyboardInterrupt:
         say(f"ERROR: interrupted; every stack was torn down (logs in {work})")
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
-    text = render(results, settings, started, load_before)
+    text = render(cost, results, settings, started, load_before)
     print(text, end="")
     settings.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(settings.out, text)
     say(f"written to {settings.out}")
-    failed = [c.stack for c in results if c.error]
-    if failed:  # keep the logs of a failed stack for whoever looks into it
+    failed = [r.stack for r in results if r.error] + (["generator cost"] if cost.error else [])
+    if failed:  # keep the logs of what failed for whoever looks into it
         say(f"ERROR: not measured: {', '.join(failed)}; logs and load output kept in {work}")
         return EXIT_FAILED
     shutil.rmtree(work, ignore_errors=True)

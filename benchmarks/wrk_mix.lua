@@ -5,9 +5,10 @@
 -- (the user ids, attributes and POST ids cycle through the same values locust draws
 -- from), so both tools send the same mix in the same proportions.
 --
--- WRK_MIX_RATE (environment): total requests per second of this wrk thread, paced like
--- the locustfile's Pacer (one schedule shared by every connection, a slot every 1/rate s;
--- slots missed while all connections wait for responses pass unused). Unset or 0: flat out.
+-- WRK_MIX_RATE (environment): total requests per second of this wrk thread: one schedule
+-- shared by every connection, a slot every 1/rate s (slots missed while all connections
+-- wait for responses pass unused, where the lab's open model would open another
+-- connection: at the moderate rate the benchmark uses, neither runs out). Unset or 0: flat out.
 -- `delay` is only defined when pacing, because wrk routes every request through a timer
 -- once a script has one, which would slow the flat-out (peak) measurement.
 --
