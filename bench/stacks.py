@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError
+from bench.params import Param, load_params
 
 ROOT = Path(__file__).resolve().parent.parent
 # BENCH_STACKS_DIR points the lab at another folder of stacks (your own, or test fixtures)
@@ -53,6 +54,7 @@ class Stack:
     description: str
     order: int  # position in listings and the summary
     hidden: bool  # a helper target (the generator floor), not a stack to compare
+    in_all: bool  # measured by `bench all` (the four seed stacks); the others when named
     verify: bool  # check the users API's answers before loading
     app: str
     ports: Mapping[str, int]  # port name -> container port (compose); local picks free ones
@@ -60,13 +62,19 @@ class Stack:
     target: str  # the named port the load generator hits
     health_path: str
     processes: tuple[Process, ...]
-    templates: tuple[str, ...]  # files rendered into the work folder before start
-    breaker_file: str | None  # stacks with an Envoy circuit breaker name its spec file
+    templates: tuple[str, ...]  # files rendered into the work folder (by their base name) before start
+    params: Mapping[str, Param]  # the parameters it accepts (bench/params.py)
     reference: Mapping[str, Any]  # published figures from the seeds, shown beside ours
     compose: Compose = Compose("docker-compose.yml", "app", {})
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def breaker_file(self) -> str | None:
+        """The Istio circuit-breaker presets of a stack with an Envoy sidecar (its `breaker` parameter)."""
+        param = self.params.get("breaker")
+        return param.file if param is not None and param.kind == "preset" else None
 
 
 def discover(stacks_dir: Path = STACKS_DIR, hidden: bool = False) -> dict[str, Stack]:
@@ -74,6 +82,11 @@ def discover(stacks_dir: Path = STACKS_DIR, hidden: bool = False) -> dict[str, S
     loaded = [load_stack(path) for path in stacks_dir.glob("*/stack.toml")]
     ordered = sorted(loaded, key=lambda s: (s.order, s.name))
     return {stack.name: stack for stack in ordered if hidden or not stack.hidden}
+
+
+def in_all(stacks_dir: Path = STACKS_DIR) -> list[Stack]:
+    """The stacks `bench all` measures: the four of the seed documents (`in_all = true`)."""
+    return [s for s in discover(stacks_dir).values() if s.in_all]
 
 
 def floor_stack(stacks_dir: Path = STACKS_DIR) -> Stack:
@@ -98,35 +111,6 @@ def select(names: list[str], stacks_dir: Path = STACKS_DIR) -> list[Stack]:
     return chosen
 
 
-@dataclass(frozen=True)
-class Variant:
-    """One row of a run: a stack, the label it is reported under, the parameters it runs with."""
-
-    stack: Stack
-    label: str
-    params: Mapping[str, str]
-
-
-def variants(names: list[str], stacks_dir: Path = STACKS_DIR) -> list[Variant]:
-    """`flask_gunicorn` or `flask_gunicorn@TAG` -> a Variant labelled as written.
-
-    A tag measures one stack under two labels in one interleaved run (`flask@a flask@b`: the
-    A/A check that an identical pair comes out "not significant").
-    """
-    found = []
-    for name in names:
-        base, _, tag = name.partition("@")
-        if "@" in name and not tag:
-            raise ConfigError(f"{name!r}: nothing after @", tip="label a stack like flask@a")
-        found.append(Variant(select([base], stacks_dir)[0], name, {}))
-    labels = [v.label for v in found]
-    twice = sorted({label for label in labels if labels.count(label) > 1})
-    if twice:
-        raise ConfigError(f"{', '.join(twice)} named twice", tip="measure one stack twice under two labels: "
-                          f"{twice[0]}@a {twice[0]}@b")  # fmt: skip
-    return found
-
-
 def load_stack(toml_path: Path) -> Stack:
     """Parse one stack.toml; a missing or mistyped key is a ConfigError naming the file."""
     try:
@@ -141,6 +125,7 @@ def load_stack(toml_path: Path) -> Stack:
         description=_require(data, "description", str, where),
         order=int(data.get("order", 100)),
         hidden=bool(data.get("hidden", False)),
+        in_all=bool(data.get("in_all", False)),
         verify=bool(data.get("verify", True)),
         app=_require(data, "app", str, where),
         ports={str(k): int(v) for k, v in ports.items()},
@@ -149,7 +134,7 @@ def load_stack(toml_path: Path) -> Stack:
         health_path=data.get("health_path", "/health"),
         processes=tuple(_process(p, where) for p in _require(data, "process", list, where)),
         templates=tuple(data.get("templates", [])),
-        breaker_file=data.get("breaker"),
+        params=load_params(data.get("params", {}), toml_path.parent, where),
         reference=data.get("reference", {}),
         compose=_compose(data.get("compose", {}), where),
     )

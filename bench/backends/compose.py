@@ -23,13 +23,15 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
-from bench import images, istio
+from bench import images
 from bench.backends.base import BringUp, RunningStack, wait_until_ok
 from bench.backends.local import free_port
 from bench.console import progress
 from bench.errors import MissingToolError, StackFailed
 from bench.load import locust_args, locust_env
 from bench.metrics import Usage
+from bench.params import environment as params_environment
+from bench.params import template_context
 from bench.results import LoadShape
 from bench.stacks import Stack, render
 
@@ -72,23 +74,22 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def compose_context(stack: Stack, breaker_name: str) -> dict[str, str]:
+def compose_context(stack: Stack, params: Mapping[str, str]) -> dict[str, str]:
     """What `{{placeholders}}` in the stack's templates mean under compose."""
     context = {"python": "python", "stack_dir": "/stack", "workdir": WORKDIR, "bind_host": "0.0.0.0"}
     for name, port in stack.ports.items():
         context[f"port.{name}"] = str(port)
         context[f"host.{name}"] = stack.compose.hosts.get(name, LOOPBACK)
-    if stack.breaker_file:
-        context |= istio.template_context(istio.choose(stack.path / stack.breaker_file, breaker_name))
-    return context
+    return context | template_context(stack, params)
 
 
-def render_configs(stack: Stack, breaker_name: str, dest: Path) -> None:
+def render_configs(stack: Stack, params: Mapping[str, str], dest: Path) -> None:
     """Render the stack's templates for compose into `dest` (mounted as BENCH_CONFIG_DIR)."""
     dest.mkdir(parents=True, exist_ok=True)
-    context = compose_context(stack, breaker_name)
+    context = compose_context(stack, params)
     for name in stack.templates:
-        (dest / name).write_text(render((stack.path / name).read_text(encoding="utf-8"), context), encoding="utf-8")
+        text = render((stack.path / name).read_text(encoding="utf-8"), context)
+        (dest / Path(name).name).write_text(text, encoding="utf-8")
 
 
 def project_name(stack_dir: Path, n: int) -> str:
@@ -189,7 +190,7 @@ class ComposeBackend:
         project = _unused_project(run.stack_dir)
         logs = run.stack_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        render_configs(stack, run.params.get("breaker", istio.DEFAULT_PRESET), run.stack_dir / "work")
+        render_configs(stack, run.params, run.stack_dir / "work")
         published = {name: free_port() for name in _published(stack)}
         env = self._env(stack, run, published)
         session = _Project(project, stack, [*self._compose, "-p", project, "-f", str(stack.path / stack.compose.file)],
@@ -215,6 +216,7 @@ class ComposeBackend:
             "BENCH_PYTHON_IMAGE": self._images.python,
             "BENCH_NGINX_IMAGE": self._images.nginx,
         }
+        env |= params_environment(stack, run.params)  # BENCH_PARAM_WORKERS=4, ... for the compose file
         return env | {f"BENCH_PORT_{name.upper()}": str(port) for name, port in published.items()}
 
     def _target(self, stack: Stack, session: _Project, published: Mapping[str, int]) -> RunningStack:
@@ -409,7 +411,7 @@ def write_default_configs() -> None:
 
     for stack in discover(hidden=True).values():
         if stack.templates:
-            render_configs(stack, istio.DEFAULT_PRESET, stack.path / CONFIG_DIR)
+            render_configs(stack, {}, stack.path / CONFIG_DIR)  # every parameter at its default
 
 
 if __name__ == "__main__":

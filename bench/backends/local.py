@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench import istio
 from bench.backends.base import BringUp, RunningStack, wait_until_ok
 from bench.errors import MissingToolError, StackFailed
 from bench.load import LocalLauncher
 from bench.metrics import Usage, process_tree_usage, time_wait_count
+from bench.params import template_context
 from bench.procs import ProcessGroup, tail
 from bench.stacks import ROOT, Stack, render
 
@@ -75,17 +75,15 @@ def local_context(stack: Stack, run: BringUp, workdir: Path, ports: dict[str, in
     for name, port in ports.items():
         context[f"port.{name}"] = str(port)
         context[f"host.{name}"] = LOOPBACK
-    if stack.breaker_file:
-        context |= istio.template_context(istio.choose(stack.path / stack.breaker_file,
-                                                            run.params.get("breaker", istio.DEFAULT_PRESET)))
-    return context
+    return context | template_context(stack, run.params)
 
 
 def render_templates(stack: Stack, workdir: Path, context: dict[str, str]) -> None:
+    """Each template of the stack, filled in, under its base name in `workdir`."""
     workdir.mkdir(parents=True, exist_ok=True)
     for name in stack.templates:
         text = render((stack.path / name).read_text(encoding="utf-8"), context)
-        (workdir / name).write_text(text, encoding="utf-8")
+        (workdir / Path(name).name).write_text(text, encoding="utf-8")
 
 
 def _target(stack: Stack, ports: dict[str, int], group: ProcessGroup) -> RunningStack:

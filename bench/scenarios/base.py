@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from bench import options as opt
+from bench import stacks as stack_files
 from bench.errors import ConfigError
 from bench.options import Option, Placement, Values
+from bench.params import Variant, variants
 from bench.results import LoadShape
 from bench.stacks import Stack
 
@@ -52,7 +54,7 @@ class Scenario(ABC, Generic[C]):
         """The error for a shared flag this scenario was given but cannot honour."""
         honoured = {o.dest for o in self.options}
         for option in opt.SHARED:
-            if option.dest not in honoured and values.get(option.dest) not in (None, False):
+            if option.dest not in honoured and values.get(option.dest) not in (None, False, []):
                 tip = self.refused.get(option.dest) or f"`{self.command}` runs without it: leave it out"
                 return ConfigError(f"{self.command} does not take {option.shown}", tip=tip)
         return None
@@ -64,6 +66,21 @@ class Scenario(ABC, Generic[C]):
     @abstractmethod
     def run(self, session: Session, config: C) -> None:
         """Measure, recording each measurement in `session` the moment it exists."""
+
+
+def chosen_variants(values: Values, default: Sequence[str]) -> list[Variant]:
+    """The rows a run measures: the named stacks (or `default`), `@` labels and `--set` combinations
+    checked against each stack's parameters; `--breaker` for the stacks that have one."""
+    named = values.get("names") or list(default)
+    stacks = stack_files.select([name.partition("@")[0] for name in named])
+    breaker = {"breaker": values["breaker"]} if values.get("breaker") else {}
+    found = variants(list(zip(stacks, named, strict=True)), values.get("set") or [])
+    return [Variant(v.stack, v.label, {**breaker, **v.params} if v.stack.breaker_file else v.params) for v in found]
+
+
+def stacks_of(chosen: Sequence[Variant]) -> tuple[Stack, ...]:
+    """Each stack of the variants once, in order."""
+    return tuple({v.stack.name: v.stack for v in chosen}.values())
 
 
 def interleaved(repeat: int, items: Sequence[object]) -> list[tuple[int, int]]:

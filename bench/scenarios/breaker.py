@@ -94,6 +94,8 @@ class Breaker(Scenario[BreakerConfig]):
         "preset": "the phases' load is the arrival rate: set it with --rate, their length with -t",
         "spawn_rate": "every user of an open-model phase starts at once; --rate sets the load",
         "no_floor": "the breaker experiment measures no floor",
+        "set": "the breaker experiment varies the breaker preset only (--breaker); other parameters: bench stack "
+        "fastapi_istio --set ...",
         "users": "the open model has no users: each request is sent when due, as many in flight as needed up "
         "to --max-in-flight",
     }

@@ -15,16 +15,18 @@ from bench import options as opt
 from bench import stacks as stack_files
 from bench.console import progress
 from bench.options import Option, Placement, Values
+from bench.params import Variant
 from bench.results import LoadShape, folder_of
 from bench.scenarios.base import (
     Scenario,
     ScenarioConfig,
+    chosen_variants,
     interleaved,
     load_settings,
     load_shape,
     plan_progress,
+    stacks_of,
 )
-from bench.stacks import Variant
 
 if TYPE_CHECKING:
     from bench.session import Session
@@ -54,19 +56,19 @@ class Measure(Scenario[MeasureConfig]):
     command = "stack"
     help = "measure the named stacks"
     positional: ClassVar[Option | None] = Option("names", (), "stacks to measure; STACK@TAG measures a stack under "
-                                                 "a label of its own (flask@a flask@b: an A/A check)", nargs="+",
+                                                 "a label of its own (flask@a flask@b: an A/A check), "
+                                                 "STACK@NAME=VALUE,... with those parameters", nargs="+",
                                                  metavar="NAME")  # fmt: skip
-    options = (*opt.LOAD, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.RESULTS)
+    options = (*opt.LOAD, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.SET, opt.RESULTS)
     refused: ClassVar[Mapping[str, str]] = {
         "max_in_flight": "the stack comparison is a closed loop of -u users; an arrival rate (the open model) "
         "is `bench breaker --rate` or `bench sweep --model open`",
     }
 
     def configure(self, values: Values) -> MeasureConfig:
-        names = values.get("names") or list(stack_files.discover())
-        chosen = stack_files.variants(names)
+        chosen = chosen_variants(values, [s.name for s in stack_files.in_all()])
         return MeasureConfig(
-            stacks=tuple({v.stack.name: v.stack for v in chosen}.values()),
+            stacks=stacks_of(chosen),
             variants=tuple(chosen),
             placement=Placement.from_values(values),
             load=load_shape(values),
@@ -84,15 +86,15 @@ class Measure(Scenario[MeasureConfig]):
         for done, (repeat, index) in enumerate(plan):
             progress(plan_progress(done, len(plan), started, config.load.warmup_s + config.load.duration_s + 3))
             variant = config.variants[index]
-            params = ({"breaker": config.breaker} if variant.stack.breaker_file else {}) | dict(variant.params)
+            params = dict(variant.params)
             folder = folder_of(variant.label) + ("" if config.repeat == 1 else f"-r{repeat}")
             session.measure(variant.stack, "stack", config.load, label=variant.label, repeat=repeat, params=params,
                             folder=folder)  # fmt: skip
 
 
 class MeasureAll(Measure):
-    """`bench all`: every stack."""
+    """`bench all`: the four stacks of the seed documents (name the others with `bench stack`)."""
 
     command = "all"
-    help = "measure every stack"
+    help = "measure the four seed stacks (flask, flask_gunicorn, flask_gunicorn_nginx, fastapi_istio)"
     positional = None

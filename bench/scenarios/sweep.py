@@ -22,9 +22,9 @@ from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
 from bench.options import Option, Placement, Values
-from bench.results import LoadShape, Measurement, SweepStep
-from bench.scenarios.base import Scenario, ScenarioConfig
-from bench.stacks import Stack
+from bench.params import Variant
+from bench.results import LoadShape, Measurement, SweepStep, folder_of
+from bench.scenarios.base import Scenario, ScenarioConfig, chosen_variants, stacks_of
 
 if TYPE_CHECKING:
     from bench.backends.base import RunningStack
@@ -60,14 +60,14 @@ class SweepSettings:
 class SweepConfig(ScenarioConfig):
     sweep: SweepSettings
     processes: int = 1
-    breaker: str = "seed000"
+    variants: tuple[Variant, ...] = ()
     max_in_flight: int = 10_000
 
     def settings(self) -> dict[str, Any]:
         shown = super().settings() | {"sweep": self.sweep.__dict__.copy(), "processes": self.processes}
         if self.sweep.model == "open":
             shown["max_in_flight"] = self.max_in_flight
-        return shown | ({"breaker": self.breaker} if any(s.breaker_file for s in self.stacks) else {})
+        return shown | {"labels": [v.label for v in self.variants]}
 
 
 _OWN = (
@@ -88,7 +88,7 @@ class Sweep(Scenario[SweepConfig]):
     help = "step the load up to each stack's knee (p99 target, errors, throughput)"
     positional: ClassVar[Option | None] = Option("names", (), "stacks to sweep (default: all)", nargs="*",
                                                  metavar="STACK")  # fmt: skip
-    options = (*_OWN, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER, opt.MAX_IN_FLIGHT, opt.RESULTS)
+    options = (*_OWN, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER, opt.MAX_IN_FLIGHT, opt.SET, opt.RESULTS)
     refused: ClassVar[Mapping[str, str]] = {
         "preset": _STEPS, "users": _STEPS, "spawn_rate": _STEPS, "duration": _STEPS,
         "warmup": "each step has a 2 s warmup of its own",
@@ -97,7 +97,7 @@ class Sweep(Scenario[SweepConfig]):
     }  # fmt: skip
 
     def configure(self, values: Values) -> SweepConfig:
-        names = values.get("names")
+        chosen = chosen_variants(values, [s.name for s in stack_files.in_all()])
         settings = SweepSettings(
             p99_target_ms=opt.positive_float(values["p99_target"], "--p99-target"),
             max_users=opt.positive_int(values["max_users"], "--max-users"),
@@ -109,30 +109,30 @@ class Sweep(Scenario[SweepConfig]):
         if values.get("max_in_flight") and settings.model != "open":
             raise ConfigError("--max-in-flight applies to the open model only", tip="add --model open")
         return SweepConfig(
-            stacks=tuple(stack_files.select(names) if names else stack_files.discover().values()),
+            stacks=stacks_of(chosen),
+            variants=tuple(chosen),
             placement=Placement.from_values(values),
             sweep=settings,
             processes=opt.positive_int(values["processes"], "--processes"),
-            breaker=values["breaker"],
             max_in_flight=opt.max_in_flight(values.get("max_in_flight")),
         )
 
     def run(self, session: Session, config: SweepConfig) -> None:
-        for stack in config.stacks:
-            sweep_stack(session, stack, config)
+        for variant in config.variants:
+            sweep_stack(session, variant, config)
 
 
-def sweep_stack(session: Session, stack: Stack, config: SweepConfig) -> None:
+def sweep_stack(session: Session, variant: Variant, config: SweepConfig) -> None:
     """All steps of one stack, each recorded as it is measured; the knee marked at the end."""
-    params = {"breaker": config.breaker} if stack.breaker_file else {}
-    folder = f"{stack.name}-sweep"
-    progress(f"[{stack.name}] sweep: starting")
+    stack, label, params = variant.stack, variant.label, dict(variant.params)
+    folder = f"{folder_of(label)}-sweep"
+    progress(f"[{label}] sweep: starting")
     steps: list[Measurement] = []
     try:
         with session.up(stack, params, folder) as running:
-            _coarse_then_fine(session, running, stack, config, params, steps)
+            _coarse_then_fine(session, running, variant, config, params, steps)
     except StackFailed as exc:
-        failed = session.new(stack, "step", step_load(0, config), params=params, folder=folder)
+        failed = session.new(stack, "step", step_load(0, config), label=label, params=params, folder=folder)
         failed.error, failed.log_tail = str(exc), exc.log_tail
         failed.step = SweepStep(0, config.sweep.unit, f"failed: {exc}")
         session.record(failed)
@@ -141,12 +141,13 @@ def sweep_stack(session: Session, stack: Stack, config: SweepConfig) -> None:
         session.save()
 
 
-def _coarse_then_fine(session: Session, running: RunningStack, stack: Stack, config: SweepConfig,
+def _coarse_then_fine(session: Session, running: RunningStack, variant: Variant, config: SweepConfig,
                       params: dict[str, str], steps: list[Measurement]) -> None:  # fmt: skip
     settings = config.sweep
 
     def step(value: int) -> bool:
-        m = session.new(stack, "step", step_load(value, config), params=params, folder=f"{stack.name}-sweep")
+        m = session.new(variant.stack, "step", step_load(value, config), label=variant.label, params=params,
+                        folder=f"{folder_of(variant.label)}-sweep")  # fmt: skip
         session.load(running, m, session.run_dir / m.folder / f"{settings.unit.replace('/', '')}-{value}")
         m.step = SweepStep(value, settings.unit, verdict(m, _best(steps), settings))
         f = m.figures

@@ -54,10 +54,24 @@ def test_durations_read_like_locusts(text: str, seconds: float) -> None:
     assert parse_duration(text, "-t") == seconds
 
 
-def test_list_names_every_stack(capsys: pytest.CaptureFixture[str]) -> None:
+SEED_STACKS = ["flask", "flask_gunicorn", "flask_gunicorn_nginx", "fastapi_istio"]
+
+
+def test_list_names_every_stack_and_marks_those_of_bench_all(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
-    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["flask", "flask_gunicorn", "flask_gunicorn_nginx", "fastapi_istio"]
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [row[0] for row in rows][:4] == SEED_STACKS
+    assert [row[0] for row in rows if row[1] == "all"] == SEED_STACKS
+    assert {"fastapi", "uvicorn", "flask_gunicorn_gthread", "fastapi_nginx", "granian_wsgi", "granian_asgi"} <= {
+        row[0] for row in rows}  # fmt: skip
+
+
+def test_list_params_shows_what_set_accepts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--params"]) == 0
+    out = capsys.readouterr().out
+    gunicorn = out.split("flask_gunicorn ")[1].split("\nflask_gunicorn_nginx")[0]
+    assert "    worker_class=sync  [sync|gthread]  " in gunicorn
+    assert "    workers=4  [int 1-64]  gunicorn worker processes" in gunicorn
 
 
 def test_report_without_runs_says_how_to_get_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -26,34 +26,38 @@ TEMPLATED = [name for name, stack in STACKS.items() if stack.templates]
 @pytest.mark.parametrize("name", TEMPLATED)
 def test_committed_compose_configs_equal_what_the_renderer_produces(name: str, tmp_path: Path) -> None:
     stack = STACKS[name]
-    render_configs(stack, istio.DEFAULT_PRESET, tmp_path)
+    render_configs(stack, {}, tmp_path)
     for template in stack.templates:
-        committed = stack.path / CONFIG_DIR / template
-        assert committed.read_text() == (tmp_path / template).read_text(), (
+        name = Path(template).name
+        committed = stack.path / CONFIG_DIR / name
+        assert committed.read_text() == (tmp_path / name).read_text(), (
             f"{committed} drifted from {stack.path / template}: run `python -m bench.backends.compose`"
         )
 
 
 def test_nginx_reaches_gunicorn_by_its_compose_service_name() -> None:
-    context = compose_context(STACKS["flask_gunicorn_nginx"], istio.DEFAULT_PRESET)
+    context = compose_context(STACKS["flask_gunicorn_nginx"], {})
     assert (context["host.app"], context["port.app"], context["port.proxy"]) == ("app", "5901", "80")
     assert context["bind_host"] == "0.0.0.0"
 
 
 def test_the_envoy_sidecar_reaches_the_app_on_loopback_with_the_chosen_breaker() -> None:
     stack = STACKS["fastapi_istio"]
-    context = compose_context(stack, "tight")
+    context = compose_context(stack, {"breaker": "tight"})
     assert (context["host.app"], context["port.app"], context["port.proxy"]) == ("127.0.0.1", "5000", "15001")
     tight = istio.template_context(istio.choose(stack.path / "breaker.toml", "tight"))
     assert context["breaker.circuit_breakers"] == tight["breaker.circuit_breakers"]
 
 
-def test_every_stack_has_a_compose_file_with_a_user_service_and_its_target_service() -> None:
+def test_every_stack_has_a_compose_file_with_the_common_load_services_and_its_target_service() -> None:
+    common = (images.ROOT / "stacks" / "common" / "load.yml").read_text()
+    assert "\n  user: &locust" in common and "<<: *locust" in common and "--master-host" in common
     for stack in STACKS.values():
         text = (stack.path / stack.compose.file).read_text()
-        assert "\n  user: &locust" in text and f"\n  {stack.compose.target_service}:" in text, stack.name
-        assert "\n  worker:  #" in text and "<<: *locust" in text and "--master-host" in text, stack.name
-        lines = text.splitlines()
+        assert f"\n  {stack.compose.target_service}:" in text, stack.name
+        for service in ("user", "worker"):
+            assert f"extends: {{file: ../common/load.yml, service: {service}}}" in text, (stack.name, service)
+        lines = (text + common).splitlines()
         assert not any(line.startswith("version:") or "deploy:" in line for line in lines), stack.name  # v1 and v2
 
 
@@ -135,8 +139,7 @@ def test_what_the_locustfile_imports_ships_with_it_everywhere() -> None:
     shipped = _beside_the_locustfile()
     assert shipped == ["record"]
     copied = (images.ROOT / "dockerfiles" / "python.Dockerfile").read_text()
+    mounted = (images.ROOT / "stacks" / "common" / "load.yml").read_text()  # every stack's user and workers
     for name in shipped:
         assert f"bench/{name}.py" in copied.split("COPY bench/locustfile.py")[1].splitlines()[0], name
-        for stack in STACKS.values():
-            text = (stack.path / stack.compose.file).read_text()
-            assert f'"../../bench/{name}.py:/bench/{name}.py:ro"' in text, (stack.name, name)
+        assert f'"../../bench/{name}.py:/bench/{name}.py:ro"' in mounted, name

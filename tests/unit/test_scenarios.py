@@ -24,13 +24,14 @@ OTHER = {
     "processes": "2", "backend": "local", "ready_timeout": "9s", "pin": "off", "uid": "4321", "gid": "4321",
     "no_floor": True, "breaker": "tight", "results": "/tmp/elsewhere", "rate": "300", "p99_target": "50",
     "max_users": "64", "step": "3s", "model": "open", "start_rate": "50", "max_rate": "800", "max_in_flight": "500",
+    "set": ["workers=1,2"],
 }  # fmt: skip
 IDS = [s.command for s in SCENARIOS]
 
 
 def values(scenario: Scenario[ScenarioConfig], **changed: Any) -> dict[str, Any]:
     """What argparse gives the scenario for `python -m bench <command>` plus `changed`."""
-    name = ["fastapi_istio"] if scenario.command in ("stack", "sweep") else []
+    name = ["fastapi_istio"] if scenario.command in ("stack", "sweep") else []  # it has workers, breaker, ...
     args = build_parser().parse_args([scenario.command, *name])
     return vars(args) | changed
 
