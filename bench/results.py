@@ -11,7 +11,9 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       counts, `latency` and `ok_latency` with every percentile, per second and per window),
       `usage` (the stack's CPU and memory), `deployment` (was `details`), `step` (a sweep
       step's load, verdict and knee). `scenario` is top-level; `stacks{}` holds each stack's
-      description and published reference once. `settings` records only what applied.
+      description and published reference once. `settings` records only what applied
+      (`bench layers`: `pairs[]` with each pair's rows and the fixed rate they were loaded at).
+      `params` holds every stack parameter that applied, defaults included.
       Version-1 files are read by upgrading them (`upgrade_v1`).
 
 Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
@@ -39,8 +41,9 @@ MAX_IN_FLIGHT = 10_000  # the open model's default bound, like vegeta's -max-wor
 Status = Literal["ok", "failed", "interrupted"]
 # stack: one stack of a comparison; floor: locust against a trivial nginx; capacity: the
 # breaker experiment's first, closed-loop phase; overload: a breaker phase at the offered
-# rate; step: one load step of a sweep
-Role = Literal["stack", "floor", "capacity", "overload", "step"]
+# rate; step: one load step of a sweep; saturation / fixed_rate: `bench layers`' closed loop
+# flat out, and its open-model rate that both rows of a pair sustain
+Role = Literal["stack", "floor", "capacity", "overload", "step", "saturation", "fixed_rate"]
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,43 @@ def compare(base: dict[int, float], other: dict[int, float], interleaved: bool) 
     if interleaved and len(common) >= 2:
         return paired([base[r] for r in common], [other[r] for r in common])
     return welch(list(base.values()), list(other.values()))
+
+
+@dataclass(frozen=True)
+class Difference:
+    """`other - base` for one figure (ms, MB, ...): the estimate and its 95 % interval."""
+
+    mean: float
+    low: float | None  # None: one repeat, no interval
+    high: float | None
+    method: str  # "paired" | "welch" | "single"
+    base: float  # the baseline's mean, for the minimum effect
+
+    @property
+    def significant(self) -> bool:
+        if self.low is None or self.high is None:
+            return False
+        return (self.low > 0 or self.high < 0) and abs(self.mean) >= MIN_EFFECT * abs(self.base)
+
+
+def difference(base: dict[int, float], other: dict[int, float], interleaved: bool) -> Difference | None:
+    """Repeat number -> value on each side: the mean difference, paired by repeat when interleaved."""
+    common = sorted(set(base) & set(other))
+    if interleaved and common:
+        diffs = [other[r] - base[r] for r in common]
+        mean, base_mean = statistics.fmean(diffs), statistics.fmean(base[r] for r in common)
+        if len(diffs) < 2:
+            return Difference(mean, None, None, "single", base_mean)
+        half = t_quantile(len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+        return Difference(mean, mean - half, mean + half, "paired", base_mean)
+    a, b = list(base.values()), list(other.values())
+    if not a or not b:
+        return None
+    mean, base_mean = statistics.fmean(b) - statistics.fmean(a), statistics.fmean(a)
+    if len(a) < 2 or len(b) < 2:
+        return Difference(mean, None, None, "single", base_mean)
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se else 1.0
+    half = t_quantile(max(1, math.floor(df))) * se
+    return Difference(mean, mean - half, mean + half, "welch", base_mean)

@@ -12,7 +12,7 @@ from bench.results import Measurement, RunResult
 
 def header(run: RunResult, where: Path) -> str:
     title = {"measure": "Deployment stacks compared", "breaker": "The circuit breaker under overload",
-             "sweep": "Capacity sweep"}.get(run.scenario, run.scenario)  # fmt: skip
+             "sweep": "Capacity sweep", "layers": "What each layer costs"}.get(run.scenario, run.scenario)  # fmt: skip
     return (f"# {title}: run {run.run_id}\n\nStatus **{run.status}**, backend `{run.backend}`, started "
             f"{run.started_at}, finished {run.finished_at or '-'}. Raw files: `{where}/` (every figure of every "
             f"measurement: `{where}/results.csv`).\n")  # fmt: skip
@@ -93,3 +93,26 @@ def chart_links(paths: list[Path], relative_to: Path) -> str:
         return ""
     images = [f"![{TITLES.get(p.name, p.stem)}]({Path(os.path.relpath(p, relative_to)).as_posix()})" for p in paths]
     return section("Charts", "\n\n".join(images))
+
+
+def stack_cpus(run: RunResult) -> int | None:
+    """How many CPUs the stacks had: the pinned set, else the machine's."""
+    cpus = run.settings.get("stack_cpus")
+    if isinstance(cpus, list):
+        return len(cpus)
+    count = run.machine.get("cpu_count")
+    return int(count) if count else None
+
+
+def workers_note(run: RunResult, measurements: list[Measurement]) -> str:
+    """Say when a stack runs more worker processes than it has CPUs, and how to give it more."""
+    cpus = stack_cpus(run)
+    crowded = {m.label: int(m.params["workers"]) for m in measurements if m.params.get("workers", "").isdigit()}
+    crowded = {label: n for label, n in crowded.items() if cpus is not None and n > cpus}
+    if not crowded:
+        return ""
+    rows = ", ".join(f"`{label}` ({n})" for label, n in crowded.items())
+    return (f"**More workers than CPUs**: {rows} run more worker processes than the stack's {cpus} CPU(s); they "
+            "take turns on the same core, so what several workers do (and what more of them would buy) cannot "
+            "show here. Give the stacks more CPUs with `--pin STACK:LOAD` (e.g. `--pin 0-2:3` on 4 CPUs), or "
+            "compare worker counts with `--set workers=1,2,4` on a machine that has them.\n")

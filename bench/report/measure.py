@@ -9,7 +9,7 @@ import pandas as pd
 
 from bench import stats
 from bench.report import charts as chart_files
-from bench.report.common import codes
+from bench.report.common import codes, workers_note
 from bench.report.tables import Column, cells, latency_columns, markdown, section
 from bench.report.verdicts import verdict
 from bench.results import Measurement, RunResult
@@ -67,7 +67,7 @@ def main_table(run: RunResult, frame: pd.DataFrame, role: str, title: str = "Res
         failures = sum(m.figures.failures for m in shown if m.figures)
         rows.append([f"`{label}`", status, str(requests), str(failures), *figures[label], codes(shown)])
     head = ["stack", "status", "requests", "failures", *(c.heading for c in COLUMNS), "status codes"]
-    return section(title, markdown(rows, head), NOTE)
+    return section(title, markdown(rows, head), NOTE, workers_note(run, run.rows(role)))  # type: ignore[arg-type]
 
 
 def comparison(run: RunResult) -> str:

@@ -83,3 +83,15 @@ def test_breaker_repeats_each_phase_interleaved(tmp_path: Path) -> None:
     off = table_rows(summary, "`off`")[0]
     assert off[2].endswith("]")  # two repeats: median [min-max]
     assert json.loads((tmp_path / "runs" / run["run_id"] / "run.json").read_text()) == run
+
+
+def test_layers_interrupted_in_its_second_row_keeps_the_first(tmp_path: Path) -> None:
+    def second_row(lines: list[str]) -> bool:
+        return sum(line.startswith("[") and "starting" in line for line in lines) == 2
+
+    _, run = interrupt_when(["layers", "nginx", "-t", "4s", "--warmup", "0.5s", "--backend", "local"], tmp_path,
+                            second_row, delay=3.0)  # fmt: skip
+    first, partial = run["measurements"]
+    assert (first["label"], first["role"], first["status"]) == ("flask_gunicorn", "saturation", "ok")
+    assert (partial["label"], partial["status"]) == ("flask_gunicorn_nginx", "interrupted")
+    assert "- `flask_gunicorn_nginx` (repeat 1): **interrupted**" in (tmp_path / "summary.md").read_text()
