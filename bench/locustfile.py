@@ -39,7 +39,7 @@ import gevent.pool
 import locust.runners
 from locust import FastHttpUser, events, task
 from locust.user.task import LOCUST_STATE_STOPPING
-from record import ProcessReport, Tally  # bench/record.py: locust puts this folder on sys.path
+from record import ProcessReport, Tally, local_ports, read_tcp_counters, tcp_deltas  # bench/record.py
 
 locust.runners.CPU_MONITOR_INTERVAL = 2.0  # locust's default 10 s never fires in short runs
 
@@ -73,6 +73,7 @@ class Recorder:
         self.window: Tally | None = None
         self.window_end = 0.0
         self.cpu_at_start: float | None = None  # process CPU seconds when measuring began
+        self.tcp_at_start: dict[str, int] | None = None  # this namespace's TCP counters then
 
     def _measuring(self, now: float) -> Tally | None:
         """The window `now` falls in; None during the warmup (which starts at the first request)."""
@@ -83,6 +84,7 @@ class Recorder:
             return None
         if self.window is None:
             self.cpu_at_start = time.process_time()
+            self.tcp_at_start = read_tcp_counters()
             self._open(0, report.measured_from)
         while now >= self.window_end:
             self.flush()
@@ -126,11 +128,21 @@ class Recorder:
         self._open((window.window or 0) + 1, self.window_end)
 
     def stop(self) -> None:
-        """The measured phase is over: note when, and the CPU it took."""
-        if self.report.stopped is None:
-            self.report.stopped = time.time()
-            if self.cpu_at_start is not None:
-                self.report.generator_cpu_seconds = time.process_time() - self.cpu_at_start
+        """The measured phase is over: note when, the CPU it took, and this namespace's TCP side."""
+        report = self.report
+        if report.stopped is not None:
+            return
+        report.stopped = time.time()
+        if self.cpu_at_start is not None:
+            report.generator_cpu_seconds = time.process_time() - self.cpu_at_start
+        after = read_tcp_counters()
+        if self.tcp_at_start is not None and after is not None:
+            report.tcp = tcp_deltas(self.tcp_at_start, after)
+        report.ports_in_use, report.port_range = local_ports() or (None, None)
+        try:
+            report.netns = os.readlink("/proc/self/ns/net")
+        except OSError:
+            report.netns = _process()  # unknown: count this process's counters on their own
 
     def close(self) -> None:
         """At quit: the last (partial) window, then what this process knows of itself."""

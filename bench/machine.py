@@ -35,7 +35,16 @@ def describe() -> dict[str, Any]:
             "docker": _first_line(["docker", "version", "--format", "{{.Server.Version}}"]),
         },
         "git_commit": _first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        "load_average_start": load_average(),
     }
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages now: how busy this (shared) machine was."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _cpu_model() -> str:

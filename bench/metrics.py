@@ -60,11 +60,33 @@ def time_wait_count(ports: set[int]) -> int | None:
     )
 
 
-class Sampler:
-    """Reads `read()` every `interval` s on a thread between `start()` and `stop()`."""
+def cpu_jiffies(cpus: Iterable[int] | None) -> tuple[int, int] | None:
+    """(busy, total) clock ticks of these CPUs (all when None) since boot, from /proc/stat; every process counts."""
+    wanted = None if cpus is None else {f"cpu{c}" for c in cpus}
+    busy = total = 0
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            for line in stat:
+                name, *values = line.split()
+                if not name.startswith("cpu") or name == "cpu" or (wanted is not None and name not in wanted):
+                    continue
+                ticks = [int(v) for v in values[:8]]  # user nice system idle iowait irq softirq steal
+                total += sum(ticks)
+                busy += sum(ticks) - ticks[3] - ticks[4]
+    except (OSError, ValueError):
+        return None
+    return (busy, total) if total else None
 
-    def __init__(self, read: Callable[[], Usage], interval: float = 0.5, window_s: float = 60.0) -> None:
+
+class Sampler:
+    """Reads `read()` every `interval` s on a thread between `start()` and `stop()`; with `cpus`, also how
+    busy those CPUs were in all (the stack's own use and any other work sharing them)."""
+
+    def __init__(self, read: Callable[[], Usage], interval: float = 0.5, window_s: float = 60.0,
+                 cpus: tuple[int, ...] | None = None) -> None:  # fmt: skip
         self._read = read
+        self._cpus = cpus
+        self._jiffies: list[tuple[int, int]] = []
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="usage-sampler", daemon=True)
@@ -93,9 +115,12 @@ class Sampler:
         wall = max(self._last[0] - self._first[0], 1e-9)
         cpu = max(self._last[1].cpu_seconds - self._first[1].cpu_seconds, 0.0)
         windows = [round(self._window_peaks[i] / 2**20, 1) for i in sorted(self._window_peaks)]
-        return StackUsage(
-            round(100 * cpu / wall, 1), round(cpu, 3), round(self._peak / 2**20, 1), self._count, windows
-        )
+        busy = None
+        if len(self._jiffies) >= 2 and self._jiffies[-1][1] > self._jiffies[0][1]:
+            (b0, t0), (b1, t1) = self._jiffies[0], self._jiffies[-1]
+            busy = round(100 * (b1 - b0) / (t1 - t0), 1)
+        return StackUsage(round(100 * cpu / wall, 1), round(cpu, 3), round(self._peak / 2**20, 1), self._count,
+                          windows, busy)  # fmt: skip
 
     def _loop(self) -> None:
         if self._stop.wait(self._delay):
@@ -110,6 +135,8 @@ class Sampler:
         except Exception:
             return
         now = time.monotonic()
+        if self._cpus is not None and (jiffies := cpu_jiffies(self._cpus)) is not None:  # unpinned: locust shares them
+            self._jiffies = [self._jiffies[0], jiffies] if self._jiffies else [jiffies]
         if self._first is None:
             self._first = (now, usage)
         self._last = (now, usage)

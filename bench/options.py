@@ -61,6 +61,8 @@ USERS = Option("users", ("-u", "--users"), "concurrent locust users", env="BENCH
 SPAWN_RATE = Option("spawn_rate", ("-r", "--spawn-rate"), "users started per second", env="BENCH_SPAWN_RATE")
 DURATION = Option("duration", ("-t", "--duration"), "measured time: 20, 20s, 1m, 1h30m", env="BENCH_DURATION")
 WARMUP = Option("warmup", ("--warmup",), "uncounted time before measuring (e.g. 3s)", env="BENCH_WARMUP")
+WAIT = Option("wait", ("--wait",), "think time: each user waits this long between requests (e.g. 50ms, 0.2s; "
+              "default 0: flat out)", env="BENCH_WAIT")  # fmt: skip
 REPEAT = Option("repeat", ("--repeat",), "measure each N times, interleaved", env="BENCH_REPEAT", default="3")
 PROCESSES = Option("processes", ("--processes",), "locust processes (a master and N workers) when one cannot "
                    "drive the stack", env="BENCH_PROCESSES", default="1")  # fmt: skip
@@ -86,7 +88,7 @@ RESULTS = Option("results", ("--results",), "results folder (default: results/ o
 
 LOAD = (PRESET, USERS, SPAWN_RATE, DURATION, WARMUP)
 PLACEMENT = (BACKEND, READY_TIMEOUT, PIN, UID, GID)
-SHARED = (*LOAD, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, SET, RESULTS)
+SHARED = (*LOAD, WAIT, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, SET, RESULTS)
 
 
 def max_in_flight(text: str | None) -> int:
@@ -109,11 +111,14 @@ def default_of(option: Option) -> str | list[str] | None:
 
 # --- values -> typed settings ---------------------------------------------------------------
 
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s?)?$")
+_MILLISECONDS = re.compile(r"^(\d+(?:\.\d+)?)ms$")
 
 
 def parse_duration(text: str, flag: str, allow_zero: bool = False) -> float:
-    """`20`, `20s`, `1m`, `1h30m`, `1.5s` -> seconds."""
+    """`20`, `20s`, `1m`, `1h30m`, `1.5s`, `50ms` -> seconds."""
+    if ms := _MILLISECONDS.match(str(text).strip()):
+        return float(ms.group(1)) / 1000 if float(ms.group(1)) > 0 or allow_zero else parse_duration("0", flag)
     match = _DURATION.match(str(text).strip())
     if not str(text).strip() or not match:
         raise ConfigError(f"{flag}: cannot read {text!r} as a duration", tip="use e.g. 20, 20s, 1m or 1h30m")

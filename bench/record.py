@@ -70,6 +70,64 @@ def percentile(hist: Mapping[int, int], p: float) -> float | None:
     return bucket_value(max(hist))
 
 
+# --- TCP counters of a network namespace (/proc/<pid>/net/netstat and snmp) ----------------
+
+# what the lab reads, by its own name -> (section, field) of /proc/<pid>/net/{netstat,snmp}
+TCP_COUNTERS = {
+    "listen_overflows": ("TcpExt", "ListenOverflows"),  # a connection found the accept queue full
+    "listen_drops": ("TcpExt", "ListenDrops"),  # a SYN dropped at the listener
+    "syn_retrans": ("TcpExt", "TCPSynRetrans"),  # a SYN sent again (after 1 s, 3 s, ...)
+    "timeouts": ("TcpExt", "TCPTimeouts"),  # retransmission timer expired
+    "retrans_segs": ("Tcp", "RetransSegs"),  # segments sent again
+    "attempt_fails": ("Tcp", "AttemptFails"),  # connection attempts that failed
+    "estab_resets": ("Tcp", "EstabResets"),  # established connections reset
+    "out_rsts": ("Tcp", "OutRsts"),  # resets sent
+    "active_opens": ("Tcp", "ActiveOpens"),  # connections opened from here
+    "passive_opens": ("Tcp", "PassiveOpens"),  # connections accepted here
+}
+
+
+def read_tcp_counters(proc: str = "/proc/self") -> dict[str, int] | None:
+    """The TCP_COUNTERS of the network namespace `proc` lives in; None when they cannot be read."""
+    values: dict[tuple[str, str], int] = {}
+    for name in ("netstat", "snmp"):
+        try:
+            with open(f"{proc}/net/{name}", encoding="ascii") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return None
+        for head, row in zip(lines[::2], lines[1::2], strict=False):  # "TcpExt: A B" then "TcpExt: 1 2"
+            section, fields_, numbers = head.split(":")[0], head.split()[1:], row.split()[1:]
+            values |= {(section, k): int(v) for k, v in zip(fields_, numbers, strict=False) if v.lstrip("-").isdigit()}
+    return {mine: values.get(key, 0) for mine, key in TCP_COUNTERS.items()}
+
+
+def tcp_deltas(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    return {k: after.get(k, 0) - before.get(k, 0) for k in TCP_COUNTERS}
+
+
+def local_ports(proc: str = "/proc/self") -> tuple[int, int] | None:
+    """(sockets holding an ephemeral port, the ephemeral range's size) in `proc`'s namespace.
+
+    A connection accepted by a server listening on a port of the range holds no port of its
+    own, so sockets on a listening port are not counted.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range" if proc == "/proc/self" else
+                  f"{proc}/root/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:  # fmt: skip
+            low, high = (int(x) for x in f.read().split())
+        sockets = []
+        for table in ("tcp", "tcp6"):
+            with open(f"{proc}/net/{table}", encoding="ascii") as f:
+                rows = [line.split() for line in f.read().splitlines()[1:]]
+            sockets += [(int(r[1].rsplit(":", 1)[1], 16), r[3]) for r in rows if len(r) > 3]
+    except (OSError, ValueError, IndexError):
+        return None
+    listening = {port for port, state in sockets if state == "0A"}  # 0A: LISTEN
+    used = sum(1 for port, state in sockets if state != "0A" and low <= port <= high and port not in listening)
+    return used, high - low + 1
+
+
 # --- one stretch of measurement, as a locust process counts it -----------------------------
 
 
@@ -214,6 +272,10 @@ class ProcessReport:
     offered_rps: float | None = None  # this process's share of an open-model arrival rate
     generator_cpu_seconds: float | None = None  # CPU this process used while measuring
     generator_cpu_warnings: list[float] = field(default_factory=list)  # locust's own CPU warnings
+    netns: str = ""  # the network namespace it ran in (processes sharing one share its counters)
+    tcp: dict[str, int] = field(default_factory=dict)  # TCP_COUNTERS deltas over the measured window
+    ports_in_use: int | None = None  # ephemeral ports held when measuring stopped
+    port_range: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -312,6 +374,9 @@ class Figures:
     unfinished: int = 0  # sent, unanswered at the end
     unsent: int = 0  # due, never sent
     peak_in_flight: int = 0  # most requests in flight at once in one locust process
+    client_tcp: dict[str, int] = field(default_factory=dict)  # locust's side: TCP counter deltas, summed by netns
+    ports_in_use: int | None = None  # ephemeral ports locust's namespace held at the end (the fullest)
+    port_range: int | None = None
     per_second: list[list[int]] = field(default_factory=list)  # [second, requests, failures]
     per_window: list[WindowFigures] = field(default_factory=list)  # drift, a minute each
 
@@ -351,6 +416,9 @@ class Figures:
             unfinished=total.unfinished,
             unsent=total.unsent,
             peak_in_flight=total.peak_in_flight,
+            client_tcp=_client_tcp(reports),
+            ports_in_use=max((r.ports_in_use for r in reports if r.ports_in_use is not None), default=None),
+            port_range=next((r.port_range for r in reports if r.port_range), None),
             per_second=[[s, total.per_second[s], total.per_second_failed[s]] for s in range(last + 1)],
             per_window=[_window_figures(i, by_index[i]) for i in sorted(by_index)],
         )
@@ -367,6 +435,16 @@ class Figures:
             "lateness": Latency.from_json(data.get("lateness")),
             "per_window": [WindowFigures.from_json(w) for w in data.get("per_window", [])],
         }))  # fmt: skip
+
+
+def _client_tcp(reports: list[ProcessReport]) -> dict[str, int]:
+    """Counter deltas summed over namespaces: processes sharing one (locust --processes) count it once."""
+    by_netns: dict[str, dict[str, int]] = {}
+    for r in reports:
+        if r.tcp:
+            seen = by_netns.setdefault(r.netns, r.tcp)
+            by_netns[r.netns] = {k: max(seen.get(k, 0), v) for k, v in r.tcp.items()}
+    return {k: sum(d.get(k, 0) for d in by_netns.values()) for k in TCP_COUNTERS} if by_netns else {}
 
 
 def _window_figures(index: int, w: Tally) -> WindowFigures:

@@ -13,7 +13,9 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       step's load, verdict and knee). `scenario` is top-level; `stacks{}` holds each stack's
       description and published reference once. `settings` records only what applied
       (`bench layers`: `pairs[]` with each pair's rows and the fixed rate they were loaded at).
-      `params` holds every stack parameter that applied, defaults included.
+      `params` holds every stack parameter that applied, defaults included. `signals`: the
+      stack side's TCP counters, listen backlogs and (compose) memory state; `figures.client_tcp`
+      locust's side; `limited_by`: the rules of bench/rules.toml that fired, headline first.
       Version-1 files are read by upgrading them (`upgrade_v1`).
 
 Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
@@ -85,6 +87,7 @@ class StackUsage:
     peak_rss_mb: float = 0.0
     samples: int = 0
     rss_mb_per_window: list[float] = field(default_factory=list)  # peak RSS in each minute
+    cpus_busy_percent: float | None = None  # how busy the stack's CPUs were in all (its own use and any other)
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> StackUsage | None:
@@ -103,6 +106,36 @@ class SweepStep:
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> SweepStep | None:
         return None if data is None else cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the stack's side said during the load, beyond CPU and memory (bench/diagnosis.py reads it)."""
+
+    scope: str = ""  # "stack netns" (compose: the stack's own counters) | "host-wide" (local: shared with locust)
+    server_tcp: dict[str, int] = field(default_factory=dict)  # TCP counter deltas over the measured window
+    listen_backlog: dict[str, int] = field(default_factory=dict)  # port name -> backlog the kernel holds
+    somaxconn: int | None = None  # net.core.somaxconn in the stack's namespace: the cap on any backlog
+    memory: dict[str, float] = field(default_factory=dict)  # compose: oom_kills, limit_hits, limit_pct
+    not_measured: dict[str, str] = field(default_factory=dict)  # signal -> why it could not be read
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Signals:
+        return cls(**_known(cls, data or {}))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One rule of bench/rules.toml that fired for a measurement: what limited it, the evidence, a tip."""
+
+    rule: str
+    headline: str
+    evidence: dict[str, float]
+    tip: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Verdict:
+        return cls(**_known(cls, data))
 
 
 @dataclass
@@ -126,6 +159,8 @@ class Measurement:
     envoy: dict[str, list[int]] = field(default_factory=dict)  # Envoy counter -> [before, after]
     deployment: dict[str, str] = field(default_factory=dict)  # ports, pinning, compose project, images
     step: SweepStep | None = None
+    signals: Signals = field(default_factory=Signals)
+    limited_by: list[Verdict] | None = None  # the rules that fired, headline first; [] none found; None not judged
 
     @property
     def ok(self) -> bool:
@@ -137,11 +172,14 @@ class Measurement:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Measurement:
+        verdicts = data.get("limited_by")
         return cls(**(_known(cls, data) | {
             "load": LoadShape.from_json(data.get("load")),
             "figures": Figures.from_json(data["figures"]) if data.get("figures") else None,
             "usage": StackUsage.from_json(data.get("usage")),
             "step": SweepStep.from_json(data.get("step")),
+            "signals": Signals.from_json(data.get("signals")),
+            "limited_by": None if verdicts is None else [Verdict.from_json(v) for v in verdicts],
         }))  # fmt: skip
 
 

@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import envoy, machine
+from bench import envoy, machine, netns
 from bench.backends import get_backend, resolve_backend
 from bench.backends.base import Backend, BringUp, RunningStack
 from bench.console import progress
+from bench.diagnosis import diagnose
 from bench.errors import Interrupted, MissingToolError, StackFailed
 from bench.load import run_load
 from bench.metrics import Sampler
+from bench.netns import NetnsProbe
 from bench.options import Placement
 from bench.params import resolve
 from bench.results import (
@@ -36,6 +38,7 @@ from bench.results import (
     Measurement,
     Role,
     RunResult,
+    Signals,
     StackInfo,
     folder_of,
     new_run_dir,
@@ -67,6 +70,11 @@ class Session:
     backend: Backend
     placement: Placement
 
+    @property
+    def stack_cpus(self) -> int | None:
+        """How many CPUs the stack may use: the pinned set, else the machine's."""
+        return len(self.placement.stack_cpus) if self.placement.stack_cpus else os.cpu_count()
+
     @classmethod
     @contextmanager
     def open(cls, scenario: str, settings: dict[str, Any], stacks: Sequence[Stack], backend: Backend,
@@ -92,6 +100,7 @@ class Session:
             raise Interrupted() from exc
         finally:
             run.finished_at = now_iso()
+            run.machine["load_average_end"] = machine.load_average()
             session.save()
             on_close(run_dir)
 
@@ -135,9 +144,11 @@ class Session:
         load = m.load
         m.deployment |= running.deployment
         before = _envoy_counters(running)
+        probes = _probes(running)
+        tcp_before = [p.counters() for p in probes]
         progress(f"    loading {load.users} users for {load.duration_s:g} s (+{load.warmup_s:g} s warmup)"
                  + (f" at {load.rate:g} req/s" if load.rate else "") + " ...")  # fmt: skip
-        sampler = Sampler(running.usage)
+        sampler = Sampler(running.usage, cpus=self.placement.stack_cpus)
         sampler.start(delay=load.warmup_s)
         try:
             outcome = run_load(running.load_url or running.base_url, load, out, running.problem, running.launcher)
@@ -146,6 +157,8 @@ class Session:
         m.figures, m.time_wait = outcome.figures, running.time_wait()
         if before is not None and (after := _envoy_counters(running)) is not None:
             m.envoy = envoy.deltas(before, after)
+        m.signals = _signals(running, probes, tcp_before)
+        m.limited_by = diagnose(m, self.stack_cpus)
         if outcome.interrupted:
             m.status, m.error = "interrupted", "interrupted during the load; figures cover the time until then"
         elif outcome.problem:
@@ -193,6 +206,36 @@ class Session:
             return None
         short = LoadShape(**{**load.__dict__, "duration_s": min(load.duration_s, FLOOR_MAX_S)})
         return self.measure(floor, "floor", short)
+
+
+def _probes(running: RunningStack) -> list[NetnsProbe]:
+    try:
+        return [NetnsProbe(pid) for pid in running.netns_pids()]
+    except Exception as exc:  # no Docker API: the signals degrade to "not measured"
+        probe = NetnsProbe(-1)
+        probe.not_measured["server_tcp"] = f"the stack's namespaces could not be found: {exc}"
+        return [probe]
+
+
+def _signals(running: RunningStack, probes: list[NetnsProbe], before: list[dict[str, int] | None]) -> Signals:
+    """The stack's side of the load: TCP counter deltas, listen backlogs, somaxconn, memory state."""
+    server: dict[str, int] = {}
+    backlogs: dict[str, int] = {}
+    caps: list[int] = []
+    for probe, start in zip(probes, before, strict=True):
+        for name, value in netns.deltas(start, probe.counters() if probe.pid != -1 else None).items():
+            server[name] = server.get(name, 0) + value
+        if probe.pid != -1:
+            backlogs |= probe.listen_backlogs(running.listen_ports)
+            caps += [cap] if (cap := probe.somaxconn()) is not None else []
+    not_measured = {k: v for p in probes for k, v in p.not_measured.items()}
+    try:
+        memory = running.memory_state()
+    except Exception as exc:
+        memory, not_measured["memory"] = {}, f"the containers' memory state could not be read: {exc}"
+    if not memory and "memory" not in not_measured and running.scope == "host-wide":
+        not_measured["memory"] = "no memory limit outside containers"
+    return Signals(running.scope, server, backlogs, min(caps) if caps else None, memory, not_measured)
 
 
 def _envoy_counters(running: RunningStack) -> dict[str, int] | None:

@@ -43,6 +43,16 @@ class RunningStack:
     launcher: Launcher = field(default_factory=LocalLauncher)  # how locust is started against it
     time_wait: Callable[[], int | None] = field(default=lambda: None)  # TCP TIME_WAIT count, if known
     load_url: str = ""  # base URL as the load generator sees it (default: base_url)
+    # The stack's network namespaces, one process id each (None: this process's own, the host's),
+    # and the ports listening in them, by name: where its TCP counters and listen backlogs are read.
+    netns_pids: Callable[[], list[int | None]] = field(default=lambda: _own_namespace())
+    listen_ports: dict[str, int] = field(default_factory=dict)
+    scope: str = "host-wide"  # host-wide: the stack shares the host's counters with locust
+    memory_state: Callable[[], dict[str, float]] = field(default=lambda: {})  # compose: oom_kills, limit_pct, ...
+
+
+def _own_namespace() -> list[int | None]:
+    return [None]
 
 
 class Backend(Protocol):

@@ -242,6 +242,10 @@ class ComposeBackend:
             deployment=deployment,
             launcher=launcher,
             load_url=f"http://{stack.compose.target_service}:{stack.ports[stack.target]}",
+            netns_pids=session.netns_pids,
+            listen_ports=dict(stack.ports),  # inside the containers, each in its own namespace
+            scope="stack netns",
+            memory_state=session.memory_state,
         )
 
 
@@ -298,6 +302,29 @@ class _Project:
             cpu_ns += int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0))
             memory += _memory(stats.get("memory_stats", {}))
         return Usage(cpu_ns / 1e9, memory)
+
+    def netns_pids(self) -> list[int | None]:
+        """One process id per network namespace of the stack (a sidecar shares its app's)."""
+        seen: dict[str, int] = {}
+        for container in self.containers():
+            pid = int(container.attrs.get("State", {}).get("Pid") or 0)
+            mode = str(container.attrs.get("HostConfig", {}).get("NetworkMode", ""))
+            if pid and not mode.startswith("container:"):
+                seen[container.id] = pid
+        return list(seen.values())
+
+    def memory_state(self) -> dict[str, float]:
+        """OOM kills, memory limit hits (cgroup failcnt) and the fullest container's share of its limit."""
+        oom, hits, fullest = 0, 0, 0.0
+        for container in self.containers():
+            container.reload()
+            oom += bool(container.attrs.get("State", {}).get("OOMKilled"))
+            stats = container.stats(stream=False, one_shot=True).get("memory_stats", {})
+            hits += int(stats.get("failcnt", 0) or 0)
+            limit = int(stats.get("limit", 0) or 0)
+            if limit:
+                fullest = max(fullest, 100 * _memory(stats) / limit)
+        return {"oom_kills": oom, "limit_hits": hits, "limit_pct": round(fullest, 1)}
 
     def limits(self) -> dict[str, str]:
         """The CPU and memory limits the engine applied to each stack container."""

@@ -104,6 +104,7 @@ def _target(stack: Stack, ports: dict[str, int], group: ProcessGroup) -> Running
         time_wait=lambda: time_wait_count(set(ports.values())),
         problem=problem,
         log_tail=lambda: _tails(group),
+        listen_ports=dict(ports),
         deployment={"ports": ", ".join(f"{k}={v}" for k, v in ports.items())},
     )
 

@@ -13,9 +13,12 @@ from bench.results import Measurement, RunResult
 def header(run: RunResult, where: Path) -> str:
     title = {"measure": "Deployment stacks compared", "breaker": "The circuit breaker under overload",
              "sweep": "Capacity sweep", "layers": "What each layer costs"}.get(run.scenario, run.scenario)  # fmt: skip
+    loads = [run.machine.get(k) for k in ("load_average_start", "load_average_end")]
+    shown = " -> ".join("/".join(f"{x:g}" for x in v) for v in loads if v)
     return (f"# {title}: run {run.run_id}\n\nStatus **{run.status}**, backend `{run.backend}`, started "
-            f"{run.started_at}, finished {run.finished_at or '-'}. Raw files: `{where}/` (every figure of every "
-            f"measurement: `{where}/results.csv`).\n")  # fmt: skip
+            f"{run.started_at}, finished {run.finished_at or '-'}"
+            + (f", load average (1/5/15 min) {shown}" if shown else "")
+            + f". Raw files: `{where}/` (every figure of every measurement: `{where}/results.csv`).\n")  # fmt: skip
 
 
 def codes(measurements: list[Measurement]) -> str:
@@ -116,3 +119,57 @@ def workers_note(run: RunResult, measurements: list[Measurement]) -> str:
             "take turns on the same core, so what several workers do (and what more of them would buy) cannot "
             "show here. Give the stacks more CPUs with `--pin STACK:LOAD` (e.g. `--pin 0-2:3` on 4 CPUs), or "
             "compare worker counts with `--set workers=1,2,4` on a machine that has them.\n")
+
+
+def limited_by(run: RunResult, role: str = "stack") -> str:
+    """Per label: what limited it (the headline of most repeats), the evidence, a tip, and the others that fired."""
+    lines = []
+    for label, ms in _labels(run, role).items():
+        judged = [m for m in ms if m.limited_by is not None]
+        if not judged:
+            continue
+        heads = [m.limited_by[0].rule if m.limited_by else "" for m in judged]
+        head = max(dict.fromkeys(heads), key=heads.count)
+        shown = next(m for m in judged if (m.limited_by[0].rule if m.limited_by else "") == head)
+        count = f" ({heads.count(head)} of {len(judged)} repeats)" if len(judged) > 1 else ""
+        if not shown.limited_by:
+            lines.append(f"- `{label}`: none found{count}: no rule of bench/rules.toml fired.")
+            continue
+        first, others = shown.limited_by[0], shown.limited_by[1:]
+        evidence = ", ".join(f"{k} {v:g}" for k, v in first.evidence.items())
+        lines.append(f"- `{label}`: **{first.headline}**{count}. Evidence: {evidence}. Tip: {first.tip}."
+                     + (f" Also: {'; '.join(v.headline for v in others)}." if others else ""))  # fmt: skip
+        lines.append(f"  {_signals_line(shown)}")
+    if not lines:
+        return ""
+    note = ("From the kernel's TCP counters on both sides, the stack's and locust's CPU, the breaker's 503s and the "
+            "containers' memory, by the rules of bench/rules.toml (first that fires is the headline). Locally the "
+            "stack and locust share the host's TCP counters (host-wide): another program's traffic counts too.")
+    return section("What limited each stack", "\n".join(lines), note)
+
+
+def _signals_line(m: Measurement) -> str:
+    s = m.signals
+    parts = [f"scope {s.scope or '-'}"]
+    if s.listen_backlog:
+        parts.append("listen backlog " + ", ".join(f"{k} {v}" for k, v in s.listen_backlog.items())
+                     + (f" (somaxconn {s.somaxconn})" if s.somaxconn else ""))  # fmt: skip
+    keys = ("listen_overflows", "syn_retrans", "timeouts", "out_rsts")
+    if s.server_tcp:
+        parts.append("server " + ", ".join(f"{k} {s.server_tcp.get(k, 0)}" for k in keys))
+    if m.figures and m.figures.client_tcp:
+        parts.append("client " + ", ".join(f"{k} {m.figures.client_tcp.get(k, 0)}" for k in keys))
+    if m.figures and m.figures.ports_in_use is not None:
+        parts.append(f"ephemeral ports {m.figures.ports_in_use} of {m.figures.port_range}")
+    if s.memory:
+        parts.append("memory " + ", ".join(f"{k} {v:g}" for k, v in s.memory.items()))
+    if s.not_measured:
+        parts.append("not measured: " + "; ".join(f"{k} ({v})" for k, v in s.not_measured.items()))
+    return "Signals: " + "; ".join(parts) + "."
+
+
+def _labels(run: RunResult, role: str) -> dict[str, list[Measurement]]:
+    found: dict[str, list[Measurement]] = {}
+    for m in run.rows(role):  # type: ignore[arg-type]
+        found.setdefault(m.label, []).append(m)
+    return found

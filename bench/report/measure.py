@@ -9,7 +9,7 @@ import pandas as pd
 
 from bench import stats
 from bench.report import charts as chart_files
-from bench.report.common import codes, workers_note
+from bench.report.common import codes, limited_by, workers_note
 from bench.report.tables import Column, cells, latency_columns, markdown, section
 from bench.report.verdicts import verdict
 from bench.results import Measurement, RunResult
@@ -34,7 +34,7 @@ NOTE = (
 
 
 def sections(run: RunResult, frame: pd.DataFrame) -> list[str]:
-    return [main_table(run, frame, "stack"), comparison(run), reference(run)]
+    return [main_table(run, frame, "stack"), limited_by(run), comparison(run), reference(run)]
 
 
 def charts(run: RunResult, out_dir: Path) -> list[Path]:
@@ -63,10 +63,12 @@ def main_table(run: RunResult, frame: pd.DataFrame, role: str, title: str = "Res
         status = "ok" if len(good) == len(ms) else "/".join(sorted({m.status for m in ms}))
         if any(m.figures and m.figures.generator_bound for m in shown):
             status += " **generator-bound**"
+        heads = [m.limited_by[0].rule if m.limited_by else "none" for m in shown if m.limited_by is not None]
         requests = sum(m.figures.requests for m in shown if m.figures)
         failures = sum(m.figures.failures for m in shown if m.figures)
-        rows.append([f"`{label}`", status, str(requests), str(failures), *figures[label], codes(shown)])
-    head = ["stack", "status", "requests", "failures", *(c.heading for c in COLUMNS), "status codes"]
+        limit = max(dict.fromkeys(heads), key=heads.count) if heads else "-"
+        rows.append([f"`{label}`", status, limit, str(requests), str(failures), *figures[label], codes(shown)])
+    head = ["stack", "status", "limited by", "requests", "failures", *(c.heading for c in COLUMNS), "status codes"]
     return section(title, markdown(rows, head), NOTE, workers_note(run, run.rows(role)))  # type: ignore[arg-type]
 
 

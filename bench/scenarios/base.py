@@ -103,6 +103,7 @@ def load_shape(values: Values, processes: bool = True) -> LoadShape:
         spawn_rate=opt.positive_float(values["spawn_rate"] or preset["spawn_rate"], "--spawn-rate"),
         duration_s=opt.parse_duration(values["duration"] or preset["duration"], "--duration"),
         warmup_s=opt.parse_duration(values["warmup"] or preset["warmup"], "--warmup", allow_zero=True),
+        wait_s=opt.parse_duration(values.get("wait") or "0", "--wait", allow_zero=True),
         processes=opt.positive_int(values["processes"], "--processes") if processes else 1,
     )
 
@@ -111,4 +112,5 @@ def load_settings(load: LoadShape) -> dict[str, Any]:
     """A load shape as run.json's settings show it."""
     shown = {"users": load.users, "spawn_rate": load.spawn_rate, "duration_s": load.duration_s,
              "warmup_s": load.warmup_s, "processes": load.processes, "user_class": "FastHttpUser"}  # fmt: skip
+    shown |= {"wait_s": load.wait_s} if load.wait_s else {}
     return shown | ({"rate": load.rate} if load.rate else {})

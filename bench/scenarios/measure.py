@@ -59,7 +59,8 @@ class Measure(Scenario[MeasureConfig]):
                                                  "a label of its own (flask@a flask@b: an A/A check), "
                                                  "STACK@NAME=VALUE,... with those parameters", nargs="+",
                                                  metavar="NAME")  # fmt: skip
-    options = (*opt.LOAD, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.SET, opt.RESULTS)
+    options = (*opt.LOAD, opt.WAIT, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.SET,
+               opt.RESULTS)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "max_in_flight": "the stack comparison is a closed loop of -u users; an arrival rate (the open model) "
         "is `bench breaker --rate` or `bench sweep --model open`",

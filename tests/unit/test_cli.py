@@ -48,7 +48,8 @@ def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("20", 20.0), ("20s", 20.0), ("1m", 60.0), ("1h30m", 5400.0), ("1.5s", 1.5), ("2m5s", 125.0)]
+    ("text", "seconds"),
+    [("20", 20.0), ("20s", 20.0), ("1m", 60.0), ("1h30m", 5400.0), ("1.5s", 1.5), ("2m5s", 125.0), ("50ms", 0.05)],
 )
 def test_durations_read_like_locusts(text: str, seconds: float) -> None:
     assert parse_duration(text, "-t") == seconds

@@ -1,0 +1,89 @@
+"""Say why: a measurement's signals, and the rules (bench/rules.toml) that turn them into a
+"limited by" verdict with its evidence and a tip.
+
+Signals come from what the measurement already holds: the figures (locust's side, its TCP
+counters included), the stack's CPU and memory, the server side's TCP counters and listen
+backlog read from the stack's network namespace, and the containers' memory state under
+compose. A signal that could not be read is absent, and a rule that needs it does not fire
+(the summary says which were not measured, and why).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import ConfigError
+from bench.results import Measurement, Verdict
+
+RULES_FILE = Path(__file__).with_name("rules.toml")
+_CONDITION = re.compile(r"^\s*([a-z_.]+)\s*(>=|<=|==|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+_OPS = {">": float.__gt__, ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__, "==": float.__eq__}
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    headline: str
+    when: tuple[tuple[str, str, float], ...]  # (signal, operator, number), all must hold
+    evidence: tuple[str, ...]
+    tip: str
+
+    def fires(self, signals: Mapping[str, float]) -> bool:
+        return all(name in signals and _OPS[op](float(signals[name]), value) for name, op, value in self.when)
+
+
+def load_rules(path: Path = RULES_FILE) -> list[Rule]:
+    """The rules in precedence order; a malformed one is a ConfigError naming it."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the diagnosis rules {path}: {exc}") from exc
+    rules = []
+    for name, raw in data.items():
+        conditions = []
+        for text in raw.get("when", []):
+            match = _CONDITION.match(text)
+            if not match:
+                raise ConfigError(f"{path}: rule {name}: cannot read condition {text!r}", tip="SIGNAL OP NUMBER")
+            conditions.append((match.group(1), match.group(2), float(match.group(3))))
+        rules.append(Rule(name, raw["headline"], tuple(conditions), tuple(raw.get("evidence", [])), raw["tip"]))
+    return rules
+
+
+def signals(m: Measurement, stack_cpus: int | None) -> dict[str, float]:
+    """Every signal this measurement has, by the names rules.toml uses."""
+    found: dict[str, float] = {}
+    f, usage = m.figures, m.usage
+    if f is not None and f.requests:
+        found["requests"] = f.requests
+        fives = sum(n for code, n in f.status_codes.items() if code.startswith("5"))
+        found["breaker.refused_pct"] = round(100 * f.overloaded / f.requests, 2)
+        found["app.error_pct"] = round(100 * (fives - f.overloaded) / f.requests, 2)
+        found["app.failure_pct"] = round(100 * f.failures / f.requests, 2)
+        found["generator.bound"] = float(f.generator_bound)
+        if f.generator_cpu_percent is not None:
+            found["generator.cpu_pct"] = f.generator_cpu_percent
+        found |= {f"client.{k}": v for k, v in f.client_tcp.items()}
+        if f.ports_in_use is not None and f.port_range:
+            found["client.ports_pct"] = round(100 * f.ports_in_use / f.port_range, 1)
+    if usage is not None and usage.samples and stack_cpus:
+        found["stack.cpu_pct"] = round(usage.cpu_percent / stack_cpus, 1)
+        if usage.cpus_busy_percent is not None:  # in all, and what the stack's own processes do not explain
+            found["cpus.busy_pct"] = usage.cpus_busy_percent
+            found["cpus.other_pct"] = round(max(usage.cpus_busy_percent - found["stack.cpu_pct"], 0.0), 1)
+    found |= {f"server.{k}": v for k, v in m.signals.server_tcp.items()}
+    if m.time_wait is not None:
+        found["server.time_wait"] = m.time_wait
+    found |= {f"memory.{k}": v for k, v in m.signals.memory.items()}
+    return found
+
+
+def diagnose(m: Measurement, stack_cpus: int | None, rules: list[Rule] | None = None) -> list[Verdict]:
+    """Every rule that fires, in precedence order (the first is the headline); [] is "none found"."""
+    found = signals(m, stack_cpus)
+    fired = [r for r in (rules if rules is not None else load_rules()) if r.fires(found)]
+    return [Verdict(r.name, r.headline, {e: found[e] for e in r.evidence if e in found}, r.tip) for r in fired]

@@ -1,0 +1,110 @@
+"""Each "limited by" rule of bench/rules.toml provoked for real, and a negative control where none fires.
+
+The causes are made, not mocked: a listen backlog of 1 under 200 users, the tight circuit
+breaker, locust flat out against nginx answering from memory, a CPU hog on the stack's CPU,
+a private network namespace with 100 ephemeral ports, a 100 MB memory limit under compose.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.backends import compose
+from tests.integration.conftest import ROOT, measurements, only_run, run_bench
+
+SHORT = ["-t", "3s", "--warmup", "1s", "--repeat", "1", "--no-floor"]
+
+
+@dataclass(frozen=True)
+class Judged:
+    run: dict[str, Any]
+    summary: str
+
+    def rules(self, label: str) -> list[str]:
+        (m,) = [m for m in measurements(self.run) if m["label"] == label]
+        assert m["status"] == "ok", m["error"]
+        return [v["rule"] for v in m["limited_by"]]
+
+
+def judge(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Judged:
+    done = run_bench("stack", *args, *SHORT, "--results", str(tmp_path), env=env)
+    assert done.returncode == 0, done.stderr
+    _, run = only_run(tmp_path)
+    return Judged(run, (tmp_path / "summary.md").read_text())
+
+
+@pytest.fixture(scope="module")
+def under_200_users(tmp_path_factory: pytest.TempPathFactory) -> Judged:
+    stacks = ["flask_gunicorn@backlog=1", "flask_gunicorn", "fastapi_istio@breaker=tight", "floor"]
+    return judge(tmp_path_factory.mktemp("loaded"), *stacks, "-u", "200", "-r", "200", "--backend", "local")
+
+
+def test_a_full_listen_queue_is_named_with_its_evidence(under_200_users: Judged) -> None:
+    assert "listen_queue" in under_200_users.rules("flask_gunicorn@backlog=1")
+    (m,) = [m for m in measurements(under_200_users.run) if m["label"] == "flask_gunicorn@backlog=1"]
+    assert m["signals"]["listen_backlog"]["app"] == 1  # read from the listening socket itself
+    assert m["signals"]["server_tcp"]["listen_overflows"] > 0 and m["signals"]["scope"] == "host-wide"
+    assert "listen queue overflowing: SYNs dropped, the latency is retransmission" in under_200_users.summary
+
+
+def test_a_busy_stack_a_refusing_breaker_and_a_saturated_generator(under_200_users: Judged) -> None:
+    assert "cpu" in under_200_users.rules("flask_gunicorn")
+    assert under_200_users.rules("fastapi_istio@breaker=tight")[0] == "breaker"
+    assert "generator" in under_200_users.rules("floor")
+
+
+def test_moderate_load_finds_nothing(tmp_path: Path) -> None:
+    judged = judge(tmp_path, "flask_gunicorn", "-u", "4", "-r", "4", "--wait", "50ms", "--backend", "local")
+    assert judged.rules("flask_gunicorn") == []  # rules that always fire would fail here
+    assert "- `flask_gunicorn`: none found" in judged.summary
+
+
+@pytest.fixture
+def cpu_hog() -> Iterator[None]:
+    """Other work on the stack's CPU (CPU 0 under --pin auto on 2 CPUs), stopped by its pid."""
+    hog = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 or shutil.which("taskset") is None, reason="needs 2 CPUs")
+def test_other_work_on_the_stacks_cpu_is_named(tmp_path: Path, cpu_hog: None) -> None:
+    judged = judge(tmp_path, "flask_gunicorn", "-u", "8", "-r", "8", "--backend", "local")
+    assert "cpu_shared" in judged.rules("flask_gunicorn")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare")
+def test_running_out_of_ephemeral_ports_is_named(tmp_path: Path) -> None:
+    """In a network namespace of its own with 100 ephemeral ports: nothing else on the machine is touched."""
+    results = tmp_path / "results"
+    script = (f'ip link set lo up && sysctl -q -w net.ipv4.ip_local_port_range="40000 40099" && '
+              f'exec {sys.executable} -m bench stack flask_gunicorn_gthread -u 90 -r 90 {" ".join(SHORT)} '
+              f"--backend local --results {results}")  # fmt: skip
+    done = subprocess.run(["unshare", "-n", "sh", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    _, run = only_run(results)
+    (m,) = measurements(run)
+    assert "ports" in [v["rule"] for v in m["limited_by"]]
+    assert m["figures"]["port_range"] == 100 and m["figures"]["ports_in_use"] >= 80
+
+
+@pytest.mark.skipif(compose.unavailable_reason() is not None, reason="no Docker engine with compose here")
+def test_a_memory_limit_under_compose_is_named(tmp_path: Path) -> None:
+    judged = judge(tmp_path, "flask_gunicorn", "-u", "32", "-r", "32", "--backend", "compose",
+                   env={"BENCH_STACK_MEM": "100m"})  # fmt: skip
+    assert judged.rules("flask_gunicorn")[0] == "memory"
+    (m,) = measurements(judged.run)
+    assert m["signals"]["scope"] == "stack netns" and m["signals"]["memory"]["limit_hits"] > 0
