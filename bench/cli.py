@@ -2,8 +2,16 @@
 
 A scenario command's flags become its typed config (bench/scenarios/); measuring runs in a
 session (bench/session.py); when the run folder is final the report (bench/report/) is
-written from it. Errors become one line and a tip, and exit codes: 0 all measured, 1 some
-measurement failed, 2 bad input or a missing tool, 130 interrupted.
+written from it. Errors become one line and a tip, and exit codes (EXIT_CODES, also in
+`--help`):
+
+    0    everything measured (and, with --slo, every stack met it)
+    1    some measurement failed (this wins over 99: a run that could not measure a stack
+         cannot vouch for its SLO)
+    2    bad input or a missing tool; nothing was measured
+    99   every measurement succeeded but a stack missed the --slo (k6 uses 99 for failed
+         thresholds), so a CI job can gate on it
+    130  interrupted (Ctrl-C or SIGTERM); what was measured is kept
 """
 
 from __future__ import annotations
@@ -19,9 +27,14 @@ from bench import options as opt
 from bench.console import progress
 from bench.errors import BenchError, ConfigError, Interrupted
 from bench.options import Option
+from bench.results import RunResult
 from bench.scenarios import SCENARIOS, Scenario, ScenarioConfig
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SLO, EXIT_INTERRUPTED = 0, 1, 2, 99, 130
+EXIT_CODES = (
+    "exit codes: 0 everything measured (and every stack met the --slo); 1 a measurement failed; 2 bad input or a "
+    "missing tool; 99 a stack missed the --slo (all measured); 130 interrupted"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="Compare Python web deployment stacks under load."
+        prog="python -m bench", description="Compare Python web deployment stacks under load.", epilog=EXIT_CODES
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
     parser.set_defaults(verbose=False)
@@ -73,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _scenario_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                      scenario: Scenario[ScenarioConfig]) -> None:  # fmt: skip
     """A scenario's flags; the shared flags it does not honour are parsed only to be refused."""
-    p = sub.add_parser(scenario.command, help=scenario.help)
+    p = sub.add_parser(scenario.command, help=scenario.help, epilog=EXIT_CODES)
     if scenario.positional is not None:
         pos = scenario.positional
         p.add_argument(pos.dest, nargs=pos.nargs, metavar=pos.metavar, help=pos.help)
@@ -123,10 +136,23 @@ def cmd_scenario(scenario: Scenario[ScenarioConfig], args: argparse.Namespace) -
     run = execute(scenario.name, lambda session: scenario.run(session, config), config.settings(), config.stacks,
                   config.placement, on_close=lambda run_dir: _write_report(results, run_dir))  # fmt: skip
     failed = [f"{m.label} (repeat {m.repeat}): {m.error}" for m in run.measurements if not m.ok]
+    missed = _slo_verdicts(run)
     if failed:
         progress(f"ERROR: {len(failed)} measurement(s) failed:\n  " + "\n  ".join(failed))
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_SLO if missed else EXIT_OK
+
+
+def _slo_verdicts(run: RunResult) -> int:
+    """Print each label's SLO verdict; how many missed it."""
+    if run.slo is None:
+        return 0
+    from bench.slo import line
+
+    missed = len(run.slo.failed)
+    say = f"ERROR: {missed} of {len(run.slo.verdicts)} missed the SLO" if missed else "SLO met by every stack"
+    progress(f"{say} {run.slo.text}:\n  " + "\n  ".join(line(v) for v in run.slo.verdicts))
+    return missed
 
 
 def _write_report(results_dir: Path, run_dir: Path) -> None:

@@ -79,10 +79,14 @@ MAX_IN_FLIGHT = Option("max_in_flight", ("--max-in-flight",), "open model: reque
                        "locust processes together (like vegeta -max-workers; default 10000)",
                        env="BENCH_MAX_IN_FLIGHT")  # fmt: skip
 RESULTS = Option("results", ("--results",), "results folder (default: results/ of the lab)", env="BENCH_RESULTS")
+SLO = Option("slo", ("--slo",), "service level objectives every stack must meet, comma-separated FIGURE OP VALUE: "
+             "avg, p50, p90, p95, p99, p99.9, max in ms or s; errors in %%; rps; operators < <= > >= (e.g. "
+             "\"p99<100ms,errors<1%%,rps>500\"); a stack that misses one fails, and the command exits with 99",
+             env="BENCH_SLO", metavar="OBJECTIVES")  # fmt: skip
 
 LOAD = (PRESET, USERS, SPAWN_RATE, DURATION, WARMUP)
 PLACEMENT = (BACKEND, READY_TIMEOUT, PIN, UID, GID)
-SHARED = (*LOAD, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, RESULTS)
+SHARED = (*LOAD, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, RESULTS, SLO)
 
 
 def max_in_flight(text: str | None) -> int:
