@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir", nargs="?", type=Path, help="a run folder (default: the latest run)")
     _add(rep, opt.RESULTS)
     rep.set_defaults(handler=cmd_report)
+    cmp = sub.add_parser("compare", help="each stack of RUN_B against RUN_A (the baseline), pyperf compare_to "
+                         "style: every figure's change with its 95 % interval and a verdict; written beside the "
+                         "runs as compare-A-vs-B.md")  # fmt: skip
+    cmp.add_argument("run_a", metavar="RUN_A", help="the baseline: a run id (in RESULTS/runs/) or a run folder")
+    cmp.add_argument("run_b", metavar="RUN_B", help="the run judged against it: a run id or a run folder")
+    _add(cmp, opt.RESULTS)
+    cmp.set_defaults(handler=cmd_compare)
     return parser
 
 
@@ -193,6 +200,41 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot read {run_dir}/run.json: {exc}") from exc
     print(path)
     return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Print the comparison and keep it beside RUN_B's run folder, never over an earlier one."""
+    from bench.report import compare
+
+    results_dir = opt.results_dir(args.results)
+    (dir_a, run_a), (dir_b, run_b) = (_run(text, results_dir) for text in (args.run_a, args.run_b))
+    if dir_a.resolve() == dir_b.resolve():
+        raise ConfigError(f"RUN_A and RUN_B are the same run ({dir_a})", tip="give the baseline, then another run")
+    text = compare.markdown(compare.compare_runs(run_a, run_b))
+    # beside the runs: the results folder holding RUN_B's runs/ folder (else --results)
+    folder = dir_b.parent.parent if dir_b.parent.name == "runs" else results_dir
+    path = compare.write_new(folder, f"compare-{run_a.run_id}-vs-{run_b.run_id}", text)
+    print(text, end="")
+    progress(f"comparison: {path}")
+    return EXIT_OK
+
+
+def _run(text: str, results_dir: Path) -> tuple[Path, RunResult]:
+    """A run given as a folder holding run.json, or as a run id under `results_dir`/runs/."""
+    from bench.results import RUN_FILE, load_run
+
+    folder = Path(text)
+    if not (folder / RUN_FILE).is_file():
+        folder = results_dir / "runs" / text
+    if not (folder / RUN_FILE).is_file():
+        known = sorted(p.parent.name for p in (results_dir / "runs").glob(f"*/{RUN_FILE}"))[-5:]
+        raise ConfigError(f"run {text!r} not found: no {RUN_FILE} in {text} nor in {folder}",
+                          tip=f"latest run ids in {results_dir / 'runs'}: {', '.join(known)}" if known
+                          else "give a run folder, or a run id with --results RESULTS")  # fmt: skip
+    try:
+        return folder, load_run(folder)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"cannot read {folder / RUN_FILE}: {exc}") from exc
 
 
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
