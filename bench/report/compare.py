@@ -202,8 +202,9 @@ def _floor_moved(base: RunResult, other: RunResult) -> str | None:
     fa, fb = floor_rps(base), floor_rps(other)
     if fa is None or fb is None or abs(math.log(fb / fa)) <= math.log(1 + FLOOR_MOVED):
         return None
-    return (f"the load generator floor (locust against nginx answering from memory) moved from {fa:.0f} to "
-            f"{fb:.0f} req/s ({fb / fa:.2f}x): the machine itself was {'faster' if fb > fa else 'slower'} in B")
+    return (f"the load generator floor (locust against nginx answering from memory, a few seconds at each run's "
+            f"start) moved from {fa:.0f} to {fb:.0f} req/s ({fb / fa:.2f}x): the machine itself changed speed, so "
+            f"part of any change below may be the machine's")  # fmt: skip
 
 
 def floor_rps(run: RunResult) -> float | None:

@@ -25,8 +25,8 @@ h1 { font-size: 1.6rem; border-bottom: 2px solid #d0d7de; padding-bottom: .3rem;
 h2 { font-size: 1.25rem; margin-top: 2rem; border-bottom: 1px solid #d0d7de; padding-bottom: .2rem; }
 table { border-collapse: collapse; display: block; overflow-x: auto; max-width: 100%; margin: .8rem 0;
         font-size: 13px; font-variant-numeric: tabular-nums; }
-th, td { border: 1px solid #d0d7de; padding: .25rem .55rem; text-align: right; white-space: nowrap; }
-th:first-child, td:first-child { text-align: left; }
+th, td { border: 1px solid #d0d7de; padding: .25rem .55rem; text-align: left; white-space: nowrap; }
+td:last-child { white-space: normal; min-width: 16rem; }  /* settings, status codes, why: long text wraps */
 th { background: #f6f8fa; }
 tr:nth-child(even) td { background: #fafbfc; }
 code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, monospace; background: #f2f4f7; padding: 0 .25rem;
@@ -34,7 +34,6 @@ code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, monospace; background: 
 pre { background: #f6f8fa; padding: .6rem .8rem; overflow-x: auto; }
 pre code { background: none; padding: 0; }
 img { max-width: 100%; height: auto; display: block; margin: .8rem 0; border: 1px solid #eaeef2; }
-strong { color: #a40e26; }
 """
 PAGE = """<!DOCTYPE html>
 <html lang="en">

@@ -122,8 +122,9 @@ def test_another_commit_machine_day_or_floor_is_a_warning_with_both_values(runs:
         "locust 2.47.0 (A) vs 2.48.0 (B)",
         "started 24 h apart (2026-11-24T09:04:44+0000 vs 2026-11-25T09:04:44+0000): this machine's speed drifts "
         "from day to day, so a change may be the machine's; the floor row above shows how much",
-        "the load generator floor (locust against nginx answering from memory) moved from 40 to 20 req/s (0.50x): "
-        "the machine itself was slower in B",
+        "the load generator floor (locust against nginx answering from memory, a few seconds at each run's start) "
+        "moved from 40 to 20 req/s (0.50x): the machine itself changed speed, so part of any change below may be "
+        "the machine's",
     ]  # fmt: skip
     assert "**Warnings** (these differ, but the figures are comparable):" in markdown(c)
 
