@@ -2,8 +2,16 @@
 
 A scenario command's flags become its typed config (bench/scenarios/); measuring runs in a
 session (bench/session.py); when the run folder is final the report (bench/report/) is
-written from it. Errors become one line and a tip, and exit codes: 0 all measured, 1 some
-measurement failed, 2 bad input or a missing tool, 130 interrupted.
+written from it. Errors become one line and a tip, and exit codes (EXIT_CODES, also in
+`--help`):
+
+    0    everything measured (and, with --slo, every stack met it)
+    1    some measurement failed (this wins over 99: a run that could not measure a stack
+         cannot vouch for its SLO)
+    2    bad input or a missing tool; nothing was measured
+    99   every measurement succeeded but a stack missed the --slo (k6 uses 99 for failed
+         thresholds), so a CI job can gate on it
+    130  interrupted (Ctrl-C or SIGTERM); what was measured is kept
 """
 
 from __future__ import annotations
@@ -19,9 +27,14 @@ from bench import options as opt
 from bench.console import progress
 from bench.errors import BenchError, ConfigError, Interrupted
 from bench.options import Option
+from bench.results import RunResult
 from bench.scenarios import SCENARIOS, Scenario, ScenarioConfig
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SLO, EXIT_INTERRUPTED = 0, 1, 2, 99, 130
+EXIT_CODES = (
+    "exit codes: 0 everything measured (and every stack met the --slo); 1 a measurement failed; 2 bad input or a "
+    "missing tool; 99 a stack missed the --slo (all measured); 130 interrupted"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="Compare Python web deployment stacks under load."
+        prog="python -m bench", description="Compare Python web deployment stacks under load.", epilog=EXIT_CODES
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
     parser.set_defaults(verbose=False)
@@ -69,13 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir", nargs="?", type=Path, help="a run folder (default: the latest run)")
     _add(rep, opt.RESULTS)
     rep.set_defaults(handler=cmd_report)
+    cmp = sub.add_parser("compare", help="each stack of RUN_B against RUN_A (the baseline), pyperf compare_to "
+                         "style: every figure's change with its 95 % interval and a verdict; written beside the "
+                         "runs as compare-A-vs-B.md")  # fmt: skip
+    cmp.add_argument("run_a", metavar="RUN_A", help="the baseline: a run id (in RESULTS/runs/) or a run folder")
+    cmp.add_argument("run_b", metavar="RUN_B", help="the run judged against it: a run id or a run folder")
+    _add(cmp, opt.RESULTS)
+    cmp.set_defaults(handler=cmd_compare)
     return parser
 
 
 def _scenario_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                      scenario: Scenario[ScenarioConfig]) -> None:  # fmt: skip
     """A scenario's flags; the shared flags it does not honour are parsed only to be refused."""
-    p = sub.add_parser(scenario.command, help=scenario.help)
+    p = sub.add_parser(scenario.command, help=scenario.help, epilog=EXIT_CODES)
     if scenario.positional is not None:
         pos = scenario.positional
         p.add_argument(pos.dest, nargs=pos.nargs, metavar=pos.metavar, help=pos.help)
@@ -144,10 +164,23 @@ def cmd_scenario(scenario: Scenario[ScenarioConfig], args: argparse.Namespace) -
     run = execute(scenario.name, lambda session: scenario.run(session, config), config.settings(), config.stacks,
                   config.placement, on_close=lambda run_dir: _write_report(results, run_dir))  # fmt: skip
     failed = [f"{m.label} (repeat {m.repeat}): {m.error}" for m in run.measurements if not m.ok]
+    missed = _slo_verdicts(run)
     if failed:
         progress(f"ERROR: {len(failed)} measurement(s) failed:\n  " + "\n  ".join(failed))
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_SLO if missed else EXIT_OK
+
+
+def _slo_verdicts(run: RunResult) -> int:
+    """Print each label's SLO verdict; how many missed it."""
+    if run.slo is None:
+        return 0
+    from bench.slo import line
+
+    missed = len(run.slo.failed)
+    say = f"ERROR: {missed} of {len(run.slo.verdicts)} missed the SLO" if missed else "SLO met by every stack"
+    progress(f"{say} {run.slo.text}:\n  " + "\n  ".join(line(v) for v in run.slo.verdicts))
+    return missed
 
 
 def _write_report(results_dir: Path, run_dir: Path) -> None:
@@ -188,6 +221,41 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot read {run_dir}/run.json: {exc}") from exc
     print(path)
     return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Print the comparison and keep it beside RUN_B's run folder, never over an earlier one."""
+    from bench.report import compare
+
+    results_dir = opt.results_dir(args.results)
+    (dir_a, run_a), (dir_b, run_b) = (_run(text, results_dir) for text in (args.run_a, args.run_b))
+    if dir_a.resolve() == dir_b.resolve():
+        raise ConfigError(f"RUN_A and RUN_B are the same run ({dir_a})", tip="give the baseline, then another run")
+    text = compare.markdown(compare.compare_runs(run_a, run_b))
+    # beside the runs: the results folder holding RUN_B's runs/ folder (else --results)
+    folder = dir_b.parent.parent if dir_b.parent.name == "runs" else results_dir
+    path = compare.write_new(folder, f"compare-{run_a.run_id}-vs-{run_b.run_id}", text)
+    print(text, end="")
+    progress(f"comparison: {path}")
+    return EXIT_OK
+
+
+def _run(text: str, results_dir: Path) -> tuple[Path, RunResult]:
+    """A run given as a folder holding run.json, or as a run id under `results_dir`/runs/."""
+    from bench.results import RUN_FILE, load_run
+
+    folder = Path(text)
+    if not (folder / RUN_FILE).is_file():
+        folder = results_dir / "runs" / text
+    if not (folder / RUN_FILE).is_file():
+        known = sorted(p.parent.name for p in (results_dir / "runs").glob(f"*/{RUN_FILE}"))[-5:]
+        raise ConfigError(f"run {text!r} not found: no {RUN_FILE} in {text} nor in {folder}",
+                          tip=f"latest run ids in {results_dir / 'runs'}: {', '.join(known)}" if known
+                          else "give a run folder, or a run id with --results RESULTS")  # fmt: skip
+    try:
+        return folder, load_run(folder)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"cannot read {folder / RUN_FILE}: {exc}") from exc
 
 
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:

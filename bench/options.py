@@ -85,10 +85,14 @@ SET = Option("set", ("--set",), "a stack parameter and its values, NAME=V1,V2,..
              "combination, each a row `stack@NAME=V,...` (see `python -m bench list --params`)", env="BENCH_SET",
              many=True, metavar="NAME=VALUES")  # fmt: skip
 RESULTS = Option("results", ("--results",), "results folder (default: results/ of the lab)", env="BENCH_RESULTS")
+SLO = Option("slo", ("--slo",), "service level objectives every stack must meet, comma-separated FIGURE OP VALUE: "
+             "avg, p50, p90, p95, p99, p99.9, max in ms or s; errors in %%; rps; operators < <= > >= (e.g. "
+             "\"p99<100ms,errors<1%%,rps>500\"); a stack that misses one fails, and the command exits with 99",
+             env="BENCH_SLO", metavar="OBJECTIVES")  # fmt: skip
 
 LOAD = (PRESET, USERS, SPAWN_RATE, DURATION, WARMUP)
 PLACEMENT = (BACKEND, READY_TIMEOUT, PIN, UID, GID)
-SHARED = (*LOAD, WAIT, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, SET, RESULTS)
+SHARED = (*LOAD, WAIT, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, SET, RESULTS, SLO)
 
 
 def max_in_flight(text: str | None) -> int:

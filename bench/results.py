@@ -17,6 +17,13 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       stack side's TCP counters, listen backlogs and (compose) memory state; `figures.client_tcp`
       locust's side; `limited_by`: the rules of bench/rules.toml that fired, headline first.
       Version-1 files are read by upgrading them (`upgrade_v1`).
+      Added to version 2 before it was published (2026-11-26), so without a bump: `slo` (null
+      without --slo): `text`, the objectives as given (also in `settings`), and `verdicts[]`, one
+      per label: `passed`, `repeats` (ok repeats judged) and `objectives[]` (`objective`, `unit`,
+      `value`: the median over the ok repeats, `met`, `missed_in`: repeats that missed it on their
+      own); a sweep's verdict has `sustainable` (the highest load that met the SLO, null: none).
+      A sweep `step` has `slo_missed` (the objectives it missed in words, [] when it met them,
+      null without --slo) and `sustainable` (the step at that load).
 
 Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
          results/runs/<run-id>/<label>[-r<N>]/   logs/, work/ (rendered configs), load/ (locust files)
@@ -102,6 +109,8 @@ class SweepStep:
     unit: str  # users | req/s
     verdict: str  # "ok", or why this step broke the target
     knee: bool = False  # the highest load that met the target
+    slo_missed: list[str] | None = None  # --slo: the objectives this step missed ([]: met them); None: no SLO
+    sustainable: bool = False  # --slo: the highest load that met it
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> SweepStep | None:
@@ -136,6 +145,55 @@ class Verdict:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Verdict:
         return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class ObjectiveVerdict:
+    """One objective of an SLO judged for one label: the value judged and whether it met it."""
+
+    objective: str  # as given: "p99<100ms"
+    unit: str  # of `value`: ms | % | req/s
+    value: float | None  # the median over the ok repeats (a sweep: the judged step's); None: no value
+    met: bool
+    missed_in: list[int] = field(default_factory=list)  # repeats whose own value missed it
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ObjectiveVerdict:
+        return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class SloVerdict:
+    """One label against the SLO: passed when every objective was met."""
+
+    label: str
+    passed: bool
+    objectives: list[ObjectiveVerdict] = field(default_factory=list)
+    repeats: int = 0  # ok repeats judged (a sweep: ok steps)
+    sustainable: float | None = None  # a sweep: the highest load that met the SLO (users or req/s)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SloVerdict:
+        objectives = [ObjectiveVerdict.from_json(o) for o in data.get("objectives", [])]
+        return cls(**(_known(cls, data) | {"objectives": objectives}))
+
+
+@dataclass
+class SloResult:
+    """The --slo of a run and each label's verdict."""
+
+    text: str  # "p99<100ms,errors<1%,rps>500"
+    verdicts: list[SloVerdict] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[SloVerdict]:
+        return [v for v in self.verdicts if not v.passed]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> SloResult | None:
+        if data is None:
+            return None
+        return cls(text=data["text"], verdicts=[SloVerdict.from_json(v) for v in data.get("verdicts", [])])
 
 
 @dataclass
@@ -205,6 +263,7 @@ class RunResult:
     machine: dict[str, Any] = field(default_factory=dict)
     stacks: dict[str, StackInfo] = field(default_factory=dict)
     measurements: list[Measurement] = field(default_factory=list)
+    slo: SloResult | None = None  # --slo and each label's verdict
     schema_version: int = SCHEMA_VERSION
 
     def rows(self, *roles: Role) -> list[Measurement]:
@@ -232,6 +291,7 @@ class RunResult:
         return cls(**(_known(cls, data) | {
             "stacks": {k: StackInfo(**_known(StackInfo, v)) for k, v in data.get("stacks", {}).items()},
             "measurements": [Measurement.from_json(m) for m in data.get("measurements", [])],
+            "slo": SloResult.from_json(data.get("slo")),
             "schema_version": SCHEMA_VERSION,
         }))  # fmt: skip
 

@@ -1,7 +1,9 @@
-"""Turn stored results into summary.md, results.csv and charts. Reads the results folder only; runs nothing.
+"""Turn stored results into summary.md, report.html, results.csv and charts. Reads the results folder only;
+runs nothing.
 
 Each scenario owns its sections and charts (bench/report/<scenario>.py: `sections`, `charts`);
 this module writes them around what every run has (status, floor, failures, settings, machine).
+report.html is summary.md converted, charts embedded (bench/report/html.py): one source of truth.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from bench.report import breaker, common, layers, measure, sweep
+from bench.report import breaker, common, html, layers, measure, sweep
 from bench.report.tables import tidy
 from bench.results import RUN_FILE, RunResult, load_run, write_text_atomic
 
@@ -48,7 +50,7 @@ def find_runs(results_dir: Path) -> list[Path]:
 
 
 def write_summaries(results_dir: Path, run_dir: Path) -> Path:
-    """The run's own summary.md, results.csv and charts, and the same for results/ (the latest run)."""
+    """The run's own summary.md, report.html, results.csv and charts, and the same for results/ (the latest run)."""
     run = load_run(run_dir)
     frame = tidy(run)
     where = run_dir.relative_to(results_dir) if run_dir.is_relative_to(results_dir) else run_dir
@@ -57,7 +59,9 @@ def write_summaries(results_dir: Path, run_dir: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(folder / CSV, frame.to_csv(index=False))
         charts = common.chart_links(renderer.charts(run, folder), folder)
-        write_text_atomic(folder / SUMMARY, render(run, frame, where, charts))
+        summary = render(run, frame, where, charts)
+        write_text_atomic(folder / SUMMARY, summary)
+        write_text_atomic(folder / html.REPORT, html.page(summary, folder))
     return results_dir / SUMMARY
 
 

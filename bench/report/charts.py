@@ -3,7 +3,7 @@
 latency.png     every percentile per label (median of the repeats, min-max whiskers)
 throughput.png  requests per second over the measured window, one line per repeat
 resources.png   stack CPU % (of one core) and peak RSS per label
-sweep.png       a sweep's throughput and p99 against the load, knee marked
+sweep.png       a sweep's throughput and p99 against the load, knee (and with --slo the sustainable load) marked
 
 A scenario's report module chooses which measurements each chart shows (`groups`); only
 measurements whose status is "ok" are drawn. Pyplot is never imported: figures are plain
@@ -121,6 +121,11 @@ def sweep_chart(run: RunResult, out_dir: Path) -> list[Path]:
                 at = (_step_load(knee), _rps(knee))
                 ax.annotate(f"knee: {at[0]:g} {unit}\n{at[1]:.0f} req/s", at, fontsize=8, xytext=(4, -28),
                             textcoords="offset points")  # fmt: skip
+            for best in (m for m in mine if m.step and m.step.sustainable):  # --slo: the highest load that met it
+                ax.axvline(_step_load(best), color="#ff7f0e", linewidth=1.5, linestyle=":")
+                ax.annotate(f"SLO met up to\n{_step_load(best):g} {unit}", (_step_load(best), _rps(best)),
+                            fontsize=8, xytext=(-4, -56), textcoords="offset points", color="#ff7f0e",
+                            ha="right")  # left of its line: the p99 axis is on the right  # fmt: skip
         fig.text(0.01, 0.01, f"run {run.run_id}, backend {run.backend}", fontsize=7, color="#555555")
         _save_atomic(fig, out_dir / SWEEP)
     return [out_dir / SWEEP]

@@ -10,6 +10,7 @@ import pandas as pd
 from bench import stats
 from bench.report import charts as chart_files
 from bench.report.common import codes, limited_by, workers_note
+from bench.report.objectives import slo_section
 from bench.report.tables import Column, cells, latency_columns, markdown, section
 from bench.report.verdicts import verdict
 from bench.results import Measurement, RunResult
@@ -34,7 +35,7 @@ NOTE = (
 
 
 def sections(run: RunResult, frame: pd.DataFrame) -> list[str]:
-    return [main_table(run, frame, "stack"), limited_by(run), comparison(run), reference(run)]
+    return [main_table(run, frame, "stack"), limited_by(run), slo_section(run), comparison(run), reference(run)]
 
 
 def charts(run: RunResult, out_dir: Path) -> list[Path]:

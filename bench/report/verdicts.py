@@ -6,16 +6,37 @@ bench/stats.py decides (ratio, interval, significance); this module only words i
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench import stats
+from bench.record import Figures, Latency
 from bench.results import Measurement
 
-FIGURES = {  # name -> (what it is called, unit, lower is better)
-    "avg": ("average response time", "ms", True),
-    "p99": ("p99", "ms", True),
-    "rps": ("throughput", "req/s", False),
-}
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure a verdict can be given on: what it is called, its unit, which way is better, how to read it."""
+
+    words: str
+    unit: str
+    lower_is_better: bool
+    read: Callable[[Figures], float | None]
+
+
+def _latency(name: str, due: bool = False) -> Callable[[Figures], float | None]:
+    return lambda f: getattr(f.corrected if due else f.latency, name)
+
+
+FIGURES: dict[str, Figure] = {  # every latency figure the record has (a new percentile appears by itself)
+    "avg": Figure("average response time", "ms", True, _latency("avg_ms")),
+    **{n.removesuffix("_ms").replace("_", "."): Figure(n.removesuffix("_ms").replace("_", "."), "ms", True,
+                                                       _latency(n)) for n in Latency.percentile_fields()},
+    "rps": Figure("throughput", "req/s", False, lambda f: f.rps),
+    # the open model: timed from when each request was due, so an overloaded stack's queue counts
+    "due p50": Figure("p50 from due", "ms", True, _latency("p50_ms", due=True)),
+    "due p99": Figure("p99 from due", "ms", True, _latency("p99_ms", due=True)),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -47,33 +68,46 @@ class Verdict:
             return r.ratio, r.low, r.high
         return 1 / r.ratio, 1 / r.high if r.high else None, 1 / r.low if r.low else None
 
-    def text(self) -> str:
-        n, low, high = self.factor()
-        fmt = "{:.2f}" if self.unit == "ms" else "{:.0f}"
-        figures = f"{fmt.format(self.other)} vs {fmt.format(self.base)} {self.unit}"
-        interval = "no interval: one repeat" if low is None or high is None else f"95 % CI {low:.2f}-{high:.2f}"
+    def change(self) -> str:
+        """`1.42x slower` (which way the estimate points, significant or not)."""
+        n = self.factor()[0]
+        if f"{n:.2f}" == "1.00":
+            return "1.00x (no change)"
         direction = ("slower" if self.ratio.ratio > 1 else "faster") if self.lower_is_better else (
             "higher" if self.ratio.ratio > 1 else "lower")  # fmt: skip
+        return f"{n:.2f}x {direction}"
+
+    def interval(self) -> str | None:
+        """`1.21-1.66`, turned the way `change` is; None with one repeat."""
+        _, low, high = self.factor()
+        return None if low is None or high is None else f"{low:.2f}-{high:.2f}"
+
+    def shown(self, value: float) -> str:
+        return ("{:.2f}" if self.unit == "ms" else "{:.0f}").format(value)
+
+    def text(self) -> str:
+        figures = f"{self.shown(self.other)} vs {self.shown(self.base)} {self.unit}"
+        ci = self.interval()
+        interval = "no interval: one repeat" if ci is None else f"95 % CI {ci}"
         if not self.ratio.significant:
-            return f"{self.figure} not significant ({n:.2f}x {direction}, {interval}; {figures})"
-        return f"{self.figure} {n:.2f}x {direction} ({interval}; {figures})"
+            return f"{self.figure} not significant ({self.change()}, {interval}; {figures})"
+        return f"{self.figure} {self.change()} ({interval}; {figures})"
 
 
 def value(m: Measurement, figure: str) -> float | None:
-    if m.figures is None:
-        return None
-    if figure == "rps":
-        return m.figures.rps
-    return m.latency.avg_ms if figure == "avg" else m.latency.p99_ms
+    return FIGURES[figure].read(m.figures) if m.figures is not None else None
 
 
 def verdict(figure: str, base: list[Measurement], other: list[Measurement], interleaved: bool) -> Verdict | None:
     """`other`'s repeats against `base`'s for one figure; None when either has no value."""
-    a = {m.repeat: v for m in base if m.ok and (v := value(m, figure)) is not None}
-    b = {m.repeat: v for m in other if m.ok and (v := value(m, figure)) is not None}
+    # a ratio needs positive values on both sides (an open-model p50 of 0 would have none)
+    a = {m.repeat: v for m in base if m.ok and (v := value(m, figure)) is not None and v > 0}
+    b = {m.repeat: v for m in other if m.ok and (v := value(m, figure)) is not None and v > 0}
+    if not a or not b:
+        return None
     ratio = stats.compare(a, b, interleaved)
     if ratio is None:
         return None
-    name, unit, lower = FIGURES[figure]
-    return Verdict(name, statistics.geometric_mean(a.values()), statistics.geometric_mean(b.values()), unit, lower,
-                   ratio)  # fmt: skip
+    f = FIGURES[figure]
+    return Verdict(f.words, statistics.geometric_mean(a.values()), statistics.geometric_mean(b.values()), f.unit,
+                   f.lower_is_better, ratio)  # fmt: skip

@@ -98,6 +98,9 @@ class Breaker(Scenario[BreakerConfig]):
         "fastapi_istio --set ...",
         "users": "the open model has no users: each request is sent when due, as many in flight as needed up "
         "to --max-in-flight",
+        "slo": "the breaker experiment overloads the stack on purpose (twice its capacity by default), so an SLO "
+        "would fail by design; gate on `bench stack fastapi_istio --slo ...` or find the load that meets it with "
+        "`bench sweep fastapi_istio --slo ...`",
     }
 
     def configure(self, values: Values) -> BreakerConfig:

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
+from bench import slo as slo_lib
 from bench import stacks as stack_files
 from bench.console import progress
 from bench.options import Option, Placement, Values
 from bench.params import Variant
-from bench.results import LoadShape, folder_of
+from bench.results import LoadShape, SloResult, folder_of
 from bench.scenarios.base import (
     Scenario,
     ScenarioConfig,
@@ -40,13 +41,14 @@ class MeasureConfig(ScenarioConfig):
     preset: str = "default"
     breaker: str = "seed000"
     floor: bool = True
+    slo: slo_lib.Slo | None = None
 
     def settings(self) -> dict[str, Any]:
         shown = super().settings() | {"labels": [v.label for v in self.variants]}
         shown |= load_settings(self.load) | {"repeat": self.repeat, "preset": self.preset}
         if any(s.breaker_file for s in self.stacks):
             shown["breaker"] = self.breaker
-        return shown | {"floor": self.floor}
+        return shown | {"floor": self.floor} | ({"slo": self.slo.text} if self.slo else {})
 
 
 class Measure(Scenario[MeasureConfig]):
@@ -60,7 +62,7 @@ class Measure(Scenario[MeasureConfig]):
                                                  "STACK@NAME=VALUE,... with those parameters", nargs="+",
                                                  metavar="NAME")  # fmt: skip
     options = (*opt.LOAD, opt.WAIT, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.SET,
-               opt.RESULTS)  # fmt: skip
+               opt.RESULTS, opt.SLO)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "max_in_flight": "the stack comparison is a closed loop of -u users; an arrival rate (the open model) "
         "is `bench breaker --rate` or `bench sweep --model open`",
@@ -77,6 +79,7 @@ class Measure(Scenario[MeasureConfig]):
             preset=opt.preset_name(values["preset"]),
             breaker=values["breaker"],
             floor=not values["no_floor"],
+            slo=slo_lib.parse(values["slo"]) if values.get("slo") is not None else None,
         )
 
     def run(self, session: Session, config: MeasureConfig) -> None:
@@ -91,6 +94,16 @@ class Measure(Scenario[MeasureConfig]):
             folder = folder_of(variant.label) + ("" if config.repeat == 1 else f"-r{repeat}")
             session.measure(variant.stack, "stack", config.load, label=variant.label, repeat=repeat, params=params,
                             folder=folder)  # fmt: skip
+        if config.slo is not None:
+            judge(session, config.slo, config.variants)
+
+
+def judge(session: Session, slo: slo_lib.Slo, variants: tuple[Variant, ...]) -> None:
+    """Each label against the SLO, on the median of its repeats; kept in run.json."""
+    rows = session.run.rows("stack")
+    verdicts = [slo_lib.judge(slo, v.label, [m for m in rows if m.label == v.label]) for v in variants]
+    session.run.slo = SloResult(slo.text, verdicts)
+    session.save()
 
 
 class MeasureAll(Measure):

@@ -8,6 +8,13 @@ must grow by 5 % or more for twice the users) or an arrival rate (open model, li
 steps between the last good and the first bad load (fine). Each step is recorded the moment
 it is measured (role `step`, with its load and verdict); the knee, the highest load that met
 the target, is marked when the stack's sweep ends.
+
+With `--slo` (which replaces --p99-target) the knee is only where throughput stops following
+the load (or errors pass 1 %), and the climb goes on past it until a step misses an upper
+bound of the SLO (`p99<100ms`, `errors<1%`: what more load makes worse; bench/slo.py), then
+bisects between the last load that kept them and that one. The highest load that met every
+objective is the stack's *sustainable* load, reported beside the peak throughput; a stack
+with none fails the SLO (exit code 99).
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
+from bench import slo as slo_lib
 from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
 from bench.options import Option, Placement, Values
 from bench.params import Variant
-from bench.results import LoadShape, Measurement, SweepStep, folder_of
+from bench.results import LoadShape, Measurement, SloResult, SweepStep, folder_of
 from bench.scenarios.base import Scenario, ScenarioConfig, chosen_variants, stacks_of
 
 if TYPE_CHECKING:
@@ -49,6 +57,7 @@ class SweepSettings:
     step_s: float = 8.0
     warmup_s: float = STEP_WARMUP_S
     refine_steps: int = 2  # bisection steps between the last good and the first bad load
+    slo: slo_lib.Slo | None = None  # replaces p99_target_ms; the climb goes on until it breaks
 
     @property
     def unit(self) -> str:
@@ -64,14 +73,21 @@ class SweepConfig(ScenarioConfig):
     max_in_flight: int = 10_000
 
     def settings(self) -> dict[str, Any]:
-        shown = super().settings() | {"sweep": self.sweep.__dict__.copy(), "processes": self.processes}
+        sweep = self.sweep.__dict__.copy()
+        if self.sweep.slo is not None:  # the SLO, not the p99 target, applied
+            del sweep["p99_target_ms"]
+            sweep["slo"] = self.sweep.slo.text
+        else:
+            del sweep["slo"]
+        shown = super().settings() | {"sweep": sweep, "processes": self.processes}
         if self.sweep.model == "open":
             shown["max_in_flight"] = self.max_in_flight
         return shown | {"labels": [v.label for v in self.variants]}
 
 
 _OWN = (
-    Option("p99_target", ("--p99-target",), "p99 target in ms", env="BENCH_P99_TARGET", default="100"),
+    Option("p99_target", ("--p99-target",), "p99 target in ms (default 100); --slo replaces it",
+           env="BENCH_P99_TARGET"),
     Option("max_users", ("--max-users",), "closed model: stop doubling here", env="BENCH_MAX_USERS", default="1024"),
     Option("step", ("--step",), "measured time per step (after a 2 s warmup)", env="BENCH_STEP", default="8s"),
     Option("model", ("--model",), "closed: step locust users; open: step the arrival rate (req/s, like vegeta "
@@ -88,7 +104,7 @@ class Sweep(Scenario[SweepConfig]):
     help = "step the load up to each stack's knee (p99 target, errors, throughput)"
     positional: ClassVar[Option | None] = Option("names", (), "stacks to sweep (default: all)", nargs="*",
                                                  metavar="STACK")  # fmt: skip
-    options = (*_OWN, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER, opt.MAX_IN_FLIGHT, opt.SET, opt.RESULTS)
+    options = (*_OWN, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER, opt.MAX_IN_FLIGHT, opt.SET, opt.RESULTS, opt.SLO)
     refused: ClassVar[Mapping[str, str]] = {
         "preset": _STEPS, "users": _STEPS, "spawn_rate": _STEPS, "duration": _STEPS,
         "warmup": "each step has a 2 s warmup of its own",
@@ -98,13 +114,18 @@ class Sweep(Scenario[SweepConfig]):
 
     def configure(self, values: Values) -> SweepConfig:
         chosen = chosen_variants(values, [s.name for s in stack_files.in_all()])
+        slo = slo_lib.parse(values["slo"]) if values.get("slo") is not None else None
+        if slo is not None and values.get("p99_target"):
+            raise ConfigError("--slo replaces --p99-target: give one of them",
+                              tip=f'put the p99 in the SLO, e.g. --slo "p99<{values["p99_target"]}ms,errors<1%"')
         settings = SweepSettings(
-            p99_target_ms=opt.positive_float(values["p99_target"], "--p99-target"),
+            p99_target_ms=opt.positive_float(values["p99_target"] or "100", "--p99-target"),
             max_users=opt.positive_int(values["max_users"], "--max-users"),
             step_s=opt.parse_duration(values["step"], "--step"),
             model=values["model"],
             start_rate=opt.positive_float(values["start_rate"], "--start-rate"),
             max_rate=opt.positive_float(values["max_rate"], "--max-rate"),
+            slo=slo,
         )
         if values.get("max_in_flight") and settings.model != "open":
             raise ConfigError("--max-in-flight applies to the open model only", tip="add --model open")
@@ -118,6 +139,8 @@ class Sweep(Scenario[SweepConfig]):
         )
 
     def run(self, session: Session, config: SweepConfig) -> None:
+        if config.sweep.slo is not None:
+            session.run.slo = SloResult(config.sweep.slo.text)
         for variant in config.variants:
             sweep_stack(session, variant, config)
 
@@ -138,6 +161,9 @@ def sweep_stack(session: Session, variant: Variant, config: SweepConfig) -> None
         session.record(failed)
     finally:
         _mark_knee(steps)
+        if config.sweep.slo is not None and session.run.slo is not None:
+            _mark_sustainable(steps)
+            session.run.slo.verdicts.append(slo_lib.judge_sweep(config.sweep.slo, label, steps))
         session.save()
 
 
@@ -146,16 +172,22 @@ def _coarse_then_fine(session: Session, running: RunningStack, variant: Variant,
     settings = config.sweep
 
     def step(value: int) -> bool:
+        """Measure one load; True when the climb goes on (the knee's target, or the SLO's upper bounds, kept)."""
         m = session.new(variant.stack, "step", step_load(value, config), label=variant.label, params=params,
                         folder=f"{folder_of(variant.label)}-sweep")  # fmt: skip
         session.load(running, m, session.run_dir / m.folder / f"{settings.unit.replace('/', '')}-{value}")
-        m.step = SweepStep(value, settings.unit, verdict(m, _best(steps), settings))
+        missed = slo_lib.missed(settings.slo, m) if settings.slo else None
+        said = None if missed is None else [slo_lib.words(o, m) for o in missed]
+        m.step = SweepStep(value, settings.unit, verdict(m, _best(steps), settings), slo_missed=said)
         f = m.figures
+        slo_said = "" if said is None else "; SLO " + ("missed: " + ", ".join(said) if said else "met")
         progress(f"    {value} {settings.unit}: {f.rps if f else 0:.0f} req/s, p99 {m.latency.p99_ms} ms "
-                 f"-> {m.step.verdict}")  # fmt: skip
+                 f"-> {m.step.verdict}{slo_said}")  # fmt: skip
         steps.append(m)
         session.record(m)  # kept now: a Ctrl-C in the next step loses nothing of this one
-        return m.step.verdict == "ok"
+        if missed is None:
+            return m.step.verdict == "ok"
+        return m.ok and not any(o.upper_bound for o in missed)  # past the knee, until the SLO breaks
 
     open_model = settings.model == "open"
     start, most = (settings.start_rate, settings.max_rate) if open_model else (settings.start_users, settings.max_users)
@@ -194,7 +226,7 @@ def verdict(m: Measurement, best: Measurement | None, settings: SweepSettings) -
     if errors > settings.max_error_pct:
         return f"errors {errors:.1f} % > {settings.max_error_pct:g} %"
     p99 = f.latency.p99_ms
-    if p99 is None or p99 > settings.p99_target_ms:
+    if settings.slo is None and (p99 is None or p99 > settings.p99_target_ms):  # --slo replaces the p99 target
         return f"p99 {p99} ms > {settings.p99_target_ms:g} ms"
     if settings.model == "open":
         offered = f.offered_rps or 0.0
@@ -215,6 +247,16 @@ def verdict(m: Measurement, best: Measurement | None, settings: SweepSettings) -
 def _best(steps: list[Measurement]) -> Measurement | None:
     good = [s for s in steps if s.step and s.step.verdict == "ok" and s.figures]
     return max(good, key=lambda s: s.figures.rps if s.figures else 0.0) if good else None
+
+
+def _mark_sustainable(steps: list[Measurement]) -> None:
+    """The highest load whose step met every objective of the SLO (the climb stops at the first upper
+    bound missed and bisects below it, so every such step lies below the lowest load that broke it)."""
+    met = [s for s in steps if s.ok and s.step and s.step.slo_missed == []]
+    if met:
+        best = max(met, key=lambda m: m.step.load if m.step else 0.0)
+        assert best.step is not None
+        best.step = replace(best.step, sustainable=True)
 
 
 def _mark_knee(steps: list[Measurement]) -> None:

@@ -24,7 +24,7 @@ OTHER = {
     "processes": "2", "backend": "local", "ready_timeout": "9s", "pin": "off", "uid": "4321", "gid": "4321",
     "no_floor": True, "breaker": "tight", "results": "/tmp/elsewhere", "rate": "300", "p99_target": "50",
     "max_users": "64", "step": "3s", "model": "open", "start_rate": "50", "max_rate": "800", "max_in_flight": "500",
-    "set": ["workers=1,2"], "wait": "50ms",
+    "set": ["workers=1,2"], "wait": "50ms", "slo": "p99<50ms,errors<1%",
 }  # fmt: skip
 IDS = [s.command for s in SCENARIOS]
 
@@ -103,8 +103,8 @@ def test_configs_are_typed_dataclasses() -> None:
 def test_the_cli_loads_no_measuring_or_rendering_code() -> None:
     """`bench list` and `--help` stay quick: locust, the backends, pandas, tabulate and matplotlib
     load only when a command needs them (benchmarks/startup.py times it)."""
-    heavy = ("matplotlib", "pandas", "tabulate", "numpy", "locust", "gevent", "docker", "psutil",
-             "bench.session", "bench.backends", "bench.load", "bench.report")  # fmt: skip
+    heavy = ("matplotlib", "pandas", "tabulate", "numpy", "locust", "gevent", "docker", "psutil", "markdown_it",
+             "selenium", "scipy", "bench.session", "bench.backends", "bench.load", "bench.report")  # fmt: skip
     code = "import sys, bench.cli; print(' '.join(sorted(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     found = [m for m in loaded.stdout.split() if m.startswith(heavy)]
