@@ -24,8 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import MissingToolError, StackFailed
+from bench.errors import ConfigError, MissingToolError, StackFailed
 from bench.stacks import ROOT
+from bench.userapp import App
 
 CACHE = ROOT / ".cache"
 REQUIREMENTS = ROOT / "requirements.txt"
@@ -223,3 +224,56 @@ def _out(argv: Sequence[str]) -> str:
 
 if __name__ == "__main__":
     prepare(lambda message: print(message, file=sys.stderr, flush=True))
+
+
+APP_IGNORE = (".git", ".venv", "venv", "__pycache__", "*.pyc", "node_modules", "results", ".cache", ".mypy_cache",
+              ".pytest_cache", ".ruff_cache")  # fmt: skip
+
+
+def app_image(base: Images, app: App | None, locustfile: Path | None, say: Callable[[str], None]) -> str:
+    """`bench/userapp:<hash>`: the lab's python image plus the user's app folder (/userapp), its
+    dependencies from a wheelhouse built here for the engine (no registry needed), and their locustfile
+    (/userload). A dependency with no wheel for the engine's platform is named in the error."""
+    with tempfile.TemporaryDirectory(prefix="bench-userapp-") as tmp:
+        context = Path(tmp)
+        lines = [f"FROM {base.python}"]
+        if app is not None and app.requirements is not None:
+            _app_wheels(app.requirements, context / "wheels", base.arch)
+            lines += ["COPY wheels /wheels",
+                      "RUN pip install --no-cache-dir --no-index --find-links /wheels -r /wheels/requirements.txt "
+                      "&& rm -rf /wheels"]  # fmt: skip
+        if app is not None and app.folder is not None:
+            shutil.copytree(app.folder, context / "app", ignore=shutil.ignore_patterns(*APP_IGNORE))
+            lines.append("COPY app /userapp")
+        if locustfile is not None:
+            (context / "load").mkdir()
+            shutil.copy(locustfile, context / "load" / locustfile.name)
+            lines.append("COPY load /userload")
+        (context / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        digest = hashlib.sha256("\n".join(sorted(str(p.relative_to(context)) + str(p.stat().st_size)
+                                                 for p in context.rglob("*") if p.is_file())).encode())  # fmt: skip
+        tag = f"bench/userapp:{digest.hexdigest()[:12]}"
+        say(f"building {tag} with {app.target if app else 'the lab app'}"
+            + (f" and {locustfile.name}" if locustfile else "") + " ...")  # fmt: skip
+        env = dict(os.environ, DOCKER_BUILDKIT="0")
+        done = subprocess.run(["docker", "build", "-q", "-t", tag, str(context)], capture_output=True, text=True,
+                              env=env)  # fmt: skip
+        if done.returncode != 0:
+            raise StackFailed(f"docker build of {tag} failed", (done.stdout + done.stderr)[-3000:])
+    return tag
+
+
+def _app_wheels(requirements: Path, folder: Path, arch: str) -> None:
+    """The app's dependencies as wheels for the engine; a ConfigError naming the one without a wheel."""
+    folder.mkdir()
+    platforms = [arg for tag in PLATFORMS[arch] for arg in ("--platform", tag)]
+    argv = [sys.executable, "-m", "pip", "download", "-q", "-d", str(folder), "--only-binary=:all:",
+            "--python-version", "3.11", *platforms, "--platform", "any", "-r", str(requirements)]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        missing = re.search(r"No matching distribution found for (\S+)", done.stderr)
+        name = missing.group(1) if missing else "a dependency"
+        raise ConfigError(f"--requirements: {name} has no wheel for the containers ({arch}, Python 3.11, manylinux)",
+                          tip="containers install wheels only (no compiler, no network): pick a version with a wheel, "
+                          "or run with --backend local")  # fmt: skip
+    shutil.copy(requirements, folder / "requirements.txt")

@@ -44,7 +44,7 @@ def locust_args(base_url: str, settings: LoadShape, out: str, locustfile: str) -
     """Locust's arguments: headless, machine-readable output under `out` (as locust sees it)."""
     run_time = max(1, math.ceil(settings.warmup_s + settings.duration_s))
     return [
-        "-f", locustfile,
+        "-f", locustfile,  # with a user's own locustfile: "lab,user" (the lab's recorder beside their users)
         "--headless",
         "-u", str(settings.users),
         "-r", f"{settings.spawn_rate:g}",
@@ -69,6 +69,8 @@ def locust_env(settings: LoadShape, out: str) -> dict[str, str]:
         # each locust process paces its share of the total arrival rate, with its share of the bound
         "BENCH_RATE": f"{settings.rate / settings.processes:g}" if settings.rate else "0",
         "BENCH_MAX_IN_FLIGHT": str(max(1, settings.max_in_flight // settings.processes)),
+        "BENCH_MIX": settings.mix,  # the requests to send (JSON); empty: the lab's users API
+        "BENCH_OWN_USERS": "0" if settings.locustfile else "1",  # a user's locustfile brings its own users
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -82,7 +84,8 @@ class LocalLauncher:
 
     def command(self, settings: LoadShape, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]:
         """The argv and environment that run locust writing into `out`."""
-        args = locust_args(base_url, settings, str(out), str(self.locustfile or LOCUSTFILE))
+        files = str(self.locustfile or LOCUSTFILE) + (f",{settings.locustfile}" if settings.locustfile else "")
+        args = locust_args(base_url, settings, str(out), files)
         prefix = ["taskset", "-c", ",".join(map(str, self.cpus))] if self.cpus else []
         return [*prefix, sys.executable, "-m", "locust", *args], dict(os.environ) | locust_env(settings, str(out))
 

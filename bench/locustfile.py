@@ -17,6 +17,8 @@ BENCH_WAIT     seconds each user waits between requests (default 0: closed loop,
 BENCH_RATE     arrival rate (req/s) of this process: the open model, like `vegeta -rate`; one
                OpenUser per process sends every slot on time, in flight as many as needed
 BENCH_MAX_IN_FLIGHT  the open model's bound on requests in flight in this process (default 10000)
+BENCH_MIX      the requests to send, as JSON (`--requests mix.toml`); unset: the lab's users API
+BENCH_OWN_USERS  0 beside a user's own locustfile (`-f this,theirs`): theirs send, this only records
 BENCH_WINDOW   seconds per streamed window (default 60)
 
 It also watches itself, so a saturated load generator is never mistaken for a slow stack:
@@ -213,13 +215,29 @@ def add_user(client: Any) -> None:
     client.post("/add_users/", json={"id": user_id, "name": f"user{user_id}", "age": str(20 + user_id % 50)})
 
 
-REQUESTS = (root, health, metadata, name_by_path, name_by_query, attribute, add_user)
+def from_mix(mix: list[dict[str, Any]]) -> list[Any]:
+    """BENCH_MIX's requests (bench/userapp.py), each repeated by its weight, as request functions."""
+
+    def sender(r: dict[str, Any]) -> Any:
+        def send(client: Any) -> None:
+            extra = {"json": r["json"]} if r.get("json") is not None else {"data": r["body"]} if r.get("body") else {}
+            client.request(r["method"], r["path"], name=r["name"], headers=r.get("headers") or None, **extra)
+
+        return send
+
+    return [sender(r) for r in mix for _ in range(int(r.get("weight", 1)))]
+
+
+MIX = os.environ.get("BENCH_MIX", "")
+OWN_USERS = os.environ.get("BENCH_OWN_USERS", "1") != "0"  # off beside a user's own locustfile
+REQUESTS = from_mix(json.loads(MIX)) if MIX else (root, health, metadata, name_by_path, name_by_query, attribute,
+                                                   add_user)  # fmt: skip
 
 
 class ApiUser(FastHttpUser):
     """Closed model: each user sends one request, waits for its answer (and BENCH_WAIT), sends the next."""
 
-    abstract = RATE > 0
+    abstract = RATE > 0 or not OWN_USERS
 
     def wait_time(self) -> float:
         return WAIT
@@ -284,7 +302,7 @@ class OpenUser(FastHttpUser):
     """One per locust process in the open model: it runs the schedule; its client holds a connection
     for every request in flight."""
 
-    abstract = RATE <= 0
+    abstract = RATE <= 0 or not OWN_USERS
     concurrency = MAX_IN_FLIGHT
 
     def context(self) -> dict[str, Any]:

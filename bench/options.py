@@ -84,6 +84,20 @@ MAX_IN_FLIGHT = Option("max_in_flight", ("--max-in-flight",), "open model: reque
 SET = Option("set", ("--set",), "a stack parameter and its values, NAME=V1,V2,...; several --set measure every "
              "combination, each a row `stack@NAME=V,...` (see `python -m bench list --params`)", env="BENCH_SET",
              many=True, metavar="NAME=VALUES")  # fmt: skip
+APP = Option("app", ("--app",), "serve your own app instead of the lab's users API, in every stack that fits its "
+             "interface: module:attribute, or a factory module:create_app()", env="BENCH_APP_TARGET")  # fmt: skip
+APP_DIR = Option("app_dir", ("--app-dir",), "the folder --app is imported from (default: where you are)",
+                 env="BENCH_APP_DIR")  # fmt: skip
+INTERFACE = Option("interface", ("--interface",), "--app's interface when it cannot be told from the app",
+                   env="BENCH_INTERFACE", choices=("wsgi", "asgi"))  # fmt: skip
+REQUESTS = Option("requests", ("--requests",), "the requests to send, a TOML file of [[request]] tables "
+                  "(method, path, weight, json/body, headers)", env="BENCH_REQUESTS")  # fmt: skip
+LOCUSTFILE = Option("locustfile", ("--locustfile",), "your own locustfile: its users send, the lab's recorder "
+                    "measures (closed model)", env="BENCH_LOCUSTFILE")  # fmt: skip
+HEALTH = Option("health", ("--health",), "--app's readiness path (default /health)", env="BENCH_HEALTH")
+REQUIREMENTS = Option("requirements", ("--requirements",), "--app's dependencies, a requirements file: wheels "
+                      "for the containers (compose)", env="BENCH_REQUIREMENTS")  # fmt: skip
+YOUR_APP = (APP, APP_DIR, INTERFACE, REQUESTS, LOCUSTFILE, HEALTH, REQUIREMENTS)
 RESULTS = Option("results", ("--results",), "results folder (default: results/ of the lab)", env="BENCH_RESULTS")
 SLO = Option("slo", ("--slo",), "service level objectives every stack must meet, comma-separated FIGURE OP VALUE: "
              "avg, p50, p90, p95, p99, p99.9, max in ms or s; errors in %%; rps; operators < <= > >= (e.g. "
@@ -92,7 +106,7 @@ SLO = Option("slo", ("--slo",), "service level objectives every stack must meet,
 
 LOAD = (PRESET, USERS, SPAWN_RATE, DURATION, WARMUP)
 PLACEMENT = (BACKEND, READY_TIMEOUT, PIN, UID, GID)
-SHARED = (*LOAD, WAIT, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, SET, RESULTS, SLO)
+SHARED = (*LOAD, WAIT, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, SET, RESULTS, SLO, *YOUR_APP)
 
 
 def max_in_flight(text: str | None) -> int:

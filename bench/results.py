@@ -67,6 +67,8 @@ class LoadShape:
     rate: float | None = None  # total arrival rate (open model); None: closed loop
     processes: int = 1  # locust processes (a master and this many workers when > 1)
     max_in_flight: int = MAX_IN_FLIGHT  # open model: requests in flight allowed, all processes together
+    mix: str = ""  # the requests sent, as JSON (bench/userapp.py's --requests); "" the lab's users API mix
+    locustfile: str = ""  # the user's own locustfile, beside the lab's recorder; "" none
 
     @property
     def model(self) -> str:

@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from bench.results import (
     save_run,
 )
 from bench.stacks import Stack, floor_stack
-from bench.verify import verify
+from bench.userapp import Workload
 
 FLOOR_MAX_S = 5.0  # the floor needs only a few seconds of the same load shape
 
@@ -69,6 +69,7 @@ class Session:
     run_dir: Path
     backend: Backend
     placement: Placement
+    workload: Workload = field(default_factory=Workload)  # what the stacks serve and the checks before load
 
     @property
     def stack_cpus(self) -> int | None:
@@ -98,6 +99,9 @@ class Session:
         except KeyboardInterrupt as exc:
             run.status = "interrupted"
             raise Interrupted() from exc
+        except BaseException:
+            run.status = "failed"  # an error that stopped the whole run: what was measured is still kept
+            raise
         finally:
             run.finished_at = now_iso()
             run.machine["load_average_end"] = machine.load_average()
@@ -130,12 +134,13 @@ class Session:
         """The stack up (on the run's backend, unless told) and answering correctly, torn down on
         leaving; StackFailed when it cannot start or answers wrongly."""
         started = time.monotonic()
-        p = self.placement
-        bring_up = BringUp(self.run_dir / folder, params, p.ready_timeout, p.uid, p.gid, p.stack_cpus, p.load_cpus)
+        p, w = self.placement, self.workload
+        bring_up = BringUp(self.run_dir / folder, params, p.ready_timeout, p.uid, p.gid, p.stack_cpus, p.load_cpus,
+                           w.app, w.health, w.locustfile)  # fmt: skip
         with (backend or self.backend).up(stack, bring_up) as running:
             progress(f"[{stack.name}] ready in {time.monotonic() - started:.1f} s")
             if stack.verify:
-                verify(running.base_url)
+                w.check(running.base_url, own=w.app is None)
             yield running
 
     def load(self, running: RunningStack, m: Measurement, out: Path) -> None:

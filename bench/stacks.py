@@ -56,7 +56,8 @@ class Stack:
     hidden: bool  # a helper target (the generator floor), not a stack to compare
     in_all: bool  # measured by `bench all` (the four seed stacks); the others when named
     verify: bool  # check the users API's answers before loading
-    app: str
+    app: str  # what it serves by default, module:attribute (the lab's users API)
+    interface: str  # the apps it can serve: wsgi | asgi | flask (a Flask app only) | none
     ports: Mapping[str, int]  # port name -> container port (compose); local picks free ones
     local_ports: Mapping[str, int]  # fixed loopback ports for local runs, where a stack needs them
     target: str  # the named port the load generator hits
@@ -128,6 +129,7 @@ def load_stack(toml_path: Path) -> Stack:
         in_all=bool(data.get("in_all", False)),
         verify=bool(data.get("verify", True)),
         app=_require(data, "app", str, where),
+        interface=_choice(data.get("interface", "none"), ("wsgi", "asgi", "flask", "none"), "interface", where),
         ports={str(k): int(v) for k, v in ports.items()},
         local_ports={str(k): int(v) for k, v in data.get("local_ports", {}).items()},
         target=_require(data, "target", str, where),
@@ -170,6 +172,12 @@ def _compose(raw: Any, where: str) -> Compose:
         target_service=str(raw.get("target_service", "app")),
         hosts={str(k): str(v) for k, v in hosts.items()},
     )
+
+
+def _choice(value: Any, allowed: tuple[str, ...], key: str, where: str) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{where}: {key} must be one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
 
 
 def _require(data: Mapping[str, Any], key: str, kind: type, where: str) -> Any:

@@ -15,6 +15,7 @@ from bench.errors import StackFailed
 from bench.load import Launcher, LocalLauncher
 from bench.metrics import Usage
 from bench.stacks import Stack
+from bench.userapp import App, own_app
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,12 @@ class BringUp:
     gid: int | None = None
     stack_cpus: tuple[int, ...] | None = None  # CPUs the stack may use (None: all)
     load_cpus: tuple[int, ...] | None = None  # CPUs the load generator may use
+    app: App | None = None  # what it serves (None: the stack's own, the lab's users API)
+    health_path: str | None = None  # readiness path (None: the stack's)
+    locustfile: Path | None = None  # a user's own locustfile (compose bakes it into the app's image)
+
+    def serves(self, stack: Stack) -> App:
+        return self.app or own_app(stack.app, stack.interface)
 
 
 @dataclass

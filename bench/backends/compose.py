@@ -34,6 +34,7 @@ from bench.params import environment as params_environment
 from bench.params import template_context
 from bench.results import LoadShape
 from bench.stacks import Stack, render
+from bench.userapp import App
 
 LOOPBACK = "127.0.0.1"
 WORKDIR = "/tmp/work"  # where nginx keeps its pid and temp files inside its container
@@ -44,6 +45,7 @@ LOAD_SERVICES = (USER_SERVICE, WORKER_SERVICE)
 MASTER_WAIT_S = 60  # how long the master waits for its workers to connect
 OUT = "/out"  # the user container's mount of the run's load/ folder
 LOCUSTFILE = "/bench/locustfile.py"
+USERAPP, USERLOAD = "/userapp", "/userload"  # where --app's folder and --locustfile go in its image
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 TIP = "start the engine: dockerd & (or install docker.io docker-compose)"
@@ -126,7 +128,8 @@ class ComposeLauncher:
         out.mkdir(parents=True, exist_ok=True)
         _hand_over(out, self.uid, self.gid)  # the container user writes here, nobody else
         env_flags = [flag for k, v in locust_env(settings, OUT).items() for flag in ("-e", f"{k}={v}")]
-        args = locust_args(base_url, replace(settings, processes=1), OUT, LOCUSTFILE)
+        files = LOCUSTFILE + (f",{USERLOAD}/{Path(settings.locustfile).name}" if settings.locustfile else "")
+        args = locust_args(base_url, replace(settings, processes=1), OUT, files)
         distributed = []
         if settings.processes > 1:
             args += ["--master", "--expect-workers", str(settings.processes),
@@ -168,6 +171,7 @@ class ComposeBackend:
         self._compose: list[str] | None = None
         self._images: images.Images | None = None
         self._ncpu = 1
+        self._app_images: dict[tuple[str, str], str] = {}  # (app, locustfile) -> image with them
 
     def check(self, stacks: list[Stack]) -> None:
         reason = unavailable_reason()
@@ -198,7 +202,7 @@ class ComposeBackend:
         try:  # the project name is fixed before anything starts, so `finally` can always take it down
             session.start(run.ready_timeout)
             target = self._target(stack, session, published)
-            _wait_ready(target.base_url + stack.health_path, session, run.ready_timeout)
+            _wait_ready(target.base_url + (run.health_path or stack.health_path), session, run.ready_timeout)
             target.deployment |= session.limits()
             yield target
         finally:
@@ -213,11 +217,23 @@ class ComposeBackend:
             "BENCH_CONFIG_DIR": str((run.stack_dir / "work").resolve()),
             "BENCH_STACK_CPUSET": cpuset(run.stack_cpus, self._ncpu),  # --pin, honoured as cpusets
             "BENCH_USER_CPUSET": cpuset(run.load_cpus, self._ncpu),
-            "BENCH_PYTHON_IMAGE": self._images.python,
+            "BENCH_PYTHON_IMAGE": self._app_image(run),
             "BENCH_NGINX_IMAGE": self._images.nginx,
         }
         env |= params_environment(stack, run.params)  # BENCH_PARAM_WORKERS=4, ... for the compose file
+        env |= _app_environment(run.serves(stack), run.health_path or stack.health_path)
         return env | {f"BENCH_PORT_{name.upper()}": str(port) for name, port in published.items()}
+
+    def _app_image(self, run: BringUp) -> str:
+        """The lab's python image, or one built on it with the user's app, dependencies and locustfile."""
+        assert self._images is not None
+        app = run.app
+        if (app is None or app.own) and run.locustfile is None:
+            return self._images.python
+        key = (app.target if app else "", str(run.locustfile or ""))
+        if key not in self._app_images:
+            self._app_images[key] = images.app_image(self._images, app, run.locustfile, progress)
+        return self._app_images[key]
 
     def _target(self, stack: Stack, session: _Project, published: Mapping[str, int]) -> RunningStack:
         assert self._images is not None and self._compose is not None
@@ -357,6 +373,13 @@ class _Project:
                 continue
         if self._client is not None:
             self._client.close()
+
+
+def _app_environment(app: App, health: str) -> dict[str, str]:
+    """What the compose files read of the app they serve: target, factory, import path, readiness path."""
+    path = f"{USERAPP}:/bench" if app.folder else "/bench"
+    return {"BENCH_APP": app.target, "BENCH_APP_NAME": app.name, "BENCH_APP_FACTORY": "true" if app.factory else
+            "false", "BENCH_APP_PATH": path, "BENCH_HEALTH_PATH": health}  # fmt: skip
 
 
 def _compose_call(argv: list[str], env: dict[str, str], log: Path, timeout: float = 120) -> CompletedProcess[str]:

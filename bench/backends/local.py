@@ -18,6 +18,7 @@ from bench.metrics import Usage, process_tree_usage, time_wait_count
 from bench.params import template_context
 from bench.procs import ProcessGroup, tail
 from bench.stacks import ROOT, Stack, render
+from bench.userapp import App
 
 # binaries installed with the Python dependencies (envoy, gunicorn) live next to python
 _PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -50,16 +51,17 @@ class LocalBackend:
         group = ProcessGroup()
         logs = run.stack_dir / "logs"
         try:  # the group is recorded before any start, so a failed start still tears down
+            env = _env(run.serves(stack))
             for proc in stack.processes:
                 argv = [render(part, context) for part in proc.command]
-                group.start(proc.name, argv, logs / f"{proc.name}.log", cwd=ROOT, env=_env(), cpus=run.stack_cpus)
+                group.start(proc.name, argv, logs / f"{proc.name}.log", cwd=ROOT, env=env, cpus=run.stack_cpus)
                 if proc.ready_port:
                     _wait_tcp(ports[proc.ready_port], group, run.ready_timeout)
             target = _target(stack, ports, group)
             target.launcher = LocalLauncher(run.load_cpus)
             pinning = f"stack on CPUs {_cpus(run.stack_cpus)}, locust on CPUs {_cpus(run.load_cpus)}"
             target.deployment["pinning"] = pinning
-            _wait_http(target.base_url + stack.health_path, group, run.ready_timeout)
+            _wait_http(target.base_url + (run.health_path or stack.health_path), group, run.ready_timeout)
             yield target
         finally:
             group.stop()
@@ -75,7 +77,7 @@ def local_context(stack: Stack, run: BringUp, workdir: Path, ports: dict[str, in
     for name, port in ports.items():
         context[f"port.{name}"] = str(port)
         context[f"host.{name}"] = LOOPBACK
-    return context | template_context(stack, run.params)
+    return context | template_context(stack, run.params) | run.serves(stack).context()
 
 
 def render_templates(stack: Stack, workdir: Path, context: dict[str, str]) -> None:
@@ -113,10 +115,12 @@ def _cpus(cpus: tuple[int, ...] | None) -> str:
     return ",".join(map(str, cpus)) if cpus else "all"
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
+def _env(app: App) -> dict[str, str]:
+    """The servers' environment: the lab's folder on the path (your app's folder first), the factory switch."""
+    env = dict(os.environ) | app.environment()
     env["PATH"] = _PATH
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    folders = [str(app.folder) if app.folder else None, str(ROOT), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, folders))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

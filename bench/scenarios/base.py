@@ -55,7 +55,8 @@ class Scenario(ABC, Generic[C]):
         honoured = {o.dest for o in self.options}
         for option in opt.SHARED:
             if option.dest not in honoured and values.get(option.dest) not in (None, False, []):
-                tip = self.refused.get(option.dest) or f"`{self.command}` runs without it: leave it out"
+                tip = self.refused.get(option.dest) or _ELSEWHERE.get(option.dest) or (
+                    f"`{self.command}` runs without it: leave it out")  # fmt: skip
                 return ConfigError(f"{self.command} does not take {option.shown}", tip=tip)
         return None
 
@@ -66,6 +67,10 @@ class Scenario(ABC, Generic[C]):
     @abstractmethod
     def run(self, session: Session, config: C) -> None:
         """Measure, recording each measurement in `session` the moment it exists."""
+
+
+_ELSEWHERE = {o.dest: "your own app is measured by `bench stack NAME... --app ...` or `bench all --app ...`"
+              for o in opt.YOUR_APP}  # fmt: skip
 
 
 def chosen_variants(values: Values, default: Sequence[str]) -> list[Variant]:

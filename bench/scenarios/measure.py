@@ -6,15 +6,18 @@ repeats interleaved (A B C A B C ...), each brought up, checked, loaded once, re
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
 from bench import slo as slo_lib
 from bench import stacks as stack_files
 from bench.console import progress
+from bench.errors import ConfigError
 from bench.options import Option, Placement, Values
 from bench.params import Variant
 from bench.results import LoadShape, SloResult, folder_of
@@ -28,6 +31,7 @@ from bench.scenarios.base import (
     plan_progress,
     stacks_of,
 )
+from bench.userapp import Workload, load_mix, mix_json, resolve_app
 
 if TYPE_CHECKING:
     from bench.session import Session
@@ -41,6 +45,8 @@ class MeasureConfig(ScenarioConfig):
     preset: str = "default"
     breaker: str = "seed000"
     floor: bool = True
+    workload: Workload = field(default_factory=Workload)
+    skipped: tuple[tuple[str, str], ...] = ()  # (stack, why) of the stacks that cannot serve --app
     slo: slo_lib.Slo | None = None
 
     def settings(self) -> dict[str, Any]:
@@ -48,6 +54,8 @@ class MeasureConfig(ScenarioConfig):
         shown |= load_settings(self.load) | {"repeat": self.repeat, "preset": self.preset}
         if any(s.breaker_file for s in self.stacks):
             shown["breaker"] = self.breaker
+        shown |= self.workload.settings()
+        shown |= {"skipped": dict(self.skipped)} if self.skipped else {}
         return shown | {"floor": self.floor} | ({"slo": self.slo.text} if self.slo else {})
 
 
@@ -62,27 +70,35 @@ class Measure(Scenario[MeasureConfig]):
                                                  "STACK@NAME=VALUE,... with those parameters", nargs="+",
                                                  metavar="NAME")  # fmt: skip
     options = (*opt.LOAD, opt.WAIT, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.SET,
-               opt.RESULTS, opt.SLO)  # fmt: skip
+               opt.RESULTS, opt.SLO, *opt.YOUR_APP)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "max_in_flight": "the stack comparison is a closed loop of -u users; an arrival rate (the open model) "
         "is `bench breaker --rate` or `bench sweep --model open`",
     }
 
     def configure(self, values: Values) -> MeasureConfig:
-        chosen = chosen_variants(values, [s.name for s in stack_files.in_all()])
+        workload = your_workload(values)
+        default = [s.name for s in (stack_files.discover().values() if workload.app else stack_files.in_all())]
+        chosen, skipped = fitting(chosen_variants(values, default), workload)
         return MeasureConfig(
             stacks=stacks_of(chosen),
             variants=tuple(chosen),
             placement=Placement.from_values(values),
-            load=load_shape(values),
+            load=replace(load_shape(values), mix=mix_json(workload.mix) if workload.mix else "",
+                         locustfile=str(workload.locustfile or "")),
             repeat=opt.positive_int(values["repeat"], "--repeat"),
             preset=opt.preset_name(values["preset"]),
             breaker=values["breaker"],
             floor=not values["no_floor"],
+            workload=workload,
+            skipped=skipped,
             slo=slo_lib.parse(values["slo"]) if values.get("slo") is not None else None,
         )
 
     def run(self, session: Session, config: MeasureConfig) -> None:
+        session.workload = config.workload
+        for stack, why in config.skipped:
+            progress(f"[{stack}] skipped: {why}")
         if config.floor:
             session.measure_floor(config.load)
         plan = interleaved(config.repeat, config.variants)
@@ -104,6 +120,51 @@ def judge(session: Session, slo: slo_lib.Slo, variants: tuple[Variant, ...]) -> 
     verdicts = [slo_lib.judge(slo, v.label, [m for m in rows if m.label == v.label]) for v in variants]
     session.run.slo = SloResult(slo.text, verdicts)
     session.save()
+
+
+def your_workload(values: Values) -> Workload:
+    """--app and the flags that go with it, checked before anything starts."""
+    app_dir = Path(values.get("app_dir") or os.getcwd()).resolve()
+    requests = Path(values["requests"]) if values.get("requests") else None
+    locustfile = Path(values["locustfile"]).resolve() if values.get("locustfile") else None
+    if requests and locustfile:
+        raise ConfigError("give --requests or --locustfile, not both", tip="a locustfile sends its own requests")
+    if locustfile is not None and not locustfile.is_file():
+        raise ConfigError(f"--locustfile: {locustfile} is not a file")
+    for flag in ("interface", "health", "requirements"):
+        if values.get(flag) and not values.get("app"):
+            raise ConfigError(f"--{flag} goes with --app", tip="serve your app: --app module:attribute")
+    health = values.get("health")
+    if health and not health.startswith("/"):
+        raise ConfigError(f"--health: a path starting with /, got {health!r}")
+    app = None
+    if values.get("app"):
+        requirements = Path(values["requirements"]).resolve() if values.get("requirements") else None
+        app = resolve_app(values["app"], values.get("interface"), app_dir, requirements)
+        if requests is None and locustfile is None:
+            raise ConfigError("--app needs the requests to send", tip="--requests mix.toml or --locustfile FILE")
+    return Workload(app, load_mix(requests) if requests else (), locustfile, health or (None if app is None else
+                    "/health"))  # fmt: skip
+
+
+def fitting(chosen: list[Variant], workload: Workload) -> tuple[list[Variant], tuple[tuple[str, str], ...]]:
+    """The rows whose stack can serve the app, and the stacks skipped with why."""
+    app = workload.app
+    if app is None:
+        return chosen, ()
+    kept = [v for v in chosen if app.fits(v.stack.interface)]
+    skipped = {v.stack.name: _why(v.stack.interface, app.interface) for v in chosen if not app.fits(v.stack.interface)}
+    if not kept:
+        fit = ", ".join(s.name for s in stack_files.discover().values() if app.fits(s.interface))
+        raise ConfigError(f"no chosen stack serves a {app.interface.upper()} app like {app.target}",
+                          tip=f"stacks for it: {fit}")  # fmt: skip
+    return kept, tuple(skipped.items())
+
+
+def _why(stack_interface: str, app_interface: str) -> str:
+    if stack_interface == "flask":
+        return "the Flask development server serves Flask apps only"
+    return f"it serves {stack_interface.upper()} apps and this one is {app_interface.upper()}"
 
 
 class MeasureAll(Measure):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,17 @@ from bench.errors import ConfigError
 from bench.scenarios import SCENARIOS, Scenario, ScenarioConfig
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _tiny_apps() -> tuple[Path, Path]:
+    """Two folders, each with the same tiny ASGI app (tiny:app): --app-dir picks one."""
+    folders = tuple(Path(tempfile.mkdtemp(prefix="tiny-app-")) for _ in range(2))
+    for folder in folders:
+        (folder / "tiny.py").write_text("async def app(scope, receive, send):\n    pass\n")
+    return folders[0], folders[1]
+
+
+TINY = _tiny_apps()
 # A valid value other than the default for every flag any scenario declares.
 OTHER = {
     "preset": "quick", "users": "7", "spawn_rate": "3", "duration": "7s", "warmup": "3s", "repeat": "2",
@@ -25,6 +37,9 @@ OTHER = {
     "no_floor": True, "breaker": "tight", "results": "/tmp/elsewhere", "rate": "300", "p99_target": "50",
     "max_users": "64", "step": "3s", "model": "open", "start_rate": "50", "max_rate": "800", "max_in_flight": "500",
     "set": ["workers=1,2"], "wait": "50ms", "slo": "p99<50ms,errors<1%",
+    "app": "apps.fastapi_app:app", "app_dir": str(TINY[1]), "interface": "asgi", "health": "/ready",
+    "requests": str(ROOT / "tests" / "data" / "apps" / "pypi.toml"), "requirements": str(ROOT / "requirements.txt"),
+    "locustfile": str(ROOT / "bench" / "locustfile.py"),
 }  # fmt: skip
 IDS = [s.command for s in SCENARIOS]
 
@@ -40,10 +55,19 @@ def values(scenario: Scenario[ScenarioConfig], **changed: Any) -> dict[str, Any]
 def test_every_declared_flag_changes_the_config(scenario: Scenario[ScenarioConfig]) -> None:
     for option in scenario.options:
         assert option.dest in OTHER, f"add a value for {option.dest} to OTHER"
-        # --max-in-flight bounds the open model only: the sweep takes it with --model open
+        # --max-in-flight bounds the open model only: the sweep takes it with --model open; --app's flags go with it
         context = {"model": "open"} if option.dest == "max_in_flight" and scenario.command == "sweep" else {}
+        if option.dest == "app_dir":  # the same app found in another folder
+            context = {"app": "tiny:app", "app_dir": str(TINY[0]), "requests": OTHER["requests"]}
+        elif option.dest in ("interface", "health", "requirements"):
+            context = {"app": OTHER["app"], "requests": OTHER["requests"]}
+        elif option.dest == "app":
+            context = {"requests": OTHER["requests"]}
         base = scenario.configure(values(scenario, **context))
-        changed = scenario.configure(values(scenario, **context, **{option.dest: OTHER[option.dest]}))
+        changed = scenario.configure(values(scenario, **(context | {option.dest: OTHER[option.dest]})))
+        if option.dest == "interface":  # it confirms what the app says it is: honoured when it is what applied
+            assert changed.workload.app is not None and changed.workload.app.interface == OTHER["interface"]
+            continue
         assert changed != base, f"`{scenario.command} {option.shown}` is accepted but changes nothing"
 
 

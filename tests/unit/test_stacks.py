@@ -9,6 +9,7 @@ import pytest
 from bench.errors import ConfigError
 from bench.params import environment, resolve, template_context, variants
 from bench.stacks import discover, in_all, load_stack, render
+from bench.userapp import own_app
 
 STACKS = discover(hidden=True)
 CONTROLS = ["fastapi", "flask_gunicorn_gthread", "uvicorn", "fastapi_nginx", "granian_wsgi", "granian_asgi"]
@@ -25,7 +26,7 @@ def test_every_placeholder_is_known(name: str) -> None:
     context = {"python": "py", "stack_dir": "/s", "workdir": "/w", "bind_host": "127.0.0.1"}
     for port in stack.ports:
         context |= {f"port.{port}": "1", f"host.{port}": "h"}
-    context |= template_context(stack, {})
+    context |= template_context(stack, {}) | own_app(stack.app, stack.interface).context()
     for proc in stack.processes:
         assert all("{{" not in render(part, context) for part in proc.command)
     for template in stack.templates:

@@ -1,0 +1,221 @@
+"""Your own app in the lab's stacks: what to serve, which interface it speaks, what to send it.
+
+`--app mypkg.wsgi:app` (or a factory, `mypkg.main:create_app()`, as gunicorn writes one)
+replaces the lab's users API in every stack that fits the app's interface: WSGI stacks for a
+WSGI app (the Flask development server only for a Flask app), ASGI stacks for an ASGI app.
+The interface is found by importing the app in a child process (never this one: its imports
+are the user's) and looking at it, unless `--interface` says it. Requests come from a small
+TOML file (`--requests mix.toml`) or the user's own locustfile (`--locustfile`); before any
+load, the health path and every path of the mix must answer without a 5xx.
+
+    [[request]]              # one table per request; chosen at random by weight
+    method = "GET"           # default GET
+    path = "/simple/"
+    weight = 3               # default 1
+    name = "/simple/"        # how it is reported (default: the path)
+    json = { id = 1 }        # or body = "..." ; headers = { "X-Key" = "..." }
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import ConfigError, StackFailed
+
+INTERFACES = ("wsgi", "asgi")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_DETECT = """
+import importlib, inspect, json, sys
+module, _, name = sys.argv[1].partition(":")
+factory = name.endswith("()")
+app = getattr(importlib.import_module(module), name.removesuffix("()"))
+if factory:
+    app = app()
+call = app if inspect.isfunction(app) or inspect.ismethod(app) else getattr(app, "__call__", app)
+asgi = inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(app)
+params = list(inspect.signature(call).parameters) if callable(call) else []
+flask = any(c.__module__.startswith("flask.") and c.__name__ == "Flask" for c in type(app).__mro__)
+print(json.dumps({"interface": "asgi" if asgi else "wsgi" if len(params) >= 2 else "?", "flask": flask}))
+"""
+
+
+@dataclass(frozen=True)
+class App:
+    """What the stacks serve: the lab's own users API (`own`), or the user's app."""
+
+    target: str  # "mypkg.wsgi:app", or a factory "mypkg.main:create_app()"
+    interface: str  # wsgi | asgi
+    flask: bool = False  # a Flask app: the Flask development server can serve it
+    folder: Path | None = None  # imported from this folder (None: an installed package)
+    requirements: Path | None = None  # its dependencies, for the container images
+    own: bool = False
+
+    @property
+    def name(self) -> str:
+        """`module:attribute`, without the factory's `()` (uvicorn and granian take --factory)."""
+        return self.target.removesuffix("()")
+
+    @property
+    def factory(self) -> bool:
+        return self.target.endswith("()")
+
+    def fits(self, interface: str) -> bool:
+        """Whether a stack serving `interface` (wsgi | asgi | flask | none) can serve this app."""
+        if interface == "flask":
+            return self.interface == "wsgi" and self.flask
+        return interface == self.interface
+
+    def context(self) -> dict[str, str]:
+        """The `{{app.*}}` placeholders of the stacks' commands."""
+        return {"app.target": self.target, "app.name": self.name}
+
+    def environment(self) -> dict[str, str]:
+        """What the servers read from their environment: where to import from, whether to call a factory."""
+        factory = "true" if self.factory else "false"
+        return {"UVICORN_FACTORY": factory, "GRANIAN_FACTORY": factory}
+
+
+def own_app(target: str, interface: str) -> App:
+    """A stack's own app (the lab's users API), as its stack.toml names it."""
+    return App(target, "wsgi" if interface == "flask" else interface, flask=interface == "flask", own=True)
+
+
+def resolve_app(target: str, interface: str | None, folder: Path, requirements: Path | None) -> App:
+    """The user's `--app`, its interface found by importing it (in a child) unless given."""
+    module, colon, name = target.partition(":")
+    if not colon or not module or not name.removesuffix("()").isidentifier():
+        raise ConfigError(f"--app: cannot read {target!r}", tip="use module:attribute, e.g. mypkg.wsgi:app, or a "
+                          "factory, mypkg.main:create_app()")  # fmt: skip
+    if interface is not None and interface not in INTERFACES:
+        raise ConfigError(f"--interface: {interface!r} is not one of {', '.join(INTERFACES)}")
+    if requirements is not None and not requirements.is_file():
+        raise ConfigError(f"--requirements: {requirements} is not a file")
+    found = detect(target, folder)
+    if interface is None and found["interface"] not in INTERFACES:
+        raise ConfigError(f"--app: {target} is neither a WSGI nor an ASGI app", tip="say which with --interface")
+    return App(target, interface or found["interface"], bool(found["flask"]), folder, requirements)
+
+
+def detect(target: str, folder: Path) -> dict[str, Any]:
+    """Import the app in a child Python with `folder` on its path and say what it is."""
+    env = dict(os.environ) | {"PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", _DETECT, target], capture_output=True, text=True, env=env,
+                          cwd=folder, timeout=120)  # fmt: skip
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ConfigError(f"--app: cannot import {target} from {folder}: {last}",
+                          tip="run from the folder that holds the module (or --app-dir), or install its package")
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request of a mix."""
+
+    method: str
+    path: str
+    weight: int = 1
+    name: str = ""
+    json: Any = None
+    body: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def load_mix(path: Path) -> tuple[Request, ...]:
+    """The [[request]] tables of a mix file; anything malformed is a one-line error naming it."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"--requests: cannot read {path}: {exc}") from exc
+    tables = data.get("request")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"--requests: {path} has no [[request]] table", tip="see `python -m bench stack --help`")
+    return tuple(_request(t, f"{path}: request {i + 1}") for i, t in enumerate(tables))
+
+
+def _request(table: Any, where: str) -> Request:
+    if not isinstance(table, dict):
+        raise ConfigError(f"--requests: {where} is not a table")
+    unknown = set(table) - {"method", "path", "weight", "name", "json", "body", "headers"}
+    if unknown:
+        raise ConfigError(f"--requests: {where}: unknown key {sorted(unknown)[0]!r}",
+                          tip="known: method, path, weight, name, json, body, headers")  # fmt: skip
+    method, path = str(table.get("method", "GET")).upper(), table.get("path")
+    if method not in METHODS:
+        raise ConfigError(f"--requests: {where}: method {method!r} is not one of {', '.join(METHODS)}")
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ConfigError(f"--requests: {where}: path must start with /, got {path!r}")
+    weight = table.get("weight", 1)
+    if not isinstance(weight, int) or weight < 1:
+        raise ConfigError(f"--requests: {where}: weight must be a whole number of at least 1, got {weight!r}")
+    if "json" in table and "body" in table:
+        raise ConfigError(f"--requests: {where}: give json or body, not both")
+    return Request(method, path, weight, str(table.get("name", path)), table.get("json"), table.get("body"),
+                   {str(k): str(v) for k, v in dict(table.get("headers", {})).items()})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a run serves and sends: the app (None: each stack's own), its mix, locustfile and health path."""
+
+    app: App | None = None
+    mix: tuple[Request, ...] = ()
+    locustfile: Path | None = None
+    health: str | None = None
+
+    def check(self, base_url: str, own: bool) -> None:
+        """Before any load: the lab's own API answers as it must; a mix's every path answers without a 5xx."""
+        if self.mix:
+            check_paths(base_url, self.mix)
+        elif own and self.locustfile is None:
+            from bench.verify import verify
+
+            verify(base_url)
+
+    def settings(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {}
+        if self.app is not None:
+            shown["app"] = {"target": self.app.target, "interface": self.app.interface, "flask": self.app.flask,
+                            "folder": str(self.app.folder) if self.app.folder else None}  # fmt: skip
+        if self.mix:
+            shown["requests"] = [f"{r.method} {r.path} x{r.weight}" for r in self.mix]
+        if self.locustfile is not None:
+            shown["locustfile"] = str(self.locustfile)
+        return shown | ({"health_path": self.health} if self.health else {})
+
+
+def mix_json(mix: tuple[Request, ...]) -> str:
+    """The mix as the locustfile reads it from BENCH_MIX (no file to ship into containers)."""
+    return json.dumps([r.__dict__ for r in mix])
+
+
+def check_paths(base_url: str, mix: tuple[Request, ...]) -> None:
+    """Every request of the mix once: a 5xx or no answer is a StackFailed naming the path."""
+    wrong = []
+    for r in mix:
+        data = json.dumps(r.json).encode() if r.json is not None else (r.body or "").encode() or None
+        req = urllib.request.Request(base_url + r.path, data=data, method=r.method, headers=dict(r.headers))
+        if r.json is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except OSError as exc:
+            wrong.append(f"{r.method} {r.path}: no answer ({exc})")
+            continue
+        if status >= 500:
+            wrong.append(f"{r.method} {r.path}: HTTP {status}")
+    if wrong:
+        raise StackFailed(f"{len(wrong)} of {len(mix)} requests of the mix fail before any load: " + "; ".join(wrong))
