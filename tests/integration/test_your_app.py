@@ -83,6 +83,18 @@ def test_the_wsgi_app_under_compose_with_its_dependencies_from_wheels(folder: Pa
     assert "building bench/userapp:" in done.stderr
 
 
+def test_your_own_locustfile_sends_and_the_lab_measures(folder: Path, tmp_path: Path) -> None:
+    done = lab(folder, "stack", "granian_wsgi", "--app", "pypi_wsgi:app", "--locustfile", "pypi_locustfile.py",
+               *SHORT, "--backend", "local", "--results", str(tmp_path))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    _, run = only_run(tmp_path)
+    (m,) = measurements(run)
+    assert m["status"] == "ok" and m["figures"]["requests"] > 0 and m["figures"]["status_codes"] == {
+        "200": m["figures"]["requests"]}  # fmt: skip
+    rows = json.loads((tmp_path / "runs" / run["run_id"] / m["folder"] / "load" / "locust.json").read_text())
+    assert {r["name"] for r in rows} == {"/simple/", "/simple/tinypkg/"}  # their requests, not the lab's
+
+
 def test_a_path_that_fails_before_the_load_is_named(folder: Path, tmp_path: Path) -> None:
     (folder / "broken.toml").write_text('[[request]]\npath = "/fixtures/users.json?_sort=nope"\n')
     done = lab(folder, "stack", "uvicorn", "--app", "datasette_asgi:create_app()", "--requests", "broken.toml",
