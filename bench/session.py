@@ -32,7 +32,6 @@ from bench.load import run_load
 from bench.metrics import Sampler
 from bench.netns import NetnsProbe
 from bench.options import Placement
-from bench.params import resolve
 from bench.results import (
     LoadShape,
     Measurement,
@@ -47,6 +46,7 @@ from bench.results import (
 )
 from bench.stacks import Stack, floor_stack
 from bench.userapp import Workload
+from bench.variants import resolve
 
 FLOOR_MAX_S = 5.0  # the floor needs only a few seconds of the same load shape
 

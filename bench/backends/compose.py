@@ -30,11 +30,11 @@ from bench.console import progress
 from bench.errors import MissingToolError, StackFailed
 from bench.load import locust_args, locust_env
 from bench.metrics import Usage
-from bench.params import environment as params_environment
-from bench.params import template_context
 from bench.results import LoadShape
 from bench.stacks import Stack, render
 from bench.userapp import App
+from bench.variants import environment as params_environment
+from bench.variants import template_context
 
 LOOPBACK = "127.0.0.1"
 WORKDIR = "/tmp/work"  # where nginx keeps its pid and temp files inside its container

@@ -15,10 +15,10 @@ from bench.backends.base import BringUp, RunningStack, wait_until_ok
 from bench.errors import MissingToolError, StackFailed
 from bench.load import LocalLauncher
 from bench.metrics import Usage, process_tree_usage, time_wait_count
-from bench.params import template_context
 from bench.procs import ProcessGroup, tail
 from bench.stacks import ROOT, Stack, render
 from bench.userapp import App
+from bench.variants import template_context
 
 # binaries installed with the Python dependencies (envoy, gunicorn) live next to python
 _PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])

@@ -17,9 +17,9 @@ from bench import options as opt
 from bench import stacks as stack_files
 from bench.errors import ConfigError
 from bench.options import Option, Placement, Values
-from bench.params import Variant, variants
 from bench.results import LoadShape
 from bench.stacks import Stack
+from bench.variants import Variant, variants
 
 if TYPE_CHECKING:
     from bench.session import Session

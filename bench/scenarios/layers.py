@@ -25,9 +25,9 @@ from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
 from bench.options import Option, Placement, Values
-from bench.params import Variant, variants
 from bench.results import LoadShape, Role, folder_of
 from bench.scenarios.base import Scenario, ScenarioConfig, plan_progress, stacks_of
+from bench.variants import Variant, variants
 
 if TYPE_CHECKING:
     from bench.session import Session

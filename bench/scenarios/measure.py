@@ -19,7 +19,6 @@ from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError
 from bench.options import Option, Placement, Values
-from bench.params import Variant
 from bench.results import LoadShape, SloResult, folder_of
 from bench.scenarios.base import (
     Scenario,
@@ -32,6 +31,7 @@ from bench.scenarios.base import (
     stacks_of,
 )
 from bench.userapp import Workload, load_mix, mix_json, resolve_app
+from bench.variants import Variant
 
 if TYPE_CHECKING:
     from bench.session import Session

@@ -30,9 +30,9 @@ from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
 from bench.options import Option, Placement, Values
-from bench.params import Variant
 from bench.results import LoadShape, Measurement, SloResult, SweepStep, folder_of
 from bench.scenarios.base import Scenario, ScenarioConfig, chosen_variants, stacks_of
+from bench.variants import Variant
 
 if TYPE_CHECKING:
     from bench.backends.base import RunningStack
