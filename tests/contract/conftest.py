@@ -95,15 +95,23 @@ def _free_port() -> int:
         return port
 
 
-def start_server(name: str, log_dir: Path) -> Server:
+def app_env(switches: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without the apps' switches (BENCH_FAULT_*, BENCH_TRACE_LOG), plus `switches`:
+    a developer's shell that happens to set one must not turn the fault switch on under the contract."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_FAULT_") and k != "BENCH_TRACE_LOG"}
+    return kept | dict(switches or {})
+
+
+def start_server(name: str, log_dir: Path, switches: Mapping[str, str] | None = None) -> Server:
     port = _free_port()
     log_path = log_dir / f"{name}.log"
     command = [sys.executable, "-m", "gunicorn", "-b", f"{HOST}:{port}", *GUNICORN_ARGS[name]]
     with log_path.open("wb") as log:
         # Own session, so teardown can signal gunicorn and its workers as one group.
         process = subprocess.Popen(
-            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
+            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env=app_env(switches),
+        )  # fmt: skip
     return Server(name, port, process, log_path)
 
 
@@ -133,12 +141,14 @@ def stop_server(server: Server) -> None:
 
 
 @contextmanager
-def running_servers(names: Sequence[str], log_dir: Path) -> Iterator[dict[str, Server]]:
-    """The apps, started together (startup overlaps), stopped on leaving."""
+def running_servers(names: Sequence[str], log_dir: Path,
+                    switches: Mapping[str, str] | None = None) -> Iterator[dict[str, Server]]:  # fmt: skip
+    """The apps, started together (startup overlaps), stopped on leaving; `switches` set the apps'
+    environment switches (the fault switch, the trace log), which are off otherwise."""
     started: dict[str, Server] = {}
     try:
         for name in names:
-            started[name] = start_server(name, log_dir)
+            started[name] = start_server(name, log_dir, switches)
         for server in started.values():
             wait_healthy(server)
         yield started
