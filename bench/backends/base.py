@@ -43,6 +43,11 @@ class RunningStack:
     launcher: Launcher = field(default_factory=LocalLauncher)  # how locust is started against it
     time_wait: Callable[[], int | None] = field(default=lambda: None)  # TCP TIME_WAIT count, if known
     load_url: str = ""  # base URL as the load generator sees it (default: base_url)
+    # The base URL of each named port as the load generator reaches it (local: every port on loopback;
+    # compose: the ports the stack's services serve on the project network), for a stack that serves
+    # variants of itself on several ports (the gateway's listeners).
+    load_urls: Mapping[str, str] = field(default_factory=dict)
+    clients: Mapping[str, Launcher] = field(default_factory=dict)  # stack.toml [clients]: locust as another client
 
 
 class Backend(Protocol):

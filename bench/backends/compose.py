@@ -23,7 +23,7 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
-from bench import images, istio
+from bench import gateway, images, istio
 from bench.backends.base import BringUp, RunningStack, wait_until_ok
 from bench.backends.local import free_port
 from bench.console import progress
@@ -72,21 +72,23 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def compose_context(stack: Stack, breaker_name: str) -> dict[str, str]:
-    """What `{{placeholders}}` in the stack's templates mean under compose."""
+def compose_context(stack: Stack, breaker_name: str, params: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What `{{placeholders}}` in the stack's templates mean under compose (`params`: the gateway's experiment)."""
     context = {"python": "python", "stack_dir": "/stack", "workdir": WORKDIR, "bind_host": "0.0.0.0"}
     for name, port in stack.ports.items():
         context[f"port.{name}"] = str(port)
         context[f"host.{name}"] = stack.compose.hosts.get(name, LOOPBACK)
     if stack.breaker_file:
         context |= istio.template_context(istio.choose(stack.path / stack.breaker_file, breaker_name))
+    if stack.gateway_file:
+        context |= gateway.template_context(stack.path / stack.gateway_file, params or {}, context)
     return context
 
 
-def render_configs(stack: Stack, breaker_name: str, dest: Path) -> None:
+def render_configs(stack: Stack, breaker_name: str, dest: Path, params: Mapping[str, str] | None = None) -> None:
     """Render the stack's templates for compose into `dest` (mounted as BENCH_CONFIG_DIR)."""
     dest.mkdir(parents=True, exist_ok=True)
-    context = compose_context(stack, breaker_name)
+    context = compose_context(stack, breaker_name, params)
     for name in stack.templates:
         (dest / name).write_text(render((stack.path / name).read_text(encoding="utf-8"), context), encoding="utf-8")
 
@@ -115,6 +117,7 @@ class ComposeLauncher:
     uid: int
     gid: int
     project: str = "bench"
+    service: str = USER_SERVICE  # another client's locust service ([clients] in stack.toml)
 
     @property
     def master(self) -> str:
@@ -131,7 +134,7 @@ class ComposeLauncher:
             args += ["--master", "--expect-workers", str(settings.processes),
                      "--expect-workers-max-wait", str(MASTER_WAIT_S)]  # fmt: skip
             distributed = ["--name", self.master]
-        argv = [*self.compose, "run", "--rm", "--no-deps", "-T", *distributed, *env_flags, USER_SERVICE,
+        argv = [*self.compose, "run", "--rm", "--no-deps", "-T", *distributed, *env_flags, self.service,
                 "python", "-m", "locust", *args]  # fmt: skip
         return argv, self._env(settings, out)
 
@@ -189,7 +192,7 @@ class ComposeBackend:
         project = _unused_project(run.stack_dir)
         logs = run.stack_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        render_configs(stack, run.params.get("breaker", istio.DEFAULT_PRESET), run.stack_dir / "work")
+        render_configs(stack, run.params.get("breaker", istio.DEFAULT_PRESET), run.stack_dir / "work", run.params)
         published = {name: free_port() for name in _published(stack)}
         env = self._env(stack, run, published)
         session = _Project(project, stack, [*self._compose, "-p", project, "-f", str(stack.path / stack.compose.file)],
@@ -231,6 +234,8 @@ class ComposeBackend:
         launcher = ComposeLauncher(
             tuple(session.argv), dict(env), int(env["BENCH_UID"]), int(env["BENCH_GID"]), session.name
         )
+        clients = {name: replace(launcher, service=client.compose_service)
+                   for name, client in stack.clients.items() if client.compose_service}  # fmt: skip
         return RunningStack(
             base_url=f"http://{LOOPBACK}:{published[stack.target]}",
             admin_url=f"http://{LOOPBACK}:{published['admin']}" if "admin" in published else None,
@@ -240,6 +245,8 @@ class ComposeBackend:
             deployment=deployment,
             launcher=launcher,
             load_url=f"http://{stack.compose.target_service}:{stack.ports[stack.target]}",
+            load_urls={name: f"http://{_service_of(stack, name)}:{port}" for name, port in stack.ports.items()},
+            clients=clients,
         )
 
 
@@ -252,6 +259,7 @@ class _Project:
         self.env = env
         self.logs = logs
         self.services: list[str] = []
+        self.load_services = _load_services(stack)
         self._client: Any = None
 
     def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -262,7 +270,7 @@ class _Project:
         listed = self.compose("config", "--services")
         if listed.returncode != 0:
             raise StackFailed(f"compose config failed for {self.name}", listed.stderr[-2000:])
-        self.services = [s for s in listed.stdout.split() if s not in LOAD_SERVICES]
+        self.services = [s for s in listed.stdout.split() if s not in self.load_services]
         started = self.compose("up", "-d", "--no-build", *self.services, timeout=timeout + 60)
         if started.returncode != 0:
             raise StackFailed(f"compose up failed: {_last_line(started.stderr)}", self.log_tail() or started.stderr)
@@ -274,7 +282,7 @@ class _Project:
 
             self._client = docker.from_env()
         found = self._client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.name}"})
-        return [c for c in found if c.labels.get(SERVICE_LABEL) not in LOAD_SERVICES]
+        return [c for c in found if c.labels.get(SERVICE_LABEL) not in self.load_services]
 
     def problem(self) -> str | None:
         """Which stack container died, if one did."""
@@ -348,6 +356,17 @@ def _wait_ready(url: str, session: _Project, timeout: float) -> None:
             raise StackFailed(f"a container died during start: {dead}", session.log_tail())
 
     wait_until_ok(url, timeout, died, session.log_tail, interval=0.2)
+
+
+def _service_of(stack: Stack, port: str) -> str:
+    """The service serving a named port on the project network (loopback in a config: the target's namespace)."""
+    host = stack.compose.hosts.get(port, LOOPBACK)
+    return stack.compose.target_service if host == LOOPBACK else host
+
+
+def _load_services(stack: Stack) -> set[str]:
+    """The locust services: `user`, `worker`, and the stack's other clients; never started with the stack."""
+    return {*LOAD_SERVICES, *(c.compose_service for c in stack.clients.values() if c.compose_service)}
 
 
 def _published(stack: Stack) -> list[str]:

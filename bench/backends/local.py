@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench import istio
+from bench import gateway, istio
 from bench.backends.base import BringUp, RunningStack, wait_until_ok
 from bench.errors import MissingToolError, StackFailed
 from bench.load import LocalLauncher
@@ -52,11 +52,14 @@ class LocalBackend:
         try:  # the group is recorded before any start, so a failed start still tears down
             for proc in stack.processes:
                 argv = [render(part, context) for part in proc.command]
-                group.start(proc.name, argv, logs / f"{proc.name}.log", cwd=ROOT, env=_env(), cpus=run.stack_cpus)
+                env = _env() | {k: render(v, context) for k, v in proc.env.items()}
+                group.start(proc.name, argv, logs / f"{proc.name}.log", cwd=ROOT, env=env, cpus=run.stack_cpus)
                 if proc.ready_port:
                     _wait_tcp(ports[proc.ready_port], group, run.ready_timeout)
             target = _target(stack, ports, group)
             target.launcher = LocalLauncher(run.load_cpus)
+            target.clients = {name: LocalLauncher(run.load_cpus, source=client.local_source)
+                              for name, client in stack.clients.items()}  # fmt: skip
             pinning = f"stack on CPUs {_cpus(run.stack_cpus)}, locust on CPUs {_cpus(run.load_cpus)}"
             target.deployment["pinning"] = pinning
             _wait_http(target.base_url + stack.health_path, group, run.ready_timeout)
@@ -78,6 +81,8 @@ def local_context(stack: Stack, run: BringUp, workdir: Path, ports: dict[str, in
     if stack.breaker_file:
         context |= istio.template_context(istio.choose(stack.path / stack.breaker_file,
                                                             run.params.get("breaker", istio.DEFAULT_PRESET)))
+    if stack.gateway_file:
+        context |= gateway.template_context(stack.path / stack.gateway_file, run.params, context)
     return context
 
 
@@ -107,6 +112,7 @@ def _target(stack: Stack, ports: dict[str, int], group: ProcessGroup) -> Running
         problem=problem,
         log_tail=lambda: _tails(group),
         deployment={"ports": ", ".join(f"{k}={v}" for k, v in ports.items())},
+        load_urls={name: f"http://{LOOPBACK}:{port}" for name, port in ports.items()},
     )
 
 
