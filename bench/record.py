@@ -357,6 +357,7 @@ class Figures:
     version_latency: dict[str, Latency] = field(default_factory=dict)
     retried: int = 0
     request_ids: int = 0
+    warmup_requests: int = 0  # answers during the warmup, all processes (counted, not measured)
 
     @classmethod
     def of(cls, windows: Iterable[Tally], reports: list[ProcessReport]) -> Figures:
@@ -400,6 +401,7 @@ class Figures:
             version_latency={v: Latency.of(h) for v, h in sorted(total.version_hist.items())},
             retried=total.retried,
             request_ids=total.request_ids,
+            warmup_requests=sum(r.warmup_requests for r in reports),
         )
 
     def to_json(self) -> dict[str, Any]:

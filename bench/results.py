@@ -13,6 +13,13 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       step's load, verdict and knee). `scenario` is top-level; `stacks{}` holds each stack's
       description and published reference once. `settings` records only what applied.
       Version-1 files are read by upgrading them (`upgrade_v1`).
+      Added within version 2 before it was published (readers ignore what they do not know): role
+      `experiment` (a phase of `bench gateway`, labelled gateway@<experiment>=<phase>, its `params`
+      experiment, variant, client and weights); `counts` (what a scenario counted beside the load:
+      the gateway's trace log lines, and those with a trace id); `figures.versions` and
+      `figures.version_latency` (answers and latency per upstream version), `figures.retried`
+      (retries the gateway's answers reported), `figures.request_ids` (answers with a trace id);
+      `envoy` holds every cluster's and listener's counters, not one cluster's.
 
 Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
          results/runs/<run-id>/<label>[-r<N>]/   logs/, work/ (rendered configs), load/ (locust files)
@@ -39,8 +46,9 @@ MAX_IN_FLIGHT = 10_000  # the open model's default bound, like vegeta's -max-wor
 Status = Literal["ok", "failed", "interrupted"]
 # stack: one stack of a comparison; floor: locust against a trivial nginx; capacity: the
 # breaker experiment's first, closed-loop phase; overload: a breaker phase at the offered
-# rate; step: one load step of a sweep
-Role = Literal["stack", "floor", "capacity", "overload", "step"]
+# rate; step: one load step of a sweep; experiment: one phase (a variant, loaded as one client) of
+# a gateway experiment
+Role = Literal["stack", "floor", "capacity", "overload", "step", "experiment"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,7 @@ class Measurement:
     envoy: dict[str, list[int]] = field(default_factory=dict)  # Envoy counter -> [before, after]
     deployment: dict[str, str] = field(default_factory=dict)  # ports, pinning, compose project, images
     step: SweepStep | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # counted beside the load (the gateway's trace log)
 
     @property
     def ok(self) -> bool:

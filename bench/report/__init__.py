@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from bench.report import breaker, common, measure, sweep
+from bench.report import breaker, common, gateway, measure, sweep
 from bench.report.tables import tidy
 from bench.results import RUN_FILE, RunResult, load_run, write_text_atomic
 
@@ -30,6 +30,7 @@ RENDERERS = {
     "measure": Renderer(measure.sections, measure.charts),
     "breaker": Renderer(breaker.sections, breaker.charts),
     "sweep": Renderer(sweep.sections, sweep.charts),
+    "gateway": Renderer(gateway.sections, gateway.charts),
 }
 
 

@@ -12,7 +12,7 @@ from bench.results import Measurement, RunResult
 
 def header(run: RunResult, where: Path) -> str:
     title = {"measure": "Deployment stacks compared", "breaker": "The circuit breaker under overload",
-             "sweep": "Capacity sweep"}.get(run.scenario, run.scenario)  # fmt: skip
+             "sweep": "Capacity sweep", "gateway": "The API gateway"}.get(run.scenario, run.scenario)  # fmt: skip
     return (f"# {title}: run {run.run_id}\n\nStatus **{run.status}**, backend `{run.backend}`, started "
             f"{run.started_at}, finished {run.finished_at or '-'}. Raw files: `{where}/` (every figure of every "
             f"measurement: `{where}/results.csv`).\n")  # fmt: skip

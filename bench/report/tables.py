@@ -47,6 +47,7 @@ def row_of(m: Measurement) -> dict[str, Any]:
     row |= _flat("envoy", {counter: envoy.change(m.envoy, counter) for counter in sorted(counters)})
     if m.step is not None:
         row |= _flat("step", m.step.__dict__)
+    row |= _flat("counts", m.counts)
     return row
 
 

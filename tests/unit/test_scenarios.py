@@ -24,6 +24,7 @@ OTHER = {
     "processes": "2", "backend": "local", "ready_timeout": "9s", "pin": "off", "uid": "4321", "gid": "4321",
     "no_floor": True, "breaker": "tight", "results": "/tmp/elsewhere", "rate": "300", "p99_target": "50",
     "max_users": "64", "step": "3s", "model": "open", "start_rate": "50", "max_rate": "800", "max_in_flight": "500",
+    "experiments": "retries,auth", "split": "70/30",
 }  # fmt: skip
 IDS = [s.command for s in SCENARIOS]
 
