@@ -129,7 +129,8 @@ class GatewaySpec:
             return found
         weighted = next((v for v in found if len(v.http["route"]) > 1), None)
         if weighted is None or len(weighted.weights) != len(split):
-            raise ConfigError(f"--split: experiment {experiment!r} has no route of {len(split)} weighted destinations")
+            raise ConfigError(f"--split: experiment {experiment!r} has no route of {len(split)} weighted destinations",
+                              tip="give one weight per destination of its weighted route, e.g. 70/30")  # fmt: skip
         route = [dict(d, weight=w) for d, w in zip(weighted.http["route"], split, strict=True)]
         split_variant = replace(weighted, name="split", http=dict(weighted.http, route=route))
         return _fit(experiment, (*found, split_variant), self.path)
