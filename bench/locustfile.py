@@ -109,7 +109,10 @@ class Recorder:
         now = time.time()
         window = self._measuring(now)
         if window is None:
-            self.report.warmup_requests += 1
+            report = self.report
+            report.warmup_requests += 1
+            report.warmup_retried += max(attempts - 1, 0)
+            report.warmup_status_codes[str(status)] = report.warmup_status_codes.get(str(status), 0) + 1
             return
         assert self.report.measured_from is not None
         corrected = None if slot is None else (now - slot) * 1000

@@ -248,6 +248,8 @@ class ProcessReport:
     stopped: float | None = None
     warmup_s: float = 0.0
     warmup_requests: int = 0
+    warmup_retried: int = 0  # behind a gateway: retries its warmup answers reported (Envoy's counters include them)
+    warmup_status_codes: dict[str, int] = field(default_factory=dict)
     offered_rps: float | None = None  # this process's share of an open-model arrival rate
     generator_cpu_seconds: float | None = None  # CPU this process used while measuring
     generator_cpu_warnings: list[float] = field(default_factory=list)  # locust's own CPU warnings
@@ -357,7 +359,11 @@ class Figures:
     version_latency: dict[str, Latency] = field(default_factory=dict)
     retried: int = 0
     request_ids: int = 0
-    warmup_requests: int = 0  # answers during the warmup, all processes (counted, not measured)
+    # The warmup's answers, all processes (counted, not measured), so counts can be set beside Envoy's, which
+    # cover the whole load: requests, retries the gateway reported, status codes.
+    warmup_requests: int = 0
+    warmup_retried: int = 0
+    warmup_status_codes: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, windows: Iterable[Tally], reports: list[ProcessReport]) -> Figures:
@@ -402,6 +408,8 @@ class Figures:
             retried=total.retried,
             request_ids=total.request_ids,
             warmup_requests=sum(r.warmup_requests for r in reports),
+            warmup_retried=sum(r.warmup_retried for r in reports),
+            warmup_status_codes=dict(sorted(sum((Counter(r.warmup_status_codes) for r in reports), Counter()).items())),
         )
 
     def to_json(self) -> dict[str, Any]:

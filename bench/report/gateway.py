@@ -23,28 +23,31 @@ LATENCY = [Column("avg ms", "latency.avg_ms", "{:.2f}"), Column("p50 ms", "laten
            Column("p99 ms", "latency.p99_ms", "{:.2f}"), Column("req/s", "figures.rps", "{:.0f}")]  # fmt: skip
 OWN: dict[str, list[Column]] = {  # each experiment's own figures, beside the common ones
     "retries": [
-        Column("retried (clients saw)", "figures.retried", "{:.0f}"),
+        Column("retried (clients, whole load)", "whole.retried", "{:.0f}"),
         Column("Envoy retries", "envoy.upstream_rq_retry", "{:.0f}"),
         Column("Envoy retry successes", "envoy.upstream_rq_retry_success", "{:.0f}"),
         Column("over the retry budget", "envoy.upstream_rq_retry_overflow", "{:.0f}"),
     ],
     "timeouts": [
         Column("max ms", "latency.max_ms", "{:.1f}"),
-        Column("504 (clients)", "status_codes.504", "{:.0f}"),
+        Column("504 (clients, whole load)", "whole.504", "{:.0f}"),
         Column("Envoy timeouts", "envoy.upstream_rq_timeout", "{:.0f}"),
     ],
     "allowlist": [
-        Column("RBAC allowed", "envoy.rbac.allowed", "{:.0f}"),
+        Column("403 (clients, whole load)", "whole.403", "{:.0f}"),
         Column("RBAC denied", "envoy.rbac.denied", "{:.0f}"),
+        Column("RBAC allowed", "envoy.rbac.allowed", "{:.0f}"),
     ],
     "trace": [
         Column("answers with x-request-id", "figures.request_ids", "{:.0f}"),
+        Column("answers (whole load)", "whole.requests", "{:.0f}"),
         Column("app log lines", "counts.trace_log_lines", "{:.0f}"),
         Column("with a trace id", "counts.trace_log_with_id", "{:.0f}"),
     ],
     "auth": [
-        Column("JWT allowed", "envoy.jwt_authn.allowed", "{:.0f}"),
+        Column("401 (clients, whole load)", "whole.401", "{:.0f}"),
         Column("JWT denied", "envoy.jwt_authn.denied", "{:.0f}"),
+        Column("403 (clients, whole load)", "whole.403", "{:.0f}"),
         Column("RBAC denied", "envoy.rbac.denied", "{:.0f}"),
     ],
 }
@@ -57,12 +60,14 @@ INTRO = (
     "Each experiment ran through one real Envoy configured from `stacks/gateway/gateway.toml` (Istio's objects, "
     "rendered as Istio renders them), every phase at the same closed-loop load, repeats interleaved. A phase is "
     "a variant (its own listener, the same upstream processes) loaded as one client. Cells are the median "
-    "[min-max] over the repeats; counts are summed. *vs off*: the phase's average response time against the "
-    "`off` phase's, paired by repeat, with its 95 % interval (bench/stats.py); *not significant* when the "
-    "interval holds 1 or the difference is under 3 %. Envoy's counters cover the whole load, warmup included; "
-    "the clients' counts cover the measured window. Clients: the usual one (127.0.0.1 locally, 10.201.16.10 "
-    "under compose), a *refused address* outside the allow-list (127.0.0.2, 10.201.16.200), or one sending a "
-    "valid, an expired or a *forged* JWT (signed with a key the gateway's key set does not hold)."
+    "[min-max] over the repeats (counts too: a count per repeat); *requests* and *status codes* are summed over "
+    "them. *vs off*: the phase's average response time against the `off` phase's, paired by repeat, with its "
+    "95 % interval (bench/stats.py); *not significant* when the interval holds 1 or the difference is under "
+    "3 %. Envoy's counters and the app's log cover the whole load, warmup included, and so do the clients' "
+    "counts marked *whole load*; the other figures cover the measured window. Clients: the usual one "
+    "(127.0.0.1 locally, 10.201.16.10 under compose), a *refused address* outside the allow-list (127.0.0.2, "
+    "10.201.16.200), or one sending a valid, an expired or a *forged* JWT (signed with a key the gateway's key "
+    "set does not hold)."
 )
 
 
@@ -89,10 +94,20 @@ def experiments(run: RunResult) -> dict[str, dict[str, list[Measurement]]]:
 
 
 def _with_derived(frame: pd.DataFrame) -> pd.DataFrame:
+    """Success in %, and the clients' counts over the whole load (warmup included), as Envoy's counters run."""
     frame = frame.copy()
-    if not frame.empty:
-        frame["success_pct"] = 100 * (frame["figures.requests"] - frame["figures.failures"]) / frame["figures.requests"]
+    if frame.empty:
+        return frame
+    frame["success_pct"] = 100 * (frame["figures.requests"] - frame["figures.failures"]) / frame["figures.requests"]
+    frame["whole.requests"] = frame["figures.requests"] + frame["figures.warmup_requests"]
+    frame["whole.retried"] = frame["figures.retried"] + frame["figures.warmup_retried"]
+    for code in ("401", "403", "504"):
+        frame[f"whole.{code}"] = _column(frame, f"status_codes.{code}") + _column(frame, f"warmup_status_codes.{code}")
     return frame
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    return frame[name].fillna(0) if name in frame else pd.Series(0, index=frame.index)
 
 
 def experiment_section(name: str, phases: dict[str, list[Measurement]], frame: pd.DataFrame) -> str:
@@ -210,11 +225,12 @@ def _weights(phases: dict[str, list[Measurement]]) -> list[str]:
 def _retries(phases: dict[str, list[Measurement]]) -> list[str]:
     notes = []
     for ms in phases.values():
-        seen, counted = _sum(ms, "retried"), _envoy(ms, "upstream_rq_retry")
+        seen, counted = _sum(ms, "retried") + _sum(ms, "warmup_retried"), _envoy(ms, "upstream_rq_retry")
         text = f"`{_phase(ms[0])}`: {_ok_pct(ms)} of the requests succeeded (p99 {_p99(ms)} ms)"
         if counted or seen:
-            text += (f"; the gateway retried: clients saw {seen} retries in their answers' attempt counts, Envoy "
-                     f"counted {counted} ({_envoy(ms, 'upstream_rq_retry_success')} succeeded, "
+            text += (f"; the gateway retried: clients saw {seen} retries in their answers' attempt counts over the "
+                     f"whole loads ({_sum(ms, 'retried')} in the measured windows), Envoy counted {counted} "
+                     f"({_envoy(ms, 'upstream_rq_retry_success')} succeeded, "
                      f"{_envoy(ms, 'upstream_rq_retry_overflow')} refused by the retry budget)")  # fmt: skip
         notes.append(text + ".")
     return notes
@@ -224,9 +240,11 @@ def _timeouts(phases: dict[str, list[Measurement]]) -> list[str]:
     notes = []
     for ms in phases.values():
         cut = sum(m.figures.status_codes.get("504", 0) for m in ms if m.ok and m.figures)
+        whole = cut + sum(m.figures.warmup_status_codes.get("504", 0) for m in ms if m.ok and m.figures)
         envoy_cut = _envoy(ms, "upstream_rq_timeout")
         notes.append(f"`{_phase(ms[0])}`: {_ok_pct(ms)} succeeded, p99 {_p99(ms)} ms; the route timeout cut {cut} "
-                     f"requests (504), Envoy counted {envoy_cut} upstream timeouts.")  # fmt: skip
+                     f"requests in the measured windows ({whole} over the whole loads: 504), Envoy counted "
+                     f"{envoy_cut} upstream timeouts.")  # fmt: skip
     return notes
 
 

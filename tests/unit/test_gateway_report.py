@@ -30,9 +30,13 @@ def test_a_tally_keeps_versions_retries_and_trace_ids_through_json_and_merge() -
     again = Tally.from_json(json.loads(json.dumps(a.to_json())))
     assert again == a
     again.merge(b)
-    figures = Figures.of([again], [ProcessReport(measured_from=START, stopped=START + 10, warmup_requests=3)])
+    warm = ProcessReport(measured_from=START, stopped=START + 10, warmup_requests=3, warmup_retried=2,
+                         warmup_status_codes={"200": 2, "504": 1})  # fmt: skip
+    other = ProcessReport(measured_from=START, stopped=START + 10, warmup_status_codes={"504": 4})
+    figures = Figures.of([again], [warm, other])
     assert figures.versions == {"v1": 14, "v2": 1}
-    assert (figures.retried, figures.request_ids, figures.warmup_requests) == (10, 10, 3)
+    assert (figures.retried, figures.request_ids, figures.warmup_requests, figures.warmup_retried) == (10, 10, 3, 2)
+    assert figures.warmup_status_codes == {"200": 2, "504": 5}  # the warmup's codes of every process
     assert figures.version_latency["v2"].p50_ms == 2.0
     assert Figures.from_json(json.loads(json.dumps(figures.to_json()))) == figures
 
@@ -110,5 +114,6 @@ def test_the_summary_puts_the_clients_and_envoys_retries_side_by_side(summary: s
     retries = summary.split("## Retries (`retries`)")[1].split("\n## ")[0]
     head = table_rows(retries)[0]
     on = table_rows(retries, "`on`")[0]
-    assert on[head.index("retried (clients saw)")] == on[head.index("Envoy retries")] == "300 [300-300]"
-    assert "clients saw 600 retries in their answers' attempt counts, Envoy counted 600" in retries
+    assert on[head.index("retried (clients, whole load)")] == on[head.index("Envoy retries")] == "300 [300-300]"
+    assert "clients saw 600 retries in their answers' attempt counts over the whole loads (600 in" in retries
+    assert "Envoy counted 600" in retries
