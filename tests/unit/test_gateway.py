@@ -69,6 +69,7 @@ def test_the_instances_switches_agree_in_stack_toml_the_compose_file_and_gateway
         assert in_compose == faults, proc.name
         assert f"0.0.0.0:{STACK.ports[proc.name]}" in compose[proc.name]["command"], proc.name
     assert compose["traced"]["environment"]["BENCH_TRACE_LOG"] == f"/trace/{gateway.TRACE_LOG}"
+    assert "urlopen" not in str(compose["traced"]["healthcheck"])  # an HTTP probe would be logged, without a trace id
     assert (
         STACK.processes[[p.name for p in STACK.processes].index("traced")]
         .env["BENCH_TRACE_LOG"]
