@@ -25,11 +25,11 @@ from bench.stacks import discover
 STACK = "gateway"
 SECURITY_API = "security.istio.io/v1"
 MEMBER = "bench.lab/{host}"  # a pod label per Service it backs: Services select on it, so one pod can back several
-COMMANDS = {  # each app under gunicorn, as the gateway's stack.toml runs it, on the Services' port
+COMMANDS = {  # each app under gunicorn, as the gateway's stack.toml and gunicorn.conf.py run it, on the Services' port
     "flask": ["gunicorn", "apps.flask_app:app", "--bind", f"0.0.0.0:{SERVICE_PORT}", "-w", "1", "-k", "gthread",
-              "--threads", "8"],
+              "--threads", "8", "--keep-alive", "75"],
     "fastapi": ["gunicorn", "apps.fastapi_app:app", "--bind", f"0.0.0.0:{SERVICE_PORT}", "-w", "1", "-k",
-                "uvicorn.workers.UvicornWorker"],
+                "uvicorn.workers.UvicornWorker", "--keep-alive", "75"],
 }  # fmt: skip
 
 
