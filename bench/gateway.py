@@ -44,6 +44,7 @@ from bench.errors import ConfigError
 
 LISTENERS = ("gateway", "gateway_1", "gateway_2")  # stack ports of the variants' listeners, in order
 SERVICE_PORT = 5000  # the Services' port in the manifests (seed 000's containerPort), in cluster names
+APPS = ("flask", "fastapi")  # the users API's two apps (apps/)
 TRACE_LOG = "trace.log"  # the traced instance's log, in the bring-up's work folder (stack.toml, compose)
 CLIENTS = ("default", "outside", *jwt.TOKEN_KINDS)  # who a variant can be loaded as (bench/scenarios/gateway.py)
 NO_TIMEOUT = "0s"
@@ -142,9 +143,7 @@ def load(path: Path) -> GatewaySpec:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read gateway file {path}: {exc}") from exc
-    instances = {name: Instance(name, str(raw.get("app", "flask")), dict(raw.get("labels", {})),
-                                {k: str(v) for k, v in raw.get("env", {}).items()})
-                 for name, raw in data.get("instances", {}).items()}  # fmt: skip
+    instances = {name: _instance(name, raw, path) for name, raw in data.get("instances", {}).items()}
     hosts = {name: _host(name, raw, instances, path) for name, raw in data.get("hosts", {}).items()}
     experiments = {
         experiment: _fit(experiment, tuple(_variant(experiment, name, raw, hosts, path) for name, raw in found.items()),
@@ -177,6 +176,14 @@ def _fit(experiment: str, variants: tuple[Variant, ...], path: Path) -> tuple[Va
         raise ConfigError(f"{path}: experiment {experiment!r} has {len(variants)} variants; the gateway has "
                           f"{len(LISTENERS)} listeners (stack ports {', '.join(LISTENERS)})")  # fmt: skip
     return variants
+
+
+def _instance(name: str, raw: Mapping[str, Any], path: Path) -> Instance:
+    app = str(raw.get("app", ""))
+    if app not in APPS:
+        raise ConfigError(f"{path}: instances.{name}: app {app!r} is not one of the lab's",
+                          tip=f"apps: {', '.join(APPS)}")  # fmt: skip
+    return Instance(name, app, dict(raw.get("labels", {})), {k: str(v) for k, v in raw.get("env", {}).items()})
 
 
 def _host(name: str, raw: Mapping[str, Any], instances: Mapping[str, Instance], path: Path) -> Host:
@@ -292,6 +299,10 @@ def template_context(path: Path, params: Mapping[str, str], context: Mapping[str
     """The `gateway.*` placeholders of the stack's envoy.yaml for the experiment in `params`
     (default: the file's first), as JSON; `context` gives each instance's host and port."""
     spec = load(path)
+    missing = [name for name in (*spec.instances, *LISTENERS) if f"port.{name}" not in context]
+    if missing:
+        raise ConfigError(f"{path}: {missing[0]!r} is no port of the gateway stack",
+                          tip="each instance and listener is a [ports] entry of stack.toml")  # fmt: skip
     experiment = params.get("experiment") or next(iter(spec.experiments))
     split = parse_split(params["split"]) if params.get("split") else None
     variants = spec.variants(experiment, split)
@@ -378,9 +389,14 @@ def connection_manager(spec: GatewaySpec, variant: Variant, prefix: str) -> dict
     }  # fmt: skip
 
 
+def _kept(http: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The route's destinations Envoy gets: Istio drops those of weight 0 (a lone destination stays)."""
+    return [d for d in http["route"] if len(http["route"]) == 1 or d.get("weight", 0) > 0]
+
+
 def route_action(http: Mapping[str, Any]) -> dict[str, Any]:
     """VirtualService HTTPRoute -> Envoy RouteAction: destinations, timeout, retry policy."""
-    destinations = [d for d in http["route"] if len(http["route"]) == 1 or d.get("weight", 0) > 0]
+    destinations = _kept(http)
     action: dict[str, Any] = {}
     if len(destinations) == 1:
         action["cluster"] = cluster_name(
@@ -399,9 +415,8 @@ def route_action(http: Mapping[str, Any]) -> dict[str, Any]:
 
 def route_headers(http: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A single destination's response headers, which Istio sets on the route itself."""
-    if len(http["route"]) != 1:
-        return []
-    return _headers_to_add(http["route"][0])
+    kept = _kept(http)
+    return _headers_to_add(kept[0]) if len(kept) == 1 else []
 
 
 def _headers_to_add(destination: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -274,3 +274,17 @@ def test_the_data_file_is_istios_own_field_names() -> None:
     data = tomllib.loads((STACK.path / "gateway.toml").read_text())
     http_fields = {k for e in data["experiment"].values() for v in e.values() for k in v.get("http", {})}
     assert http_fields == {"route", "retries", "timeout"}  # VirtualService HTTPRoute's own names
+
+
+def test_a_route_of_100_and_0_keeps_the_lone_destinations_header() -> None:
+    http = {"route": [{"destination": {"host": "users", "subset": "v1"}, "weight": 100,
+                       "headers": {"response": {"set": {"x-bench-version": "v1"}}}},
+                      {"destination": {"host": "users", "subset": "v2"}, "weight": 0}]}  # fmt: skip
+    assert gateway.route_action(http)["cluster"] == "outbound|5000|v1|users"  # Istio drops weight 0
+    assert gateway.route_headers(http)[0]["header"]["value"] == "v1"
+
+
+def test_an_instance_that_is_no_port_of_the_stack_is_one_line() -> None:
+    context = {k: v for k, v in CONTEXT.items() if k != "port.slow"}
+    with pytest.raises(ConfigError, match="'slow' is no port of the gateway stack"):
+        gateway.template_context(STACK.path / "gateway.toml", {"experiment": "timeouts"}, context)
