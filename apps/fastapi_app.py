@@ -15,27 +15,33 @@ error bodies. FastAPI defaults overridden, each for parity with Flask:
 
 Endpoints are plain ``def``, so FastAPI runs them in its threadpool, like the
 original guide; the users table is thread-safe and per process (see apps.users).
+The fault switch and the trace log (apps.users) are middleware added only when the
+environment turns them on, so the default stacks run without them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import warnings
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 
 from apps.users import (
     BODY_UNREADABLE,
+    FAULTS,
     GREETING,
     HEALTH,
     TABLE,
+    TRACE,
     NotFoundError,
     Table,
     UserData,
@@ -192,3 +198,35 @@ async def _on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Starlette still logs the exception after sending this; a bug answers JSON.
     return JSONResponse(internal_error_body(), status_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+
+
+Next = Callable[[Request], Awaitable[Response]]
+
+
+async def _inject_fault(request: Request, call_next: Next) -> Response:
+    """The fault switch, before routing (as the Flask app's before_request): wait, maybe fail."""
+    fault = FAULTS.decide(request.url.path)
+    if fault is None:
+        return await call_next(request)
+    if fault.delay_s:
+        await asyncio.sleep(fault.delay_s)  # not time.sleep: the event loop serves other requests meanwhile
+    if fault.status:
+        return JSONResponse(FAULTS.body(), status_code=fault.status)
+    return await call_next(request)
+
+
+async def _log_trace(request: Request, call_next: Next) -> Response:
+    """One trace-log line per answer, with the trace ids the request carried."""
+    response = await call_next(request)
+    assert TRACE is not None
+    TRACE.write(request.method, request.url.path, response.status_code, request.headers.get("x-request-id"),
+                request.headers.get("traceparent"))  # fmt: skip
+    return response
+
+
+# Added only when on (the default stacks pay nothing); the last added runs first, so the
+# trace log also sees the answers the fault switch made.
+if FAULTS.on:
+    app.middleware("http")(_inject_fault)
+if TRACE is not None:
+    app.middleware("http")(_log_trace)

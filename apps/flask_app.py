@@ -4,10 +4,13 @@ Answers exactly like apps.fastapi_app (same status, same JSON body, including
 every error); the behaviour lives in apps.users and this module only
 adapts Flask to it. Flask's defaults that differ from FastAPI's are switched off
 below, each with the reason. The users table is per process (see apps.users).
+The fault switch and the trace log (apps.users) hook in only when the environment
+turns them on, so the default stacks run without them.
 """
 
 from __future__ import annotations
 
+import time
 from http import HTTPStatus
 
 from flask import Flask, Response, abort, jsonify, request
@@ -16,9 +19,11 @@ from werkzeug.exceptions import HTTPException
 
 from apps.users import (
     BODY_UNREADABLE,
+    FAULTS,
     GREETING,
     HEALTH,
     TABLE,
+    TRACE,
     BodyUnreadable,
     NotFoundError,
     RequestInvalid,
@@ -65,6 +70,30 @@ def _refuse_leading_double_slash() -> None:
     # routing error is raised, so "//add_users" is a 404 in both, not a 405.
     if request.environ.get("PATH_INFO", "").startswith("//"):
         abort(HTTPStatus.NOT_FOUND)
+
+
+def _inject_fault() -> Response | None:
+    """The fault switch, before routing (as the FastAPI app's middleware): wait, maybe fail."""
+    fault = FAULTS.decide(request.path)
+    if fault is None:
+        return None
+    if fault.delay_s:
+        time.sleep(fault.delay_s)
+    return _json(FAULTS.body(), fault.status) if fault.status else None
+
+
+def _log_trace(response: Response) -> Response:
+    """One trace-log line per answer, with the trace ids the request carried."""
+    assert TRACE is not None
+    TRACE.write(request.method, request.path, response.status_code, request.headers.get("x-request-id"),
+                request.headers.get("traceparent"))  # fmt: skip
+    return response
+
+
+if FAULTS.on:  # registered only when on: the default stacks pay nothing for the switch
+    app.before_request(_inject_fault)
+if TRACE is not None:
+    app.after_request(_log_trace)
 
 
 @app.get("/")

@@ -26,14 +26,39 @@ Size
 Errors
     Every error is JSON: ``{"error": <slug>, "detail": <text or list>}``; for 422
     the detail is the list of pydantic errors reduced to ``loc``/``msg``/``type``.
+
+The fault switch (off unless the environment asks; never on in the lab's default stacks)
+    Lets an experiment make an instance fail or slow down on purpose, identically in both
+    apps (``FaultSwitch``). Read once at import, so each server process has one setting:
+
+    ``BENCH_FAULT_ERROR_RATE``  share of requests (0-1) answered with an error instead of
+                                their answer: ``{"error": "injected_fault", "detail": ...}``
+    ``BENCH_FAULT_STATUS``      that error's status, 500-599 (default 500)
+    ``BENCH_FAULT_DELAY_MS``    milliseconds a request waits before it is answered (default 0)
+    ``BENCH_FAULT_DELAY_RATE``  share of requests (0-1) that wait (default 1: all of them)
+
+    Each request is decided independently (delayed or not, then failed or not), before
+    routing, so any path can fail, except ``/health``: a liveness probe keeps answering, as
+    a real process whose work fails still does, so the lab's readiness check (and Envoy)
+    still see the instance up. A value that cannot be read stops the server at start.
+
+The trace log (off unless ``BENCH_TRACE_LOG`` names a file)
+    One line per answered request, appended to that file by every worker process:
+    ``<unix time> <method> <path> <status> x-request-id=<id or -> traceparent=<value or ->``,
+    so an experiment can count that every request reached the app with a trace id. The
+    default stacks keep it off (logging every request would measure the disk).
 """
 
 from __future__ import annotations
 
 import email.message
 import json
+import os
+import random
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Annotated, Any, Final, TypedDict
 
@@ -265,3 +290,92 @@ def is_json_content_type(content_type: str | None) -> bool:
         return False
     subtype = message.get_content_subtype()
     return subtype == "json" or subtype.endswith("+json")
+
+
+# --- the fault switch and the trace log (see the module docstring) --------------------------
+
+FAULT_ERROR_RATE: Final = "BENCH_FAULT_ERROR_RATE"
+FAULT_STATUS: Final = "BENCH_FAULT_STATUS"
+FAULT_DELAY_MS: Final = "BENCH_FAULT_DELAY_MS"
+FAULT_DELAY_RATE: Final = "BENCH_FAULT_DELAY_RATE"
+TRACE_LOG: Final = "BENCH_TRACE_LOG"
+NEVER_FAULTED: Final = frozenset({"/health"})  # liveness keeps answering while the work fails
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What the switch does to one request: wait `delay_s`, then answer `status` (None: normally)."""
+
+    delay_s: float
+    status: int | None
+
+
+@dataclass(frozen=True)
+class FaultSwitch:
+    """Failures and delays injected on purpose; the default (all zero) is off."""
+
+    error_rate: float = 0.0
+    status: int = HTTPStatus.INTERNAL_SERVER_ERROR
+    delay_ms: float = 0.0
+    delay_rate: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FaultSwitch:
+        """The switch as the environment sets it; ValueError naming the variable for a bad value."""
+        return cls(
+            error_rate=_env_number(env, FAULT_ERROR_RATE, 0.0, 0.0, 1.0),
+            status=int(_env_number(env, FAULT_STATUS, 500, 500, 599)),
+            delay_ms=_env_number(env, FAULT_DELAY_MS, 0.0, 0.0, 600_000.0),
+            delay_rate=_env_number(env, FAULT_DELAY_RATE, 1.0, 0.0, 1.0),
+        )
+
+    @property
+    def on(self) -> bool:
+        return self.error_rate > 0 or (self.delay_ms > 0 and self.delay_rate > 0)
+
+    def decide(self, path: str, draw: Callable[[], float] = random.random) -> Fault | None:
+        """What to do to a request for `path`; None when it is answered as usual, at once."""
+        if not self.on or path in NEVER_FAULTED:
+            return None
+        delay = self.delay_ms / 1000 if self.delay_ms > 0 and draw() < self.delay_rate else 0.0
+        status = self.status if self.error_rate > 0 and draw() < self.error_rate else None
+        return Fault(delay, status) if delay or status else None
+
+    def body(self) -> dict[str, str]:
+        """The JSON body of an injected error, shaped like every other error of the API."""
+        return error_body("injected_fault", f"failed on purpose ({FAULT_ERROR_RATE}={self.error_rate:g})")
+
+
+def _env_number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name}={raw!r} is outside {low:g}-{high:g}")
+    return value
+
+
+class TraceLog:
+    """Appends one line per answered request to a file shared by the server's worker processes."""
+
+    def __init__(self, path: str) -> None:
+        # O_APPEND: each line is one write(2) at the end of the file, so workers never interleave
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TraceLog | None:
+        path = env.get(TRACE_LOG, "").strip()
+        return cls(path) if path else None
+
+    def write(self, method: str, path: str, status: int, request_id: str | None, traceparent: str | None) -> None:
+        shown = "".join("%20" if c.isspace() else c for c in path)  # one field, whatever the path holds
+        line = f"{time.time():.6f} {method} {shown} {status} x-request-id={request_id or '-'} "
+        os.write(self._fd, f"{line}traceparent={traceparent or '-'}\n".encode("utf-8", "replace"))
+
+
+FAULTS: Final = FaultSwitch.from_env(os.environ)
+TRACE: Final = TraceLog.from_env(os.environ)

@@ -73,9 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=cmd_list)
     for scenario in SCENARIOS:
         _scenario_parser(sub, scenario)
-    k8s = sub.add_parser("k8s", help="render the fastapi_istio stack as Kubernetes + Istio manifests")
+    k8s = sub.add_parser("k8s", help="render the fastapi_istio (or gateway) stack as Kubernetes + Istio manifests")
+    k8s.add_argument("stack", nargs="?", default="fastapi_istio", choices=("fastapi_istio", "gateway"),
+                     help="fastapi_istio (default), or gateway: its Istio objects from gateway.toml")  # fmt: skip
     _add(k8s, opt.BREAKER)
-    k8s.add_argument("--out", type=Path, default=None, help="folder (default: stacks/fastapi_istio/k8s/)")
+    k8s.add_argument("--out", type=Path, default=None, help="folder (default: the stack's k8s/)")
     k8s.set_defaults(handler=cmd_k8s)
     rep = sub.add_parser("report", help="rebuild summary.md, results.csv and charts from stored results, running "
                          "nothing")  # fmt: skip
@@ -197,9 +199,18 @@ def _write_report(results_dir: Path, run_dir: Path) -> None:
 
 
 def cmd_k8s(args: argparse.Namespace) -> int:
-    from bench.k8s import main_k8s
+    if args.stack == "gateway":
+        if args.breaker != opt.default_of(opt.BREAKER):
+            raise ConfigError("k8s gateway does not take --breaker", tip="the gateway's policies are in "
+                              "stacks/gateway/gateway.toml")  # fmt: skip
+        from bench.k8s_gateway import main_k8s_gateway
 
-    for path in main_k8s(args.breaker, args.out):
+        paths = main_k8s_gateway(args.out)
+    else:
+        from bench.k8s import main_k8s
+
+        paths = main_k8s(args.breaker, args.out)
+    for path in paths:
         print(path)
     return EXIT_OK
 

@@ -7,6 +7,11 @@ is `python:3.11-slim` when it exists or can be pulled, else a Debian bookworm ba
 once with debootstrap + `docker import` and kept as a local tag. Builds use the classic
 builder and its layer cache, so a second run with nothing changed rebuilds nothing.
 
+The Python image is tagged by what it holds (`bench/python:<digest>` of its Dockerfile, base, wheels
+and the files it copies) as well as `latest`, and a run's containers use the digest tag: other
+checkouts building on the same engine retag `latest` at any time, and a run must not pick up their
+code halfway (their apps may lack what this checkout's stacks switch on).
+
 `python -m bench.images` prepares everything, for running a stack's docker-compose.yml by hand.
 """
 
@@ -81,11 +86,13 @@ def prepare(say: Callable[[str], None], docker: Sequence[str] = ("docker",)) -> 
     env = dict(os.environ, DOCKER_BUILDKIT="0")  # the classic builder: no buildx needed
     context = str(ROOT)
     rel = str(wheels.relative_to(ROOT))
-    _build(docker, "dockerfiles/python.Dockerfile", PYTHON_IMAGE, {"BASE_IMAGE": base, "WHEELHOUSE": rel}, context, env)
-    _build(docker, "dockerfiles/nginx.Dockerfile", NGINX_IMAGE, {"BASE_IMAGE": nginx_base}, context, env)
-    images = Images(PYTHON_IMAGE, NGINX_IMAGE, base, arch, notes=notes, packages=_versions(pins))
+    python = python_tag(base, wheelhouse_stamp(arch, pins))
+    _build(docker, "dockerfiles/python.Dockerfile", [python, PYTHON_IMAGE], {"BASE_IMAGE": base, "WHEELHOUSE": rel},
+           context, env)  # fmt: skip
+    _build(docker, "dockerfiles/nginx.Dockerfile", [NGINX_IMAGE], {"BASE_IMAGE": nginx_base}, context, env)
+    images = Images(python, NGINX_IMAGE, base, arch, notes=notes, packages=_versions(pins))
     images.seconds = round(time.monotonic() - started, 1)
-    say(f"images ready in {images.seconds:.1f} s ({PYTHON_IMAGE}, {NGINX_IMAGE} on {base}, {arch})")
+    say(f"images ready in {images.seconds:.1f} s ({python}, {NGINX_IMAGE} on {base}, {arch})")
     return images
 
 
@@ -110,6 +117,17 @@ def container_requirements(path: Path = REQUIREMENTS) -> list[str]:
     if missing:
         raise MissingToolError(f"{path} has no pin for {', '.join(sorted(missing))}")
     return pins
+
+
+def python_tag(base: str, wheels: str) -> str:
+    """`bench/python:<digest>` of what the Python image holds: its Dockerfile, base image, wheelhouse stamp,
+    and every file it copies (apps/, the locustfile and the record beside it)."""
+    copied = [ROOT / "dockerfiles" / "python.Dockerfile", *(ROOT / "bench" / n for n in ("locustfile.py", "record.py"))]
+    copied += [p for p in (ROOT / "apps").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    digest = hashlib.sha256(f"{base}\n{wheels}\n".encode())
+    for path in sorted(copied):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return f"{PYTHON_IMAGE.split(':')[0]}:{digest.hexdigest()[:12]}"
 
 
 def wheelhouse_stamp(arch: str, pins: Sequence[str]) -> str:
@@ -195,13 +213,14 @@ def debian_base(docker: Sequence[str], say: Callable[[str], None]) -> str:
 
 
 def _build(
-    docker: Sequence[str], dockerfile: str, tag: str, args: dict[str, str], context: str, env: dict[str, str]
+    docker: Sequence[str], dockerfile: str, tags: Sequence[str], args: dict[str, str], context: str, env: dict[str, str]
 ) -> None:
     build_args = [arg for k, v in args.items() for arg in ("--build-arg", f"{k}={v}")]
-    argv = [*docker, "build", "-q", "-f", dockerfile, "-t", tag, *build_args, context]
+    tagged = [arg for tag in tags for arg in ("-t", tag)]
+    argv = [*docker, "build", "-q", "-f", dockerfile, *tagged, *build_args, context]
     done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
     if done.returncode != 0:
-        raise StackFailed(f"docker build of {tag} failed", (done.stdout + done.stderr)[-3000:])
+        raise StackFailed(f"docker build of {tags[0]} failed", (done.stdout + done.stderr)[-3000:])
 
 
 def _versions(pins: Sequence[str]) -> dict[str, str]:

@@ -14,7 +14,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,13 +81,17 @@ class LocalLauncher:
 
     cpus: tuple[int, ...] | None = None  # pin locust apart from the stack
     locustfile: Path | None = None  # another locustfile than the lab's (benchmarks/ price the lab's against it)
+    source: str | None = None  # the address locust's sockets bind to (a stack's other client: 127.0.0.2)
 
     def command(self, settings: LoadShape, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]:
         """The argv and environment that run locust writing into `out`."""
         files = str(self.locustfile or LOCUSTFILE) + (f",{settings.locustfile}" if settings.locustfile else "")
         args = locust_args(base_url, settings, str(out), files)
         prefix = ["taskset", "-c", ",".join(map(str, self.cpus))] if self.cpus else []
-        return [*prefix, sys.executable, "-m", "locust", *args], dict(os.environ) | locust_env(settings, str(out))
+        env = dict(os.environ) | locust_env(settings, str(out))
+        if self.source:
+            env["BENCH_SOURCE_ADDRESS"] = self.source
+        return [*prefix, sys.executable, "-m", "locust", *args], env
 
     @contextmanager
     def workers(self, settings: LoadShape, out: Path) -> Iterator[None]:
@@ -111,14 +115,18 @@ def run_load(
     out: Path,
     problem: Callable[[], str | None] = lambda: None,
     launcher: Launcher = LocalLauncher(),
+    client_env: Mapping[str, str] | None = None,
 ) -> LoadOutcome:
     """Run locust until it ends, the stack breaks (`problem()` says why) or Ctrl-C.
 
+    `client_env` sets the locustfile's client switches (BENCH_HEADERS: see bench/locustfile.py);
+    under compose they reach the `user` container through its compose file's `environment`.
     In every case locust is stopped with SIGTERM first, which makes it write its files,
     so what was measured up to that moment is kept.
     """
     out.mkdir(parents=True, exist_ok=True)
     argv, env = launcher.command(settings, base_url, out)
+    env |= dict(client_env or {})
     group = ProcessGroup()
     broken: str | None = None
     interrupted = False

@@ -21,6 +21,12 @@ BENCH_MIX      the requests to send, as JSON (`--requests mix.toml`); unset: the
 BENCH_OWN_USERS  0 beside a user's own locustfile (`-f this,theirs`): theirs send, this only records
 BENCH_WINDOW   seconds per streamed window (default 60)
 
+Client switches (off unless set), for a stack that tells clients apart (the gateway):
+BENCH_HEADERS         a JSON object of headers sent with every request, e.g.
+                      {"Authorization": "Bearer <jwt>"} (FastHttpUser's default_headers)
+BENCH_SOURCE_ADDRESS  the local address every client socket binds to before it connects
+                      (127.0.0.2: another client than 127.0.0.1 on the same machine)
+
 It also watches itself, so a saturated load generator is never mistaken for a slow stack:
 the CPU time this process used during the measured window, and locust's own CPU warning,
 made to check every 2 s instead of every 10 s (so short runs can raise it too).
@@ -41,7 +47,16 @@ import gevent.pool
 import locust.runners
 from locust import FastHttpUser, events, task
 from locust.user.task import LOCUST_STATE_STOPPING
-from record import ProcessReport, Tally, local_ports, read_tcp_counters, tcp_deltas  # bench/record.py
+from record import (  # bench/record.py: locust puts this folder on sys.path
+    ATTEMPTS_HEADER,
+    REQUEST_ID_HEADER,
+    VERSION_HEADER,
+    ProcessReport,
+    Tally,
+    local_ports,
+    read_tcp_counters,
+    tcp_deltas,
+)
 
 locust.runners.CPU_MONITOR_INTERVAL = 2.0  # locust's default 10 s never fires in short runs
 
@@ -51,6 +66,8 @@ WAIT = float(os.environ.get("BENCH_WAIT", "0"))
 RATE = float(os.environ.get("BENCH_RATE", "0"))
 MAX_IN_FLIGHT = int(os.environ.get("BENCH_MAX_IN_FLIGHT", "10000"))
 WINDOW_S = float(os.environ.get("BENCH_WINDOW", "60"))
+HEADERS: dict[str, str] = json.loads(os.environ.get("BENCH_HEADERS") or "{}")
+SOURCE_ADDRESS = os.environ.get("BENCH_SOURCE_ADDRESS", "")
 USER_IDS = (0, 1, 2)  # the rows every app starts with
 POST_IDS = range(100, 200)  # bounded, so the table cannot grow through a long run
 HOST = socket.gethostname()
@@ -92,16 +109,22 @@ class Recorder:
             self.flush()
         return self.window
 
-    def add(self, ms: float, status: int, failed: bool, overloaded: bool, slot: float | None) -> None:
-        """One answered request; `slot` is when the open model scheduled it (None: closed model)."""
+    def add(self, ms: float, status: int, failed: bool, overloaded: bool, slot: float | None,
+            version: str | None = None, attempts: int = 1, request_id: bool = False) -> None:  # fmt: skip
+        """One answered request; `slot` is when the open model scheduled it (None: closed model);
+        `version`, `attempts`, `request_id`: what a gateway's answer said (bench/record.py)."""
         now = time.time()
         window = self._measuring(now)
         if window is None:
-            self.report.warmup_requests += 1
+            report = self.report
+            report.warmup_requests += 1
+            report.warmup_retried += max(attempts - 1, 0)
+            report.warmup_status_codes[str(status)] = report.warmup_status_codes.get(str(status), 0) + 1
             return
         assert self.report.measured_from is not None
         corrected = None if slot is None else (now - slot) * 1000
-        window.add(int(now - self.report.measured_from), ms, status, failed, overloaded, corrected)
+        window.add(int(now - self.report.measured_from), ms, status, failed, overloaded, corrected, version,
+                   attempts, request_id)  # fmt: skip
 
     def sent(self, slot: float, held: bool, in_flight: int) -> None:
         """An open-model request leaves now: how late after its slot, and how many are in flight."""
@@ -158,12 +181,39 @@ class Recorder:
 RECORDER = Recorder()
 
 
+def _bind_sockets_to(address: str) -> None:
+    """Every client socket leaves from `address`: geventhttpclient 2.6 (FastHttpUser's client) has no
+    source-address option, so its socket factory is wrapped to bind before connecting."""
+    from geventhttpclient.connectionpool import ConnectionPool
+
+    create = ConnectionPool._create_tcp_socket
+
+    def bound(pool: Any, family: int, socktype: int, protocol: int) -> Any:
+        sock = create(pool, family, socktype, protocol)
+        sock.bind((address, 0))
+        return sock
+
+    ConnectionPool._create_tcp_socket = bound
+
+
+if SOURCE_ADDRESS:
+    _bind_sockets_to(SOURCE_ADDRESS)
+
+
+def _attempts(headers: Any) -> int:
+    try:
+        return int(headers.get(ATTEMPTS_HEADER) or 1)
+    except ValueError:
+        return 1
+
+
 @events.request.add_listener
 def _on_request(response_time: float, response: Any, exception: Any, context: Any = None, **_: Any) -> None:
     status = getattr(response, "status_code", 0) or 0
     headers = getattr(response, "headers", None) or {}
     overloaded = status == 503 and headers.get("x-envoy-overloaded") == "true"
-    RECORDER.add(response_time, int(status), exception is not None, overloaded, (context or {}).get("slot"))
+    RECORDER.add(response_time, int(status), exception is not None, overloaded, (context or {}).get("slot"),
+                 headers.get(VERSION_HEADER), _attempts(headers), REQUEST_ID_HEADER in headers)  # fmt: skip
 
 
 @events.test_stop.add_listener
@@ -238,6 +288,7 @@ class ApiUser(FastHttpUser):
     """Closed model: each user sends one request, waits for its answer (and BENCH_WAIT), sends the next."""
 
     abstract = RATE > 0 or not OWN_USERS
+    default_headers = HEADERS or None
 
     def wait_time(self) -> float:
         return WAIT
@@ -304,6 +355,7 @@ class OpenUser(FastHttpUser):
 
     abstract = RATE <= 0 or not OWN_USERS
     concurrency = MAX_IN_FLIGHT
+    default_headers = HEADERS or None
 
     def context(self) -> dict[str, Any]:
         return {"slot": getattr(gevent.getcurrent(), "bench_slot", None)}

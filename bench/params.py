@@ -4,7 +4,7 @@ A stack's stack.toml declares every parameter it accepts; its server configs and
 are rendered from the values (`{{param.workers}}`; under compose also `BENCH_PARAM_WORKERS`):
 
     [params.workers]
-    type = "int"            # int | choice | preset
+    type = "int"            # int | choice | preset | text
     default = 4
     min = 1                 # int: the bounds (optional)
     help = "gunicorn worker processes"
@@ -18,6 +18,16 @@ are rendered from the values (`{{param.workers}}`; under compose also `BENCH_PAR
     type = "preset"          # one table of `file` (the Istio circuit breaker presets)
     file = "breaker.toml"
     default = "seed000"
+
+    [params.experiment]
+    type = "preset"          # one table of `file`'s table `table` (the gateway's experiments)
+    file = "gateway.toml"
+    table = "experiment"
+    default = "weights"
+
+    [params.split]
+    type = "text"            # any string; what it means is the stack's to check
+    default = ""
 
 A parameter named `workers` is the server's process count (the report compares it with the
 CPUs the stack had). bench/variants.py turns values into the rows a run measures.
@@ -33,7 +43,7 @@ from typing import Any
 from bench.errors import ConfigError
 from bench.istio import PRESET_ALIASES  # the breaker preset's old name
 
-KINDS = ("int", "choice", "preset")
+KINDS = ("int", "choice", "preset", "text")
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,8 @@ class Param:
             if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
                 raise ConfigError(f"{where}={number} is out of range", tip=self.allowed())
             return str(number)
+        if self.kind == "text":
+            return value
         value = PRESET_ALIASES.get(value, value) if self.kind == "preset" else value
         if value not in self.values:
             raise ConfigError(f"{where}={value!r} is not allowed", tip=self.allowed())
@@ -69,13 +81,15 @@ class Param:
         """`int 1-64`, `sync|gthread`: what the parameter takes, in a few characters."""
         if self.kind == "int":
             return f"int {'' if self.low is None else self.low}-{'' if self.high is None else self.high}"
-        return "|".join(self.values)
+        return "text" if self.kind == "text" else "|".join(self.values)
 
     def allowed(self) -> str:
         if self.kind == "int":
             low = "" if self.low is None else f"{self.low} <= "
             high = "" if self.high is None else f" <= {self.high}"
             return f"{self.name}: a whole number, {low}{self.name}{high} (default {self.default})"
+        if self.kind == "text":
+            return f"{self.name}: any text (default {self.default!r})"
         return f"{self.name}: one of {', '.join(self.values)} (default {self.default})"
 
 
@@ -92,7 +106,7 @@ def load_params(raw: Any, folder: Path, where: str) -> dict[str, Param]:
         if kind == "preset":
             if not file:
                 raise ConfigError(f"{where}: params.{name} (preset) needs file = ...")
-            values = _presets(folder / file)
+            values = _presets(folder / file, table.get("table"))
         param = Param(name, kind, str(table.get("default", "")), values, table.get("min"), table.get("max"),
                       str(table.get("help", "")), file)  # fmt: skip
         param.check(param.default, f"{where} default")
@@ -100,8 +114,13 @@ def load_params(raw: Any, folder: Path, where: str) -> dict[str, Param]:
     return found
 
 
-def _presets(path: Path) -> tuple[str, ...]:
+def _presets(path: Path, table: str | None = None) -> tuple[str, ...]:
+    """The names of the file's top-level tables, or of the tables inside its table `table`."""
     try:
-        return tuple(tomllib.loads(path.read_text(encoding="utf-8")))
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read presets {path}: {exc}") from exc
+    found = data.get(table) if table else data
+    if not isinstance(found, dict):
+        raise ConfigError(f"presets {path}: no table [{table}]")
+    return tuple(found)

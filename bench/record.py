@@ -9,6 +9,9 @@ beside bench/locustfile.py everywhere (the python image, .dockerignore, the comp
 
 - `Tally`: what one locust process counted in one stretch of time (a window, a minute by
   default). Tallies add up (`merge`): histograms and counters sum, min and max combine.
+  Behind a gateway it also counts what the answers' headers say: which upstream version
+  answered (`x-bench-version`, added by the gateway's route), how many retries the gateway
+  made (`x-envoy-attempt-count` - 1) and whether a trace id came back (`x-request-id`).
 - `ProcessReport`: what a locust process says of itself when it quits (its CPU, warmup, ...).
 - `Latency`, `WindowFigures`, `Figures`: what merged tallies give: the numbers in run.json.
 
@@ -137,6 +140,11 @@ def _merged(rule: str, default: Any = 0) -> Any:
 
 _BY_INT = {"merge": "counter", "keys": int}  # a Counter keyed by integers (JSON turns them into strings)
 _BY_STR = {"merge": "counter", "keys": str}
+_HIST_BY_STR = {"merge": "hist_by", "keys": str}  # name -> a bucket histogram (a Counter keyed by integers)
+# The response headers a gateway's answers carry (see the module docstring).
+VERSION_HEADER = "x-bench-version"
+ATTEMPTS_HEADER = "x-envoy-attempt-count"
+REQUEST_ID_HEADER = "x-request-id"
 
 
 @dataclass
@@ -171,17 +179,27 @@ class Tally:
     unfinished: int = _merged("sum")  # sent, still unanswered when the run ended
     unsent: int = _merged("sum")  # due, never sent (the bound held them to the end)
     peak_in_flight: int = _merged("max")
+    # Behind a gateway: which version answered, retries it made, answers that carried a trace id.
+    version_hist: dict[str, Counter[int]] = field(default_factory=dict, metadata=_HIST_BY_STR)  # version -> buckets
+    retried: int = _merged("sum")  # retries the gateway made, as its answers' attempt counts say
+    request_ids: int = _merged("sum")  # answers that carried an x-request-id back
 
     @property
     def requests(self) -> int:
         return sum(self.ok_hist.values()) + sum(self.failed_hist.values())
 
     def add(self, second: int, ms: float, status: int, failed: bool, overloaded: bool,
-            corrected_ms: float | None = None) -> None:  # fmt: skip
+            corrected_ms: float | None = None, version: str | None = None, attempts: int = 1,
+            request_id: bool = False) -> None:  # fmt: skip
         """Count one request that took `ms` and ended `second` s into the measured phase
-        (`corrected_ms`: the open model's time since its slot was due)."""
+        (`corrected_ms`: the open model's time since its slot was due; `version`, `attempts`,
+        `request_id`: what a gateway's answer said, see the module docstring)."""
         if corrected_ms is not None:
             self._due(corrected_ms)
+        if version is not None:
+            self.version_hist.setdefault(version, Counter())[bucket(ms)] += 1
+        self.retried += max(attempts - 1, 0)
+        self.request_ids += request_id
         (self.failed_hist if failed else self.ok_hist)[bucket(ms)] += 1
         self.sum_ms += ms
         self.min_ms = ms if self.min_ms is None else min(self.min_ms, ms)
@@ -228,7 +246,7 @@ class Tally:
 
     def to_json(self) -> dict[str, Any]:
         # not dataclasses.asdict: it rebuilds a Counter from (key, value) pairs, counting the pairs
-        return {f.name: dict(v) if isinstance(v := getattr(self, f.name), Counter) else v for f in fields(self)}
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Tally:
@@ -239,10 +257,28 @@ class Tally:
                 continue
             raw = data[f.name]
             if f.metadata["merge"] == "counter":
-                keys = f.metadata["keys"]
-                raw = Counter({keys(k): int(v) for k, v in (raw or {}).items()})
+                raw = _counter(raw, f.metadata["keys"])
+            elif f.metadata["merge"] == "hist_by":
+                raw = {f.metadata["keys"](name): _counter(hist, int) for name, hist in (raw or {}).items()}
             values[f.name] = raw
         return cls(**values)
+
+
+def _plain(value: Any) -> Any:
+    """A field as JSON holds it: Counters (also inside a dict) as plain dicts."""
+    if isinstance(value, Counter):
+        return dict(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _counter(raw: Mapping[Any, Any] | None, keys: Any) -> Counter[Any]:
+    return Counter({keys(k): int(v) for k, v in (raw or {}).items()})
+
+
+def _merge_by_name(a: dict[str, Counter[int]], b: dict[str, Counter[int]]) -> dict[str, Counter[int]]:
+    return {name: a.get(name, Counter()) + b.get(name, Counter()) for name in {**a, **b}}
 
 
 def _none_or(pick: Any) -> Any:
@@ -252,6 +288,7 @@ def _none_or(pick: Any) -> Any:
 _MERGE: dict[str, Any] = {
     "sum": lambda a, b: a + b,
     "counter": lambda a, b: a + b,
+    "hist_by": _merge_by_name,
     "min": _none_or(min),
     "max": _none_or(max),
     "span_start": _none_or(min),
@@ -269,6 +306,8 @@ class ProcessReport:
     stopped: float | None = None
     warmup_s: float = 0.0
     warmup_requests: int = 0
+    warmup_retried: int = 0  # behind a gateway: retries its warmup answers reported (Envoy's counters include them)
+    warmup_status_codes: dict[str, int] = field(default_factory=dict)
     offered_rps: float | None = None  # this process's share of an open-model arrival rate
     generator_cpu_seconds: float | None = None  # CPU this process used while measuring
     generator_cpu_warnings: list[float] = field(default_factory=list)  # locust's own CPU warnings
@@ -379,6 +418,17 @@ class Figures:
     port_range: int | None = None
     per_second: list[list[int]] = field(default_factory=list)  # [second, requests, failures]
     per_window: list[WindowFigures] = field(default_factory=list)  # drift, a minute each
+    # Behind a gateway (empty or 0 elsewhere): answers per upstream version and their latency, the
+    # retries the gateway made (from its attempt counts), answers that carried a trace id back.
+    versions: dict[str, int] = field(default_factory=dict)
+    version_latency: dict[str, Latency] = field(default_factory=dict)
+    retried: int = 0
+    request_ids: int = 0
+    # The warmup's answers, all processes (counted, not measured), so counts can be set beside Envoy's, which
+    # cover the whole load: requests, retries the gateway reported, status codes.
+    warmup_requests: int = 0
+    warmup_retried: int = 0
+    warmup_status_codes: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, windows: Iterable[Tally], reports: list[ProcessReport]) -> Figures:
@@ -421,6 +471,13 @@ class Figures:
             port_range=next((r.port_range for r in reports if r.port_range), None),
             per_second=[[s, total.per_second[s], total.per_second_failed[s]] for s in range(last + 1)],
             per_window=[_window_figures(i, by_index[i]) for i in sorted(by_index)],
+            versions={v: sum(h.values()) for v, h in sorted(total.version_hist.items())},
+            version_latency={v: Latency.of(h) for v, h in sorted(total.version_hist.items())},
+            retried=total.retried,
+            request_ids=total.request_ids,
+            warmup_requests=sum(r.warmup_requests for r in reports),
+            warmup_retried=sum(r.warmup_retried for r in reports),
+            warmup_status_codes=dict(sorted(sum((Counter(r.warmup_status_codes) for r in reports), Counter()).items())),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -434,6 +491,7 @@ class Figures:
             "corrected": Latency.from_json(data.get("corrected")),
             "lateness": Latency.from_json(data.get("lateness")),
             "per_window": [WindowFigures.from_json(w) for w in data.get("per_window", [])],
+            "version_latency": {v: Latency.from_json(lat) for v, lat in (data.get("version_latency") or {}).items()},
         }))  # fmt: skip
 
 

@@ -24,6 +24,13 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       own); a sweep's verdict has `sustainable` (the highest load that met the SLO, null: none).
       A sweep `step` has `slo_missed` (the objectives it missed in words, [] when it met them,
       null without --slo) and `sustainable` (the step at that load).
+      Added within version 2 before it was published (readers ignore what they do not know): role
+      `experiment` (a phase of `bench gateway`, labelled gateway@<experiment>=<phase>, its `params`
+      experiment, variant, client and weights); `counts` (what a scenario counted beside the load:
+      the gateway's trace log lines, and those with a trace id); `figures.versions` and
+      `figures.version_latency` (answers and latency per upstream version), `figures.retried`
+      (retries the gateway's answers reported), `figures.request_ids` (answers with a trace id);
+      `envoy` holds every cluster's and listener's counters, not one cluster's.
 
 Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
          results/runs/<run-id>/<label>[-r<N>]/   logs/, work/ (rendered configs), load/ (locust files)
@@ -51,8 +58,9 @@ Status = Literal["ok", "failed", "interrupted"]
 # stack: one stack of a comparison; floor: locust against a trivial nginx; capacity: the
 # breaker experiment's first, closed-loop phase; overload: a breaker phase at the offered
 # rate; step: one load step of a sweep; saturation / fixed_rate: `bench layers`' closed loop
-# flat out, and its open-model rate that both rows of a pair sustain
-Role = Literal["stack", "floor", "capacity", "overload", "step", "saturation", "fixed_rate"]
+# flat out, and its open-model rate that both rows of a pair sustain; experiment: one phase (a
+# variant, loaded as one client) of a gateway experiment
+Role = Literal["stack", "floor", "capacity", "overload", "step", "saturation", "fixed_rate", "experiment"]
 
 
 @dataclass(frozen=True)
@@ -221,6 +229,7 @@ class Measurement:
     step: SweepStep | None = None
     signals: Signals = field(default_factory=Signals)
     limited_by: list[Verdict] | None = None  # the rules that fired, headline first; [] none found; None not judged
+    counts: dict[str, int] = field(default_factory=dict)  # counted beside the load (the gateway's trace log)
 
     @property
     def ok(self) -> bool:

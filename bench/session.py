@@ -143,8 +143,10 @@ class Session:
                 w.check(running.base_url, own=w.app is None)
             yield running
 
-    def load(self, running: RunningStack, m: Measurement, out: Path) -> None:
-        """Load a running stack once with `m.load`, filling `m` (Envoy's counters too, if it has them)."""
+    def load(self, running: RunningStack, m: Measurement, out: Path,
+             client_env: Mapping[str, str] | None = None) -> None:  # fmt: skip
+        """Load a running stack once with `m.load`, filling `m` (Envoy's counters too, if it has them);
+        `client_env`: the locustfile's client switches (extra headers), see bench/load.run_load."""
         assert m.load is not None
         load = m.load
         m.deployment |= running.deployment
@@ -156,7 +158,8 @@ class Session:
         sampler = Sampler(running.usage, cpus=self.placement.stack_cpus)
         sampler.start(delay=load.warmup_s)
         try:
-            outcome = run_load(running.load_url or running.base_url, load, out, running.problem, running.launcher)
+            outcome = run_load(running.load_url or running.base_url, load, out, running.problem, running.launcher,
+                               client_env)  # fmt: skip
         finally:
             m.usage = sampler.stop()
         m.figures, m.time_wait = outcome.figures, running.time_wait()

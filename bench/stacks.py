@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class Process:
     binary: str  # what must be on PATH (or the venv) for this process to start
     install_tip: str
     ready_port: str | None  # wait until this named port accepts TCP before the next process
+    env: Mapping[str, str] = field(default_factory=dict)  # set for this process only ({{placeholders}} filled)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,15 @@ class Compose:
     file: str  # the compose file in the stack folder
     target_service: str  # the service whose network namespace holds the target port
     hosts: Mapping[str, str]  # port name -> host a config template sees it at (default: loopback)
+
+
+@dataclass(frozen=True)
+class Client:
+    """The load generator as another client than the usual one ([clients.NAME] in stack.toml), for a
+    stack that tells clients apart by their address (the gateway's IP allow-list)."""
+
+    local_source: str | None  # local runs: the loopback address locust's sockets bind to (127.0.0.2)
+    compose_service: str | None  # compose runs: the locust service, on its own address of the project network
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,8 @@ class Stack:
     params: Mapping[str, Param]  # the parameters it accepts (bench/params.py)
     reference: Mapping[str, Any]  # published figures from the seeds, shown beside ours
     compose: Compose = Compose("docker-compose.yml", "app", {})
+    gateway_file: str | None = None  # the gateway stack's Istio objects (bench/gateway.py renders them)
+    clients: Mapping[str, Client] = field(default_factory=dict)  # other clients the load can be sent as
 
     def __str__(self) -> str:
         return self.name
@@ -139,12 +151,17 @@ def load_stack(toml_path: Path) -> Stack:
         params=load_params(data.get("params", {}), toml_path.parent, where),
         reference=data.get("reference", {}),
         compose=_compose(data.get("compose", {}), where),
+        gateway_file=data.get("gateway"),
+        clients={str(k): _client(v, where) for k, v in data.get("clients", {}).items()},
     )
     if stack.target not in stack.ports:
         raise ConfigError(f"{where}: target {stack.target!r} is not one of its ports")
     for template in stack.templates:
         if not (stack.path / template).is_file():
             raise ConfigError(f"{where}: template {template!r} does not exist")
+    for spec in (stack.breaker_file, stack.gateway_file):
+        if spec and not (stack.path / spec).is_file():
+            raise ConfigError(f"{where}: {spec!r} does not exist")
     return stack
 
 
@@ -158,7 +175,14 @@ def _process(raw: Any, where: str) -> Process:
         binary=raw.get("binary", str(command[0])),
         install_tip=raw.get("install_tip", ""),
         ready_port=raw.get("ready_port"),
+        env={str(k): str(v) for k, v in raw.get("env", {}).items()},
     )
+
+
+def _client(raw: Any, where: str) -> Client:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: every [clients.NAME] must be a table")
+    return Client(local_source=raw.get("local_source"), compose_service=raw.get("compose_service"))
 
 
 def _compose(raw: Any, where: str) -> Compose:

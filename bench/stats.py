@@ -134,3 +134,25 @@ def difference(base: dict[int, float], other: dict[int, float], interleaved: boo
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se else 1.0
     half = t_quantile(max(1, math.floor(df))) * se
     return Difference(mean, mean - half, mean + half, "welch", base_mean)
+
+
+@dataclass(frozen=True)
+class Share:
+    """A share of `n` trials (requests routed to one version, ...) with its 95 % Wilson score interval."""
+
+    share: float
+    low: float
+    high: float
+    n: int
+
+
+def share(hits: int, n: int, confidence: float = CONFIDENCE) -> Share | None:
+    """`hits` of `n` independent trials: the proportion and its Wilson score interval (good near 0 and 1,
+    where the normal approximation's interval would leave [0, 1]); None when there were no trials."""
+    if n <= 0:
+        return None
+    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Share(p, max(0.0, centre - half), min(1.0, centre + half), n)

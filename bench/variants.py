@@ -26,14 +26,18 @@ def resolve(stack: Stack, given: Mapping[str, str]) -> dict[str, str]:
     return {name: p.check(given[name], stack.name) if name in given else p.default for name, p in stack.params.items()}
 
 
-def template_context(stack: Stack, given: Mapping[str, str]) -> dict[str, str]:
-    """`{{param.NAME}}` for every parameter, and the breaker's rendered Envoy fields where it has one."""
-    from bench import istio
+def template_context(stack: Stack, given: Mapping[str, str], where: Mapping[str, str]) -> dict[str, str]:
+    """`{{param.NAME}}` for every parameter, and the Envoy fields rendered from them: the breaker's where
+    the stack has one, the gateway's experiment where it is the gateway (`where`: each port's host and
+    number, as the backend placed them)."""
+    from bench import gateway, istio
 
     values = resolve(stack, given)
     context = {f"param.{name}": value for name, value in values.items()}
     if stack.breaker_file:
         context |= istio.template_context(istio.choose(stack.path / stack.breaker_file, values["breaker"]))
+    if stack.gateway_file:
+        context |= gateway.template_context(stack.path / stack.gateway_file, values, where)
     return context
 
 

@@ -56,6 +56,11 @@ class RunningStack:
     listen_ports: dict[str, int] = field(default_factory=dict)
     scope: str = "host-wide"  # host-wide: the stack shares the host's counters with locust
     memory_state: Callable[[], dict[str, float]] = field(default=lambda: {})  # compose: oom_kills, limit_pct, ...
+    # The base URL of each named port as the load generator reaches it (local: every port on loopback;
+    # compose: the ports the stack's services serve on the project network), for a stack that serves
+    # variants of itself on several ports (the gateway's listeners).
+    load_urls: Mapping[str, str] = field(default_factory=dict)
+    clients: Mapping[str, Launcher] = field(default_factory=dict)  # stack.toml [clients]: locust as another client
 
 
 def _own_namespace() -> list[int | None]:

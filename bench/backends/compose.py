@@ -82,7 +82,7 @@ def compose_context(stack: Stack, params: Mapping[str, str]) -> dict[str, str]:
     for name, port in stack.ports.items():
         context[f"port.{name}"] = str(port)
         context[f"host.{name}"] = stack.compose.hosts.get(name, LOOPBACK)
-    return context | template_context(stack, params)
+    return context | template_context(stack, params, context)
 
 
 def render_configs(stack: Stack, params: Mapping[str, str], dest: Path) -> None:
@@ -118,6 +118,7 @@ class ComposeLauncher:
     uid: int
     gid: int
     project: str = "bench"
+    service: str = USER_SERVICE  # another client's locust service ([clients] in stack.toml)
 
     @property
     def master(self) -> str:
@@ -135,7 +136,7 @@ class ComposeLauncher:
             args += ["--master", "--expect-workers", str(settings.processes),
                      "--expect-workers-max-wait", str(MASTER_WAIT_S)]  # fmt: skip
             distributed = ["--name", self.master]
-        argv = [*self.compose, "run", "--rm", "--no-deps", "-T", *distributed, *env_flags, USER_SERVICE,
+        argv = [*self.compose, "run", "--rm", "--no-deps", "-T", *distributed, *env_flags, self.service,
                 "python", "-m", "locust", *args]  # fmt: skip
         return argv, self._env(settings, out)
 
@@ -249,6 +250,8 @@ class ComposeBackend:
         launcher = ComposeLauncher(
             tuple(session.argv), dict(env), int(env["BENCH_UID"]), int(env["BENCH_GID"]), session.name
         )
+        clients = {name: replace(launcher, service=client.compose_service)
+                   for name, client in stack.clients.items() if client.compose_service}  # fmt: skip
         return RunningStack(
             base_url=f"http://{LOOPBACK}:{published[stack.target]}",
             admin_url=f"http://{LOOPBACK}:{published['admin']}" if "admin" in published else None,
@@ -262,6 +265,8 @@ class ComposeBackend:
             listen_ports=dict(stack.ports),  # inside the containers, each in its own namespace
             scope="stack netns",
             memory_state=session.memory_state,
+            load_urls={name: f"http://{_service_of(stack, name)}:{port}" for name, port in stack.ports.items()},
+            clients=clients,
         )
 
 
@@ -274,6 +279,7 @@ class _Project:
         self.env = env
         self.logs = logs
         self.services: list[str] = []
+        self.load_services = _load_services(stack)
         self._client: Any = None
 
     def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -284,7 +290,7 @@ class _Project:
         listed = self.compose("config", "--services")
         if listed.returncode != 0:
             raise StackFailed(f"compose config failed for {self.name}", listed.stderr[-2000:])
-        self.services = [s for s in listed.stdout.split() if s not in LOAD_SERVICES]
+        self.services = [s for s in listed.stdout.split() if s not in self.load_services]
         started = self.compose("up", "-d", "--no-build", *self.services, timeout=timeout + 60)
         if started.returncode != 0:
             raise StackFailed(f"compose up failed: {_last_line(started.stderr)}", self.log_tail() or started.stderr)
@@ -296,7 +302,7 @@ class _Project:
 
             self._client = docker.from_env()
         found = self._client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.name}"})
-        return [c for c in found if c.labels.get(SERVICE_LABEL) not in LOAD_SERVICES]
+        return [c for c in found if c.labels.get(SERVICE_LABEL) not in self.load_services]
 
     def problem(self) -> str | None:
         """Which stack container died, if one did."""
@@ -400,6 +406,17 @@ def _wait_ready(url: str, session: _Project, timeout: float) -> None:
             raise StackFailed(f"a container died during start: {dead}", session.log_tail())
 
     wait_until_ok(url, timeout, died, session.log_tail, interval=0.2)
+
+
+def _service_of(stack: Stack, port: str) -> str:
+    """The service serving a named port on the project network (loopback in a config: the target's namespace)."""
+    host = stack.compose.hosts.get(port, LOOPBACK)
+    return stack.compose.target_service if host == LOOPBACK else host
+
+
+def _load_services(stack: Stack) -> set[str]:
+    """The locust services: `user`, `worker`, and the stack's other clients; never started with the stack."""
+    return {*LOAD_SERVICES, *(c.compose_service for c in stack.clients.values() if c.compose_service)}
 
 
 def _published(stack: Stack) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import sys
@@ -54,11 +55,14 @@ class LocalBackend:
             env = _env(run.serves(stack))
             for proc in stack.processes:
                 argv = [render(part, context) for part in proc.command]
-                group.start(proc.name, argv, logs / f"{proc.name}.log", cwd=ROOT, env=env, cpus=run.stack_cpus)
+                own = env | {k: render(v, context) for k, v in proc.env.items()}  # a process's own switches
+                group.start(proc.name, argv, logs / f"{proc.name}.log", cwd=ROOT, env=own, cpus=run.stack_cpus)
                 if proc.ready_port:
                     _wait_tcp(ports[proc.ready_port], group, run.ready_timeout)
             target = _target(stack, ports, group)
             target.launcher = LocalLauncher(run.load_cpus)
+            target.clients = {name: LocalLauncher(run.load_cpus, source=client.local_source)
+                              for name, client in stack.clients.items()}  # fmt: skip
             pinning = f"stack on CPUs {_cpus(run.stack_cpus)}, locust on CPUs {_cpus(run.load_cpus)}"
             target.deployment["pinning"] = pinning
             _wait_http(target.base_url + (run.health_path or stack.health_path), group, run.ready_timeout)
@@ -77,7 +81,7 @@ def local_context(stack: Stack, run: BringUp, workdir: Path, ports: dict[str, in
     for name, port in ports.items():
         context[f"port.{name}"] = str(port)
         context[f"host.{name}"] = LOOPBACK
-    return context | template_context(stack, run.params) | run.serves(stack).context()
+    return context | template_context(stack, run.params, context) | run.serves(stack).context()
 
 
 def render_templates(stack: Stack, workdir: Path, context: dict[str, str]) -> None:
@@ -108,6 +112,7 @@ def _target(stack: Stack, ports: dict[str, int], group: ProcessGroup) -> Running
         log_tail=lambda: _tails(group),
         listen_ports=dict(ports),
         deployment={"ports": ", ".join(f"{k}={v}" for k, v in ports.items())},
+        load_urls={name: f"http://{LOOPBACK}:{port}" for name, port in ports.items()},
     )
 
 
@@ -125,9 +130,27 @@ def _env(app: App) -> dict[str, str]:
     return env
 
 
+LISTEN_PORTS = (20000, 32767)  # where free ports are picked: below Linux's default ephemeral range
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A TCP port on loopback that nothing uses right now, outside the ephemeral range: a port the
+    kernel hands out (bind to 0) may meanwhile become the local end of someone's outgoing connection
+    (locust's, a health check's), and the server meant to listen on it fails with EADDRINUSE."""
+    low, high = LISTEN_PORTS
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        high = min(high, ephemeral - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    for port in random.sample(range(low, high + 1), min(200, max(0, high + 1 - low))):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a narrowed range: the kernel's choice
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from bench.report import breaker, common, html, layers, measure, sweep
+from bench.report import breaker, common, gateway, html, layers, measure, sweep
 from bench.report.tables import tidy
 from bench.results import RUN_FILE, RunResult, load_run, write_text_atomic
 
@@ -33,6 +33,7 @@ RENDERERS = {
     "breaker": Renderer(breaker.sections, breaker.charts),
     "sweep": Renderer(sweep.sections, sweep.charts),
     "layers": Renderer(layers.sections, layers.charts),
+    "gateway": Renderer(gateway.sections, gateway.charts),
 }
 
 

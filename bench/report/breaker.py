@@ -22,7 +22,7 @@ COLUMNS = [
     Column("503 by breaker", "figures.overloaded", "{:.0f}"),
     Column("Envoy pending overflow", "envoy.upstream_rq_pending_overflow", "{:.0f}"),
     Column("Envoy cx overflow", "envoy.upstream_cx_overflow", "{:.0f}"),
-    Column("ejections", "envoy.ejections_enforced_total", "{:.0f}"),
+    Column("ejections", "envoy.outlier_detection.ejections_enforced_total", "{:.0f}"),
     Column("app 5xx", "app_5xx", "{:.0f}"),
     Column("p50 ms from send", "latency.p50_ms", "{:.1f}"),
     Column("p99 ms from send", "latency.p99_ms", "{:.1f}"),

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
+from bench import envoy
 from bench.record import Latency
 from bench.results import Measurement, RunResult
 
@@ -30,8 +31,11 @@ def row_of(m: Measurement) -> dict[str, Any]:
     if m.figures is not None:
         f = m.figures.to_json()
         row |= _flat("figures", {k: v for k, v in f.items() if not isinstance(v, (dict, list))})
-        for name in ("latency", "ok_latency", "corrected", "lateness", "status_codes"):  # nested: latency.p99_ms
+        for name in ("latency", "ok_latency", "corrected", "lateness", "status_codes", "versions",
+                     "warmup_status_codes"):  # nested: latency.p99_ms  # fmt: skip
             row |= _flat(name, f[name])
+        for version, latency in f["version_latency"].items():  # version_latency.v1.p99_ms
+            row |= _flat(f"version_latency.{version}", latency)
         if m.figures.slots:
             row["figures.ok_of_slots_pct"] = round(100 * (m.figures.requests - m.figures.failures) / m.figures.slots, 2)
     if m.usage is not None:
@@ -39,9 +43,12 @@ def row_of(m: Measurement) -> dict[str, Any]:
         cpu = m.usage.cpu_seconds
         requests = m.figures.requests if m.figures else 0
         row["usage.requests_per_cpu_s"] = round(requests / cpu, 1) if cpu > 0 else None
-    row |= _flat("envoy", {k.rsplit(".", 1)[-1]: after - before for k, (before, after) in m.envoy.items()})
+    # each Envoy counter summed over its clusters (or listeners): one column per counter, however many there are
+    counters = {split[1] for name in m.envoy if (split := envoy.split(name)) is not None}
+    row |= _flat("envoy", {counter: envoy.change(m.envoy, counter) for counter in sorted(counters)})
     if m.step is not None:
         row |= _flat("step", m.step.__dict__)
+    row |= _flat("counts", m.counts)
     return row
 
 

@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bench.backends.local import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -88,22 +89,23 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def app_env(switches: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without the apps' switches (BENCH_FAULT_*, BENCH_TRACE_LOG), plus `switches`:
+    a developer's shell that happens to set one must not turn the fault switch on under the contract."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_FAULT_") and k != "BENCH_TRACE_LOG"}
+    return kept | dict(switches or {})
 
 
-def start_server(name: str, log_dir: Path) -> Server:
-    port = _free_port()
+def start_server(name: str, log_dir: Path, switches: Mapping[str, str] | None = None) -> Server:
+    port = free_port()
     log_path = log_dir / f"{name}.log"
     command = [sys.executable, "-m", "gunicorn", "-b", f"{HOST}:{port}", *GUNICORN_ARGS[name]]
     with log_path.open("wb") as log:
         # Own session, so teardown can signal gunicorn and its workers as one group.
         process = subprocess.Popen(
-            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
+            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env=app_env(switches),
+        )  # fmt: skip
     return Server(name, port, process, log_path)
 
 
@@ -133,12 +135,14 @@ def stop_server(server: Server) -> None:
 
 
 @contextmanager
-def running_servers(names: Sequence[str], log_dir: Path) -> Iterator[dict[str, Server]]:
-    """The apps, started together (startup overlaps), stopped on leaving."""
+def running_servers(names: Sequence[str], log_dir: Path,
+                    switches: Mapping[str, str] | None = None) -> Iterator[dict[str, Server]]:  # fmt: skip
+    """The apps, started together (startup overlaps), stopped on leaving; `switches` set the apps'
+    environment switches (the fault switch, the trace log), which are off otherwise."""
     started: dict[str, Server] = {}
     try:
         for name in names:
-            started[name] = start_server(name, log_dir)
+            started[name] = start_server(name, log_dir, switches)
         for server in started.values():
             wait_healthy(server)
         yield started

@@ -40,7 +40,9 @@ def leftovers(run_id: str) -> list[str]:
 
 
 def add_stack(stacks_dir: Path, name: str, source: str, edit: dict[str, str] | None = None, extra: str = "") -> None:
-    """Copy a real stack folder under a new name, changing lines of its stack.toml."""
+    """Copy a real stack folder under a new name, changing lines of its stack.toml (the configs the stacks
+    share come along)."""
+    shutil.copytree(ROOT / "stacks" / "common", stacks_dir / "common", dirs_exist_ok=True)
     shutil.copytree(ROOT / "stacks" / source, stacks_dir / name)
     toml = stacks_dir / name / "stack.toml"
     text = toml.read_text()
@@ -64,7 +66,7 @@ def test_failing_stacks_are_recorded_and_the_others_still_run(tmp_path: Path, oc
     add_stack(stacks_dir, "flask_gunicorn", "flask_gunicorn")
     shutil.copytree(ROOT / "stacks" / "floor", stacks_dir / "floor")
     add_stack(stacks_dir, "taken", "flask_gunicorn", extra=f"\n[local_ports]\napp = {occupied_port}\n")
-    add_stack(stacks_dir, "never_ready", "flask", {'"apps.flask_app:app", "run",': '"no_such_module:app", "run",'})
+    add_stack(stacks_dir, "never_ready", "flask", {'"{{app.target}}", "run",': '"no_such_module:app", "run",'})
     dying_command = json.dumps(["{{python}}", "-c", DYING_FLASK])
     add_stack(stacks_dir, "dying", "flask", extra="")
     toml = stacks_dir / "dying" / "stack.toml"

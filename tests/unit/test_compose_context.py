@@ -143,3 +143,17 @@ def test_what_the_locustfile_imports_ships_with_it_everywhere() -> None:
     for name in shipped:
         assert f"bench/{name}.py" in copied.split("COPY bench/locustfile.py")[1].splitlines()[0], name
         assert f'"../../bench/{name}.py:/bench/{name}.py:ro"' in mounted, name
+
+
+def test_the_python_image_is_tagged_by_what_it_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another checkout retagging bench/python:latest on the same engine must not change what a run runs."""
+    for name in ("dockerfiles/python.Dockerfile", "bench/locustfile.py", "bench/record.py", "apps/users.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    monkeypatch.setattr(images, "ROOT", tmp_path)
+    first = images.python_tag("base", "wheels")
+    assert first.startswith("bench/python:") and first != images.PYTHON_IMAGE
+    assert images.python_tag("base", "wheels") == first
+    assert images.python_tag("other-base", "wheels") != first != images.python_tag("base", "other-wheels")
+    (tmp_path / "apps" / "users.py").write_text("the fault switch")
+    assert images.python_tag("base", "wheels") != first

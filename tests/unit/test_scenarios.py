@@ -40,6 +40,7 @@ OTHER = {
     "app": "apps.fastapi_app:app", "app_dir": str(TINY[1]), "interface": "asgi", "health": "/ready",
     "requests": str(ROOT / "tests" / "data" / "apps" / "pypi.toml"), "requirements": str(ROOT / "requirements.txt"),
     "locustfile": str(ROOT / "bench" / "locustfile.py"),
+    "experiments": "retries,auth", "split": "70/30",
 }  # fmt: skip
 IDS = [s.command for s in SCENARIOS]
 

@@ -26,7 +26,7 @@ def test_every_placeholder_is_known(name: str) -> None:
     context = {"python": "py", "stack_dir": "/s", "workdir": "/w", "bind_host": "127.0.0.1"}
     for port in stack.ports:
         context |= {f"port.{port}": "1", f"host.{port}": "h"}
-    context |= template_context(stack, {}) | own_app(stack.app, stack.interface).context()
+    context |= template_context(stack, {}, context) | own_app(stack.app, stack.interface).context()
     for proc in stack.processes:
         assert all("{{" not in render(part, context) for part in proc.command)
     for template in stack.templates:
@@ -87,7 +87,7 @@ def test_set_lists_make_every_combination_labelled_by_what_was_set() -> None:
 
 
 def test_the_rendered_gunicorn_config_carries_the_values() -> None:
-    context = template_context(STACKS["flask_gunicorn"], {"workers": "2", "worker_class": "gthread"})
+    context = template_context(STACKS["flask_gunicorn"], {"workers": "2", "worker_class": "gthread"}, {})
     conf = render((STACKS["flask_gunicorn"].path / "../common/gunicorn.conf.py").read_text(), context)
     assert 'workers = 2\nworker_class = "gthread"' in conf and "backlog = 2048" in conf
 

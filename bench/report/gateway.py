@@ -1,0 +1,271 @@
+"""The gateway experiments' sections: for each experiment, every phase (off first) at the same load.
+
+One table per experiment: the figures every phase has (requests, status codes, success, latency,
+the phase against `off`), then the experiment's own (shares per version, retries as the clients
+and as Envoy counted them, the requests a timeout cut, RBAC and JWT decisions, trace ids), then
+a few sentences saying what the table shows. Cells are the median [min-max] over the repeats;
+counts are summed over them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bench import envoy, stats
+from bench.report.common import codes
+from bench.report.tables import Column, cells, markdown, number, section
+from bench.report.verdicts import Verdict, verdict
+from bench.results import Measurement, RunResult
+
+LATENCY = [Column("avg ms", "latency.avg_ms", "{:.2f}"), Column("p50 ms", "latency.p50_ms", "{:.2f}"),
+           Column("p99 ms", "latency.p99_ms", "{:.2f}"), Column("req/s", "figures.rps", "{:.0f}")]  # fmt: skip
+OWN: dict[str, list[Column]] = {  # each experiment's own figures, beside the common ones
+    "retries": [
+        Column("retried (clients, whole load)", "whole.retried", "{:.0f}"),
+        Column("Envoy retries", "envoy.upstream_rq_retry", "{:.0f}"),
+        Column("Envoy retry successes", "envoy.upstream_rq_retry_success", "{:.0f}"),
+        Column("over the retry budget", "envoy.upstream_rq_retry_overflow", "{:.0f}"),
+    ],
+    "timeouts": [
+        Column("max ms", "latency.max_ms", "{:.1f}"),
+        Column("504 (clients, whole load)", "whole.504", "{:.0f}"),
+        Column("Envoy timeouts", "envoy.upstream_rq_timeout", "{:.0f}"),
+    ],
+    "allowlist": [
+        Column("403 (clients, whole load)", "whole.403", "{:.0f}"),
+        Column("RBAC denied", "envoy.rbac.denied", "{:.0f}"),
+        Column("RBAC allowed", "envoy.rbac.allowed", "{:.0f}"),
+    ],
+    "trace": [
+        Column("answers with x-request-id", "figures.request_ids", "{:.0f}"),
+        Column("answers (whole load)", "whole.requests", "{:.0f}"),
+        Column("app log lines", "counts.trace_log_lines", "{:.0f}"),
+        Column("with a trace id", "counts.trace_log_with_id", "{:.0f}"),
+    ],
+    "auth": [
+        Column("401 (clients, whole load)", "whole.401", "{:.0f}"),
+        Column("JWT denied", "envoy.jwt_authn.denied", "{:.0f}"),
+        Column("403 (clients, whole load)", "whole.403", "{:.0f}"),
+        Column("RBAC denied", "envoy.rbac.denied", "{:.0f}"),
+    ],
+}
+TITLES = {"weights": "Weighted routing", "retries": "Retries", "timeouts": "Timeouts", "allowlist": "IP allow-list",
+          "trace": "Trace ids", "auth": "Client authentication (JWT)"}  # fmt: skip
+# the phase's client (bench/gateway.py CLIENTS); `outside` is 127.0.0.2 locally, 10.201.16.200 under compose
+CLIENTS = {"default": "-", "outside": "refused address", "token": "valid JWT", "expired": "expired JWT",
+           "forged": "forged JWT"}  # fmt: skip
+INTRO = (
+    "Each experiment ran through one real Envoy configured from `stacks/gateway/gateway.toml` (Istio's objects, "
+    "rendered as Istio renders them), every phase at the same closed-loop load, repeats interleaved. A phase is "
+    "a variant (its own listener, the same upstream processes) loaded as one client. Cells are the median "
+    "[min-max] over the repeats (counts too: a count per repeat); *requests* and *status codes* are summed over "
+    "them. *vs off*: the phase's average response time against the `off` phase's, paired by repeat, with its "
+    "95 % interval (bench/stats.py); *not significant* when the interval holds 1 or the difference is under "
+    "3 %. Envoy's counters and the app's log cover the whole load, warmup included, and so do the clients' "
+    "counts marked *whole load*; the other figures cover the measured window. Clients: the usual one "
+    "(127.0.0.1 locally, 10.201.16.10 under compose), a *refused address* outside the allow-list (127.0.0.2, "
+    "10.201.16.200), or one sending a valid, an expired or a *forged* JWT (signed with a key the gateway's key "
+    "set does not hold)."
+)
+
+
+def sections(run: RunResult, frame: pd.DataFrame) -> list[str]:
+    found = experiments(run)
+    if not found:
+        return []
+    ok = _with_derived(frame[(frame["role"] == "experiment") & (frame["status"] == "ok")])
+    return [section("The API gateway, feature by feature", INTRO)] + [
+        experiment_section(name, phases, ok) for name, phases in found.items()
+    ]
+
+
+def charts(run: RunResult, out_dir: Path) -> list[Path]:
+    return []
+
+
+def experiments(run: RunResult) -> dict[str, dict[str, list[Measurement]]]:
+    """experiment -> phase label -> its repeats, in the order they were first measured."""
+    found: dict[str, dict[str, list[Measurement]]] = {}
+    for m in run.rows("experiment"):
+        found.setdefault(m.params.get("experiment", "?"), {}).setdefault(m.label, []).append(m)
+    return found
+
+
+def _with_derived(frame: pd.DataFrame) -> pd.DataFrame:
+    """Success in %, and the clients' counts over the whole load (warmup included), as Envoy's counters run."""
+    frame = frame.copy()
+    if frame.empty:
+        return frame
+    frame["success_pct"] = 100 * (frame["figures.requests"] - frame["figures.failures"]) / frame["figures.requests"]
+    frame["whole.requests"] = frame["figures.requests"] + frame["figures.warmup_requests"]
+    frame["whole.retried"] = frame["figures.retried"] + frame["figures.warmup_retried"]
+    for code in ("401", "403", "504"):
+        frame[f"whole.{code}"] = _column(frame, f"status_codes.{code}") + _column(frame, f"warmup_status_codes.{code}")
+    return frame
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    return frame[name].fillna(0) if name in frame else pd.Series(0, index=frame.index)
+
+
+def experiment_section(name: str, phases: dict[str, list[Measurement]], frame: pd.DataFrame) -> str:
+    """One experiment: its table, then what it shows."""
+    columns = [Column("success %", "success_pct", "{:.2f}"), *LATENCY, *OWN.get(name, [])]
+    figures = cells(frame, phases, columns)
+    base = next(iter(phases.values()))
+    rows = []
+    for label, ms in phases.items():
+        good = [m for m in ms if m.ok]
+        status = "ok" if len(good) == len(ms) else "/".join(sorted({m.status for m in ms}))
+        requests = sum(m.figures.requests for m in good if m.figures)
+        vs_off = "-" if ms is base else _vs_off(verdict("avg", base, ms, interleaved=True))
+        rows.append([f"`{_phase(ms[0])}`", _client(ms[0]), status, str(requests), codes(good), *figures[label],
+                     vs_off])  # fmt: skip
+    head = ["phase", "client", "status", "requests", "status codes", *(c.heading for c in columns), "vs off (avg)"]
+    table = markdown(rows, head)
+    if name == "weights":
+        table += "\n\n" + markdown(*_shares(phases))
+    notes = READINGS.get(name, lambda _: [])(phases)
+    return section(f"{TITLES.get(name, name)} (`{name}`)", table, "\n".join(f"- {n}" for n in notes if n))
+
+
+def _phase(m: Measurement) -> str:
+    return m.label.split("=", 1)[-1]
+
+
+def _client(m: Measurement) -> str:
+    client = m.params.get("client", "default")
+    if client == "default" and m.params.get("experiment") == "auth":
+        return "no token"
+    return CLIENTS.get(client, client)
+
+
+def _vs_off(v: Verdict | None) -> str:
+    """`1.21x slower (95 % CI 1.10-1.33)`, `not significant (1.02x)`, or `-`."""
+    if v is None:
+        return "-"
+    n, low, high = v.factor()
+    direction = "slower" if v.ratio.ratio > 1 else "faster"
+    if low is None or high is None:
+        return f"{n:.2f}x {direction} (one repeat: no interval)"
+    if not v.ratio.significant:
+        return f"not significant ({n:.2f}x {direction}, 95 % CI {low:.2f}-{high:.2f})"
+    return f"{n:.2f}x {direction} (95 % CI {low:.2f}-{high:.2f})"
+
+
+# --- weighted routing: the share each version got --------------------------------------------------
+
+
+def _shares(phases: dict[str, list[Measurement]]) -> tuple[list[list[str]], list[str]]:
+    """Per phase: asked weights, each version's measured share with its 95 % interval, its p50/p99."""
+    versions = sorted({v for ms in phases.values() for m in ms if m.figures for v in m.figures.versions})
+    rows = []
+    for ms in phases.values():
+        good = [m for m in ms if m.ok and m.figures]
+        total = sum(sum(m.figures.versions.values()) for m in good if m.figures)
+        cells_ = [f"`{_phase(ms[0])}`", ms[0].params.get("weights", "100")]
+        for version in versions:
+            hits = sum(m.figures.versions.get(version, 0) for m in good if m.figures)
+            found = stats.share(hits, total)
+            cells_.append(
+                "-" if found is None else f"{100 * found.share:.2f} [{100 * found.low:.2f}-{100 * found.high:.2f}]"
+            )
+            cells_.append(_version_latency(good, version))
+        rows.append(cells_)
+    head = ["phase", "weights asked"] + [h for v in versions for h in (f"{v} share % [95 % CI]", f"{v} p50 / p99 ms")]
+    return rows, head
+
+
+def _version_latency(ms: list[Measurement], version: str) -> str:
+    """The median over repeats of one version's p50 and p99."""
+    p50 = [lat.p50_ms for m in ms if m.figures and (lat := m.figures.version_latency.get(version)) and lat.p50_ms]
+    p99 = [lat.p99_ms for m in ms if m.figures and (lat := m.figures.version_latency.get(version)) and lat.p99_ms]
+    if not p50 or not p99:
+        return "-"
+    return f"{pd.Series(p50).median():.2f} / {pd.Series(p99).median():.2f}"
+
+
+# --- what each experiment shows, in words ------------------------------------------------------------
+
+
+def _sum(ms: list[Measurement], pick: str) -> int:
+    return sum(int(getattr(m.figures, pick)) for m in ms if m.ok and m.figures)
+
+
+def _ok_pct(ms: list[Measurement]) -> str:
+    requests, failures = _sum(ms, "requests"), _sum(ms, "failures")
+    return f"{100 * (requests - failures) / requests:.2f} %" if requests else "-"
+
+
+def _envoy(ms: list[Measurement], counter: str) -> int:
+    return sum(envoy.change(m.envoy, counter) for m in ms if m.ok)
+
+
+def _p99(ms: list[Measurement]) -> str:
+    values = [m.latency.p99_ms for m in ms if m.ok and m.latency.p99_ms is not None]
+    return number(float(pd.Series(values).median()) if values else None, "{:.1f}")
+
+
+def _weights(phases: dict[str, list[Measurement]]) -> list[str]:
+    notes = []
+    for ms in phases.values():
+        total = sum(sum(m.figures.versions.values()) for m in ms if m.ok and m.figures)
+        asked = ms[0].params.get("weights")
+        if not asked or not total:
+            continue
+        v2 = stats.share(sum(m.figures.versions.get("v2", 0) for m in ms if m.ok and m.figures), total)
+        assert v2 is not None
+        notes.append(f"`{_phase(ms[0])}` asked {asked} (v1/v2): v2 answered {100 * v2.share:.2f} % of {total} "
+                     f"requests (95 % CI {100 * v2.low:.2f}-{100 * v2.high:.2f} %).")  # fmt: skip
+    return notes
+
+
+def _retries(phases: dict[str, list[Measurement]]) -> list[str]:
+    notes = []
+    for ms in phases.values():
+        seen, counted = _sum(ms, "retried") + _sum(ms, "warmup_retried"), _envoy(ms, "upstream_rq_retry")
+        text = f"`{_phase(ms[0])}`: {_ok_pct(ms)} of the requests succeeded (p99 {_p99(ms)} ms)"
+        if counted or seen:
+            text += (f"; the gateway retried: clients saw {seen} retries in their answers' attempt counts over the "
+                     f"whole loads ({_sum(ms, 'retried')} in the measured windows), Envoy counted {counted} "
+                     f"({_envoy(ms, 'upstream_rq_retry_success')} succeeded, "
+                     f"{_envoy(ms, 'upstream_rq_retry_overflow')} refused by the retry budget)")  # fmt: skip
+        notes.append(text + ".")
+    return notes
+
+
+def _timeouts(phases: dict[str, list[Measurement]]) -> list[str]:
+    notes = []
+    for ms in phases.values():
+        cut = sum(m.figures.status_codes.get("504", 0) for m in ms if m.ok and m.figures)
+        whole = cut + sum(m.figures.warmup_status_codes.get("504", 0) for m in ms if m.ok and m.figures)
+        envoy_cut = _envoy(ms, "upstream_rq_timeout")
+        notes.append(f"`{_phase(ms[0])}`: {_ok_pct(ms)} succeeded, p99 {_p99(ms)} ms; the route timeout cut {cut} "
+                     f"requests in the measured windows ({whole} over the whole loads: 504), Envoy counted "
+                     f"{envoy_cut} upstream timeouts.")  # fmt: skip
+    return notes
+
+
+def _outcomes(phases: dict[str, list[Measurement]]) -> list[str]:
+    return [f"`{_phase(ms[0])}` ({_client(ms[0])}): {codes([m for m in ms if m.ok])}." for ms in phases.values()]
+
+
+def _trace(phases: dict[str, list[Measurement]]) -> list[str]:
+    notes = []
+    for ms in phases.values():
+        lines = sum(m.counts.get("trace_log_lines", 0) for m in ms if m.ok)
+        with_id = sum(m.counts.get("trace_log_with_id", 0) for m in ms if m.ok)
+        text = f"`{_phase(ms[0])}`: {_sum(ms, 'request_ids')} of {_sum(ms, 'requests')} answers carried an x-request-id"
+        if lines:
+            answered = _sum(ms, "requests") + _sum(ms, "warmup_requests")
+            text += (f"; the app logged {lines} requests over the whole loads, {with_id} with a trace id "
+                     f"({100 * with_id / lines:.2f} %), for {answered} answers the clients got (warmup included; "
+                     f"a request still in flight when a load stopped is logged but never answered)")  # fmt: skip
+        notes.append(text + ".")
+    return notes
+
+
+READINGS = {"weights": _weights, "retries": _retries, "timeouts": _timeouts, "allowlist": _outcomes,
+            "trace": _trace, "auth": _outcomes}  # fmt: skip
