@@ -84,9 +84,12 @@ def test_summary_shows_every_stack_and_the_seed_reference(measured: Measured) ->
     for name in discover():
         repeats = [m for m in measurements(measured.run) if m["label"] == name]
         flag = " **generator-bound**" if any(m["figures"]["generator_bound"] for m in repeats) else ""
-        row = table_rows(summary, f"`{name}`")[0]  # the main table's row comes first
-        assert row[1:3] == [f"ok{flag}", str(sum(m["figures"]["requests"] for m in repeats))]
-        assert row[4].endswith("]")  # cells show the median and the [min-max] of the repeats
+        head = table_rows(summary, "stack")[0]  # the main table comes first: cells by their heading
+        row = dict(zip(head, table_rows(summary, f"`{name}`")[0], strict=True))
+        assert (row["status"], row["requests"]) == (f"ok{flag}", str(sum(m["figures"]["requests"] for m in repeats)))
+        assert row[head[5]].endswith("]")  # figure cells show the median and the [min-max] of the repeats
+        verdicts = [v["rule"] for m in repeats for v in m["limited_by"]]
+        assert row["limited by"] in {*verdicts, "none", "-"}
     assert "## Compared with `flask`" in summary
     assert table_rows(summary.split("published figures")[1], "`flask_gunicorn`")[0][:1] == ["`flask_gunicorn`"]
     assert "47.30" in summary  # seed 002's published average
