@@ -33,7 +33,7 @@ from bench.metrics import Usage
 from bench.params import environment as params_environment
 from bench.params import template_context
 from bench.results import LoadShape
-from bench.stacks import Stack, render
+from bench.stacks import Stack, discovery, render
 
 LOOPBACK = "127.0.0.1"
 WORKDIR = "/tmp/work"  # where nginx keeps its pid and temp files inside its container
@@ -80,6 +80,7 @@ def compose_context(stack: Stack, params: Mapping[str, str]) -> dict[str, str]:
     for name, port in stack.ports.items():
         context[f"port.{name}"] = str(port)
         context[f"host.{name}"] = stack.compose.hosts.get(name, LOOPBACK)
+        context[f"discovery.{name}"] = discovery(context[f"host.{name}"])
     return context | template_context(stack, params)
 
 

@@ -17,7 +17,7 @@ from bench.load import LocalLauncher
 from bench.metrics import Usage, process_tree_usage, time_wait_count
 from bench.params import template_context
 from bench.procs import ProcessGroup, tail
-from bench.stacks import ROOT, Stack, render
+from bench.stacks import ROOT, Stack, discovery, render
 
 # binaries installed with the Python dependencies (envoy, gunicorn) live next to python
 _PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -75,6 +75,7 @@ def local_context(stack: Stack, run: BringUp, workdir: Path, ports: dict[str, in
     for name, port in ports.items():
         context[f"port.{name}"] = str(port)
         context[f"host.{name}"] = LOOPBACK
+        context[f"discovery.{name}"] = discovery(LOOPBACK)
     return context | template_context(stack, run.params)
 
 
