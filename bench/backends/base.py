@@ -14,6 +14,7 @@ from typing import Protocol
 from bench.errors import StackFailed
 from bench.load import Launcher, LocalLauncher
 from bench.metrics import Usage
+from bench.options import Placement
 from bench.stacks import Stack
 
 
@@ -28,6 +29,7 @@ class BringUp:
     gid: int | None = None
     stack_cpus: tuple[int, ...] | None = None  # CPUs the stack may use (None: all)
     load_cpus: tuple[int, ...] | None = None  # CPUs the load generator may use
+    replicas: int = 1  # swarm: tasks of the stack's app service (--replicas, or a row's @replicas=N)
 
 
 @dataclass
@@ -49,6 +51,9 @@ class RunningStack:
     listen_ports: dict[str, int] = field(default_factory=dict)
     scope: str = "host-wide"  # host-wide: the stack shares the host's counters with locust
     memory_state: Callable[[], dict[str, float]] = field(default=lambda: {})  # compose: oom_kills, limit_pct, ...
+    # CPUs the stack may use in all when it is not pinned to --pin's set (swarm: its tasks' CPU limits)
+    cpus: int | None = None
+    not_measured: dict[str, str] = field(default_factory=dict)  # signal -> why the backend cannot read it
 
 
 def _own_namespace() -> list[int | None]:
@@ -62,6 +67,10 @@ class Backend(Protocol):
 
     def check(self, stacks: list[Stack]) -> None:
         """Raise MissingToolError before anything starts if a tool is missing."""
+        ...
+
+    def run_scope(self, placement: Placement) -> AbstractContextManager[None]:
+        """What the backend holds for the whole run (swarm: the swarm), released at its end however it ends."""
         ...
 
     def up(self, stack: Stack, bring_up: BringUp) -> AbstractContextManager[RunningStack]:

@@ -30,6 +30,7 @@ from bench.console import progress
 from bench.errors import MissingToolError, StackFailed
 from bench.load import locust_args, locust_env
 from bench.metrics import Usage
+from bench.options import Placement
 from bench.params import environment as params_environment
 from bench.params import template_context
 from bench.results import LoadShape
@@ -181,6 +182,10 @@ class ComposeBackend:
             self._compose = compose_command()
             self._ncpu = int(_run(["docker", "info", "--format", "{{.NCPU}}"]).strip() or "1")
             self._images = images.prepare(progress)
+
+    def run_scope(self, placement: Placement) -> contextlib.AbstractContextManager[None]:
+        """Nothing held beyond each stack's own bring-up."""
+        return contextlib.nullcontext()
 
     @contextmanager
     def up(self, stack: Stack, bring_up: BringUp) -> Iterator[RunningStack]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ from bench.backends.base import BringUp, RunningStack, wait_until_ok
 from bench.errors import MissingToolError, StackFailed
 from bench.load import LocalLauncher
 from bench.metrics import Usage, process_tree_usage, time_wait_count
+from bench.options import Placement
 from bench.params import template_context
 from bench.procs import ProcessGroup, tail
 from bench.stacks import ROOT, Stack, discovery, render
@@ -39,6 +41,10 @@ class LocalBackend:
                         f"{proc.binary!r} not found, needed by stack {stack.name!r}",
                         tip=proc.install_tip or None,
                     )
+
+    def run_scope(self, placement: Placement) -> contextlib.AbstractContextManager[None]:
+        """Nothing held beyond each stack's own bring-up."""
+        return contextlib.nullcontext()
 
     @contextmanager
     def up(self, stack: Stack, bring_up: BringUp) -> Iterator[RunningStack]:

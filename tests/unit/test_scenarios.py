@@ -24,8 +24,9 @@ OTHER = {
     "processes": "2", "backend": "local", "ready_timeout": "9s", "pin": "off", "uid": "4321", "gid": "4321",
     "no_floor": True, "breaker": "tight", "results": "/tmp/elsewhere", "rate": "300", "p99_target": "50",
     "max_users": "64", "step": "3s", "model": "open", "start_rate": "50", "max_rate": "800", "max_in_flight": "500",
-    "set": ["workers=1,2"], "wait": "50ms", "slo": "p99<50ms,errors<1%",
+    "set": ["workers=1,2"], "wait": "50ms", "slo": "p99<50ms,errors<1%", "replicas": "2", "existing_swarm": True,
 }  # fmt: skip
+SWARM_ONLY = {"replicas", "existing_swarm"}  # accepted with --backend swarm only
 IDS = [s.command for s in SCENARIOS]
 
 
@@ -42,6 +43,7 @@ def test_every_declared_flag_changes_the_config(scenario: Scenario[ScenarioConfi
         assert option.dest in OTHER, f"add a value for {option.dest} to OTHER"
         # --max-in-flight bounds the open model only: the sweep takes it with --model open
         context = {"model": "open"} if option.dest == "max_in_flight" and scenario.command == "sweep" else {}
+        context |= {"backend": "swarm"} if option.dest in SWARM_ONLY else {}
         base = scenario.configure(values(scenario, **context))
         changed = scenario.configure(values(scenario, **context, **{option.dest: OTHER[option.dest]}))
         assert changed != base, f"`{scenario.command} {option.shown}` is accepted but changes nothing"
