@@ -306,7 +306,7 @@ class _Project:
         for container in self.containers():
             stats = container.stats(stream=False, one_shot=True)
             cpu_ns += int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0))
-            memory += _memory(stats.get("memory_stats", {}))
+            memory += memory_in_use(stats.get("memory_stats", {}))
         return Usage(cpu_ns / 1e9, memory)
 
     def netns_pids(self) -> list[int | None]:
@@ -329,7 +329,7 @@ class _Project:
             hits += int(stats.get("failcnt", 0) or 0)
             limit = int(stats.get("limit", 0) or 0)
             if limit:
-                fullest = max(fullest, 100 * _memory(stats) / limit)
+                fullest = max(fullest, 100 * memory_in_use(stats) / limit)
         return {"oom_kills": oom, "limit_hits": hits, "limit_pct": round(fullest, 1)}
 
     def limits(self) -> dict[str, str]:
@@ -398,7 +398,7 @@ def _unused_project(stack_dir: Path) -> str:
             return name
 
 
-def _memory(stats: Mapping[str, Any]) -> int:
+def memory_in_use(stats: Mapping[str, Any]) -> int:
     """Memory in use as `docker stats` counts it: usage without the inactive page cache."""
     usage = int(stats.get("usage", 0))
     detail = stats.get("stats", {})
