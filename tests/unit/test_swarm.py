@@ -164,3 +164,36 @@ def test_a_row_sets_its_own_replicas_and_they_are_interleaved_like_parameters() 
         measure.configure(values(measure, names=["flask_gunicorn@replicas=2"], backend="local"))
     config = measure.configure(values(measure, names=["flask_gunicorn@replicas=2"], backend="swarm"))
     assert [v.replicas for v in config.variants] == [2]
+
+
+def test_a_swarm_is_joined_only_when_asked_and_initialised_only_while_no_compose_run_is_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The decisions before anything touches the engine (the real refusal runs in tests/integration/test_swarm.py)."""
+    import bench.backends.swarm as swarm
+    from bench.backends.swarm import engine
+    from bench.errors import BenchError
+
+    def state(name: str, manager: bool = True) -> None:
+        monkeypatch.setattr(engine, "engine", lambda: engine.Engine(name, manager, "n1", "vm", 2))
+
+    def never() -> engine.OwnSwarm:
+        raise AssertionError("a swarm was initialised")
+
+    monkeypatch.setattr(engine.OwnSwarm, "init", classmethod(lambda cls: never()))
+    state("active")
+    with pytest.raises(ConfigError, match="already a swarm member") as exc:
+        swarm.SwarmBackend()._enter(existing=False)
+    assert exc.value.tip is not None and "--existing-swarm" in exc.value.tip
+    joined = swarm.SwarmBackend()
+    assert joined._enter(existing=True) is None and str(joined._scope).startswith("existing swarm")
+    state("active", manager=False)
+    with pytest.raises(ConfigError, match="is a swarm worker"):
+        swarm.SwarmBackend()._enter(existing=True)
+    state("inactive")
+    with pytest.raises(ConfigError, match="not in a swarm"):
+        swarm.SwarmBackend()._enter(existing=True)
+    monkeypatch.setattr(engine, "compose_containers", lambda: ["web_1 (bench-x-1)", "db_1 (bench-x-1)"])
+    with pytest.raises(BenchError, match=r"while 2 compose container\(s\) are up, of bench-x-1;") as refused:
+        swarm.SwarmBackend()._enter(existing=False)
+    assert refused.value.tip is not None and refused.value.tip.startswith("wait until that compose run ends")

@@ -17,10 +17,12 @@ Everything of a stack is removed when it is torn down; the run's end waits until
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -60,6 +62,8 @@ class SwarmBackend:
         self._nodes: list[engine.Node] = []
         self._scope: str | None = None  # what the run did to the engine's swarm (None: no scope yet)
         self._removing: list[str] = []  # stacks torn down whose removal the run's end waits for
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swarm-teardown")
+        self._teardowns: list[Future[str | None]] = []
 
     def check(self, stacks: list[Stack]) -> None:
         if shutil.which("docker") is None:
@@ -142,6 +146,15 @@ class SwarmBackend:
 
     def _wait_removed(self) -> list[str]:
         problems = []
+        for teardown in self._teardowns:
+            for _ in range(3):  # a Ctrl-C while waiting must not leave the stack behind
+                try:
+                    if failed := teardown.result():
+                        problems.append(failed)
+                    break
+                except KeyboardInterrupt:
+                    continue
+        self._teardowns.clear()
         for name in self._removing:
             for _ in range(3):  # a Ctrl-C while waiting must not leave the stack behind
                 try:
@@ -177,10 +190,14 @@ class SwarmBackend:
         logs = run.stack_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         deployed: Deployed | None = None
+        relayed = [stack.target, *(["admin"] if "admin" in stack.ports and stack.target != "admin" else [])]
+        ports: dict[str, int] = {}
+        image = self._images.python
         try:  # the name is fixed before anything is created, so `finally` can always remove it
             deployed = Deployed(name, LOAD_SERVICES, self._engine.name)
-            _deploy(name, plan, work, deployed, run.ready_timeout)
-            target = self._target(stack, data, name, plan, deployed, run)
+            _deploy(name, plan, work, deployed, run.ready_timeout, lambda: ports.update(
+                start_relay(name, {p: (data.target_service, stack.ports[p]) for p in relayed}, image)))  # fmt: skip
+            target = self._target(stack, data, name, plan, deployed, run, ports)
             wait_until_ok(target.base_url + stack.health_path, run.ready_timeout, _died(deployed), deployed.log_tail)
             yield target
         finally:
@@ -203,10 +220,8 @@ class SwarmBackend:
         return env | params_environment(stack, run.params)
 
     def _target(self, stack: Stack, data: render.SwarmData, name: str, plan: render.Plan, deployed: Deployed,
-                run: BringUp) -> RunningStack:  # fmt: skip
+                run: BringUp, ports: Mapping[str, int]) -> RunningStack:  # fmt: skip
         assert self._images is not None
-        relayed = [stack.target, *(["admin"] if "admin" in stack.ports and stack.target != "admin" else [])]
-        ports = start_relay(name, {p: (data.target_service, stack.ports[p]) for p in relayed}, self._images.python)
         tasks = deployed.tasks()
         ncpu = {n.name: n.ncpu for n in self._nodes}
         uid = run.uid if run.uid is not None else os.getuid()
@@ -252,22 +267,23 @@ class SwarmBackend:
         return found
 
     def _tear_down(self, name: str, deployed: Deployed | None, logs: Path) -> None:
-        """Keep the services' logs, then start removing everything of the stack (the run's end waits)."""
-        with contextlib.suppress(Exception):
-            if deployed is not None:
-                (logs / "containers.log").write_text(deployed.log_tail(lines=2000), encoding="utf-8")
-        for _ in range(3):  # a Ctrl-C during removal must not leave the stack behind
-            try:
-                engine.remove(name)
-                break
-            except KeyboardInterrupt:
-                continue
-            except StackFailed as exc:
-                progress(f"WARNING: removing swarm stack {name}: {exc}")
-                break
+        """Keep the services' logs and remove everything of the stack, on a thread of its own while the next
+        stack deploys; the run's end waits for it (and for the removal to be complete)."""
         self._removing.append(name)
+        self._teardowns.append(self._pool.submit(_remove, name, deployed, logs))
+
+
+def _remove(name: str, deployed: Deployed | None, logs: Path) -> str | None:
+    """The services' logs kept, then the stack and what runs beside it removed; what went wrong, if anything."""
+    try:
         if deployed is not None:
+            with contextlib.suppress(Exception):
+                (logs / "containers.log").write_text(deployed.log_tail(lines=2000), encoding="utf-8")
             deployed.close()
+        engine.remove(name)
+    except Exception as exc:  # reported at the run's end, with what is left
+        return f"removing stack {name}: {exc}"
+    return None
 
 
 def render_configs(stack: Stack, context: Mapping[str, str], dest: Path) -> None:
@@ -281,11 +297,12 @@ def render_configs(stack: Stack, context: Mapping[str, str], dest: Path) -> None
 def _refuse_if_compose_runs() -> None:
     busy = engine.compose_containers()
     if busy:
+        projects = sorted({container.rsplit(" ", 1)[-1].strip("()") for container in busy})
         raise engine.refuse(
             f"--backend swarm would initialise a swarm on this engine while {len(busy)} compose container(s) are "
-            f"up ({', '.join(busy[:3])}{', ...' if len(busy) > 3 else ''}); leaving a swarm can drop their port "
-            "mappings", tip="wait until that compose run ends (docker ps), or init a swarm yourself (docker swarm "
-            "init) and pass --existing-swarm")  # fmt: skip
+            f"up, of {', '.join(projects)}; leaving a swarm can drop their port mappings",
+            tip="wait until that compose run ends (docker ps), or init a swarm yourself (docker swarm init) and "
+            "pass --existing-swarm")  # fmt: skip
 
 
 def swarm_context(stack: Stack, data: render.SwarmData, params: Mapping[str, str]) -> dict[str, str]:
@@ -297,14 +314,18 @@ def swarm_context(stack: Stack, data: render.SwarmData, params: Mapping[str, str
     return context
 
 
-def _deploy(name: str, plan: render.Plan, work: Path, deployed: Deployed, timeout: float) -> None:
-    """Deploy level by level (depends_on), each running healthy before the next is added."""
+def _deploy(name: str, plan: render.Plan, work: Path, deployed: Deployed, timeout: float,
+            first_deployed: Callable[[], None]) -> None:  # fmt: skip
+    """Deploy level by level (depends_on), each running healthy before the next is added; `first_deployed`
+    runs once the first step created the stack's network, while its tasks start."""
     import yaml
 
     for level, services in enumerate(plan.levels):
         step = work / f"swarm-stack-{level}.yml"
         step.write_text(yaml.safe_dump(plan.upto(level), sort_keys=False), encoding="utf-8")
         engine.deploy(name, step)
+        if level == 0:
+            first_deployed()
         deployed.wait_running(services, plan.replicas, timeout)
 
 
@@ -325,13 +346,17 @@ def _not_measured(remote: list[str], total: int) -> dict[str, str]:
     return found
 
 
+_counter = itertools.count(1)
+
+
 def _unused_name(stack_dir: Path) -> str:
-    """bench-<run id>-<n>: short (service names stay under 63 characters), and not deployed yet."""
-    for n in range(1, 1000):
+    """bench-<run id>-<n>: short (service names stay under 63 characters), never one of this run's earlier
+    stacks (their removal may still be under way), nor anything on the engine."""
+    for n in _counter:
         name = f"bench-{stack_dir.parent.name}-{n}".lower()
         if not engine.leftovers(name):
             return name
-    raise StackFailed(f"no free swarm stack name for {stack_dir.parent.name}")
+    raise AssertionError("unreachable")
 
 
 def _any_stack() -> Stack:

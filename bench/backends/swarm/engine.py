@@ -179,14 +179,24 @@ class Leftovers:
 
 
 def leftovers(name: str) -> Leftovers:
-    """Services, containers, networks and configs of the stack `name`, and the containers run beside it."""
+    """Services, containers, networks and configs of the stack `name`, and the containers run beside it
+    (services and configs exist only while the engine manages a swarm: none when it left)."""
     label = f"label={STACK_LABEL}={name}"
-    found = [f"service {s}" for s in docker("service", "ls", "-q", "--filter", label).stdout.split()]
+    found = [f"service {s}" for s in _swarm_list("service", label)]
     found += [f"container {c}" for c in docker("ps", "-aq", "--filter", label).stdout.split()]
     found += [f"container {c}" for c in docker("ps", "-aq", "--filter", f"label={OWNER_LABEL}={name}").stdout.split()]
     found += [f"network {n}" for n in docker("network", "ls", "-q", "--filter", label).stdout.split()]
-    found += [f"config {c}" for c in docker("config", "ls", "-q", "--filter", label).stdout.split()]
+    found += [f"config {c}" for c in _swarm_list("config", label)]
     return Leftovers(found)
+
+
+def _swarm_list(kind: str, label: str) -> list[str]:
+    done = docker(kind, "ls", "-q", "--filter", label, check=False)
+    if done.returncode != 0 and "not a swarm manager" in done.stderr:
+        return []
+    if done.returncode != 0:
+        raise StackFailed(f"docker {kind} ls failed: {_last_line(done.stderr)}")
+    return done.stdout.split()
 
 
 def remove(name: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,7 @@ class Deployed:
         self.client: Any = sdk.from_env()
         self._node_names: dict[str, str] = {}
         self._services: list[Any] | None = None  # once deployed, the stack's services do not change
+        self._snapshot: tuple[float, list[tuple[Any, dict[str, Any]]]] | None = None
 
     def services(self, fresh: bool = False) -> list[Any]:
         if fresh or self._services is None:
@@ -103,11 +105,22 @@ class Deployed:
         found = self.client.containers.list(all=True, filters={"label": f"{STACK_LABEL}={self.name}"})
         return [c for c in found if self.short(c.labels.get(SERVICE_LABEL, "")) not in self.load_services]
 
+    def stats(self, max_age_s: float = 0.0) -> list[tuple[Any, dict[str, Any]]]:
+        """(container, its engine stats) for the stack's containers on this node, read in parallel: the engine
+        answers each one-shot read on its next collection tick (about 1 s), so one after another would take
+        that long per container. A snapshot younger than `max_age_s` is reused."""
+        if self._snapshot is not None and time.monotonic() - self._snapshot[0] <= max_age_s:
+            return self._snapshot[1]
+        containers = self.containers()
+        with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
+            read = list(pool.map(lambda c: c.stats(stream=False, one_shot=True), containers))
+        self._snapshot = (time.monotonic(), list(zip(containers, read, strict=True)))
+        return self._snapshot[1]
+
     def usage(self) -> Usage:
         """CPU seconds and memory of the stack's containers on this node, from the engine's stats."""
         cpu_ns, memory = 0, 0
-        for container in self.containers():
-            stats = container.stats(stream=False, one_shot=True)
+        for _, stats in self.stats():
             cpu_ns += int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0))
             memory += memory_in_use(stats.get("memory_stats", {}))
         return Usage(cpu_ns / 1e9, memory)
@@ -120,10 +133,10 @@ class Deployed:
     def memory_state(self) -> dict[str, float]:
         """OOM kills, memory limit hits and the fullest container's share of its limit (this node)."""
         oom, hits, fullest = 0, 0, 0.0
-        for container in self.containers():
+        for container, read in self.stats(max_age_s=2.0):  # the usage sampler's last reading, taken as the load ended
             container.reload()
             oom += bool(container.attrs.get("State", {}).get("OOMKilled"))
-            stats = container.stats(stream=False, one_shot=True).get("memory_stats", {})
+            stats = read.get("memory_stats", {})
             hits += int(stats.get("failcnt", 0) or 0)
             limit = int(stats.get("limit", 0) or 0)
             if limit:
