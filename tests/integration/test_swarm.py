@@ -3,9 +3,11 @@
 One short load per stack (fastapi_istio with 2 app replicas behind its Envoy service), the floor too:
 real figures, locust's files (the workers' sent over to the master) owned by --uid/--gid, Envoy's
 counters read through the relay, the stack's TCP counters from its tasks' namespaces, the summary's
-swarm table; then nothing of the run left (`docker service ls`, `docker stack ls`, `docker network ls`,
-`docker config ls`) and the engine's swarm state as before. Also: the refusal to initialise a swarm
-while a compose container is up, for real.
+swarm table. The run is interrupted (SIGINT, as Ctrl-C) during its last stack's load, which costs
+nothing and proves the Ctrl-C path: that stack's partial measurement kept, exit 130. Then nothing of
+the run left (`docker service ls`, `docker stack ls`, `docker network ls`, `docker config ls`) and
+the engine's swarm state as before. Also: the refusal to initialise a swarm while a compose container
+is up, for real.
 
 The engine is shared on a developer's machine: while another checkout's compose run is up, the backend
 refuses to start (by design), so the run is retried until the engine is free (10 minutes at most).
@@ -15,7 +17,9 @@ Skipped only when no Docker engine answers.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +30,7 @@ import pytest
 from bench.backends.swarm import engine
 from bench.record import Tally
 from bench.stacks import discover
-from tests.integration.conftest import measurements, only_run, run_bench, table_rows
+from tests.integration.conftest import ROOT, measurements, only_run, run_bench, table_rows
 
 UID = GID = 4321
 RUNNER_FILES = {"locust.log", "workers.log"}  # written by the runner on the host, not by the master container
@@ -56,18 +60,33 @@ def _swarm_networks() -> set[str]:
     return {n for n in engine.networks() if n in engine.LEFT_BY_SWARM}
 
 
-def _when_engine_free(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+def _interrupted_in_load(argv: list[str], loads: int) -> tuple[int, str]:
+    """`python -m bench ARGV`, sent SIGINT 2.5 s into its `loads`-th load (1 s warmup, then measuring)."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *argv], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if sum("    loading " in s for s in seen) == loads:
+            time.sleep(2.5)
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.stderr.read()
+    return proc.wait(timeout=300), "".join(seen) + rest
+
+
+def _when_engine_free(argv: list[str], loads: int) -> tuple[int, str, float]:
     """Run the lab; while it refuses because another checkout's compose run is up, wait and run it again."""
     deadline = time.monotonic() + WAIT_FOR_ENGINE_S
     while True:
         while engine.compose_containers() and time.monotonic() < deadline:
             time.sleep(5)
         started = time.monotonic()
-        done = run_bench(*args, timeout=900)
-        if done.returncode == 2 and REFUSED in done.stderr and time.monotonic() < deadline:
+        code, stderr = _interrupted_in_load(argv, loads)
+        if code == 2 and REFUSED in stderr and time.monotonic() < deadline:
             time.sleep(10)
             continue
-        return done, time.monotonic() - started
+        return code, stderr, time.monotonic() - started
 
 
 @dataclass(frozen=True)
@@ -85,16 +104,20 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Measured:
     results = tmp_path_factory.mktemp("swarm-results")
     before, networks = _swarm_state(), _swarm_networks()
     existing = ["--existing-swarm"] if before[0] == "active" else []  # never take over a swarm without asking
-    done, wall = _when_engine_free("stack", *_labels(), *LOAD, *existing, "--results", str(results))
-    assert done.returncode == 0, done.stderr
+    argv = ["stack", *_labels(), *LOAD, *existing, "--results", str(results)]
+    code, stderr, wall = _when_engine_free(argv, loads=len(_labels()) + 1)  # the floor's load is the first
+    assert code == 130, stderr
     run_dir, run = only_run(results)
-    return Measured(run_dir, run, done.stderr, wall, before, networks)
+    assert run["status"] == "interrupted", stderr
+    return Measured(run_dir, run, stderr, wall, before, networks)
 
 
 def test_every_stack_is_deployed_and_loaded_on_the_swarm(measured: Measured) -> None:
     assert measured.run["backend"] == "swarm" and measured.run["settings"]["replicas"] == 1
-    stacks = measurements(measured.run)
-    assert [m["label"] for m in stacks] == _labels()
+    *stacks, last = measurements(measured.run)
+    assert [m["label"] for m in [*stacks, last]] == _labels()
+    assert last["status"] == "interrupted" and last["deployment"]["swarm_stack"], last  # Ctrl-C in its load
+    assert "ERROR: interrupted; everything of the run was torn down" in measured.stderr
     for m in stacks:
         f, d = m["figures"], m["deployment"]
         assert m["status"] == "ok" and m["backend"] == "swarm", (m["label"], m["error"], m["log_tail"])
@@ -122,7 +145,7 @@ def test_envoy_counters_and_tcp_signals_come_from_inside_the_overlay(measured: M
     istio = next(m for m in measurements(measured.run) if m["label"] == REPLICATED)
     before, after = istio["envoy"]["cluster.app.upstream_rq_total"]
     assert after - before >= istio["figures"]["requests"] > 0  # the warmup's requests are counted by Envoy too
-    for m in measurements(measured.run):
+    for m in measurements(measured.run)[:-1]:  # the last was interrupted before its signals were read
         s = m["signals"]
         assert s["scope"] == "stack netns" and s["server_tcp"]["passive_opens"] > 0, m["label"]
         assert s["listen_backlog"] and s["somaxconn"], m["label"]
@@ -131,7 +154,7 @@ def test_envoy_counters_and_tcp_signals_come_from_inside_the_overlay(measured: M
 
 
 def test_the_masters_files_and_the_workers_sent_to_it_belong_to_uid_gid(measured: Measured) -> None:
-    for m in measurements(measured.run):
+    for m in measurements(measured.run)[:-1]:
         load = measured.run_dir / m["folder"] / "load"
         written = [p for p in load.iterdir() if p.name not in RUNNER_FILES]
         owners = {(p.stat().st_uid, p.stat().st_gid) for p in written}
