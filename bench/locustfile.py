@@ -20,6 +20,10 @@ BENCH_MAX_IN_FLIGHT  the open model's bound on requests in flight in this proces
 BENCH_MIX      the requests to send, as JSON (`--requests mix.toml`); unset: the lab's users API
 BENCH_OWN_USERS  0 beside a user's own locustfile (`-f this,theirs`): theirs send, this only records
 BENCH_WINDOW   seconds per streamed window (default 60)
+BENCH_SHIP     1: a worker sends its files to the master over locust's own connection instead of
+               writing them, and the master writes them beside its own (swarm: workers may run on
+               other nodes than the master, whose folder is the run's); at the end the master asks
+               every worker for its last window and report and waits for them (SHIP_WAIT_S at most)
 
 Client switches (off unless set), for a stack that tells clients apart (the gateway):
 BENCH_HEADERS         a JSON object of headers sent with every request, e.g.
@@ -68,6 +72,8 @@ MAX_IN_FLIGHT = int(os.environ.get("BENCH_MAX_IN_FLIGHT", "10000"))
 WINDOW_S = float(os.environ.get("BENCH_WINDOW", "60"))
 HEADERS: dict[str, str] = json.loads(os.environ.get("BENCH_HEADERS") or "{}")
 SOURCE_ADDRESS = os.environ.get("BENCH_SOURCE_ADDRESS", "")
+SHIP = os.environ.get("BENCH_SHIP") == "1"
+SHIP_WAIT_S = 10.0  # the master's wait for the workers' last files (within the runner's 15 s to stop locust)
 USER_IDS = (0, 1, 2)  # the rows every app starts with
 POST_IDS = range(100, 200)  # bounded, so the table cannot grow through a long run
 HOST = socket.gethostname()
@@ -79,6 +85,9 @@ def _process() -> str:
 
 
 def _write_json(path: str, data: dict[str, Any]) -> None:
+    if SHIP and isinstance(SHIPPING.runner, locust.runners.WorkerRunner):
+        SHIPPING.runner.send_message("bench_file", {"name": os.path.basename(path), "data": data})
+        return
     with open(f"{path}.tmp", "w", encoding="utf-8") as out:
         json.dump(data, out)
     os.replace(f"{path}.tmp", path)  # a reader never sees half a file
@@ -93,6 +102,7 @@ class Recorder:
         self.window_end = 0.0
         self.cpu_at_start: float | None = None  # process CPU seconds when measuring began
         self.tcp_at_start: dict[str, int] | None = None  # this namespace's TCP counters then
+        self.closed = False
 
     def _measuring(self, now: float) -> Tally | None:
         """The window `now` falls in; None during the warmup (which starts at the first request)."""
@@ -170,7 +180,11 @@ class Recorder:
             report.netns = _process()  # unknown: count this process's counters on their own
 
     def close(self) -> None:
-        """At quit: the last (partial) window, then what this process knows of itself."""
+        """At quit: the last (partial) window, then what this process knows of itself (once: a shipping
+        worker closes when the master asks, before it quits)."""
+        if self.closed:
+            return
+        self.closed = True
         self.stop()
         self.flush(end=self.report.stopped)
         self.report.process = _process()
@@ -205,6 +219,51 @@ def _attempts(headers: Any) -> int:
         return int(headers.get(ATTEMPTS_HEADER) or 1)
     except ValueError:
         return 1
+class Shipping:
+    """BENCH_SHIP: the workers' files travel to the master over locust's own connection."""
+
+    def __init__(self) -> None:
+        self.runner: Any = None
+        self.done: set[str] = set()  # workers whose last files arrived
+
+    def start(self, runner: Any) -> None:
+        self.runner = runner
+        if isinstance(runner, locust.runners.MasterRunner):
+            runner.register_message("bench_file", self.receive)
+            runner.register_message("bench_done", lambda msg, **_: self.done.add(msg.node_id))
+        elif isinstance(runner, locust.runners.WorkerRunner):
+            runner.register_message("bench_flush", self.flush)
+
+    @staticmethod
+    def receive(msg: Any, **_: Any) -> None:
+        """On the master: a worker's file, written where the master writes its own."""
+        name = os.path.basename(str(msg.data["name"]))  # a name, never a path from the wire
+        _write_json(os.path.join(os.path.dirname(SAMPLES or "./x"), name), msg.data["data"])
+
+    def flush(self, environment: Any, **_: Any) -> None:
+        """On a worker, asked by the master at the end: stop, send the last window and the report."""
+        environment.runner.stop()  # the users end; test_stop notes when
+        RECORDER.close()
+        environment.runner.send_message("bench_done")
+
+    def collect(self) -> None:
+        """On the master when the test stops: ask every worker for its last files and wait for them."""
+        expected = {client.id for client in self.runner.clients.all}
+        if not expected:
+            return
+        self.runner.send_message("bench_flush")
+        deadline = time.monotonic() + SHIP_WAIT_S
+        while not expected <= self.done and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+
+
+SHIPPING = Shipping()
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_: Any) -> None:
+    if SHIP:
+        SHIPPING.start(environment.runner)
 
 
 @events.request.add_listener
@@ -219,6 +278,8 @@ def _on_request(response_time: float, response: Any, exception: Any, context: An
 @events.test_stop.add_listener
 def _on_stop(**_: Any) -> None:
     RECORDER.stop()
+    if SHIP and isinstance(SHIPPING.runner, locust.runners.MasterRunner):
+        SHIPPING.collect()
 
 
 @events.cpu_warning.add_listener

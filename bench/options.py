@@ -66,8 +66,14 @@ WAIT = Option("wait", ("--wait",), "think time: each user waits this long betwee
 REPEAT = Option("repeat", ("--repeat",), "measure each N times, interleaved", env="BENCH_REPEAT", default="3")
 PROCESSES = Option("processes", ("--processes",), "locust processes (a master and N workers) when one cannot "
                    "drive the stack", env="BENCH_PROCESSES", default="1")  # fmt: skip
-BACKEND = Option("backend", ("--backend",), "local processes, docker compose, or auto (compose when an engine "
-                 "answers)", env="BENCH_BACKEND", default="auto", choices=("auto", "local", "compose"))  # fmt: skip
+BACKEND = Option("backend", ("--backend",), "local processes, docker compose, docker swarm mode, or auto (compose "
+                 "when an engine answers)", env="BENCH_BACKEND", default="auto",
+                 choices=("auto", "local", "compose", "swarm"))  # fmt: skip
+REPLICAS = Option("replicas", ("--replicas",), "swarm: tasks of each stack's app service (a row's own count: "
+                  "STACK@replicas=N, or --set replicas=1,2)", env="BENCH_REPLICAS", default="1")  # fmt: skip
+EXISTING_SWARM = Option("existing_swarm", ("--existing-swarm",), "swarm: deploy into the swarm this engine already "
+                        "manages (without it a single-node swarm is initialised for the run and left after it, and "
+                        "an engine already in a swarm is refused)", switch=True)  # fmt: skip
 READY_TIMEOUT = Option("ready_timeout", ("--ready-timeout",), "deadline for a stack to be ready",
                        env="BENCH_READY_TIMEOUT", default="60s")  # fmt: skip
 PIN = Option("pin", ("--pin",), "CPUs for stack:load, e.g. 0:1 or 0-1:2-3; auto splits the CPUs in two; off pins "
@@ -105,7 +111,7 @@ SLO = Option("slo", ("--slo",), "service level objectives every stack must meet,
              env="BENCH_SLO", metavar="OBJECTIVES")  # fmt: skip
 
 LOAD = (PRESET, USERS, SPAWN_RATE, DURATION, WARMUP)
-PLACEMENT = (BACKEND, READY_TIMEOUT, PIN, UID, GID)
+PLACEMENT = (BACKEND, READY_TIMEOUT, PIN, UID, GID, REPLICAS, EXISTING_SWARM)
 SHARED = (*LOAD, WAIT, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, SET, RESULTS, SLO, *YOUR_APP)
 
 
@@ -214,11 +220,13 @@ class Placement:
     load_cpus: tuple[int, ...] | None = None
     uid: int | None = None
     gid: int | None = None
+    replicas: int = 1  # swarm: tasks of each stack's app service, unless a row sets its own
+    existing_swarm: bool = False  # swarm: deploy into the engine's swarm instead of one for the run
 
     @classmethod
     def from_values(cls, values: Values) -> Placement:
         stack_cpus, load_cpus = parse_pin(values["pin"])
-        return cls(
+        placement = cls(
             backend=values["backend"],
             results_dir=results_dir(values["results"]),
             ready_timeout=parse_duration(values["ready_timeout"], "--ready-timeout"),
@@ -226,11 +234,22 @@ class Placement:
             load_cpus=load_cpus,
             uid=numeric_id(values["uid"], "--uid"),
             gid=numeric_id(values["gid"], "--gid"),
+            replicas=positive_int(values.get("replicas") or "1", "--replicas"),
+            existing_swarm=bool(values.get("existing_swarm")),
         )
+        swarm_only = [flag for flag, given in (("--replicas", placement.replicas != 1),
+                                               ("--existing-swarm", placement.existing_swarm)) if given]  # fmt: skip
+        if swarm_only and placement.backend != "swarm":
+            raise ConfigError(f"{swarm_only[0]} applies to --backend swarm only (not {placement.backend})",
+                              tip="add --backend swarm, or leave it out")  # fmt: skip
+        return placement
 
     def settings(self) -> dict[str, Any]:
-        return {"stack_cpus": list(self.stack_cpus) if self.stack_cpus else "all",
-                "load_cpus": list(self.load_cpus) if self.load_cpus else "all"}  # fmt: skip
+        shown: dict[str, Any] = {"stack_cpus": list(self.stack_cpus) if self.stack_cpus else "all",
+                                 "load_cpus": list(self.load_cpus) if self.load_cpus else "all"}  # fmt: skip
+        if self.backend == "swarm":
+            shown |= {"replicas": self.replicas, "existing_swarm": self.existing_swarm}
+        return shown
 
 
 def results_dir(text: str | None) -> Path:

@@ -56,7 +56,9 @@ def execute(scenario: str, measure: Callable[[Session], None], settings: dict[st
     """Run one scenario's `measure` in a new session; `on_close(run_dir)` runs however it ends."""
     backend = get_backend(resolve_backend(placement.backend, progress))
     backend.check(list(stacks))
-    with Session.open(scenario, settings, stacks, backend, placement, on_close) as session:
+    # the backend's run scope (swarm: the swarm) outlives the session, so the report is written before it ends
+    with backend.run_scope(placement), Session.open(scenario, settings, stacks, backend, placement,
+                                                    on_close) as session:  # fmt: skip
         measure(session)
     return session.run
 
@@ -129,14 +131,16 @@ class Session:
         return m
 
     @contextmanager
-    def up(self, stack: Stack, params: Mapping[str, str], folder: str,
-           backend: Backend | None = None) -> Iterator[RunningStack]:  # fmt: skip
-        """The stack up (on the run's backend, unless told) and answering correctly, torn down on
-        leaving; StackFailed when it cannot start or answers wrongly."""
+    def up(self, stack: Stack, params: Mapping[str, str], folder: str, backend: Backend | None = None,
+           replicas: int | None = None) -> Iterator[RunningStack]:  # fmt: skip
+        """The stack up (on the run's backend, unless told; `replicas` of its app service under swarm, else
+        the run's) and answering correctly, torn down on leaving; StackFailed when it cannot start or
+        answers wrongly."""
         started = time.monotonic()
         p, w = self.placement, self.workload
         bring_up = BringUp(self.run_dir / folder, params, p.ready_timeout, p.uid, p.gid, p.stack_cpus, p.load_cpus,
-                           w.app, w.health, w.locustfile)  # fmt: skip
+                           app=w.app, health_path=w.health, locustfile=w.locustfile,
+                           replicas=replicas or p.replicas)  # fmt: skip
         with (backend or self.backend).up(stack, bring_up) as running:
             progress(f"[{stack.name}] ready in {time.monotonic() - started:.1f} s")
             if stack.verify:
@@ -155,7 +159,8 @@ class Session:
         tcp_before = [p.counters() for p in probes]
         progress(f"    loading {load.users} users for {load.duration_s:g} s (+{load.warmup_s:g} s warmup)"
                  + (f" at {load.rate:g} req/s" if load.rate else "") + " ...")  # fmt: skip
-        sampler = Sampler(running.usage, cpus=self.placement.stack_cpus)
+        # a stack not pinned to --pin's CPUs (swarm: limits) has no CPU set whose business to watch
+        sampler = Sampler(running.usage, cpus=self.placement.stack_cpus if running.cpus is None else None)
         sampler.start(delay=load.warmup_s)
         try:
             outcome = run_load(running.load_url or running.base_url, load, out, running.problem, running.launcher,
@@ -166,7 +171,7 @@ class Session:
         if before is not None and (after := _envoy_counters(running)) is not None:
             m.envoy = envoy.deltas(before, after)
         m.signals = _signals(running, probes, tcp_before)
-        m.limited_by = diagnose(m, self.stack_cpus)
+        m.limited_by = diagnose(m, running.cpus or self.stack_cpus)
         if outcome.interrupted:
             m.status, m.error = "interrupted", "interrupted during the load; figures cover the time until then"
         elif outcome.problem:
@@ -179,14 +184,14 @@ class Session:
 
     def measure(self, stack: Stack, role: Role, load: LoadShape, label: str | None = None, repeat: int = 1,
                 params: Mapping[str, str] | None = None, folder: str | None = None,
-                backend: Backend | None = None) -> Measurement:  # fmt: skip
+                backend: Backend | None = None, replicas: int | None = None) -> Measurement:  # fmt: skip
         """Bring one stack up, check it, load it once, record the measurement (failed ones too)."""
         m = self.new(stack, role, load, label, repeat, params, folder)
         m.backend = (backend or self.backend).name
         progress(f"[{m.label}{'' if repeat == 1 else f' #{repeat}'}] starting")
         interrupted = False
         try:
-            with self.up(stack, m.params, m.folder, backend) as running:
+            with self.up(stack, m.params, m.folder, backend, replicas) as running:
                 self.load(running, m, self.run_dir / m.folder / "load")
         except StackFailed as exc:
             m.status, m.error, m.log_tail = "failed", str(exc), exc.log_tail
@@ -236,7 +241,7 @@ def _signals(running: RunningStack, probes: list[NetnsProbe], before: list[dict[
         if probe.pid != -1:
             backlogs |= probe.listen_backlogs(running.listen_ports)
             caps += [cap] if (cap := probe.somaxconn()) is not None else []
-    not_measured = {k: v for p in probes for k, v in p.not_measured.items()}
+    not_measured = {k: v for p in probes for k, v in p.not_measured.items()} | running.not_measured
     try:
         memory = running.memory_state()
     except Exception as exc:

@@ -7,6 +7,7 @@ backend fills in with `render`, so the same nginx.conf serves local processes an
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -211,6 +212,16 @@ def _require(data: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     if not isinstance(value, kind):
         raise ConfigError(f"{where}: {key!r} must be a {kind.__name__}")
     return value
+
+
+def discovery(host: str) -> str:
+    """How Envoy finds an upstream at `host` (`{{discovery.<port>}}`): STATIC for an address, STRICT_DNS
+    for a name, every address it resolves to an endpoint (swarm: a service name resolves to each replica)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return "STRICT_DNS"
+    return "STATIC"
 
 
 def render(text: str, context: Mapping[str, str]) -> str:

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from bench.errors import ConfigError
 from bench.stacks import Stack
 
+# Not stack parameters but how a row is deployed, settable like one (`stack@replicas=2`, `--set replicas=1,2`):
+# swarm's tasks of the app service. Every stack takes it; only --backend swarm honours more than 1.
+DEPLOYMENT = ("replicas",)
+
 
 def resolve(stack: Stack, given: Mapping[str, str]) -> dict[str, str]:
     """Every parameter of `stack` with its value: `given` checked against the declaration, defaults else."""
@@ -53,6 +57,7 @@ class Variant:
     stack: Stack
     label: str
     params: Mapping[str, str]  # the values set for this row (the rest stay at their defaults)
+    replicas: int | None = None  # swarm: this row's app tasks (None: the run's --replicas)
 
 
 def parse_sets(sets: Sequence[str]) -> list[tuple[str, list[str]]]:
@@ -75,7 +80,7 @@ def variants(stacks: Sequence[tuple[Stack, str]], sets: Sequence[str] = ()) -> l
     stack's declaration; a `--set` name no chosen stack declares is refused."""
     parsed = parse_sets(sets)
     declared = {name for stack, _ in stacks for name in stack.params}
-    unknown = [name for name, _ in parsed if name not in declared]
+    unknown = [name for name, _ in parsed if name not in declared and name not in DEPLOYMENT]
     if unknown:
         stacks_named = ", ".join(dict.fromkeys(stack.name for stack, _ in stacks))
         raise ConfigError(f"--set: no chosen stack ({stacks_named}) has a parameter {unknown[0]!r}",
@@ -86,17 +91,27 @@ def variants(stacks: Sequence[tuple[Stack, str]], sets: Sequence[str] = ()) -> l
         if "@" in named and not base_tag:
             raise ConfigError(f"{named!r}: nothing after @", tip="label a stack like flask@a or flask@workers=2")
         named_params = _tag_params(base_tag)
-        own = [(name, values) for name, values in parsed if name in stack.params]
+        own = [(name, values) for name, values in parsed if name in stack.params or name in DEPLOYMENT]
         for combo in _combinations(own):
             params = named_params | combo
+            replicas = _replicas(params.pop("replicas", None))
             resolve(stack, params)  # refuse a bad name or value now, before anything starts
-            found.append(Variant(stack, _label(stack.name, base_tag, combo), params))
+            found.append(Variant(stack, _label(stack.name, base_tag, combo), params, replicas))
     labels = [v.label for v in found]
     twice = sorted({label for label in labels if labels.count(label) > 1})
     if twice:
         raise ConfigError(f"{', '.join(twice)} named twice", tip="measure one stack twice under two labels: "
                           f"{twice[0]}@a {twice[0]}@b")  # fmt: skip
     return found
+
+
+def _replicas(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"replicas={text!r} is not a whole number of at least 1",
+                          tip="e.g. flask_gunicorn@replicas=2")
+    return int(text)
 
 
 def _combinations(parsed: list[tuple[str, list[str]]]) -> list[dict[str, str]]:

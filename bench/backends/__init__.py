@@ -7,7 +7,7 @@ from collections.abc import Callable
 from bench.backends.base import Backend, BringUp, RunningStack
 from bench.errors import ConfigError
 
-BACKENDS = ("auto", "local", "compose")
+BACKENDS = ("auto", "local", "compose", "swarm")
 
 __all__ = ["BACKENDS", "Backend", "BringUp", "RunningStack", "get_backend", "resolve_backend"]
 
@@ -22,6 +22,10 @@ def get_backend(name: str) -> Backend:
         from bench.backends.compose import ComposeBackend
 
         return ComposeBackend()
+    if name == "swarm":
+        from bench.backends.swarm import SwarmBackend
+
+        return SwarmBackend()
     raise ConfigError(f"unknown backend {name!r}", tip=f"choose one of: {', '.join(BACKENDS)}")
 
 

@@ -14,6 +14,7 @@ from typing import Protocol
 from bench.errors import StackFailed
 from bench.load import Launcher, LocalLauncher
 from bench.metrics import Usage
+from bench.options import Placement
 from bench.stacks import Stack
 from bench.userapp import App, own_app
 
@@ -32,6 +33,7 @@ class BringUp:
     app: App | None = None  # what it serves (None: the stack's own, the lab's users API)
     health_path: str | None = None  # readiness path (None: the stack's)
     locustfile: Path | None = None  # a user's own locustfile (compose bakes it into the app's image)
+    replicas: int = 1  # swarm: tasks of the stack's app service (--replicas, or a row's @replicas=N)
 
     def serves(self, stack: Stack) -> App:
         return self.app or own_app(stack.app, stack.interface)
@@ -61,6 +63,9 @@ class RunningStack:
     # variants of itself on several ports (the gateway's listeners).
     load_urls: Mapping[str, str] = field(default_factory=dict)
     clients: Mapping[str, Launcher] = field(default_factory=dict)  # stack.toml [clients]: locust as another client
+    # CPUs the stack may use in all when it is not pinned to --pin's set (swarm: its tasks' CPU limits)
+    cpus: int | None = None
+    not_measured: dict[str, str] = field(default_factory=dict)  # signal -> why the backend cannot read it
 
 
 def _own_namespace() -> list[int | None]:
@@ -74,6 +79,10 @@ class Backend(Protocol):
 
     def check(self, stacks: list[Stack]) -> None:
         """Raise MissingToolError before anything starts if a tool is missing."""
+        ...
+
+    def run_scope(self, placement: Placement) -> AbstractContextManager[None]:
+        """What the backend holds for the whole run (swarm: the swarm), released at its end however it ends."""
         ...
 
     def up(self, stack: Stack, bring_up: BringUp) -> AbstractContextManager[RunningStack]:

@@ -30,8 +30,9 @@ from bench.console import progress
 from bench.errors import MissingToolError, StackFailed
 from bench.load import locust_args, locust_env
 from bench.metrics import Usage
+from bench.options import Placement
 from bench.results import LoadShape
-from bench.stacks import Stack, render
+from bench.stacks import Stack, discovery, render
 from bench.userapp import App
 from bench.variants import environment as params_environment
 from bench.variants import template_context
@@ -82,6 +83,7 @@ def compose_context(stack: Stack, params: Mapping[str, str]) -> dict[str, str]:
     for name, port in stack.ports.items():
         context[f"port.{name}"] = str(port)
         context[f"host.{name}"] = stack.compose.hosts.get(name, LOOPBACK)
+        context[f"discovery.{name}"] = discovery(context[f"host.{name}"])
     return context | template_context(stack, params, context)
 
 
@@ -185,6 +187,10 @@ class ComposeBackend:
             self._compose = compose_command()
             self._ncpu = int(_run(["docker", "info", "--format", "{{.NCPU}}"]).strip() or "1")
             self._images = images.prepare(progress)
+
+    def run_scope(self, placement: Placement) -> contextlib.AbstractContextManager[None]:
+        """Nothing held beyond each stack's own bring-up."""
+        return contextlib.nullcontext()
 
     @contextmanager
     def up(self, stack: Stack, bring_up: BringUp) -> Iterator[RunningStack]:
@@ -322,7 +328,7 @@ class _Project:
         for container in self.containers():
             stats = container.stats(stream=False, one_shot=True)
             cpu_ns += int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0))
-            memory += _memory(stats.get("memory_stats", {}))
+            memory += memory_in_use(stats.get("memory_stats", {}))
         return Usage(cpu_ns / 1e9, memory)
 
     def netns_pids(self) -> list[int | None]:
@@ -345,7 +351,7 @@ class _Project:
             hits += int(stats.get("failcnt", 0) or 0)
             limit = int(stats.get("limit", 0) or 0)
             if limit:
-                fullest = max(fullest, 100 * _memory(stats) / limit)
+                fullest = max(fullest, 100 * memory_in_use(stats) / limit)
         return {"oom_kills": oom, "limit_hits": hits, "limit_pct": round(fullest, 1)}
 
     def limits(self) -> dict[str, str]:
@@ -432,7 +438,7 @@ def _unused_project(stack_dir: Path) -> str:
             return name
 
 
-def _memory(stats: Mapping[str, Any]) -> int:
+def memory_in_use(stats: Mapping[str, Any]) -> int:
     """Memory in use as `docker stats` counts it: usage without the inactive page cache."""
     usage = int(stats.get("usage", 0))
     detail = stats.get("stats", {})

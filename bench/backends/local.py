@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -16,8 +17,9 @@ from bench.backends.base import BringUp, RunningStack, wait_until_ok
 from bench.errors import MissingToolError, StackFailed
 from bench.load import LocalLauncher
 from bench.metrics import Usage, process_tree_usage, time_wait_count
+from bench.options import Placement
 from bench.procs import ProcessGroup, tail
-from bench.stacks import ROOT, Stack, render
+from bench.stacks import ROOT, Stack, discovery, render
 from bench.userapp import App
 from bench.variants import template_context
 
@@ -41,6 +43,10 @@ class LocalBackend:
                         f"{proc.binary!r} not found, needed by stack {stack.name!r}",
                         tip=proc.install_tip or None,
                     )
+
+    def run_scope(self, placement: Placement) -> contextlib.AbstractContextManager[None]:
+        """Nothing held beyond each stack's own bring-up."""
+        return contextlib.nullcontext()
 
     @contextmanager
     def up(self, stack: Stack, bring_up: BringUp) -> Iterator[RunningStack]:
@@ -81,6 +87,7 @@ def local_context(stack: Stack, run: BringUp, workdir: Path, ports: dict[str, in
     for name, port in ports.items():
         context[f"port.{name}"] = str(port)
         context[f"host.{name}"] = LOOPBACK
+        context[f"discovery.{name}"] = discovery(LOOPBACK)
     return context | template_context(stack, run.params, context) | run.serves(stack).context()
 
 

@@ -72,6 +72,7 @@ def render(run: RunResult, frame: pd.DataFrame, where: Path, charts: str = "") -
     parts = [
         common.header(run, where),
         *renderer.sections(run, frame),
+        common.deployment(run),
         common.floor(run),
         common.drift(run),
         charts,

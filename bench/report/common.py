@@ -48,6 +48,30 @@ def floor(run: RunResult) -> str:
     )
 
 
+def deployment(run: RunResult) -> str:
+    """Where each label ran under swarm: replicas and nodes per service, the limits each task had, notes."""
+    firsts: dict[str, Measurement] = {}
+    for m in run.measurements:
+        if "swarm_stack" in m.deployment:
+            firsts.setdefault(m.label, m)
+    if not firsts:
+        return ""
+    rows = []
+    for label, m in firsts.items():
+        d = m.deployment
+        limits = "; ".join(f"{k.removeprefix('limits_')}: {v.split(' each task')[0]}"
+                           for k, v in d.items() if k.startswith("limits_"))  # fmt: skip
+        rows.append([f"`{label}`", d.get("replicas", "-"), d.get("nodes", "-"), limits or "-", d.get("swarm_note", "")])
+    d = next(iter(firsts.values())).deployment
+    notes = [f"Swarm: {d.get('swarm', '-')}; nodes {d.get('swarm_nodes', '-')}. Stack services placed on "
+             f"{d.get('placement_stack', '-')}, locust workers on {d.get('placement_load', '-')}. Reached from "
+             f"{d.get('reached_via', '-')}.",
+             "Swarm has no CPU pinning: each task has the CPU and memory limits shown (limits, not pinning); "
+             "replicas on one node share its CPUs."]  # fmt: skip
+    table = markdown(rows, ["stack", "replicas", "nodes", "limits (each task)", "what swarm changed"])
+    return section("Where each stack ran (swarm)", table, " ".join(notes))
+
+
 def drift(run: RunResult) -> str:
     """Per-minute rows of measurements that lasted more than one minute (endurance runs)."""
     long = [m for m in run.measurements if m.figures and len(m.figures.per_window) > 1]

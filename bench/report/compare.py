@@ -58,6 +58,7 @@ LOAD: dict[str, tuple[str, Any]] = {
     "capacity_load": ("capacity phase load", None),
     "stack_cpus": ("stack CPUs (--pin)", "all"),
     "load_cpus": ("load CPUs (--pin)", "all"),
+    "replicas": ("app replicas (--replicas, swarm)", 1),
 }
 MACHINE = ("cpu_model", "cpu_count", "memory_gb", "kernel", "python")
 OFFERED_APART = 0.05  # open model: offered rates further apart than this are different loads

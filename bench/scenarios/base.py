@@ -80,7 +80,12 @@ def chosen_variants(values: Values, default: Sequence[str]) -> list[Variant]:
     stacks = stack_files.select([name.partition("@")[0] for name in named])
     breaker = {"breaker": values["breaker"]} if values.get("breaker") else {}
     found = variants(list(zip(stacks, named, strict=True)), values.get("set") or [])
-    return [Variant(v.stack, v.label, {**breaker, **v.params} if v.stack.breaker_file else v.params) for v in found]
+    counted = [v.label for v in found if (v.replicas or 1) > 1]
+    if counted and values.get("backend") != "swarm":
+        raise ConfigError(f"{counted[0]}: replicas apply to --backend swarm only (not {values.get('backend')})",
+                          tip="add --backend swarm")  # fmt: skip
+    return [Variant(v.stack, v.label, {**breaker, **v.params} if v.stack.breaker_file else v.params, v.replicas)
+            for v in found]  # fmt: skip
 
 
 def stacks_of(chosen: Sequence[Variant]) -> tuple[Stack, ...]:

@@ -109,7 +109,7 @@ class Measure(Scenario[MeasureConfig]):
             params = dict(variant.params)
             folder = folder_of(variant.label) + ("" if config.repeat == 1 else f"-r{repeat}")
             session.measure(variant.stack, "stack", config.load, label=variant.label, repeat=repeat, params=params,
-                            folder=folder)  # fmt: skip
+                            folder=folder, replicas=variant.replicas)  # fmt: skip
         if config.slo is not None:
             judge(session, config.slo, config.variants)
 

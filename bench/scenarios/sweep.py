@@ -152,7 +152,7 @@ def sweep_stack(session: Session, variant: Variant, config: SweepConfig) -> None
     progress(f"[{label}] sweep: starting")
     steps: list[Measurement] = []
     try:
-        with session.up(stack, params, folder) as running:
+        with session.up(stack, params, folder, replicas=variant.replicas) as running:
             _coarse_then_fine(session, running, variant, config, params, steps)
     except StackFailed as exc:
         failed = session.new(stack, "step", step_load(0, config), label=label, params=params, folder=folder)

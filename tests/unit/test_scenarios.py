@@ -36,12 +36,13 @@ OTHER = {
     "processes": "2", "backend": "local", "ready_timeout": "9s", "pin": "off", "uid": "4321", "gid": "4321",
     "no_floor": True, "breaker": "tight", "results": "/tmp/elsewhere", "rate": "300", "p99_target": "50",
     "max_users": "64", "step": "3s", "model": "open", "start_rate": "50", "max_rate": "800", "max_in_flight": "500",
-    "set": ["workers=1,2"], "wait": "50ms", "slo": "p99<50ms,errors<1%",
+    "set": ["workers=1,2"], "wait": "50ms", "slo": "p99<50ms,errors<1%", "replicas": "2", "existing_swarm": True,
     "app": "apps.fastapi_app:app", "app_dir": str(TINY[1]), "interface": "asgi", "health": "/ready",
     "requests": str(ROOT / "tests" / "data" / "apps" / "pypi.toml"), "requirements": str(ROOT / "requirements.txt"),
     "locustfile": str(ROOT / "bench" / "locustfile.py"),
     "experiments": "retries,auth", "split": "70/30",
 }  # fmt: skip
+SWARM_ONLY = {"replicas", "existing_swarm"}  # accepted with --backend swarm only
 IDS = [s.command for s in SCENARIOS]
 
 
@@ -64,6 +65,7 @@ def test_every_declared_flag_changes_the_config(scenario: Scenario[ScenarioConfi
             context = {"app": OTHER["app"], "requests": OTHER["requests"]}
         elif option.dest == "app":
             context = {"requests": OTHER["requests"]}
+        context |= {"backend": "swarm"} if option.dest in SWARM_ONLY else {}
         base = scenario.configure(values(scenario, **context))
         changed = scenario.configure(values(scenario, **(context | {option.dest: OTHER[option.dest]})))
         if option.dest == "interface":  # it confirms what the app says it is: honoured when it is what applied

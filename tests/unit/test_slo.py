@@ -175,7 +175,7 @@ class _Session:
         pass
 
     @contextmanager
-    def up(self, stack: Any, params: Any, folder: str) -> Iterator[object]:
+    def up(self, stack: Any, params: Any, folder: str, replicas: int | None = None) -> Iterator[object]:
         yield object()
 
 

@@ -25,7 +25,7 @@ def test_every_placeholder_is_known(name: str) -> None:
     stack = STACKS[name]
     context = {"python": "py", "stack_dir": "/s", "workdir": "/w", "bind_host": "127.0.0.1"}
     for port in stack.ports:
-        context |= {f"port.{port}": "1", f"host.{port}": "h"}
+        context |= {f"port.{port}": "1", f"host.{port}": "h", f"discovery.{port}": "STATIC"}
     context |= template_context(stack, {}, context) | own_app(stack.app, stack.interface).context()
     for proc in stack.processes:
         assert all("{{" not in render(part, context) for part in proc.command)

@@ -1,0 +1,190 @@
+"""A deployed stack as the engine sees it (Docker SDK): its tasks on every node, and its containers on
+this one (CPU, memory, network namespaces: what the rest of the lab samples while the load runs).
+
+The manager knows every task wherever it runs; only this node's containers can be measured, so what
+runs elsewhere is said, never guessed (`remote`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from bench.backends.compose import memory_in_use
+from bench.backends.swarm.engine import STACK_LABEL, docker
+from bench.errors import StackFailed
+from bench.metrics import Usage
+
+SERVICE_LABEL = "com.docker.swarm.service.name"
+ENDED = ("failed", "rejected", "complete", "shutdown", "orphaned", "remove")
+
+
+@dataclass(frozen=True)
+class Task:
+    service: str  # without the stack's prefix: app, sidecar, ...
+    slot: int
+    node: str  # host name of the node it runs on
+    state: str  # new ... running, failed, complete, ...
+    error: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}.{self.slot}"
+
+
+class Deployed:
+    """The stack `name` once deployed: its tasks, and its containers on this node (not the load's)."""
+
+    def __init__(self, name: str, load_services: tuple[str, ...], this_node: str) -> None:
+        import docker as sdk  # only under swarm
+
+        self.name = name
+        self.load_services = load_services
+        self.this_node = this_node
+        self.client: Any = sdk.from_env()
+        self._node_names: dict[str, str] = {}
+        self._services: list[Any] | None = None  # once deployed, the stack's services do not change
+        self._snapshot: tuple[float, list[tuple[Any, dict[str, Any]]]] | None = None
+
+    def services(self, fresh: bool = False) -> list[Any]:
+        if fresh or self._services is None:
+            found = self.client.services.list(filters={"label": f"{STACK_LABEL}={self.name}"})
+            self._services = [s for s in found if self.short(s.name) not in self.load_services]
+        return self._services
+
+    def short(self, service: str) -> str:
+        return service.removeprefix(f"{self.name}_")
+
+    def tasks(self, fresh: bool = False) -> list[Task]:
+        """The current task of every slot of the stack's services (older attempts left out): one API call."""
+        names = {s.id: self.short(s.name) for s in self.services(fresh)}
+        latest: dict[tuple[str, int], dict[str, Any]] = {}
+        for t in self.client.api.tasks(filters={"service": list(names)}) if names else []:
+            key = (names.get(t["ServiceID"], "?"), int(t.get("Slot") or 0))
+            if key not in latest or t["Version"]["Index"] > latest[key]["Version"]["Index"]:
+                latest[key] = t
+        return [Task(s, slot, self._node(t.get("NodeID", "")), t["Status"]["State"], t["Status"].get("Err", ""))
+                for (s, slot), t in sorted(latest.items())]  # fmt: skip
+
+    def _node(self, node_id: str) -> str:
+        if node_id and node_id not in self._node_names:
+            self._node_names[node_id] = self.client.nodes.get(node_id).attrs["Description"]["Hostname"]
+        return self._node_names.get(node_id, "-")
+
+    def wait_running(self, services: list[str], replicas: Mapping[str, int], timeout: float) -> None:
+        """Until every task of `services` runs (swarm reports running once a healthcheck passed);
+        StackFailed at the first task that ended, or at the deadline, with the services' logs."""
+        deadline = time.monotonic() + timeout
+        while True:
+            tasks = [t for t in self.tasks(fresh=True) if t.service in services]
+            ended = [t for t in tasks if t.state in ENDED]
+            if ended:
+                t = ended[0]
+                raise StackFailed(f"task {t.name} on {t.node} {t.state}: {t.error or 'no error given'}",
+                                  self.log_tail(services))  # fmt: skip
+            running = {s: sum(t.service == s and t.state == "running" for t in tasks) for s in services}
+            if all(running[s] >= replicas[s] for s in services):
+                return
+            if time.monotonic() > deadline:
+                states = ", ".join(f"{t.name} {t.state}" for t in tasks) or "no task yet"
+                raise StackFailed(f"not running after {timeout:g} s ({states})", self.log_tail(services))
+            time.sleep(0.3)
+
+    def problem(self) -> str | None:
+        """Which task of the stack is no longer running, if one is not."""
+        gone = [f"{t.name} on {t.node} {t.state}" + (f" ({t.error})" if t.error else "")
+                for t in self.tasks() if t.state != "running"]  # fmt: skip
+        return ", ".join(gone) or None
+
+    def containers(self) -> list[Any]:
+        """The stack's containers on this node (every node's are on the manager's list only as tasks)."""
+        found = self.client.containers.list(all=True, filters={"label": f"{STACK_LABEL}={self.name}"})
+        return [c for c in found if self.short(c.labels.get(SERVICE_LABEL, "")) not in self.load_services]
+
+    def stats(self, max_age_s: float = 0.0) -> list[tuple[Any, dict[str, Any]]]:
+        """(container, its engine stats) for the stack's containers on this node, read in parallel: the engine
+        answers each one-shot read on its next collection tick (about 1 s), so one after another would take
+        that long per container. A snapshot younger than `max_age_s` is reused."""
+        if self._snapshot is not None and time.monotonic() - self._snapshot[0] <= max_age_s:
+            return self._snapshot[1]
+        containers = self.containers()
+        with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
+            read = list(pool.map(lambda c: c.stats(stream=False, one_shot=True), containers))
+        self._snapshot = (time.monotonic(), list(zip(containers, read, strict=True)))
+        return self._snapshot[1]
+
+    def usage(self) -> Usage:
+        """CPU seconds and memory of the stack's containers on this node, from the engine's stats."""
+        cpu_ns, memory = 0, 0
+        for _, stats in self.stats():
+            cpu_ns += int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0))
+            memory += memory_in_use(stats.get("memory_stats", {}))
+        return Usage(cpu_ns / 1e9, memory)
+
+    def netns_pids(self) -> list[int | None]:
+        """One process id per container on this node (each task has its own network namespace)."""
+        pids = [int(c.attrs.get("State", {}).get("Pid") or 0) for c in self.containers()]
+        return [pid for pid in pids if pid]
+
+    def memory_state(self) -> dict[str, float]:
+        """OOM kills, memory limit hits and the fullest container's share of its limit (this node)."""
+        oom, hits, fullest = 0, 0, 0.0
+        for container, read in self.stats(max_age_s=2.0):  # the usage sampler's last reading, taken as the load ended
+            container.reload()
+            oom += bool(container.attrs.get("State", {}).get("OOMKilled"))
+            stats = read.get("memory_stats", {})
+            hits += int(stats.get("failcnt", 0) or 0)
+            limit = int(stats.get("limit", 0) or 0)
+            if limit:
+                fullest = max(fullest, 100 * memory_in_use(stats) / limit)
+        return {"oom_kills": oom, "limit_hits": hits, "limit_pct": round(fullest, 1)}
+
+    def limits(self) -> dict[str, tuple[float, int]]:
+        """service -> (CPUs, memory bytes) each of its tasks may use, as the service spec sets them."""
+        found = {}
+        for service in self.services():
+            limits = service.attrs["Spec"]["TaskTemplate"].get("Resources", {}).get("Limits", {})
+            found[self.short(service.name)] = (limits.get("NanoCPUs", 0) / 1e9, int(limits.get("MemoryBytes", 0)))
+        return found
+
+    def log_tail(self, services: list[str] | None = None, lines: int = 20) -> str:
+        names = services or [self.short(s.name) for s in self.services()]
+        out = []
+        for service in names:
+            done = docker("service", "logs", "--no-task-ids", "--tail", str(lines), f"{self.name}_{service}",
+                          timeout=30, check=False)  # fmt: skip
+            out.append((done.stdout + done.stderr).strip())
+        return "\n".join(text for text in out if text)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def facts(deployed: Deployed, tasks: list[Task]) -> dict[str, str]:
+    """What a measurement records of where its stack ran: replicas and nodes per service, the limits."""
+    found: dict[str, str] = {}
+    by_service: dict[str, list[Task]] = {}
+    for t in tasks:
+        by_service.setdefault(t.service, []).append(t)
+    found["replicas"] = ", ".join(f"{s}={len(ts)}" for s, ts in by_service.items())
+    found["nodes"] = ", ".join(sorted({t.node for t in tasks}))
+    found["tasks"] = ", ".join(f"{t.name}@{t.node}" for t in tasks)
+    for service, (cpus, memory) in deployed.limits().items():
+        shown_cpus = f"{cpus:g}" if cpus else "unlimited"
+        shown_memory = f"{memory // 2**20}MiB" if memory else "unlimited"
+        found[f"limits_{service}"] = f"cpus={shown_cpus} mem={shown_memory} each task (swarm limits, not pinning)"
+    return found
+
+
+def cpu_budget(deployed: Deployed, tasks: list[Task], ncpu: Callable[[str], float]) -> int:
+    """CPUs the stack may use in all: on each node the sum of its tasks' limits, at most the node's CPUs."""
+    limits = deployed.limits()
+    per_node: dict[str, float] = {}
+    for t in tasks:
+        cpus = limits.get(t.service, (0.0, 0))[0] or ncpu(t.node)
+        per_node[t.node] = per_node.get(t.node, 0.0) + cpus
+    return max(1, math.ceil(sum(min(total, ncpu(node)) for node, total in per_node.items())))

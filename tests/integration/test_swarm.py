@@ -1,0 +1,212 @@
+"""`python -m bench stack <every stack> --backend swarm` on a real single-node swarm (the engine .ci/run starts).
+
+One short load per stack (fastapi_istio with 2 app replicas behind its Envoy service), the floor too:
+real figures, locust's files (the workers' sent over to the master) owned by --uid/--gid, Envoy's
+counters read through the relay, the stack's TCP counters from its tasks' namespaces, the summary's
+swarm table. The run is interrupted (SIGINT, as Ctrl-C) during its last stack's load, which costs
+nothing and proves the Ctrl-C path: that stack's partial measurement kept, exit 130. Then nothing of
+the run left (`docker service ls`, `docker stack ls`, `docker network ls`, `docker config ls`) and
+the engine's swarm state as before. Also: the refusal to initialise a swarm while a compose container
+is up, for real.
+
+The engine is shared on a developer's machine: while another checkout's compose run is up, the backend
+refuses to start (by design), so the run is retried until the engine is free (10 minutes at most).
+Skipped only when no Docker engine answers.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.backends.swarm import engine
+from bench.record import Tally
+from bench.stacks import discover
+from tests.integration.conftest import ROOT, measurements, only_run, run_bench, table_rows
+
+UID = GID = 4321
+RUNNER_FILES = {"locust.log", "workers.log"}  # written by the runner on the host, not by the master container
+REPLICATED = "fastapi_istio@replicas=2"  # a row with its own replica count: 2 app tasks behind one Envoy
+LOAD = ["--backend", "swarm", "--preset", "quick", "--repeat", "1", "-t", "2s", "--uid", str(UID), "--gid", str(GID)]
+REFUSED = "would initialise a swarm on this engine while"
+WAIT_FOR_ENGINE_S = 600
+
+try:
+    _state: str | None = engine.engine().state
+except Exception:  # no docker command or no engine
+    _state = None
+pytestmark = [pytest.mark.skipif(_state is None, reason="no Docker engine answers"), pytest.mark.timeout(1500)]
+
+
+def _labels() -> list[str]:
+    return [REPLICATED if name == "fastapi_istio" else name for name in discover()]
+
+
+def _swarm_state() -> tuple[str, bool]:
+    e = engine.engine()
+    return e.state, e.manager
+
+
+def _swarm_networks() -> set[str]:
+    """The networks a swarm creates on the engine (others' compose networks come and go meanwhile)."""
+    return {n for n in engine.networks() if n in engine.LEFT_BY_SWARM}
+
+
+def _interrupted_in_load(argv: list[str], loads: int) -> tuple[int, str]:
+    """`python -m bench ARGV`, sent SIGINT 2.5 s into its `loads`-th load (1 s warmup, then measuring)."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *argv], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if sum("    loading " in s for s in seen) == loads:
+            time.sleep(2.5)
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.stderr.read()
+    return proc.wait(timeout=300), "".join(seen) + rest
+
+
+def _when_engine_free(argv: list[str], loads: int) -> tuple[int, str, float]:
+    """Run the lab; while it refuses because another checkout's compose run is up, wait and run it again."""
+    deadline = time.monotonic() + WAIT_FOR_ENGINE_S
+    while True:
+        while engine.compose_containers() and time.monotonic() < deadline:
+            time.sleep(5)
+        started = time.monotonic()
+        code, stderr = _interrupted_in_load(argv, loads)
+        if code == 2 and REFUSED in stderr and time.monotonic() < deadline:
+            time.sleep(10)
+            continue
+        return code, stderr, time.monotonic() - started
+
+
+@dataclass(frozen=True)
+class Measured:
+    run_dir: Path
+    run: dict[str, Any]
+    stderr: str
+    wall_s: float
+    before: tuple[str, bool]
+    networks_before: set[str]
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> Measured:
+    results = tmp_path_factory.mktemp("swarm-results")
+    before, networks = _swarm_state(), _swarm_networks()
+    existing = ["--existing-swarm"] if before[0] == "active" else []  # never take over a swarm without asking
+    argv = ["stack", *_labels(), *LOAD, *existing, "--results", str(results)]
+    code, stderr, wall = _when_engine_free(argv, loads=len(_labels()) + 1)  # the floor's load is the first
+    assert code == 130, stderr
+    run_dir, run = only_run(results)
+    assert run["status"] == "interrupted", stderr
+    return Measured(run_dir, run, stderr, wall, before, networks)
+
+
+def test_every_stack_is_deployed_and_loaded_on_the_swarm(measured: Measured) -> None:
+    assert measured.run["backend"] == "swarm" and measured.run["settings"]["replicas"] == 1
+    *stacks, last = measurements(measured.run)
+    assert [m["label"] for m in [*stacks, last]] == _labels()
+    assert last["status"] == "interrupted" and last["deployment"]["swarm_stack"], last  # Ctrl-C in its load
+    assert "ERROR: interrupted; everything of the run was torn down" in measured.stderr
+    for m in stacks:
+        f, d = m["figures"], m["deployment"]
+        assert m["status"] == "ok" and m["backend"] == "swarm", (m["label"], m["error"], m["log_tail"])
+        assert f["requests"] > 0 and f["rps"] > 0 and f["failures"] == 0, m["label"]
+        assert f["processes"] == 2, m["label"]  # the master and one worker, each reported
+        assert d["swarm_stack"].startswith(f"bench-{measured.run['run_id']}-"), d
+        assert d["pinning"].startswith("none: swarm has no CPU pinning"), d
+        assert all("(swarm limits, not pinning)" in v for k, v in d.items() if k.startswith("limits_")), d
+        assert d["limits_app" if "app=" in d["replicas"] else "limits_proxy"].startswith("cpus=1 mem=512MiB")
+    replicated = next(m for m in stacks if m["label"] == REPLICATED)["deployment"]
+    assert replicated["replicas"] == "app=2, sidecar=1", replicated
+    assert {t.split("@")[0] for t in replicated["tasks"].split(", ")} == {"app.1", "app.2", "sidecar.1"}
+
+
+def test_the_floor_is_measured_the_same_way(measured: Measured) -> None:
+    (floor,) = measurements(measured.run, "floor")
+    assert floor["status"] == "ok" and floor["backend"] == "swarm" and floor["figures"]["rps"] > 0
+    assert floor["deployment"]["replicas"] == "proxy=1" and floor["figures"]["processes"] == 2
+    stack = measurements(measured.run)[0]["deployment"]
+    for key in ("pinning", "reached_via", "placement_load", "image_python", "image_nginx"):
+        assert floor["deployment"][key] == stack[key], key
+
+
+def test_envoy_counters_and_tcp_signals_come_from_inside_the_overlay(measured: Measured) -> None:
+    istio = next(m for m in measurements(measured.run) if m["label"] == REPLICATED)
+    before, after = istio["envoy"]["cluster.app.upstream_rq_total"]
+    assert after - before >= istio["figures"]["requests"] > 0  # the warmup's requests are counted by Envoy too
+    for m in measurements(measured.run)[:-1]:  # the last was interrupted before its signals were read
+        s = m["signals"]
+        assert s["scope"] == "stack netns" and s["server_tcp"]["passive_opens"] > 0, m["label"]
+        assert s["listen_backlog"] and s["somaxconn"], m["label"]
+        assert "no CPU pinning" in s["not_measured"]["cpus_busy"], s["not_measured"]
+        assert m["limited_by"] is not None, m["label"]
+
+
+def test_the_masters_files_and_the_workers_sent_to_it_belong_to_uid_gid(measured: Measured) -> None:
+    for m in measurements(measured.run)[:-1]:
+        load = measured.run_dir / m["folder"] / "load"
+        written = [p for p in load.iterdir() if p.name not in RUNNER_FILES]
+        owners = {(p.stat().st_uid, p.stat().st_gid) for p in written}
+        assert owners == {(UID, GID)}, (m["label"], owners)
+        reports = [p for p in written if p.name.startswith("samples-") and "-w" not in p.name]
+        assert len(reports) == 2, (m["label"], sorted(p.name for p in written))  # master's and the worker's
+        windows = [Tally.from_json(json.loads(p.read_text())) for p in written if "-w" in p.name]
+        assert sum(w.requests for w in windows) == m["figures"]["requests"], m["label"]
+
+
+def test_the_summary_says_where_each_stack_ran(measured: Measured) -> None:
+    summary = (measured.run_dir / "summary.md").read_text()
+    assert "## Where each stack ran (swarm)" in summary
+    (row,) = [r for r in table_rows(summary, f"`{REPLICATED}`") if len(r) == 5]  # the swarm table's
+    assert row[1] == "app=2, sidecar=1" and "gateway" in row[4], row
+    for label in ["floor", *_labels()]:
+        assert table_rows(summary, f"`{label}`"), label
+
+
+def test_nothing_of_the_run_is_left_and_the_swarm_is_as_before(measured: Measured) -> None:
+    names = [m["deployment"]["swarm_stack"] for m in measured.run["measurements"]]
+    assert len(set(names)) == len(discover()) + 1  # a stack per measurement, the floor's too
+    for name in names:
+        assert not engine.leftovers(name), name
+    assert not [s for s in engine.docker("stack", "ls", "--format", "{{.Name}}", check=False).stdout.split()
+                if s in names]  # fmt: skip
+    assert not [n for n in engine.networks() if n.startswith(f"bench-{measured.run['run_id']}")]
+    assert _swarm_state() == measured.before
+    assert _swarm_networks() == measured.networks_before  # docker_gwbridge and ingress gone if they were
+    if measured.before[0] != "active":
+        assert "swarm: left the swarm initialised for this run" in measured.stderr
+
+
+def test_the_swarm_run_is_quick_enough(measured: Measured) -> None:
+    prep = max(float(m["deployment"].get("image_prep_s", 0)) for m in measured.run["measurements"])
+    print(f"swarm run: {measured.wall_s:.0f} s for {len(discover()) + 1} stacks, {prep:.0f} s of it preparing images")
+    assert measured.wall_s - prep < 330, f"took {measured.wall_s:.0f} s, {prep:.0f} s of it preparing images"
+
+
+@pytest.mark.skipif(_state != "inactive", reason="the engine is in a swarm: the refusal to initialise one is moot")
+def test_no_swarm_is_initialised_while_a_compose_container_is_up(tmp_path: Path) -> None:
+    """A container labelled as a compose project's (as compose labels its own) makes the backend refuse."""
+    project = f"bench-swarmtest-{int(time.time())}"
+    started = engine.docker("run", "-d", "--rm", "--label", f"{engine.COMPOSE_LABEL}={project}",
+                            "bench/nginx:latest", "sleep", "60", check=False)  # fmt: skip
+    if started.returncode != 0:
+        pytest.skip(f"no bench/nginx image to run a stand-in compose container: {started.stderr.strip()}")
+    try:
+        done = run_bench("stack", "flask", "--backend", "swarm", "--results", str(tmp_path), timeout=120)
+    finally:
+        engine.docker("rm", "-f", started.stdout.strip(), check=False)
+    assert done.returncode == 2, done.stderr
+    assert "ERROR: --backend swarm would initialise a swarm on this engine while" in done.stderr
+    assert project in done.stderr and "\nTIP: wait until that compose run ends" in done.stderr
+    assert not (tmp_path / "runs").exists() and _swarm_state()[0] == "inactive"
