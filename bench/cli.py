@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(rep, opt.RESULTS)
     rep.set_defaults(handler=cmd_report)
     cmp = sub.add_parser("compare", help="each stack of RUN_B against RUN_A (the baseline), pyperf compare_to "
-                         "style: every figure's change with its 95 % interval and a verdict; written beside the "
+                         "style: every figure's change with its 95 %% interval and a verdict; written beside the "
                          "runs as compare-A-vs-B.md")  # fmt: skip
     cmp.add_argument("run_a", metavar="RUN_A", help="the baseline: a run id (in RESULTS/runs/) or a run folder")
     cmp.add_argument("run_b", metavar="RUN_B", help="the run judged against it: a run id or a run folder")

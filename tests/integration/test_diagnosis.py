@@ -2,7 +2,8 @@
 
 The causes are made, not mocked: a listen backlog of 1 under 200 users, the tight circuit
 breaker, locust flat out against nginx answering from memory, a CPU hog on the stack's CPU,
-a private network namespace with 100 ephemeral ports, a 100 MB memory limit under compose.
+a private network namespace with 100 ephemeral ports, a 100 MB memory limit under compose, an app
+that answers every fourth request with a 500 once warm.
 """
 
 from __future__ import annotations
@@ -66,6 +67,33 @@ def test_moderate_load_finds_nothing(tmp_path: Path) -> None:
     judged = judge(tmp_path, "flask_gunicorn", "-u", "4", "-r", "4", "--wait", "50ms", "--backend", "local")
     assert judged.rules("flask_gunicorn") == []  # rules that always fire would fail here
     assert "- `flask_gunicorn`: none found" in judged.summary
+
+
+BROKEN_APP = """
+import itertools
+
+_seen = itertools.count(1)
+
+
+def app(environ, start_response):
+    seen = next(_seen) if environ["PATH_INFO"] != "/health" else 0
+    if seen > 20 and seen % 4 == 0:  # each worker's first answers are right: the check before the load passes
+        start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+        return [b"failed on purpose"]
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"""
+
+
+def test_an_app_answering_500_is_named(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text(BROKEN_APP)
+    (tmp_path / "mix.toml").write_text('[[request]]\npath = "/"\n')
+    judged = judge(tmp_path / "results", "flask_gunicorn", "-u", "4", "-r", "4", "--backend", "local",
+                   "--app", "broken:app", "--app-dir", str(tmp_path), "--requests", str(tmp_path / "mix.toml"))  # fmt: skip
+    assert judged.rules("flask_gunicorn")[0] == "app_errors"
+    (m,) = measurements(judged.run)
+    assert 15 < 100 * m["figures"]["failures"] / m["figures"]["requests"] < 35  # one in four, on every worker
+    assert "app errors: the application answered 5xx" in judged.summary
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import pytest
 from bench.cli import main
 from bench.options import parse_duration
 
+COMMANDS = ["list", "all", "stack", "breaker", "sweep", "layers", "gateway", "k8s", "report", "compare"]
+
 
 def test_unknown_stack_lists_the_known_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code = main(["stack", "flask_gunicron", "--results", str(tmp_path)])
@@ -80,3 +82,12 @@ def test_report_without_runs_says_how_to_get_one(capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert "ERROR: no readable run in" in err
     assert "TIP: measure first" in err
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in COMMANDS)], ids=["top", *COMMANDS])
+def test_every_help_page_renders(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse reads % in help text as a format: one unescaped % made `python -m bench --help` a traceback."""
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--help"])
+    assert done.value.code == 0
+    assert "usage: python -m bench" in capsys.readouterr().out
