@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -342,17 +342,14 @@ class _Project:
         return list(seen.values())
 
     def memory_state(self) -> dict[str, float]:
-        """OOM kills, memory limit hits (cgroup failcnt) and the fullest container's share of its limit."""
-        oom, hits, fullest = 0, 0, 0.0
+        """OOM kills, memory limit hits (cgroup failcnt), the fullest container's share of its limit now
+        and at its peak."""
+        readings = []
         for container in self.containers():
             container.reload()
-            oom += bool(container.attrs.get("State", {}).get("OOMKilled"))
-            stats = container.stats(stream=False, one_shot=True).get("memory_stats", {})
-            hits += int(stats.get("failcnt", 0) or 0)
-            limit = int(stats.get("limit", 0) or 0)
-            if limit:
-                fullest = max(fullest, 100 * memory_in_use(stats) / limit)
-        return {"oom_kills": oom, "limit_hits": hits, "limit_pct": round(fullest, 1)}
+            readings.append((bool(container.attrs.get("State", {}).get("OOMKilled")),
+                             container.stats(stream=False, one_shot=True).get("memory_stats", {})))  # fmt: skip
+        return memory_state(readings)
 
     def limits(self) -> dict[str, str]:
         """The CPU and memory limits the engine applied to each stack container."""
@@ -436,6 +433,21 @@ def _unused_project(stack_dir: Path) -> str:
         name = project_name(stack_dir, next(_counter))
         if not _run(["docker", "ps", "-aq", "--filter", f"label={PROJECT_LABEL}={name}"]).strip():
             return name
+
+
+def memory_state(readings: Iterable[tuple[bool, Mapping[str, Any]]]) -> dict[str, float]:
+    """(OOM-killed, the Docker API's memory_stats) of each container -> OOM kills, limit hits (cgroup v1
+    failcnt), the fullest container's share of its limit in use now (`limit_pct`) and at its peak
+    (`peak_pct`: cgroup v1's max_usage, page cache included, so 100 means it reached its limit)."""
+    oom, hits, fullest, peak = 0, 0, 0.0, 0.0
+    for killed, stats in readings:
+        oom += killed
+        hits += int(stats.get("failcnt", 0) or 0)
+        limit = int(stats.get("limit", 0) or 0)
+        if limit:
+            fullest = max(fullest, 100 * memory_in_use(stats) / limit)
+            peak = max(peak, 100 * int(stats.get("max_usage", 0) or 0) / limit)
+    return {"oom_kills": oom, "limit_hits": hits, "limit_pct": round(fullest, 1), "peak_pct": round(peak, 1)}
 
 
 def memory_in_use(stats: Mapping[str, Any]) -> int:

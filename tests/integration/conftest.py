@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,9 @@ def table_rows(markdown: str, first_cell: str | None = None) -> list[list[str]]:
 def measurements(run: dict[str, Any], role: str = "stack") -> list[dict[str, Any]]:
     """run.json's measurements of one role, in the order they were taken."""
     return [m for m in run["measurements"] if m["role"] == role]
+
+
+def as_at_a_terminal() -> None:
+    """preexec_fn for a lab the test will Ctrl-C: SIGINT handled as at a terminal. A suite run in the
+    background starts with SIGINT ignored, every child inherits that, and Python then leaves it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -18,7 +18,7 @@ import pytest
 
 from bench.results import RunResult, save_run
 from tests.factories import measured
-from tests.integration.conftest import ROOT, measurements, only_run, run_bench
+from tests.integration.conftest import ROOT, as_at_a_terminal, measurements, only_run, run_bench
 
 SHORT = ["-u", "5", "-r", "5", "--warmup", "0", "--repeat", "1", "--backend", "local", "--no-floor"]
 DYING_FLASK = (
@@ -133,7 +133,8 @@ def test_a_stack_that_never_answers_hits_its_deadline(tmp_path: Path) -> None:
 def test_interrupt_tears_down_and_keeps_what_was_measured(tmp_path: Path, sig: signal.Signals) -> None:
     results = tmp_path / "results"
     argv = [sys.executable, "-m", "bench", "stack", "flask_gunicorn", "flask", *SHORT, "-t", "60s"]
-    proc = subprocess.Popen([*argv, "--results", str(results)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*argv, "--results", str(results)], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_at_a_terminal)  # fmt: skip
     assert proc.stderr is not None
     seen = []
     for line in proc.stderr:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.integration.conftest import ROOT, measurements, only_run, table_rows
+from tests.integration.conftest import ROOT, as_at_a_terminal, measurements, only_run, table_rows
 from tests.integration.test_failures import leftovers
 
 
@@ -20,7 +20,7 @@ def interrupt_when(argv: list[str], results: Path, ready: Callable[[list[str]], 
                    delay: float = 1.0) -> tuple[str, dict[str, Any]]:  # fmt: skip
     """Run `python -m bench ARGV`, send SIGINT `delay` s after `ready(lines so far)`; its stderr and run.json."""
     proc = subprocess.Popen([sys.executable, "-m", "bench", *argv, "--results", str(results)], cwd=ROOT,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True, preexec_fn=as_at_a_terminal)  # fmt: skip
     assert proc.stderr is not None
     seen: list[str] = []
     for line in proc.stderr:

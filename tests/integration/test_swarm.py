@@ -30,7 +30,7 @@ import pytest
 from bench.backends.swarm import engine
 from bench.record import Tally
 from bench.stacks import discover
-from tests.integration.conftest import ROOT, measurements, only_run, run_bench, table_rows
+from tests.integration.conftest import ROOT, as_at_a_terminal, measurements, only_run, run_bench, table_rows
 
 UID = GID = 4321
 RUNNER_FILES = {"locust.log", "workers.log"}  # written by the runner on the host, not by the master container
@@ -62,7 +62,8 @@ def _swarm_networks() -> set[str]:
 
 def _interrupted_in_load(argv: list[str], loads: int) -> tuple[int, str]:
     """`python -m bench ARGV`, sent SIGINT 2.5 s into its `loads`-th load (1 s warmup, then measuring)."""
-    proc = subprocess.Popen([sys.executable, "-m", "bench", *argv], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *argv], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_at_a_terminal)  # fmt: skip
     assert proc.stderr is not None
     seen = []
     for line in proc.stderr:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from bench.backends.compose import memory_in_use
+from bench.backends.compose import memory_in_use, memory_state
 from bench.backends.swarm.engine import STACK_LABEL, docker
 from bench.errors import StackFailed
 from bench.metrics import Usage
@@ -131,17 +131,13 @@ class Deployed:
         return [pid for pid in pids if pid]
 
     def memory_state(self) -> dict[str, float]:
-        """OOM kills, memory limit hits and the fullest container's share of its limit (this node)."""
-        oom, hits, fullest = 0, 0, 0.0
+        """OOM kills, memory limit hits and the fullest container's share of its limit, now and at its peak
+        (this node)."""
+        readings = []
         for container, read in self.stats(max_age_s=2.0):  # the usage sampler's last reading, taken as the load ended
             container.reload()
-            oom += bool(container.attrs.get("State", {}).get("OOMKilled"))
-            stats = read.get("memory_stats", {})
-            hits += int(stats.get("failcnt", 0) or 0)
-            limit = int(stats.get("limit", 0) or 0)
-            if limit:
-                fullest = max(fullest, 100 * memory_in_use(stats) / limit)
-        return {"oom_kills": oom, "limit_hits": hits, "limit_pct": round(fullest, 1)}
+            readings.append((bool(container.attrs.get("State", {}).get("OOMKilled")), read.get("memory_stats", {})))
+        return memory_state(readings)
 
     def limits(self) -> dict[str, tuple[float, int]]:
         """service -> (CPUs, memory bytes) each of its tasks may use, as the service spec sets them."""
