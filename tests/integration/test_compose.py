@@ -21,7 +21,7 @@ from tests.integration.conftest import measurements, only_run, run_bench
 
 UID = GID = 4321
 RUNNER_FILES = {"locust.log"}  # written by the runner on the host, not by the user container
-LOAD = ["--preset", "quick", "--repeat", "1", "--backend", "compose", "--uid", str(UID), "--gid", str(GID)]
+LOAD = ["--preset", "quick", "-t", "2s", "--repeat", "1", "--backend", "compose", "--uid", str(UID), "--gid", str(GID)]
 
 _reason = compose.unavailable_reason()
 pytestmark = pytest.mark.skipif(_reason is not None, reason=f"no Docker engine with compose here: {_reason}")
@@ -94,9 +94,3 @@ def test_nothing_of_the_run_survives(measured: Measured, listing: list[str]) -> 
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
         assert not out.strip(), f"{project}: {out}"
-
-
-def test_the_compose_run_is_quick_enough(measured: Measured) -> None:
-    # building the base image once (debootstrap on an engine that never had it) is not the run's cost
-    prep = max(float(m["deployment"].get("image_prep_s", 0)) for m in measurements(measured.run))
-    assert measured.wall_s - prep < 240, f"took {measured.wall_s:.0f} s, {prep:.0f} s of it preparing images"
