@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -307,8 +307,8 @@ class _Project:
             import docker  # the SDK is only needed under compose
 
             self._client = docker.from_env()
-        found = self._client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.name}"})
-        return [c for c in found if c.labels.get(SERVICE_LABEL) not in self.load_services]
+        return labelled(self._client, f"{PROJECT_LABEL}={self.name}",
+                        lambda labels: labels.get(SERVICE_LABEL) not in self.load_services)  # fmt: skip
 
     def problem(self) -> str | None:
         """Which stack container died, if one did."""
@@ -433,6 +433,21 @@ def _unused_project(stack_dir: Path) -> str:
         name = project_name(stack_dir, next(_counter))
         if not _run(["docker", "ps", "-aq", "--filter", f"label={PROJECT_LABEL}={name}"]).strip():
             return name
+
+
+def labelled(client: Any, label: str, keep: Callable[[Mapping[str, str]], bool]) -> list[Any]:
+    """The containers carrying `label` whose labels `keep` accepts. docker-py's containers.list() inspects every
+    container it lists, and one removed in between (a load generator's one-off container going away) made it
+    raise NotFound in the middle of a load: the list is read without inspecting, and a container gone by the
+    time it is read is left out."""
+    import docker
+
+    found = []
+    for summary in client.api.containers(all=True, filters={"label": label}):
+        if keep(summary.get("Labels") or {}):
+            with contextlib.suppress(docker.errors.NotFound):
+                found.append(client.containers.get(summary["Id"]))
+    return found
 
 
 def memory_state(readings: Iterable[tuple[bool, Mapping[str, Any]]]) -> dict[str, float]:

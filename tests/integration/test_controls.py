@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.conftest import measurements, only_run, run_bench
+from tests.integration.conftest import measurements, only_run, run_bench, table_rows
 
-LOAD = ["-u", "8", "-r", "8", "-t", "3s", "--warmup", "1s", "--backend", "local", "--no-floor"]
+LOAD = ["-u", "8", "-r", "8", "-t", "2s", "--warmup", "1s", "--backend", "local", "--no-floor"]
 
 
 def test_an_identical_pair_is_not_significant_and_the_floor_is(tmp_path: Path) -> None:
@@ -23,6 +23,10 @@ def test_an_identical_pair_is_not_significant_and_the_floor_is(tmp_path: Path) -
     labels = [m["label"] for m in measurements(run)]
     assert labels == ["flask_gunicorn@a", "flask_gunicorn@b", "floor"] * 3
     summary = (tmp_path / "summary.md").read_text()
+    head = table_rows(summary, "stack")[0]  # the main table: a figure cell is the median [min-max] of the repeats
+    row = dict(zip(head, table_rows(summary, "`flask_gunicorn@a`")[0], strict=True))
+    assert row["avg ms"].endswith("]") and row["requests"] == str(sum(
+        m["figures"]["requests"] for m in measurements(run) if m["label"] == "flask_gunicorn@a"))  # fmt: skip
     lines = {line.split("`")[1]: line for line in summary.splitlines() if line.startswith("- `")}
     same = lines["flask_gunicorn@b"]
     for figure in ("average response time", "p99", "throughput"):

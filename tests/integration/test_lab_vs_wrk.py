@@ -40,7 +40,7 @@ def _cells(report: str, first: str) -> list[str]:
 
 def test_one_stack_has_real_figures_from_every_tool(tmp_path: Path) -> None:
     out = tmp_path / "lab-vs-wrk.md"
-    argv = ["--stacks", "flask_gunicorn", "--pairs", "2", "--duration", "2s", "--warmup", "1s", "--out", str(out)]
+    argv = ["--stacks", "flask_gunicorn", "--pairs", "2", "--duration", "1s", "--warmup", "0.5s", "--out", str(out)]
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.lab_vs_wrk", *argv],
         cwd=ROOT,

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from bench.backends.compose import memory_in_use, memory_state
+from bench.backends.compose import labelled, memory_in_use, memory_state
 from bench.backends.swarm.engine import STACK_LABEL, docker
 from bench.errors import StackFailed
 from bench.metrics import Usage
@@ -102,8 +102,8 @@ class Deployed:
 
     def containers(self) -> list[Any]:
         """The stack's containers on this node (every node's are on the manager's list only as tasks)."""
-        found = self.client.containers.list(all=True, filters={"label": f"{STACK_LABEL}={self.name}"})
-        return [c for c in found if self.short(c.labels.get(SERVICE_LABEL, "")) not in self.load_services]
+        return labelled(self.client, f"{STACK_LABEL}={self.name}",
+                        lambda labels: self.short(labels.get(SERVICE_LABEL, "")) not in self.load_services)  # fmt: skip
 
     def stats(self, max_age_s: float = 0.0) -> list[tuple[Any, dict[str, Any]]]:
         """(container, its engine stats) for the stack's containers on this node, read in parallel: the engine
