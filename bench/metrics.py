@@ -104,9 +104,11 @@ class Sampler:
         self._thread.start()
 
     def stop(self) -> StackUsage:
+        """The summary, with a last reading unless the loop's (the join waits for one under way) is fresh."""
         self._stop.set()
         self._thread.join()
-        self._take()
+        if self._last is None or time.monotonic() - self._last[0] > self._interval:
+            self._take()
         return self.summary()
 
     def summary(self) -> StackUsage:

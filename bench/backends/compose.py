@@ -3,7 +3,9 @@
 Each bring-up gets its own compose project (bench-<run-id>-<stack>-<n>), its configs
 rendered from the stack's templates with a compose context, free loopback ports for what
 the host must reach, and CPU sets that keep the stack and the load generator on separate
-cores. `down -v --remove-orphans` runs in `finally`, so nothing of the run survives it.
+cores. `down -v --remove-orphans` runs after each stack on a thread of its own, while the
+next stack comes up (never during a load), and the run's end waits for it, so nothing of
+the run survives it.
 Works with Compose v2 (`docker compose`) and docker-compose v1.29 (no `up --wait` there,
 so readiness is polled here with a deadline).
 """
@@ -16,7 +18,9 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -175,6 +179,8 @@ class ComposeBackend:
         self._images: images.Images | None = None
         self._ncpu = 1
         self._app_images: dict[tuple[str, str], str] = {}  # (app, locustfile) -> image with them
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose-teardown")
+        self._teardowns: list[Future[None]] = []  # projects going down while the next stack comes up
 
     def check(self, stacks: list[Stack]) -> None:
         reason = unavailable_reason()
@@ -188,9 +194,27 @@ class ComposeBackend:
             self._ncpu = int(_run(["docker", "info", "--format", "{{.NCPU}}"]).strip() or "1")
             self._images = images.prepare(progress)
 
-    def run_scope(self, placement: Placement) -> contextlib.AbstractContextManager[None]:
-        """Nothing held beyond each stack's own bring-up."""
-        return contextlib.nullcontext()
+    @contextmanager
+    def run_scope(self, placement: Placement) -> Iterator[None]:
+        """Nothing held beyond each stack's own bring-up; at the end, every project is down."""
+        try:
+            yield
+        finally:
+            for _ in range(3):  # a Ctrl-C while waiting must not leave a project behind
+                try:
+                    self._settle()
+                    break
+                except KeyboardInterrupt:
+                    continue
+
+    def _settle(self) -> None:
+        """Wait until the projects being taken down are gone."""
+        while self._teardowns:
+            try:
+                self._teardowns[0].result()
+            except Exception as exc:  # said, and the run goes on
+                progress(f"WARNING: a compose project was not taken down cleanly: {exc}")
+            self._teardowns.pop(0)
 
     @contextmanager
     def up(self, stack: Stack, bring_up: BringUp) -> Iterator[RunningStack]:
@@ -211,9 +235,10 @@ class ComposeBackend:
             target = self._target(stack, session, published)
             _wait_ready(target.base_url + (run.health_path or stack.health_path), session, run.ready_timeout)
             target.deployment |= session.limits()
+            self._settle()  # the previous stack went down while this one came up: not during this load
             yield target
         finally:
-            session.down()
+            self._teardowns.append(self._pool.submit(session.down))
 
     def _env(self, stack: Stack, run: BringUp, published: Mapping[str, int]) -> dict[str, str]:
         assert self._images is not None
@@ -287,6 +312,8 @@ class _Project:
         self.services: list[str] = []
         self.load_services = _load_services(stack)
         self._client: Any = None
+        self.stats = EngineStats(self.containers)
+        self.usage, self.memory_state = self.stats.usage, self.stats.memory_state
 
     def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run one compose command; its output is appended to logs/compose.log."""
@@ -322,15 +349,6 @@ class _Project:
                 )
         return ", ".join(dead) or None
 
-    def usage(self) -> Usage:
-        """CPU seconds and memory of the stack's containers, from the engine's stats."""
-        cpu_ns, memory = 0, 0
-        for container in self.containers():
-            stats = container.stats(stream=False, one_shot=True)
-            cpu_ns += int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0))
-            memory += memory_in_use(stats.get("memory_stats", {}))
-        return Usage(cpu_ns / 1e9, memory)
-
     def netns_pids(self) -> list[int | None]:
         """One process id per network namespace of the stack (a sidecar shares its app's)."""
         seen: dict[str, int] = {}
@@ -340,16 +358,6 @@ class _Project:
             if pid and not mode.startswith("container:"):
                 seen[container.id] = pid
         return list(seen.values())
-
-    def memory_state(self) -> dict[str, float]:
-        """OOM kills, memory limit hits (cgroup failcnt), the fullest container's share of its limit now
-        and at its peak."""
-        readings = []
-        for container in self.containers():
-            container.reload()
-            readings.append((bool(container.attrs.get("State", {}).get("OOMKilled")),
-                             container.stats(stream=False, one_shot=True).get("memory_stats", {})))  # fmt: skip
-        return memory_state(readings)
 
     def limits(self) -> dict[str, str]:
         """The CPU and memory limits the engine applied to each stack container."""
@@ -448,6 +456,44 @@ def labelled(client: Any, label: str, keep: Callable[[Mapping[str, str]], bool])
             with contextlib.suppress(docker.errors.NotFound):
                 found.append(client.containers.get(summary["Id"]))
     return found
+
+
+class EngineStats:
+    """The engine's stats of a stack's containers (`containers()`), read in parallel: the engine answers each
+    one-shot read on its next collection tick (about 1 s), so one container after another would take that long
+    per container, at every usage sample and again at the end of each load. A snapshot younger than
+    `max_age_s` is reused."""
+
+    def __init__(self, containers: Callable[[], list[Any]]) -> None:
+        self._containers = containers
+        self._snapshot: tuple[float, list[tuple[Any, dict[str, Any]]]] | None = None
+
+    def read(self, max_age_s: float = 0.0) -> list[tuple[Any, dict[str, Any]]]:
+        """(container, its engine stats) for each container."""
+        if self._snapshot is not None and time.monotonic() - self._snapshot[0] <= max_age_s:
+            return self._snapshot[1]
+        containers = self._containers()
+        with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
+            read = list(pool.map(lambda c: c.stats(stream=False, one_shot=True), containers))
+        self._snapshot = (time.monotonic(), list(zip(containers, read, strict=True)))
+        return self._snapshot[1]
+
+    def usage(self) -> Usage:
+        """CPU seconds and memory in use of the containers together."""
+        cpu_ns, memory = 0, 0
+        for _, stats in self.read():
+            cpu_ns += int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0))
+            memory += memory_in_use(stats.get("memory_stats", {}))
+        return Usage(cpu_ns / 1e9, memory)
+
+    def memory_state(self) -> dict[str, float]:
+        """OOM kills, memory limit hits and the fullest container's share of its limit, now and at its peak,
+        from the usage sampler's last reading when it was taken as the load ended."""
+        readings = []
+        for container, read in self.read(max_age_s=2.0):
+            container.reload()
+            readings.append((bool(container.attrs.get("State", {}).get("OOMKilled")), read.get("memory_stats", {})))
+        return memory_state(readings)
 
 
 def memory_state(readings: Iterable[tuple[bool, Mapping[str, Any]]]) -> dict[str, float]:

@@ -41,8 +41,9 @@ def test_a_sweep_interrupted_after_two_steps_keeps_both(tmp_path: Path) -> None:
     def two_steps(lines: list[str]) -> bool:
         return sum(" users: " in line and "->" in line for line in lines) == 2
 
-    stderr, run = interrupt_when(["sweep", "flask_gunicorn", "--step", "4s", "--max-users", "64", "--backend",
-                                  "local"], tmp_path, two_steps, delay=3.0)  # fmt: skip
+    stderr, run = interrupt_when(["sweep", "flask_gunicorn", "--step", "6s", "--max-users", "64", "--backend",
+                                  "local"], tmp_path, two_steps, delay=5.5)  # fmt: skip
+    # 5.5 s into the third step: past locust's start (about 1.5 s) and the step's 2 s warmup, before its end
     steps = measurements(run, "step")
     loads = [str(s["load"]["users"]) for s in steps]
     assert loads[:2] == ["4", "8"] and len(loads) == 3  # the third: 16, or 6 when 8 already broke

@@ -10,14 +10,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from bench.backends.compose import labelled, memory_in_use, memory_state
+from bench.backends.compose import EngineStats, labelled
 from bench.backends.swarm.engine import STACK_LABEL, docker
 from bench.errors import StackFailed
-from bench.metrics import Usage
 
 SERVICE_LABEL = "com.docker.swarm.service.name"
 ENDED = ("failed", "rejected", "complete", "shutdown", "orphaned", "remove")
@@ -48,7 +46,8 @@ class Deployed:
         self.client: Any = sdk.from_env()
         self._node_names: dict[str, str] = {}
         self._services: list[Any] | None = None  # once deployed, the stack's services do not change
-        self._snapshot: tuple[float, list[tuple[Any, dict[str, Any]]]] | None = None
+        self.stats = EngineStats(self.containers)  # this node's containers
+        self.usage, self.memory_state = self.stats.usage, self.stats.memory_state
 
     def services(self, fresh: bool = False) -> list[Any]:
         if fresh or self._services is None:
@@ -105,39 +104,10 @@ class Deployed:
         return labelled(self.client, f"{STACK_LABEL}={self.name}",
                         lambda labels: self.short(labels.get(SERVICE_LABEL, "")) not in self.load_services)  # fmt: skip
 
-    def stats(self, max_age_s: float = 0.0) -> list[tuple[Any, dict[str, Any]]]:
-        """(container, its engine stats) for the stack's containers on this node, read in parallel: the engine
-        answers each one-shot read on its next collection tick (about 1 s), so one after another would take
-        that long per container. A snapshot younger than `max_age_s` is reused."""
-        if self._snapshot is not None and time.monotonic() - self._snapshot[0] <= max_age_s:
-            return self._snapshot[1]
-        containers = self.containers()
-        with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
-            read = list(pool.map(lambda c: c.stats(stream=False, one_shot=True), containers))
-        self._snapshot = (time.monotonic(), list(zip(containers, read, strict=True)))
-        return self._snapshot[1]
-
-    def usage(self) -> Usage:
-        """CPU seconds and memory of the stack's containers on this node, from the engine's stats."""
-        cpu_ns, memory = 0, 0
-        for _, stats in self.stats():
-            cpu_ns += int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0))
-            memory += memory_in_use(stats.get("memory_stats", {}))
-        return Usage(cpu_ns / 1e9, memory)
-
     def netns_pids(self) -> list[int | None]:
         """One process id per container on this node (each task has its own network namespace)."""
         pids = [int(c.attrs.get("State", {}).get("Pid") or 0) for c in self.containers()]
         return [pid for pid in pids if pid]
-
-    def memory_state(self) -> dict[str, float]:
-        """OOM kills, memory limit hits and the fullest container's share of its limit, now and at its peak
-        (this node)."""
-        readings = []
-        for container, read in self.stats(max_age_s=2.0):  # the usage sampler's last reading, taken as the load ended
-            container.reload()
-            readings.append((bool(container.attrs.get("State", {}).get("OOMKilled")), read.get("memory_stats", {})))
-        return memory_state(readings)
 
     def limits(self) -> dict[str, tuple[float, int]]:
         """service -> (CPUs, memory bytes) each of its tasks may use, as the service spec sets them."""
