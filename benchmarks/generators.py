@@ -16,13 +16,15 @@ import json
 import math
 import os
 import subprocess
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bench.errors import StackFailed
 from bench.load import LocalLauncher, run_load
+from bench.metrics import Sampler, Usage
 from bench.procs import ProcessGroup, tail
 from bench.results import LoadShape
 from bench.stacks import ROOT
@@ -30,6 +32,31 @@ from bench.stacks import ROOT
 WRK_SCRIPT = Path(__file__).with_name("wrk_mix.lua")
 VANILLA = Path(__file__).with_name("vanilla_locustfile.py")
 WRK_GRACE_S = 30.0  # beyond its own -d, before a hung wrk counts as failed
+LOCUST_START_S = 1.5  # locust's own start-up (imports, spawning) before its warmup begins, on this machine
+
+
+@dataclass(frozen=True)
+class Pins:
+    """The CPUs of the stack and of the generator (None: unpinned, not watched)."""
+
+    stack: tuple[int, ...] | None
+    load: tuple[int, ...] | None
+
+
+@contextmanager
+def cpus_busy(pins: Pins, delay_s: float) -> Iterator[dict[str, float | None]]:
+    """How busy the stack's and the generator's CPUs were (every process on them), from `delay_s` after
+    entering until leaving: filled in on leaving, as {"stack": %, "load": %}."""
+    samplers = {side: Sampler(lambda: Usage(0.0, 0), cpus=cpus)
+                for side, cpus in (("stack", pins.stack), ("load", pins.load)) if cpus}  # fmt: skip
+    for sampler in samplers.values():
+        sampler.start(delay=delay_s)
+    found: dict[str, float | None] = {"stack": None, "load": None}
+    try:
+        yield found
+    finally:
+        for side, sampler in samplers.items():
+            found[side] = sampler.stop().cpus_busy_percent
 
 
 @dataclass(frozen=True)
@@ -41,6 +68,8 @@ class Sample:
     rps: float
     mean_ms: float | None
     generator_busy: bool = False  # the generator itself ran out of CPU
+    stack_busy_pct: float | None = None  # how busy the stack's CPUs were (all work on them) while it ran
+    load_busy_pct: float | None = None  # how busy the generator's CPUs were
 
 
 def wrk_argv(url: str, connections: int, duration_s: float, cpus: tuple[int, ...] | None) -> list[str]:
@@ -73,28 +102,34 @@ def wrk_sample(summary: dict[str, Any]) -> Sample:
 
 
 def wrk(url: str, connections: int, duration_s: float, rate: float, cpus: tuple[int, ...] | None,
-        log: Path) -> Sample:  # fmt: skip
+        log: Path, stack_cpus: tuple[int, ...] | None = None) -> Sample:  # fmt: skip
     """Run wrk once in its own process group (stopped TERM then KILL, even on Ctrl-C)."""
     env = dict(os.environ) | {"WRK_MIX_RATE": f"{rate:g}"}
     group = ProcessGroup()
-    try:
-        child = group.start("wrk", wrk_argv(url, connections, duration_s, cpus), log, cwd=ROOT, env=env)
-        child.popen.wait(timeout=math.ceil(duration_s) + WRK_GRACE_S)
-    except subprocess.TimeoutExpired:
-        raise StackFailed(f"wrk did not finish within {WRK_GRACE_S:g} s of its run time", tail(log)) from None
-    finally:
-        group.stop()
-    return wrk_sample(parse_wrk_summary(log.read_text(encoding="utf-8", errors="replace")))
+    with cpus_busy(Pins(stack_cpus, cpus), 0.0) as busy:
+        try:
+            child = group.start("wrk", wrk_argv(url, connections, duration_s, cpus), log, cwd=ROOT, env=env)
+            child.popen.wait(timeout=math.ceil(duration_s) + WRK_GRACE_S)
+        except subprocess.TimeoutExpired:
+            raise StackFailed(f"wrk did not finish within {WRK_GRACE_S:g} s of its run time", tail(log)) from None
+        finally:
+            group.stop()
+    sample = wrk_sample(parse_wrk_summary(log.read_text(encoding="utf-8", errors="replace")))
+    return replace(sample, stack_busy_pct=busy["stack"], load_busy_pct=busy["load"])
 
 
 def lab(url: str, load: LoadShape, out: Path, cpus: tuple[int, ...] | None,
-        problem: Callable[[], str | None] = lambda: None) -> Sample:  # fmt: skip
-    """The lab's own load run (bench.load.run_load, bench/locustfile.py) -> the lab's figures."""
-    outcome = _run(url, load, out, cpus, problem, LocalLauncher(cpus))
+        problem: Callable[[], str | None] = lambda: None,
+        stack_cpus: tuple[int, ...] | None = None) -> Sample:  # fmt: skip
+    """The lab's own load run (bench.load.run_load, bench/locustfile.py) -> the lab's figures; the CPUs' business
+    from about the end of locust's start-up and warmup to its end."""
+    with cpus_busy(Pins(stack_cpus, cpus), LOCUST_START_S + load.warmup_s) as busy:
+        outcome = _run(url, load, out, cpus, problem, LocalLauncher(cpus))
     figures = outcome.figures
     if figures is None or figures.requests == 0:
         raise StackFailed(f"no request completed in locust's measured window (see {out})", outcome.log_tail)
-    return Sample(figures.requests, figures.failures, figures.rps, figures.latency.avg_ms, figures.generator_bound)
+    return Sample(figures.requests, figures.failures, figures.rps, figures.latency.avg_ms, figures.generator_bound,
+                  busy["stack"], busy["load"])  # fmt: skip
 
 
 def locust_json(url: str, load: LoadShape, out: Path, cpus: tuple[int, ...] | None, vanilla: bool) -> Sample:

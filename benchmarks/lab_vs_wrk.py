@@ -182,7 +182,7 @@ def measure_stack(stack: Stack, settings: Settings, workdir: Path) -> StackResul
             say(f"{stack.name}: pair {i}/{settings.pairs}: peak lab, peak wrk, moderate lab, moderate wrk ...")
             peak = settings.load(settings.concurrency)
             result.peak["lab"].samples.append(gen.lab(url, peak, workdir / f"peak-lab-{i}", settings.load_cpus,
-                                                      running.problem))  # fmt: skip
+                                                      running.problem, settings.stack_cpus))  # fmt: skip
             result.peak["wrk"].samples.append(wrk(f"peak-wrk-{i}", settings.concurrency, 0.0))
             moderate = settings.load(1, rate=settings.rate)
             result.moderate["lab"].samples.append(gen.lab(url, moderate, workdir / f"moderate-lab-{i}",
@@ -197,7 +197,8 @@ def _wrk(url: str, connections: int, rate: float, settings: Settings, folder: Pa
     folder.mkdir(parents=True, exist_ok=True)
     if settings.warmup_s > 0:
         gen.wrk(url, connections, settings.warmup_s, rate, settings.load_cpus, folder / "warmup.log")
-    return gen.wrk(url, connections, settings.duration_s, rate, settings.load_cpus, folder / "wrk.log")
+    return gen.wrk(url, connections, settings.duration_s, rate, settings.load_cpus, folder / "wrk.log",
+                   settings.stack_cpus)
 
 
 def closes_connections(url: str) -> bool:
@@ -365,8 +366,75 @@ def render(cost: GeneratorCost, results: Sequence[StackResult], settings: Settin
         "",
         "wrk times a request from its write on an open connection; locust from the call, so where the server "
         "closes every connection the reconnect is inside locust's figure only: the generator section measures it.",
+        "",
+        *peak_section(results, settings),
     ]
     return "\n".join(lines) + "\n"
+
+
+FULL_PCT = 90.0  # a CPU this busy (every process on it) is the loop's limit
+PEAK_HEAD = ["stack", "lab/wrk", "stack CPU busy, lab / wrk", "generator CPU busy, lab / wrk",
+             "stack CPU ms per request, lab / wrk", "what limits the lab's peak"]  # fmt: skip
+
+
+def peak_section(results: Sequence[StackResult], settings: Settings) -> list[str]:
+    """At peak, how busy each side's CPUs were under each tool, and what follows for the lab's figure."""
+    rows = [peak_row(r, settings) for r in results if not r.error]
+    if not rows:
+        return []
+    return ["## What limits each peak", "",
+            f"Medians of the pairs: how busy the stack's CPU {_cpus(settings.stack_cpus)} and the generator's CPU "
+            f"{_cpus(settings.load_cpus)} were (every process on them, /proc/stat) during the measured window, and "
+            f"the stack CPU time per answered request. A CPU at {FULL_PCT:g} % or more is the loop's limit.", "",
+            tabulate(rows, headers=PEAK_HEAD, tablefmt="github", disable_numparse=True), ""]  # fmt: skip
+
+
+def peak_row(r: StackResult, settings: Settings) -> list[str]:
+    lab, wrk = r.peak["lab"], r.peak["wrk"]
+    ratio = _ratios(lab, wrk, _rps)
+    stack = [_median(lab.values(_stack_busy)), _median(wrk.values(_stack_busy))]
+    load = [_median(lab.values(_load_busy)), _median(wrk.values(_load_busy))]
+    ncpu = len(settings.stack_cpus) if settings.stack_cpus else os.cpu_count() or 1
+    cost = [None if b is None or not series.samples else 10 * b * ncpu / statistics.median(series.values(_rps))
+            for b, series in zip(stack, (lab, wrk), strict=True)]  # fmt: skip
+    middle = statistics.median(ratio) if ratio else None
+    return [r.stack, spread(ratio, "{:.2f}") + "x", _pair(stack, "{:.0f} %"), _pair(load, "{:.0f} %"),
+            _pair(cost, "{:.2f}"), limit_of(middle, stack, load, cost)]  # fmt: skip
+
+
+def limit_of(ratio: float | None, stack: list[float | None], load: list[float | None],
+             cost: list[float | None]) -> str:  # fmt: skip
+    """What the CPUs say about the lab's peak against wrk's."""
+    (lab_stack, wrk_stack), (lab_load, _), (lab_cost, wrk_cost) = stack, load, cost
+    if ratio is None or lab_stack is None or wrk_stack is None or lab_load is None:
+        return "—"
+    if lab_load >= FULL_PCT and lab_stack < FULL_PCT:
+        return "locust's CPU is full, the stack's is not: the generator's limit"
+    if lab_stack >= FULL_PCT and wrk_stack >= FULL_PCT:
+        if lab_cost is not None and wrk_cost is not None and lab_cost > 1.05 * wrk_cost:
+            return (f"the stack's CPU is full under both; it spends {lab_cost / wrk_cost:.2f}x the CPU per request "
+                    "under locust: the stack's work per request differs, not the generator's speed")
+        return "the stack's CPU is full under both: the stack's limit"
+    if lab_stack < FULL_PCT and lab_load < FULL_PCT:
+        return ("neither CPU is full under locust: its users spend time between answers that neither side "
+                "computes (the loop's latency, not a CPU)")
+    return "—"
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _pair(values: list[float | None], fmt: str) -> str:
+    return " / ".join("—" if v is None else fmt.format(v) for v in values)
+
+
+def _stack_busy(s: Sample) -> float | None:
+    return s.stack_busy_pct
+
+
+def _load_busy(s: Sample) -> float | None:
+    return s.load_busy_pct
 
 
 def _ms(value: float | None) -> str:

@@ -21,7 +21,8 @@ from tests.integration.conftest import measurements, only_run, run_bench
 
 UID = GID = 4321
 RUNNER_FILES = {"locust.log"}  # written by the runner on the host, not by the user container
-LOAD = ["--preset", "quick", "-t", "2s", "--repeat", "1", "--backend", "compose", "--uid", str(UID), "--gid", str(GID)]
+LOAD = ["--preset", "quick", "-t", "1s", "--warmup", "0.5s", "--repeat", "1", "--backend", "compose", "--uid", str(UID),
+        "--gid", str(GID)]  # fmt: skip
 
 _reason = compose.unavailable_reason()
 pytestmark = pytest.mark.skipif(_reason is not None, reason=f"no Docker engine with compose here: {_reason}")

@@ -16,7 +16,7 @@ import pytest
 from tests import browser
 from tests.integration.conftest import measurements, only_run, run_bench, table_rows
 
-LOAD = ["-u", "8", "-r", "8", "-t", "2s", "--warmup", "1s", "--repeat", "2", "--backend", "local", "--no-floor"]
+LOAD = ["-u", "8", "-r", "8", "-t", "1s", "--warmup", "0.5s", "--repeat", "2", "--backend", "local", "--no-floor"]
 STACKS = ["flask_gunicorn", "floor"]  # floor: nginx answering from memory, quick to start
 IMPOSSIBLE = "p99<0.01ms,errors<50%"  # no HTTP round trip takes 10 µs; nothing fails half its requests
 MET = "errors<50%,rps>1"

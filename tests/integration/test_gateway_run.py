@@ -18,7 +18,7 @@ from tests.integration.test_interrupts import interrupt_when
 USERS = 4
 # Short phases. Envoy's counters are read around the whole load, so they are compared with what the clients
 # counted over the whole load too (the warmup's answers included), exactly up to the requests in flight at the end.
-LOAD = ["-t", "1s", "--warmup", "1s", "--repeat", "1", "-u", str(USERS), "--backend", "local"]
+LOAD = ["-t", "1s", "--warmup", "0.5s", "--repeat", "1", "-u", str(USERS), "--backend", "local"]
 
 
 @dataclass(frozen=True)

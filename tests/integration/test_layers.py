@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.integration.conftest import measurements, only_run, run_bench, table_rows
 
-SHORT = ["-t", "2s", "--warmup", "0.5s", "--backend", "local"]
+SHORT = ["-t", "1s", "--warmup", "0.5s", "--backend", "local"]
 
 
 def test_a_pair_is_measured_at_saturation_then_at_half_the_slower_capacity(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from bench.stacks import discover
 from tests.integration.conftest import measurements, only_run, run_bench, table_rows
 
-SHORT = ["-u", "8", "-r", "8", "-t", "2s", "--warmup", "1s", "--repeat", "1", "--backend", "local"]
+SHORT = ["-u", "8", "-r", "8", "-t", "1s", "--warmup", "0.5s", "--repeat", "1", "--backend", "local"]
 
 
 @dataclass(frozen=True)

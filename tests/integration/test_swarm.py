@@ -35,7 +35,8 @@ from tests.integration.conftest import ROOT, as_at_a_terminal, measurements, onl
 UID = GID = 4321
 RUNNER_FILES = {"locust.log", "workers.log"}  # written by the runner on the host, not by the master container
 REPLICATED = "fastapi_istio@replicas=2"  # a row with its own replica count: 2 app tasks behind one Envoy
-LOAD = ["--backend", "swarm", "--preset", "quick", "--repeat", "1", "-t", "2s", "--uid", str(UID), "--gid", str(GID)]
+LOAD = ["--backend", "swarm", "--preset", "quick", "--repeat", "1", "-t", "1s", "--warmup", "0.5s", "--uid", str(UID),
+        "--gid", str(GID)]  # fmt: skip
 REFUSED = "would initialise a swarm on this engine while"
 WAIT_FOR_ENGINE_S = 600
 

@@ -20,7 +20,7 @@ from bench.backends import compose
 from tests.integration.conftest import ROOT, measurements, only_run
 
 APPS = ROOT / "tests" / "data" / "apps"
-SHORT = ["-u", "8", "-r", "8", "-t", "2s", "--warmup", "1s", "--repeat", "1", "--no-floor"]
+SHORT = ["-u", "8", "-r", "8", "-t", "1s", "--warmup", "0.5s", "--repeat", "1", "--no-floor"]
 WSGI = ["flask_gunicorn", "flask_gunicorn_nginx", "flask_gunicorn_gthread", "granian_wsgi"]
 ASGI = ["fastapi_istio", "fastapi", "uvicorn", "fastapi_nginx", "granian_asgi"]
 
