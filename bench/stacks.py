@@ -125,8 +125,25 @@ def select(names: list[str], stacks_dir: Path = STACKS_DIR) -> list[Stack]:
     return chosen
 
 
+_loaded: dict[Path, tuple[tuple[tuple[str, int], ...], Stack]] = {}
+
+
 def load_stack(toml_path: Path) -> Stack:
-    """Parse one stack.toml; a missing or mistyped key is a ConfigError naming the file."""
+    """Parse one stack.toml (again only when a file of its folder changed: the CLI resolves stacks many times
+    over); a missing or mistyped key is a ConfigError naming the file."""
+    try:
+        seen = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in toml_path.parent.iterdir() if p.is_file()))
+    except OSError:
+        seen = ()
+    if seen and (cached := _loaded.get(toml_path)) is not None and cached[0] == seen:
+        return cached[1]
+    stack = _parse_stack(toml_path)
+    if seen:
+        _loaded[toml_path] = (seen, stack)
+    return stack
+
+
+def _parse_stack(toml_path: Path) -> Stack:
     try:
         data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
