@@ -125,14 +125,15 @@ def select(names: list[str], stacks_dir: Path = STACKS_DIR) -> list[Stack]:
     return chosen
 
 
-_loaded: dict[Path, tuple[tuple[tuple[str, int], ...], Stack]] = {}
+_loaded: dict[Path, tuple[tuple[tuple[str, int, int], ...], Stack]] = {}
 
 
 def load_stack(toml_path: Path) -> Stack:
     """Parse one stack.toml (again only when a file of its folder changed: the CLI resolves stacks many times
     over); a missing or mistyped key is a ConfigError naming the file."""
     try:
-        seen = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in toml_path.parent.iterdir() if p.is_file()))
+        seen = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in toml_path.parent.iterdir()
+                           if p.is_file()))  # fmt: skip
     except OSError:
         seen = ()
     if seen and (cached := _loaded.get(toml_path)) is not None and cached[0] == seen:

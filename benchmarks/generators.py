@@ -16,15 +16,16 @@ import json
 import math
 import os
 import subprocess
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bench.errors import StackFailed
 from bench.load import LocalLauncher, run_load
-from bench.metrics import Sampler, Usage
+from bench.metrics import cpu_jiffies
 from bench.procs import ProcessGroup, tail
 from bench.results import LoadShape
 from bench.stacks import ROOT
@@ -32,7 +33,7 @@ from bench.stacks import ROOT
 WRK_SCRIPT = Path(__file__).with_name("wrk_mix.lua")
 VANILLA = Path(__file__).with_name("vanilla_locustfile.py")
 WRK_GRACE_S = 30.0  # beyond its own -d, before a hung wrk counts as failed
-LOCUST_START_S = 1.5  # locust's own start-up (imports, spawning) before its warmup begins, on this machine
+JIFFIES_EVERY_S = 0.1  # how often the CPUs' clock ticks are read while a generator runs
 
 
 @dataclass(frozen=True)
@@ -43,20 +44,60 @@ class Pins:
     load: tuple[int, ...] | None
 
 
-@contextmanager
-def cpus_busy(pins: Pins, delay_s: float) -> Iterator[dict[str, float | None]]:
-    """How busy the stack's and the generator's CPUs were (every process on them), from `delay_s` after
-    entering until leaving: filled in on leaving, as {"stack": %, "load": %}."""
-    samplers = {side: Sampler(lambda: Usage(0.0, 0), cpus=cpus)
-                for side, cpus in (("stack", pins.stack), ("load", pins.load)) if cpus}  # fmt: skip
-    for sampler in samplers.values():
-        sampler.start(delay=delay_s)
-    found: dict[str, float | None] = {"stack": None, "load": None}
-    try:
-        yield found
-    finally:
-        for side, sampler in samplers.items():
-            found[side] = sampler.stop().cpus_busy_percent
+class BusyLog:
+    """The stack's and the generator's CPUs' clock ticks (/proc/stat, every process on them), read every
+    JIFFIES_EVERY_S on a thread with the wall-clock time, so how busy they were can be read afterwards over
+    exactly the window a tool measured."""
+
+    def __init__(self, pins: Pins) -> None:
+        self._pins = pins
+        self._rows: list[tuple[float, tuple[int, int] | None, tuple[int, int] | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="cpu-ticks", daemon=True)
+
+    def __enter__(self) -> BusyLog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            self._rows.append((time.time(), cpu_jiffies(self._pins.stack) if self._pins.stack else None,
+                               cpu_jiffies(self._pins.load) if self._pins.load else None))  # fmt: skip
+            if self._stop.wait(JIFFIES_EVERY_S):
+                break
+
+    def busy(self, start: float | None = None, end: float | None = None) -> tuple[float | None, float | None]:
+        """(stack %, generator %) between the first reading at or after `start` and the last at or before `end`
+        (the whole log by default); None where a side is not watched or the window holds fewer than two."""
+        rows = [r for r in self._rows if (start is None or r[0] >= start) and (end is None or r[0] <= end)]
+        if len(rows) < 2:
+            return None, None
+        return _pct(rows[0][1], rows[-1][1]), _pct(rows[0][2], rows[-1][2])
+
+
+def _pct(first: tuple[int, int] | None, last: tuple[int, int] | None) -> float | None:
+    if first is None or last is None or last[1] <= first[1]:
+        return None
+    return round(100 * (last[0] - first[0]) / (last[1] - first[1]), 1)
+
+
+def measured_window(out: Path) -> tuple[float | None, float | None]:
+    """When the lab's locust measured (after its warmup) until it stopped, from its process reports."""
+    starts, stops = [], []
+    for path in out.glob("samples-*.json"):
+        if path.stem.rsplit("-", 1)[-1].startswith("w"):
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        starts += [data["measured_from"]] if data.get("measured_from") else []
+        stops += [data["stopped"]] if data.get("stopped") else []
+    return (min(starts) if starts else None), (max(stops) if stops else None)
 
 
 @dataclass(frozen=True)
@@ -106,7 +147,7 @@ def wrk(url: str, connections: int, duration_s: float, rate: float, cpus: tuple[
     """Run wrk once in its own process group (stopped TERM then KILL, even on Ctrl-C)."""
     env = dict(os.environ) | {"WRK_MIX_RATE": f"{rate:g}"}
     group = ProcessGroup()
-    with cpus_busy(Pins(stack_cpus, cpus), 0.0) as busy:
+    with BusyLog(Pins(stack_cpus, cpus)) as ticks:  # wrk measures from its start to its end
         try:
             child = group.start("wrk", wrk_argv(url, connections, duration_s, cpus), log, cwd=ROOT, env=env)
             child.popen.wait(timeout=math.ceil(duration_s) + WRK_GRACE_S)
@@ -115,21 +156,23 @@ def wrk(url: str, connections: int, duration_s: float, rate: float, cpus: tuple[
         finally:
             group.stop()
     sample = wrk_sample(parse_wrk_summary(log.read_text(encoding="utf-8", errors="replace")))
-    return replace(sample, stack_busy_pct=busy["stack"], load_busy_pct=busy["load"])
+    stack_busy, load_busy = ticks.busy()
+    return replace(sample, stack_busy_pct=stack_busy, load_busy_pct=load_busy)
 
 
 def lab(url: str, load: LoadShape, out: Path, cpus: tuple[int, ...] | None,
         problem: Callable[[], str | None] = lambda: None,
         stack_cpus: tuple[int, ...] | None = None) -> Sample:  # fmt: skip
-    """The lab's own load run (bench.load.run_load, bench/locustfile.py) -> the lab's figures; the CPUs' business
-    from about the end of locust's start-up and warmup to its end."""
-    with cpus_busy(Pins(stack_cpus, cpus), LOCUST_START_S + load.warmup_s) as busy:
+    """The lab's own load run (bench.load.run_load, bench/locustfile.py) -> the lab's figures, and how busy the
+    CPUs were over the window locust measured (its warmup and start-up left out)."""
+    with BusyLog(Pins(stack_cpus, cpus)) as ticks:
         outcome = _run(url, load, out, cpus, problem, LocalLauncher(cpus))
+    stack_busy, load_busy = ticks.busy(*measured_window(out))
     figures = outcome.figures
     if figures is None or figures.requests == 0:
         raise StackFailed(f"no request completed in locust's measured window (see {out})", outcome.log_tail)
     return Sample(figures.requests, figures.failures, figures.rps, figures.latency.avg_ms, figures.generator_bound,
-                  busy["stack"], busy["load"])  # fmt: skip
+                  stack_busy, load_busy)  # fmt: skip
 
 
 def locust_json(url: str, load: LoadShape, out: Path, cpus: tuple[int, ...] | None, vanilla: bool) -> Sample:

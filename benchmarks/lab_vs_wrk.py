@@ -397,28 +397,41 @@ def peak_row(r: StackResult, settings: Settings) -> list[str]:
     ncpu = len(settings.stack_cpus) if settings.stack_cpus else os.cpu_count() or 1
     cost = [None if b is None or not series.samples else 10 * b * ncpu / statistics.median(series.values(_rps))
             for b, series in zip(stack, (lab, wrk), strict=True)]  # fmt: skip
-    middle = statistics.median(ratio) if ratio else None
+    # one locust process (or wrk thread) fills one CPU: on a set of n CPUs that reads as 100/n %
+    one_cpu = 100 / (len(settings.load_cpus) if settings.load_cpus else os.cpu_count() or 1)
+    bound = sum(s.generator_busy for s in lab.samples) * 2 > len(lab.samples)  # locust said so in most pairs
+    verdict = limit_of(Busy(*stack, *load, *cost), one_cpu, bound)
     return [r.stack, spread(ratio, "{:.2f}") + "x", _pair(stack, "{:.0f} %"), _pair(load, "{:.0f} %"),
-            _pair(cost, "{:.2f}"), limit_of(middle, stack, load, cost)]  # fmt: skip
+            _pair(cost, "{:.2f}"), verdict]  # fmt: skip
 
 
-def limit_of(ratio: float | None, stack: list[float | None], load: list[float | None],
-             cost: list[float | None]) -> str:  # fmt: skip
-    """What the CPUs say about the lab's peak against wrk's."""
-    (lab_stack, wrk_stack), (lab_load, _), (lab_cost, wrk_cost) = stack, load, cost
-    if ratio is None or lab_stack is None or wrk_stack is None or lab_load is None:
+@dataclass(frozen=True)
+class Busy:
+    """Medians over the pairs at peak: CPU busy % of each side under each tool, stack CPU ms per request."""
+
+    lab_stack: float | None
+    wrk_stack: float | None
+    lab_load: float | None
+    wrk_load: float | None
+    lab_cost: float | None
+    wrk_cost: float | None
+
+
+def limit_of(b: Busy, one_cpu: float, locust_bound: bool) -> str:
+    """What the CPUs say limits the lab's peak (the loop is as fast as its busiest side allows)."""
+    if b.lab_stack is None or b.wrk_stack is None or b.lab_load is None:
         return "—"
-    if lab_load >= FULL_PCT and lab_stack < FULL_PCT:
-        return "locust's CPU is full, the stack's is not: the generator's limit"
-    if lab_stack >= FULL_PCT and wrk_stack >= FULL_PCT:
-        if lab_cost is not None and wrk_cost is not None and lab_cost > 1.05 * wrk_cost:
-            return (f"the stack's CPU is full under both; it spends {lab_cost / wrk_cost:.2f}x the CPU per request "
+    if locust_bound or b.lab_load >= FULL_PCT * one_cpu / 100:
+        return "locust's CPU is full: the generator's limit" + ("" if b.lab_stack >= FULL_PCT else ", not the stack's")
+    if b.lab_stack >= FULL_PCT:
+        if b.lab_cost is not None and b.wrk_cost is not None and b.lab_cost > 1.05 * b.wrk_cost:
+            return (f"the stack's CPU is full; it spends {b.lab_cost / b.wrk_cost:.2f}x the CPU per request "
                     "under locust: the stack's work per request differs, not the generator's speed")
-        return "the stack's CPU is full under both: the stack's limit"
-    if lab_stack < FULL_PCT and lab_load < FULL_PCT:
-        return ("neither CPU is full under locust: its users spend time between answers that neither side "
-                "computes (the loop's latency, not a CPU)")
-    return "—"
+        return "the stack's CPU is full: the stack's limit"
+    if b.wrk_stack >= FULL_PCT:
+        return ("the stack's CPU is full under wrk, not under locust, and locust's is not full either: between "
+                "an answer and the next request, locust's users take time that neither CPU shows as busy")
+    return "neither tool fills either CPU: the closed loop's own latency limits both"
 
 
 def _median(values: list[float]) -> float | None:

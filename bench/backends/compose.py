@@ -4,8 +4,8 @@ Each bring-up gets its own compose project (bench-<run-id>-<stack>-<n>), its con
 rendered from the stack's templates with a compose context, free loopback ports for what
 the host must reach, and CPU sets that keep the stack and the load generator on separate
 cores. `down -v --remove-orphans` runs after each stack on a thread of its own, while the
-next stack comes up (never during a load), and the run's end waits for it, so nothing of
-the run survives it.
+next stack comes up (never during a load; first, where a compose file fixes a subnet), and
+the run's end waits for it, so nothing of the run survives it.
 Works with Compose v2 (`docker compose`) and docker-compose v1.29 (no `up --wait` there,
 so readiness is polled here with a deadline).
 """
@@ -196,10 +196,12 @@ class ComposeBackend:
 
     @contextmanager
     def run_scope(self, placement: Placement) -> Iterator[None]:
-        """Nothing held beyond each stack's own bring-up; at the end, every project is down."""
+        """At the end, every project of the run is down (the last ones go down on the teardown thread)."""
         try:
             yield
         finally:
+            if pending := sum(not t.done() for t in self._teardowns):
+                progress(f"waiting for {pending} compose project(s) to go down")
             for _ in range(3):  # a Ctrl-C while waiting must not leave a project behind
                 try:
                     self._settle()
@@ -228,6 +230,8 @@ class ComposeBackend:
         render_configs(stack, run.params, run.stack_dir / "work")
         published = {name: free_port() for name in _published(stack)}
         env = self._env(stack, run, published)
+        if _fixed_addresses(stack):  # its networks cannot exist twice on one engine: the last project goes first
+            self._settle()
         session = _Project(project, stack, [*self._compose, "-p", project, "-f", str(stack.path / stack.compose.file)],
                            env, logs)  # fmt: skip
         try:  # the project name is fixed before anything starts, so `finally` can always take it down
@@ -382,14 +386,24 @@ class _Project:
         with contextlib.suppress(Exception):
             done = self.compose("logs", "--no-color", *self.services, timeout=30)
             (self.logs / "containers.log").write_text(done.stdout + done.stderr, encoding="utf-8")
-        for _ in range(3):  # a Ctrl-C during `down` must not leave the project behind
-            try:
-                if self.compose("down", "-v", "--remove-orphans", "-t", "5", timeout=120).returncode == 0:
-                    break
-            except KeyboardInterrupt:
-                continue
-        if self._client is not None:
-            self._client.close()
+        try:
+            for _ in range(3):  # on the teardown thread: no Ctrl-C reaches it, a failed `down` is tried again
+                done = self.compose("down", "-v", "--remove-orphans", "-t", "5", timeout=120)
+                if done.returncode == 0:
+                    return
+            raise StackFailed(f"compose down failed for {self.name}: {_last_line(done.stderr)}")
+        finally:
+            if self._client is not None:
+                self._client.close()
+
+
+def _fixed_addresses(stack: Stack) -> bool:
+    """Whether the stack's compose file fixes a network's subnet (the gateway's clients network does)."""
+    try:
+        text = (stack.path / stack.compose.file).read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return re.search(r"^[^#]*\bsubnet\s*:", text, re.MULTILINE) is not None
 
 
 def _app_environment(app: App, health: str) -> dict[str, str]:

@@ -18,11 +18,15 @@ pytestmark = pytest.mark.skipif(_reason is not None, reason=f"no Docker engine w
 
 def test_the_allow_list_refuses_the_container_outside_its_cidr(tmp_path_factory: pytest.TempPathFactory) -> None:
     results = tmp_path_factory.mktemp("gateway-compose")
-    done = run_bench("gateway", "--experiments", "allowlist", "-t", "2s", "--warmup", "0", "--repeat", "1", "-u",
+    # two experiments: two bring-ups of a stack whose clients network has a fixed subnet, one after the other
+    done = run_bench("gateway", "--experiments", "trace,allowlist", "-t", "1s", "--warmup", "0", "--repeat", "1", "-u",
                      str(USERS), "--backend", "compose", "--results", str(results), timeout=400)  # fmt: skip
     assert done.returncode == 0, done.stderr
     _, run = only_run(results)
-    phases = {m["label"].removeprefix("gateway@allowlist="): m for m in measurements(run, "experiment")}
+    found = measurements(run, "experiment")
+    assert [m["label"] for m in found][:2] == ["gateway@trace=off", "gateway@trace=on"]
+    assert all(m["status"] == "ok" for m in found), [(m["label"], m["error"]) for m in found]
+    phases = {m["label"].removeprefix("gateway@allowlist="): m for m in found if "@allowlist=" in m["label"]}
     assert list(phases) == ["off", "on", "on+outside"]
     for m in phases.values():
         assert m["status"] == "ok" and m["backend"] == "compose", (m["label"], m["error"], m["log_tail"])
