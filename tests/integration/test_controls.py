@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.integration.conftest import measurements, only_run, run_bench, table_rows
 
-LOAD = ["-u", "8", "-r", "8", "-t", "2s", "--warmup", "1s", "--backend", "local", "--no-floor"]
+LOAD = ["-u", "8", "-r", "8", "-t", "2s", "--warmup", "0.5s", "--backend", "local", "--no-floor"]
 
 
 def test_an_identical_pair_is_not_significant_and_the_floor_is(tmp_path: Path) -> None:

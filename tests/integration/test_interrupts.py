@@ -71,9 +71,9 @@ def test_a_breaker_run_interrupted_after_its_capacity_phase_keeps_it(tmp_path: P
 
 
 def test_breaker_repeats_each_phase_interleaved(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "bench", "breaker", "--rate", "150", "-t", "1s", "--repeat", "2",
-                           "--backend", "local", "--results", str(tmp_path)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "bench", "breaker", "--rate", "150", "-t", "1s", "--warmup", "0.5s",
+                           "--repeat", "2", "--backend", "local", "--results", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     _, run = only_run(tmp_path)
     phases = [(m["params"]["breaker"], m["repeat"]) for m in measurements(run, "overload")]
