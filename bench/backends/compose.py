@@ -55,6 +55,7 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 TIP = "start the engine: dockerd & (or install docker.io docker-compose)"
 _counter = itertools.count(1)
+_services: dict[tuple[str, int], list[str]] = {}  # (compose file, its mtime) -> its services
 
 
 def compose_command() -> list[str] | None:
@@ -324,13 +325,21 @@ class _Project:
         return _compose_call([*self.argv, *args], dict(os.environ) | self.env, self.logs / "compose.log", timeout)
 
     def start(self, timeout: float) -> None:
-        listed = self.compose("config", "--services")
-        if listed.returncode != 0:
-            raise StackFailed(f"compose config failed for {self.name}", listed.stderr[-2000:])
-        self.services = [s for s in listed.stdout.split() if s not in self.load_services]
+        self.services = [s for s in self._all_services() if s not in self.load_services]
         started = self.compose("up", "-d", "--no-build", *self.services, timeout=timeout + 60)
         if started.returncode != 0:
             raise StackFailed(f"compose up failed: {_last_line(started.stderr)}", self.log_tail() or started.stderr)
+
+    def _all_services(self) -> list[str]:
+        """Every service of the compose file, as compose reads it (once per file and version of it)."""
+        path = Path(self.argv[self.argv.index("-f") + 1])
+        key = (str(path), path.stat().st_mtime_ns if path.exists() else 0)
+        if key not in _services:
+            listed = self.compose("config", "--services")
+            if listed.returncode != 0:
+                raise StackFailed(f"compose config failed for {self.name}", listed.stderr[-2000:])
+            _services[key] = listed.stdout.split()
+        return _services[key]
 
     def containers(self) -> list[Any]:
         """The project's stack containers (not the load generator)."""

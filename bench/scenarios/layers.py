@@ -1,21 +1,22 @@
 """What each layer costs: pairs of rows that differ by one layer or one setting (stacks/layers.toml).
 
-For every row of the chosen pairs, `--repeat` rounds, rows interleaved within each round, one
-bring-up per row and round:
+For every row of the chosen pairs, `--repeat` rounds, rows interleaved within each round, about
+one bring-up per row and round:
 1. saturation: closed loop at `-u` users, flat out: throughput, CPU per request, memory;
 2. fixed rate: each pair's rows at one open-model rate both sustain, half the slower row's
    capacity (measured by round 1's saturation): latency there is the layer's own cost, not
    queueing (at saturation added latency only restates throughput).
-Round 1 measures saturation first for every row, so the rates are known before any fixed-rate
-load; later rounds measure both in one bring-up. A row in several pairs at the same rate is
-loaded once per round.
+Round 1 measures saturation first for every row: the second row of a pair loads the pair's rate
+in the same bring-up (both capacities are known by then), the first comes up once more at the
+end of the round for it; later rounds measure both in one bring-up. A row in several pairs at
+the same rate is loaded once per round.
 """
 
 from __future__ import annotations
 
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -25,7 +26,7 @@ from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
 from bench.options import Option, Placement, Values
-from bench.results import LoadShape, Role, folder_of
+from bench.results import LoadShape, Measurement, Role, folder_of
 from bench.scenarios.base import Scenario, ScenarioConfig, plan_progress, stacks_of
 from bench.variants import Variant, variants
 
@@ -125,30 +126,44 @@ class Layers(Scenario[LayersConfig]):
         started, total = time.monotonic(), len(config.rows) * (config.repeat + 1)
         done = 0
         capacity: dict[str, float] = {}
-        for row in config.rows:  # round 1, saturation first: it sets the fixed rates
-            progress(plan_progress(done, total, started, config.duration_s * 2 + 4))
-            m = session.measure(row.stack, "saturation", config.saturation(), label=row.label, params=row.params,
-                                folder=f"{folder_of(row.label)}-r1-saturation")  # fmt: skip
-            capacity[row.label] = m.figures.rps if m.ok and m.figures else 0.0
+        taken: dict[str, set[float]] = {row.label: set() for row in config.rows}  # round 1's fixed rates so far
+
+        def known_now(row: Variant) -> Callable[[Measurement], list[float]]:
+            def rates(m: Measurement) -> list[float]:  # after the row's saturation: pairs whose both rows are known
+                capacity[row.label] = m.figures.rps if m.ok and m.figures else 0.0
+                found = {r for p, r in fixed_rates(config.pairs, capacity, quiet=True).items() if _in(p, row, config)}
+                taken[row.label] |= found
+                return sorted(found)
+
+            return rates
+
+        for row in config.rows:  # round 1: saturation first, it sets the fixed rates; a pair's second row
+            progress(plan_progress(done, total, started, config.duration_s * 2 + 4))  # loads its rate at once
+            measure_row(session, config, row, 1, [], saturation=True, then=known_now(row))
             done += 1
         rates = fixed_rates(config.pairs, capacity)
         session.run.settings["pairs"] = [p | {"rate": rates.get(p["name"])} for p in session.run.settings["pairs"]]
         session.save()
         for repeat in range(1, config.repeat + 1):
             for row in config.rows:
+                mine = sorted({r for p, r in rates.items() if _in(p, row, config)} - (taken[row.label] if repeat == 1
+                                                                                       else set()))  # fmt: skip
+                if repeat == 1 and not mine:
+                    total -= 1
+                    continue
                 progress(plan_progress(done, total, started, config.duration_s * 2 + 4))
-                measure_row(session, config, row, repeat, sorted({r for p, r in rates.items() if _in(p, row, config)}))
+                measure_row(session, config, row, repeat, mine, saturation=repeat > 1)
                 done += 1
 
 
-def fixed_rates(pairs: tuple[Pair, ...], capacity: Mapping[str, float]) -> dict[str, float]:
+def fixed_rates(pairs: tuple[Pair, ...], capacity: Mapping[str, float], quiet: bool = False) -> dict[str, float]:
     """pair name -> RATE_SHARE of the slower row's capacity (pairs whose capacity is unknown get none)."""
     found = {}
     for p in pairs:
         slower = min(capacity.get(p.base, 0.0), capacity.get(p.other, 0.0))
         if slower > 0:
             found[p.name] = round(RATE_SHARE * slower, 1)
-        else:
+        elif not quiet:
             progress(f"WARNING: pair {p.name}: no capacity measured for both rows, so no fixed rate")
     return found
 
@@ -158,11 +173,13 @@ def _in(pair_name: str, row: Variant, config: LayersConfig) -> bool:
     return row.label in (pair.base, pair.other)
 
 
-def measure_row(session: Session, config: LayersConfig, row: Variant, repeat: int, rates: list[float]) -> None:
-    """One bring-up of a row: saturation (after round 1) and each fixed rate it is loaded at, recorded as taken."""
-    loads: list[tuple[Role, LoadShape]] = [] if repeat == 1 else [("saturation", config.saturation())]
+def measure_row(session: Session, config: LayersConfig, row: Variant, repeat: int, rates: list[float],
+                saturation: bool, then: Callable[[Measurement], list[float]] | None = None) -> None:  # fmt: skip
+    """One bring-up of a row: saturation (if asked) and each fixed rate it is loaded at, recorded as taken;
+    `then(saturation)`: more fixed rates to load in the same bring-up, known once its saturation is."""
+    loads: list[tuple[Role, LoadShape]] = [("saturation", config.saturation())] if saturation else []
     loads += [("fixed_rate", config.fixed(rate)) for rate in rates]
-    folder = f"{folder_of(row.label)}-r{repeat}"
+    folder = f"{folder_of(row.label)}-r{repeat}" + ("" if saturation or repeat > 1 else "-fixed")
     progress(f"[{row.label} #{repeat}] starting")
     pending = [session.new(row.stack, role, load, label=row.label, repeat=repeat, params=row.params, folder=folder)
                for role, load in loads]  # fmt: skip
@@ -174,6 +191,9 @@ def measure_row(session: Session, config: LayersConfig, row: Variant, repeat: in
                 session.load(running, m, session.run_dir / folder / f"{m.role}-{m.load.rate or m.load.users:g}")
                 session.record(m)  # an interrupted load is recorded, then ends the run
                 pending.pop(0)
+                if m.role == "saturation" and then is not None:
+                    pending += [session.new(row.stack, "fixed_rate", config.fixed(rate), label=row.label, repeat=repeat,
+                                            params=row.params, folder=folder) for rate in then(m)]  # fmt: skip
     except StackFailed as exc:  # the row could not start, or died: its loads not taken are recorded as failed
         for m in pending:
             m.error, m.log_tail = str(exc), exc.log_tail
