@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -20,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.procs import ProcessGroup, tail
+from bench.procs import Child, ProcessGroup, tail
 from bench.record import Figures, ProcessReport, Tally
 from bench.results import LoadShape
 from bench.stacks import ROOT
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 SAMPLES_PREFIX = "samples"  # each locust process writes samples-<host>-<pid>[-w<N>].json
+CLIENT_SWITCHES = ("BENCH_HEADERS",)  # what run_load's `client_env` may set (see bench/locustfile.py)
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,14 @@ class LoadOutcome:
     log_tail: str = ""
 
 
-def locust_args(base_url: str, settings: LoadShape, out: str, locustfile: str) -> list[str]:
-    """Locust's arguments: headless, machine-readable output under `out` (as locust sees it)."""
-    run_time = max(1, math.ceil(settings.warmup_s + settings.duration_s))
+def locust_args(base_url: str, settings: LoadShape, out: str, locustfile: str, master: bool = False) -> list[str]:
+    """Locust's arguments: headless, machine-readable output under `out` (as locust sees it).
+
+    A process running alone quits itself when the measured window is over (BENCH_DURATION), so
+    its -t is only a bound, a second later; a master (`--processes`, or `master`) ends at -t.
+    """
+    alone = settings.processes == 1 and not master
+    run_time = max(1, math.ceil(settings.warmup_s + settings.duration_s)) + (1 if alone else 0)
     return [
         "-f", locustfile,  # with a user's own locustfile: "lab,user" (the lab's recorder beside their users)
         "--headless",
@@ -65,6 +72,7 @@ def locust_env(settings: LoadShape, out: str) -> dict[str, str]:
     return {
         "BENCH_SAMPLES": f"{out}/{SAMPLES_PREFIX}",
         "BENCH_WARMUP": f"{settings.warmup_s:g}",
+        "BENCH_DURATION": f"{settings.duration_s:g}",
         "BENCH_WAIT": f"{settings.wait_s:g}",
         # each locust process paces its share of the total arrival rate, with its share of the bound
         "BENCH_RATE": f"{settings.rate / settings.processes:g}" if settings.rate else "0",
@@ -94,9 +102,12 @@ class LocalLauncher:
         return [*prefix, sys.executable, "-m", "locust", *args], env
 
     @contextmanager
-    def workers(self, settings: LoadShape, out: Path) -> Iterator[None]:
+    def around(self, settings: LoadShape, out: Path) -> Iterator[None]:
         """Nothing to start: locust's own --processes forks the workers beside the master."""
         yield
+
+    def stop(self, child: Child, grace: float) -> None:
+        """Nothing to do: the SIGTERM to the child's group reaches locust itself."""
 
 
 class Launcher(Protocol):
@@ -104,8 +115,13 @@ class Launcher(Protocol):
 
     def command(self, settings: LoadShape, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]: ...
 
-    def workers(self, settings: LoadShape, out: Path) -> contextlib.AbstractContextManager[None]:
-        """Whatever must run beside the command for `settings.processes` workers, for its duration."""
+    def around(self, settings: LoadShape, out: Path) -> contextlib.AbstractContextManager[None]:
+        """Whatever must be up while the command runs (a container to run it in, `settings.processes` workers)."""
+        ...
+
+    def stop(self, child: Child, grace: float) -> None:
+        """Ask a locust still running to stop (SIGTERM: it writes its files) where signalling `child` cannot
+        reach it, and wait up to `grace` s for it."""
         ...
 
 
@@ -120,7 +136,7 @@ def run_load(
     """Run locust until it ends, the stack breaks (`problem()` says why) or Ctrl-C.
 
     `client_env` sets the locustfile's client switches (BENCH_HEADERS: see bench/locustfile.py);
-    under compose they reach the `user` container through its compose file's `environment`.
+    under compose they reach locust in its container as `docker exec -e` flags (bench/backends/compose.py).
     In every case locust is stopped with SIGTERM first, which makes it write its files,
     so what was measured up to that moment is kept.
     """
@@ -132,7 +148,7 @@ def run_load(
     interrupted = False
     exit_code = None
     try:
-        with launcher.workers(settings, out):
+        with launcher.around(settings, out):
             try:
                 child = group.start("locust", argv, out / "locust.log", cwd=ROOT, env=env)
                 limit = time.monotonic() + settings.warmup_s + settings.duration_s + 60
@@ -140,8 +156,11 @@ def run_load(
                     broken = problem()
                     if time.monotonic() > limit:
                         broken = "locust did not stop within 60 s of its run time"
-                    time.sleep(0.2)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        child.popen.wait(timeout=0.2)  # back at once when locust ends
             finally:
+                if group.children and child.exited() is None:
+                    launcher.stop(child, grace=15.0)
                 exit_code = child.exited() if group.children else None
                 group.stop(grace=15.0)  # SIGTERM: locust writes its json/csv and our samples
     except KeyboardInterrupt:  # keep going to the teardown and return what was measured

@@ -13,6 +13,9 @@ BENCH_SAMPLES  path prefix of the files each locust process writes: PREFIX-<host
                per window, PREFIX-<host>-<pid>.json when it quits (the runner merges them all;
                the host name keeps worker containers, each its own pid 1, apart)
 BENCH_WARMUP   seconds from the first request that are not counted (default 0)
+BENCH_DURATION seconds measured after the warmup: a locust process running alone quits then, so the
+               window is what was asked (locust's -t takes whole seconds and counts its start-up);
+               0 or under a master: locust's -t ends the run
 BENCH_WAIT     seconds each user waits between requests (default 0: closed loop, flat out)
 BENCH_RATE     arrival rate (req/s) of this process: the open model, like `vegeta -rate`; one
                OpenUser per process sends every slot on time, in flight as many as needed
@@ -66,6 +69,7 @@ locust.runners.CPU_MONITOR_INTERVAL = 2.0  # locust's default 10 s never fires i
 
 SAMPLES = os.environ.get("BENCH_SAMPLES")
 WARMUP = float(os.environ.get("BENCH_WARMUP", "0"))
+DURATION = float(os.environ.get("BENCH_DURATION", "0"))
 WAIT = float(os.environ.get("BENCH_WAIT", "0"))
 RATE = float(os.environ.get("BENCH_RATE", "0"))
 MAX_IN_FLIGHT = int(os.environ.get("BENCH_MAX_IN_FLIGHT", "10000"))
@@ -103,6 +107,7 @@ class Recorder:
         self.cpu_at_start: float | None = None  # process CPU seconds when measuring began
         self.tcp_at_start: dict[str, int] | None = None  # this namespace's TCP counters then
         self.closed = False
+        self.runner: Any = None  # this process's locust runner, set at init
 
     def _measuring(self, now: float) -> Tally | None:
         """The window `now` falls in; None during the warmup (which starts at the first request)."""
@@ -115,6 +120,8 @@ class Recorder:
             self.cpu_at_start = time.process_time()
             self.tcp_at_start = read_tcp_counters()
             self._open(0, report.measured_from)
+            if DURATION > 0 and type(self.runner) is locust.runners.LocalRunner:  # alone, not a worker
+                gevent.spawn_later(report.measured_from + DURATION - now, self.runner.quit)
         while now >= self.window_end:
             self.flush()
         return self.window
@@ -219,6 +226,8 @@ def _attempts(headers: Any) -> int:
         return int(headers.get(ATTEMPTS_HEADER) or 1)
     except ValueError:
         return 1
+
+
 class Shipping:
     """BENCH_SHIP: the workers' files travel to the master over locust's own connection."""
 
@@ -262,6 +271,7 @@ SHIPPING = Shipping()
 
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
+    RECORDER.runner = environment.runner
     if SHIP:
         SHIPPING.start(environment.runner)
 

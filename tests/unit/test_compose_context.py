@@ -10,6 +10,7 @@ from bench import images, istio
 from bench.backends.compose import (
     CONFIG_DIR,
     ComposeLauncher,
+    Generators,
     compose_context,
     cpuset,
     project_name,
@@ -72,25 +73,33 @@ def test_pinned_cpus_become_the_containers_cpusets() -> None:
     assert cpuset(None, 4) == "0-3"  # --pin off: every CPU of the engine
 
 
+def _launcher(folder: Path) -> ComposeLauncher:
+    compose = ("docker-compose", "-p", "bench-x-1", "-f", "f.yml")
+    return ComposeLauncher(compose, {}, 0, 0, Generators(compose, {}, "bench-x-1", folder / "compose.log"), folder)
+
+
 def test_the_launcher_runs_locust_in_the_user_container(tmp_path: Path) -> None:
-    launcher = ComposeLauncher(("docker-compose", "-p", "p", "-f", "f.yml"), {"BENCH_UID": "0"}, 0, 0)
-    argv, env = launcher.command(LoadShape(5, 5, 2.0, 1.0), "http://proxy:80", tmp_path / "load")
-    assert argv[:9] == ["docker-compose", "-p", "p", "-f", "f.yml", "run", "--rm", "--no-deps", "-T"]
     settings = LoadShape(5, 5, 2.0, 1.0)
-    assert all(f"{k}={v}" in argv for k, v in locust_env(settings, "/out").items())
-    assert argv[argv.index("user") + 1 : argv.index("user") + 4] == ["python", "-m", "locust"]
+    argv, env = _launcher(tmp_path).command(settings, "http://proxy:80", tmp_path / "sat" / "load")
+    assert argv[:2] == ["docker", "exec"]
+    container = argv.index("bench-x-1-user")
+    assert argv[container + 1 : container + 3] == ["sh", "-c"] and argv[container + 5 : container + 8] == [
+        "python", "-m", "locust"]  # fmt: skip
+    inner = locust_env(settings, "/out/sat/load")  # the load's folder, as the container mounts the bring-up's
+    assert all(f"-e {k}" in " ".join(argv[:container]) and env[k] == v for k, v in inner.items())
+    assert "-e BENCH_HEADERS" in " ".join(argv[:container])  # a client switch, when run_load sets it
     assert argv[argv.index("--host") + 1] == "http://proxy:80"
-    assert env["BENCH_OUT"] == str((tmp_path / "load").resolve())
+    assert argv[argv.index("--csv") + 1] == "/out/sat/load/locust"
     assert "--master" not in argv and "--processes" not in argv
 
 
 def test_with_two_processes_the_user_container_is_a_named_master_of_two_workers(tmp_path: Path) -> None:
-    launcher = ComposeLauncher(("docker-compose", "-p", "p", "-f", "f.yml"), {}, 0, 0, "bench-x-1")
-    argv, env = launcher.command(LoadShape(10, 10, 2.0, 1.0, rate=100.0, processes=2), "http://app:80", tmp_path)
+    argv, env = _launcher(tmp_path).command(LoadShape(10, 10, 2.0, 1.0, rate=100.0, processes=2), "http://app:80",
+                                            tmp_path / "load")  # fmt: skip
     assert "--processes" not in argv  # locust's own forking stays local; here the workers are containers
     assert argv[argv.index("--expect-workers") + 1] == "2" and "--master" in argv
-    assert argv[argv.index("--name") + 1] == "bench-x-1-master" < argv[argv.index("user")]
     assert env["BENCH_RATE"] == "50"  # each worker paces its share of the total rate
+    assert _launcher(tmp_path).generators.name("user_outside") == "bench-x-1-user-outside"  # a DNS name
 
 
 def test_the_wheelhouse_holds_only_container_packages_and_its_stamp_follows_the_pins() -> None:

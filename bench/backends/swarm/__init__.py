@@ -37,6 +37,7 @@ from bench.console import progress
 from bench.errors import ConfigError, MissingToolError, StackFailed
 from bench.load import locust_args, locust_env
 from bench.options import Placement
+from bench.procs import Child
 from bench.results import LoadShape
 from bench.stacks import Stack, discovery
 from bench.stacks import render as fill
@@ -402,7 +403,7 @@ class SwarmLauncher:
         out.mkdir(parents=True, exist_ok=True)
         _hand_over(out, self.uid, self.gid)
         env = dict(self.master.environment) | locust_env(settings, render.OUT) | render.SHIP
-        args = locust_args(base_url, replace(settings, processes=1), render.OUT, "/bench/locustfile.py")
+        args = locust_args(base_url, replace(settings, processes=1), render.OUT, "/bench/locustfile.py", master=True)
         args += ["--master", "--expect-workers", str(settings.processes),
                  "--expect-workers-max-wait", str(MASTER_WAIT_S)]  # fmt: skip
         argv = ["docker", "run", "--rm", "--name", master_name(self.stack), "--network",
@@ -414,8 +415,11 @@ class SwarmLauncher:
         argv += [flag for k, v in env.items() for flag in ("-e", f"{k}={v}")]
         return [*argv, self.master.image, "python", "-m", "locust", *args], dict(os.environ)
 
+    def stop(self, child: Child, grace: float) -> None:
+        """Nothing to do: `docker run` forwards the SIGTERM sent to its group to the master."""
+
     @contextmanager
-    def workers(self, settings: LoadShape, out: Path) -> Iterator[None]:
+    def around(self, settings: LoadShape, out: Path) -> Iterator[None]:
         """The workers up before the master starts (they wait for its name), scaled back to 0 after."""
         _wait_gone(master_name(self.stack))  # the previous load's master, if there was one
         env = locust_env(settings, render.OUT) | render.SHIP
