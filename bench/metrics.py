@@ -7,10 +7,12 @@ readings into CPU% over the measured window and peak resident memory.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -43,6 +45,29 @@ def process_tree_usage(pids: Iterable[int]) -> Usage:
             except psutil.Error:
                 continue  # a worker that ended between listing and reading
     return Usage(cpu, rss)
+
+
+def cgroup_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds used so far by the control group of process `pid` (a container's), read from the host's
+    cgroup files: exact at the moment of reading (the Docker API's figure can be up to its collection tick
+    old); None where they cannot be read (another host's engine, no permission)."""
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="ascii") as lines:
+            groups = [line.rstrip("\n").split(":", 2) for line in lines]
+    except OSError:
+        return None
+    for _, controllers, path in groups:  # cgroup v1: the cpuacct controller's hierarchy
+        if "cpuacct" in controllers.split(","):
+            for mount in (f"/sys/fs/cgroup/{controllers}", "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct"):
+                with contextlib.suppress(OSError, ValueError):
+                    return int(Path(f"{mount}{path}/cpuacct.usage").read_text(encoding="ascii")) / 1e9
+    for hierarchy, _, path in groups:  # cgroup v2 (or v1's unified hierarchy beside it)
+        if hierarchy == "0":
+            for mount in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+                with contextlib.suppress(OSError, ValueError, StopIteration):
+                    stat = Path(f"{mount}{path}/cpu.stat").read_text(encoding="ascii").splitlines()
+                    return int(next(v for k, v in (line.split() for line in stat) if k == "usage_usec")) / 1e6
+    return None
 
 
 def time_wait_count(ports: set[int]) -> int | None:

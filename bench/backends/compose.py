@@ -3,9 +3,11 @@
 Each bring-up gets its own compose project (bench-<run-id>-<stack>-<n>), its configs
 rendered from the stack's templates with a compose context, free loopback ports for what
 the host must reach, and CPU sets that keep the stack and the load generator on separate
-cores. `down -v --remove-orphans` runs after each stack on a thread of its own, while the
-next stack comes up (never during a load; first, where a compose file fixes a subnet), and
-the run's end waits for it, so nothing of the run survives it.
+cores. Locust runs in an idle container of the project's `user` service (started while the
+stack gets ready), one `docker exec` per load. `down -v --remove-orphans` runs after each
+stack on a thread of its own, while the next stack comes up (never during a load; first,
+where a compose file fixes a subnet), and the run's end waits for it, so nothing of the run
+survives it.
 Works with Compose v2 (`docker compose`) and docker-compose v1.29 (no `up --wait` there,
 so readiness is polled here with a deadline).
 """
@@ -28,17 +30,19 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
+import yaml
+
 from bench import images
-from bench.backends.base import BringUp, RunningStack, wait_until_ok
+from bench.backends.base import BringUp, RunningStack, Teardowns, wait_until_ok
 from bench.backends.local import free_port
 from bench.console import progress
 from bench.errors import MissingToolError, StackFailed
 from bench.load import CLIENT_SWITCHES, locust_args, locust_env
-from bench.metrics import Usage
+from bench.metrics import Usage, cgroup_cpu_seconds
 from bench.options import Placement
 from bench.procs import Child
 from bench.results import LoadShape
-from bench.stacks import Stack, discovery, render
+from bench.stacks import ROOT, Stack, discovery, render
 from bench.userapp import App
 from bench.variants import environment as params_environment
 from bench.variants import template_context
@@ -104,6 +108,28 @@ def render_configs(stack: Stack, params: Mapping[str, str], dest: Path) -> None:
     for name in stack.templates:
         text = render((stack.path / name).read_text(encoding="utf-8"), context)
         (dest / Path(name).name).write_text(text, encoding="utf-8")
+
+
+def run_file(stack: Stack, dest: Path) -> Path:
+    """The stack's compose file as a run uses it, in `dest`: without healthchecks, and `depends_on` as start
+    order only. Docker runs a healthcheck in the service's container every interval for as long as it runs,
+    loads included: about 0.1 s of CPU a second for a python probe (0.02 s for `true`), on the stack's own
+    CPUs. The run polls readiness itself from outside (wait_until_ok); by hand the file keeps its checks.
+    Relative paths stay the stack folder's (`--project-directory`)."""
+    source = stack.path / stack.compose.file
+    try:
+        document = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise StackFailed(f"cannot read {source}: {exc}") from exc
+    for service in (document.get("services") or {}).values():
+        service.pop("healthcheck", None)
+        if isinstance(service.get("depends_on"), dict):
+            service["depends_on"] = list(service["depends_on"])
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / "docker-compose.yml"
+    header = f"# {source.relative_to(ROOT)} as this run used it (bench/backends/compose.py: run_file)\n"
+    path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def project_name(stack_dir: Path, n: int) -> str:
@@ -232,8 +258,7 @@ class ComposeBackend:
         self._images: images.Images | None = None
         self._ncpu = 1
         self._app_images: dict[tuple[str, str], str] = {}  # (app, locustfile) -> image with them
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose-teardown")
-        self._teardowns: list[Future[None]] = []  # projects going down while the next stack comes up
+        self._teardowns = Teardowns("compose")  # projects going down while the next stack comes up
 
     def check(self, stacks: list[Stack]) -> None:
         reason = unavailable_reason()
@@ -253,23 +278,14 @@ class ComposeBackend:
         try:
             yield
         finally:
-            if pending := sum(not t.done() for t in self._teardowns):
+            if pending := self._teardowns.pending():
                 progress(f"waiting for {pending} compose project(s) to go down")
-            for _ in range(3):  # a Ctrl-C while waiting must not leave a project behind
-                try:
-                    self._settle()
-                    break
-                except KeyboardInterrupt:
-                    continue
+            self._settle(shielded=True)  # a Ctrl-C while waiting must not leave a project behind
 
-    def _settle(self) -> None:
-        """Wait until the projects being taken down are gone."""
-        while self._teardowns:
-            try:
-                self._teardowns[0].result()
-            except Exception as exc:  # said, and the run goes on
-                progress(f"WARNING: a compose project was not taken down cleanly: {exc}")
-            self._teardowns.pop(0)
+    def _settle(self, shielded: bool = False) -> None:
+        """Wait until the projects being taken down are gone (one that was not is said; the run goes on)."""
+        for problem in self._teardowns.wait(shielded):
+            progress(f"WARNING: a compose project was not taken down cleanly: {problem}")
 
     @contextmanager
     def up(self, stack: Stack, bring_up: BringUp) -> Iterator[RunningStack]:
@@ -285,8 +301,9 @@ class ComposeBackend:
         env = self._env(stack, run, published)
         if _fixed_addresses(stack):  # its networks cannot exist twice on one engine: the last project goes first
             self._settle()
-        session = _Project(project, stack, [*self._compose, "-p", project, "-f", str(stack.path / stack.compose.file)],
-                           env, logs)  # fmt: skip
+        argv = [*self._compose, "-p", project, "--project-directory", str(stack.path), "-f",
+                str(run_file(stack, run.stack_dir / "work"))]  # fmt: skip
+        session = _Project(project, stack, argv, env, logs)
         try:  # the project name is fixed before anything starts, so `finally` can always take it down
             session.start(run.ready_timeout)
             session.generators.start(USER_SERVICE)  # while the stack gets ready
@@ -296,7 +313,7 @@ class ComposeBackend:
             self._settle()  # the previous stack went down while this one came up: not during this load
             yield target
         finally:
-            self._teardowns.append(self._pool.submit(session.down))
+            self._teardowns.submit(session.down)
 
     def _env(self, stack: Stack, run: BringUp, published: Mapping[str, int]) -> dict[str, str]:
         assert self._images is not None
@@ -363,6 +380,7 @@ class _Project:
 
     def __init__(self, name: str, stack: Stack, argv: list[str], env: dict[str, str], logs: Path) -> None:
         self.name = name
+        self.stack = stack
         self.argv = argv
         self.env = env
         self.logs = logs
@@ -385,7 +403,7 @@ class _Project:
 
     def _all_services(self) -> list[str]:
         """Every service of the compose file, as compose reads it (once per file and version of it)."""
-        path = Path(self.argv[self.argv.index("-f") + 1])
+        path = self.stack.path / self.stack.compose.file
         key = (str(path), path.stat().st_mtime_ns if path.exists() else 0)
         if key not in _services:
             listed = self.compose("config", "--services")
@@ -443,8 +461,8 @@ class _Project:
         done = self.compose("logs", "--no-color", "--tail", "20", *self.services, timeout=30)
         return (done.stdout + done.stderr).strip()
 
-    def down(self) -> None:
-        """Keep the containers' logs, then remove everything of the project."""
+    def down(self) -> str | None:
+        """Keep the containers' logs, then remove everything of the project; what went wrong, if anything."""
         self.generators.remove()
         with contextlib.suppress(Exception):
             done = self.compose("logs", "--no-color", *self.services, timeout=30)
@@ -453,8 +471,8 @@ class _Project:
             for _ in range(3):  # on the teardown thread: no Ctrl-C reaches it, a failed `down` is tried again
                 done = self.compose("down", "-v", "--remove-orphans", "-t", "1", timeout=120)  # measured already
                 if done.returncode == 0:
-                    return
-            raise StackFailed(f"compose down failed for {self.name}: {_last_line(done.stderr)}")
+                    return None
+            return f"compose down failed for {self.name}: {_last_line(done.stderr)}"
         finally:
             if self._client is not None:
                 self._client.close()
@@ -556,12 +574,17 @@ class EngineStats:
         return self._snapshot[1]
 
     def usage(self) -> Usage:
-        """CPU seconds and memory in use of the containers together."""
-        cpu_ns, memory = 0, 0
-        for _, stats in self.read():
-            cpu_ns += int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0))
+        """CPU seconds and memory in use of the containers together; CPU from the container's cgroup where this
+        host can read it (exact now; the engine's reads of several containers can differ by half a second,
+        which on a short load moved the CPU % by a quarter), else the engine's."""
+        cpu, memory = 0.0, 0
+        for container, stats in self.read():
+            pid = int(container.attrs.get("State", {}).get("Pid") or 0)
+            exact = cgroup_cpu_seconds(pid) if pid else None
+            cpu += exact if exact is not None else int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get(
+                "total_usage", 0)) / 1e9  # fmt: skip
             memory += memory_in_use(stats.get("memory_stats", {}))
-        return Usage(cpu_ns / 1e9, memory)
+        return Usage(cpu, memory)
 
     def memory_state(self) -> dict[str, float]:
         """OOM kills, memory limit hits and the fullest container's share of its limit, now and at its peak,

@@ -17,18 +17,18 @@ Everything of a stack is removed when it is torn down; the run's end waits until
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import images
-from bench.backends.base import BringUp, RunningStack, wait_until_ok
+from bench.backends.base import BringUp, RunningStack, Teardowns, wait_until_ok
 from bench.backends.compose import compose_context, cpuset
 from bench.backends.swarm import engine, render
 from bench.backends.swarm.engine import OWNER_LABEL, docker
@@ -63,8 +63,7 @@ class SwarmBackend:
         self._nodes: list[engine.Node] = []
         self._scope: str | None = None  # what the run did to the engine's swarm (None: no scope yet)
         self._removing: list[str] = []  # stacks torn down whose removal the run's end waits for
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swarm-teardown")
-        self._teardowns: list[Future[str | None]] = []
+        self._teardowns = Teardowns("swarm")
 
     def check(self, stacks: list[Stack]) -> None:
         if shutil.which("docker") is None:
@@ -148,16 +147,7 @@ class SwarmBackend:
                                 "README: several machines)")  # fmt: skip
 
     def _wait_removed(self) -> list[str]:
-        problems = []
-        for teardown in self._teardowns:
-            for _ in range(3):  # a Ctrl-C while waiting must not leave the stack behind
-                try:
-                    if failed := teardown.result():
-                        problems.append(failed)
-                    break
-                except KeyboardInterrupt:
-                    continue
-        self._teardowns.clear()
+        problems = self._teardowns.wait(shielded=True)  # a Ctrl-C while waiting must not leave a stack behind
         for name in self._removing:
             for _ in range(3):  # a Ctrl-C while waiting must not leave the stack behind
                 try:
@@ -273,7 +263,7 @@ class SwarmBackend:
         """Keep the services' logs and remove everything of the stack, on a thread of its own while the next
         stack deploys; the run's end waits for it (and for the removal to be complete)."""
         self._removing.append(name)
-        self._teardowns.append(self._pool.submit(_remove, name, deployed, logs))
+        self._teardowns.submit(functools.partial(_remove, name, deployed, logs))
 
 
 def _remove(name: str, deployed: Deployed | None, logs: Path) -> str | None:
