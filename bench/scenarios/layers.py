@@ -145,7 +145,7 @@ class Layers(Scenario[LayersConfig]):
         session.run.settings["pairs"] = [p | {"rate": rates.get(p["name"])} for p in session.run.settings["pairs"]]
         session.save()
         for repeat in range(1, config.repeat + 1):
-            for row in config.rows:
+            for row in config.rows if repeat % 2 else reversed(config.rows):  # every other round backwards
                 mine = sorted({r for p, r in rates.items() if _in(p, row, config)} - (taken[row.label] if repeat == 1
                                                                                        else set()))  # fmt: skip
                 if repeat == 1 and not mine:

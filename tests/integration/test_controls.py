@@ -21,7 +21,8 @@ def test_an_identical_pair_is_not_significant_and_the_floor_is(tmp_path: Path) -
     _, run = only_run(tmp_path)
     assert run["settings"]["repeat"] == 3  # the default
     labels = [m["label"] for m in measurements(run)]
-    assert labels == ["flask_gunicorn@a", "flask_gunicorn@b", "floor"] * 3
+    a, b, floor = "flask_gunicorn@a", "flask_gunicorn@b", "floor"
+    assert labels == [a, b, floor, floor, b, a, a, b, floor]  # each round in the other direction
     summary = (tmp_path / "summary.md").read_text()
     head = table_rows(summary, "stack")[0]  # the main table: a figure cell is the median [min-max] of the repeats
     row = dict(zip(head, table_rows(summary, "`flask_gunicorn@a`")[0], strict=True))

@@ -77,7 +77,7 @@ def test_breaker_repeats_each_phase_interleaved(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     _, run = only_run(tmp_path)
     phases = [(m["params"]["breaker"], m["repeat"]) for m in measurements(run, "overload")]
-    assert phases == [("off", 1), ("seed000", 1), ("off", 2), ("seed000", 2)]
+    assert phases == [("off", 1), ("seed000", 1), ("seed000", 2), ("off", 2)]  # each round in the other direction
     assert not measurements(run, "capacity")  # an absolute rate needs no capacity phase
     assert run["settings"]["repeat"] == 2
     summary = (tmp_path / "summary.md").read_text()

@@ -17,6 +17,7 @@ from bench import options as opt
 from bench.cli import build_parser, main
 from bench.errors import ConfigError
 from bench.scenarios import SCENARIOS, Scenario, ScenarioConfig
+from bench.scenarios.base import interleaved
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -136,3 +137,9 @@ def test_the_cli_loads_no_measuring_or_rendering_code() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     found = [m for m in loaded.stdout.split() if m.startswith(heavy)]
     assert found == []
+
+
+def test_repeats_alternate_direction_so_no_item_always_follows_another() -> None:
+    order = ["ABC"[i] + str(r) for r, i in interleaved(3, "ABC")]
+    assert order == ["A1", "B1", "C1", "C2", "B2", "A2", "A3", "B3", "C3"]
+    assert interleaved(1, "AB") == [(1, 0), (1, 1)]
