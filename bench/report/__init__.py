@@ -17,7 +17,7 @@ import pandas as pd
 
 from bench.report import breaker, common, gateway, html, layers, measure, sweep
 from bench.report.tables import tidy
-from bench.results import RUN_FILE, RunResult, load_run, write_text_atomic
+from bench.results import RUN_FILE, RunResult, load_run, write_bytes_atomic, write_text_atomic
 
 SUMMARY = "summary.md"
 CSV = "results.csv"
@@ -56,14 +56,23 @@ def write_summaries(results_dir: Path, run_dir: Path) -> Path:
     frame = tidy(run)
     where = run_dir.relative_to(results_dir) if run_dir.is_relative_to(results_dir) else run_dir
     renderer = RENDERERS.get(run.scenario, RENDERERS["measure"])
-    for folder in (run_dir, results_dir):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    drawn = renderer.charts(run, run_dir)  # drawn once (most of a report's time), copied to results/
+    for folder in dict.fromkeys((run_dir, results_dir)):
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(folder / CSV, frame.to_csv(index=False))
-        charts = common.chart_links(renderer.charts(run, folder), folder)
+        charts = common.chart_links(drawn if folder == run_dir else [_copy(p, folder) for p in drawn], folder)
         summary = render(run, frame, where, charts)
         write_text_atomic(folder / SUMMARY, summary)
         write_text_atomic(folder / html.REPORT, html.page(summary, folder))
     return results_dir / SUMMARY
+
+
+def _copy(chart: Path, folder: Path) -> Path:
+    """A chart copied into `folder` under its name, replacing the one there at once."""
+    copy = folder / chart.name
+    write_bytes_atomic(copy, chart.read_bytes())
+    return copy
 
 
 def render(run: RunResult, frame: pd.DataFrame, where: Path, charts: str = "") -> str:
