@@ -33,12 +33,13 @@ NETWORK = "net"  # the stack's overlay network, `<stack>_net` once deployed
 USER, WORKER = "user", "worker"  # the load services of stacks/common/load.yml
 OUT = "/out"  # where locust writes, in the master's container
 SHIP = {"BENCH_SHIP": "1"}  # locust workers send their files to the master (bench/locustfile.py)
-KEPT = ("image", "command", "entrypoint", "environment", "healthcheck", "user", "working_dir", "stop_signal",
-        "stop_grace_period")  # fmt: skip
+KEPT = ("image", "command", "entrypoint", "environment", "user", "working_dir", "stop_signal", "stop_grace_period")
 DROPPED = {  # compose key -> what becomes of it under swarm
     "build": "images are built before the run (bench/images.py) and must be on every node",
     "ports": "nothing is published: everything that talks to the stack runs on its overlay network",
-    "depends_on": "the stack is deployed in that order, each step running healthy before the next",
+    "depends_on": "the stack is deployed in that order, each step running before the next",
+    "healthcheck": "none during the loads (a probe every second takes CPU from the stack); readiness is polled "
+                   "from the overlay",
     "profiles": "the load services are handled apart",
     "network_mode": "swarm cannot share a network namespace: the service gets its own, on the overlay",
     "cpuset": "deploy.resources.limits.cpus (as many CPUs as the set holds): limits, not pinning",
