@@ -3,7 +3,6 @@ partial measurement is marked, the run says interrupted, exit 130, nothing is le
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -68,22 +67,6 @@ def test_a_breaker_run_interrupted_after_its_capacity_phase_keeps_it(tmp_path: P
     assert partial["label"] == "fastapi_istio@breaker=off" and partial["status"] == "interrupted"
     summary = (tmp_path / "summary.md").read_text()
     assert f"Capacity measured first (closed loop, {capacity['figures']['requests']} requests" in summary
-
-
-def test_breaker_repeats_each_phase_interleaved(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "bench", "breaker", "--rate", "150", "-t", "1s", "--warmup", "0.5s",
-                           "--repeat", "2", "--backend", "local", "--results", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    _, run = only_run(tmp_path)
-    phases = [(m["params"]["breaker"], m["repeat"]) for m in measurements(run, "overload")]
-    assert phases == [("off", 1), ("seed000", 1), ("seed000", 2), ("off", 2)]  # each round in the other direction
-    assert not measurements(run, "capacity")  # an absolute rate needs no capacity phase
-    assert run["settings"]["repeat"] == 2
-    summary = (tmp_path / "summary.md").read_text()
-    off = table_rows(summary, "`off`")[0]
-    assert off[2].endswith("]")  # two repeats: median [min-max]
-    assert json.loads((tmp_path / "runs" / run["run_id"] / "run.json").read_text()) == run
 
 
 def test_layers_interrupted_in_its_second_row_keeps_the_first(tmp_path: Path) -> None:
