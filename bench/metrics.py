@@ -105,53 +105,54 @@ def cpu_jiffies(cpus: Iterable[int] | None) -> tuple[int, int] | None:
 
 class Sampler:
     """Reads `read()` every `interval` s on a thread between `start()` and `stop()`; with `cpus`, also how
-    busy those CPUs were in all (the stack's own use and any other work sharing them)."""
+    busy those CPUs were in all (the stack's own use and any other work sharing them).
+
+    Every reading keeps its wall-clock time, so the summary can cover exactly the window locust measured
+    (its start-up and warmup left out, whatever they took), the CPU at its edges read between the two
+    nearest readings."""
 
     def __init__(self, read: Callable[[], Usage], interval: float = 0.5, window_s: float = 60.0,
                  cpus: tuple[int, ...] | None = None) -> None:  # fmt: skip
         self._read = read
         self._cpus = cpus
-        self._jiffies: list[tuple[int, int]] = []
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="usage-sampler", daemon=True)
-        self._first: tuple[float, Usage] | None = None
-        self._last: tuple[float, Usage] | None = None
+        self._readings: list[tuple[float, float, tuple[int, int] | None]] = []  # (wall time, CPU s, jiffies)
         self._peak = 0
-        self._count = 0
-        self._delay = 0.0
         self._window_s = window_s
         self._window_peaks: dict[int, int] = {}
 
-    def start(self, delay: float = 0.0) -> None:
-        """Begin sampling after `delay` s (the warmup is not part of the measurement)."""
-        self._delay = delay
+    def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> StackUsage:
-        """The summary, with a last reading unless the loop's (the join waits for one under way) is fresh."""
+    def stop(self) -> None:
+        """Stop sampling, with a last reading unless the loop's (the join waits for one under way) is fresh."""
         self._stop.set()
         self._thread.join()
-        if self._last is None or time.monotonic() - self._last[0] > self._interval:
+        if not self._readings or time.time() - self._readings[-1][0] > self._interval:
             self._take()
-        return self.summary()
 
-    def summary(self) -> StackUsage:
-        if self._first is None or self._last is None:
-            return StackUsage(0.0, 0.0, 0.0, 0)
-        wall = max(self._last[0] - self._first[0], 1e-9)
-        cpu = max(self._last[1].cpu_seconds - self._first[1].cpu_seconds, 0.0)
-        windows = [round(self._window_peaks[i] / 2**20, 1) for i in sorted(self._window_peaks)]
+    def summary(self, window: tuple[float, float] | None = None) -> StackUsage:
+        """CPU over `window` (wall-clock start, end: locust's measured window), else over all the readings;
+        peak memory over all of them."""
+        readings = self._readings
+        if len(readings) < 2:
+            return StackUsage(0.0, 0.0, round(self._peak / 2**20, 1), len(readings))
+        start, end = window if window and window[1] > window[0] else (readings[0][0], readings[-1][0])
+        start, end = max(start, readings[0][0]), min(end, readings[-1][0])  # no reading outside: nothing to tell
+        wall = max(end - start, 1e-9)
+        cpu = max(_cpu_at(readings, end) - _cpu_at(readings, start), 0.0)
         busy = None
-        if len(self._jiffies) >= 2 and self._jiffies[-1][1] > self._jiffies[0][1]:
-            (b0, t0), (b1, t1) = self._jiffies[0], self._jiffies[-1]
-            busy = round(100 * (b1 - b0) / (t1 - t0), 1)
-        return StackUsage(round(100 * cpu / wall, 1), round(cpu, 3), round(self._peak / 2**20, 1), self._count,
+        jiffies = [(t, j) for t, _, j in readings if j is not None]
+        if len(jiffies) >= 2:
+            (_, (b0, t0)), (_, (b1, t1)) = _nearest(jiffies, start), _nearest(jiffies, end)
+            busy = round(100 * (b1 - b0) / (t1 - t0), 1) if t1 > t0 else None
+        windows = [round(self._window_peaks[i] / 2**20, 1) for i in sorted(self._window_peaks)]
+        return StackUsage(round(100 * cpu / wall, 1), round(cpu, 3), round(self._peak / 2**20, 1), len(readings),
                           windows, busy)  # fmt: skip
 
     def _loop(self) -> None:
-        if self._stop.wait(self._delay):
-            return
         self._take()
         while not self._stop.wait(self._interval):
             self._take()
@@ -161,13 +162,20 @@ class Sampler:
             usage = self._read()
         except Exception:
             return
-        now = time.monotonic()
-        if self._cpus is not None and (jiffies := cpu_jiffies(self._cpus)) is not None:  # unpinned: locust shares them
-            self._jiffies = [self._jiffies[0], jiffies] if self._jiffies else [jiffies]
-        if self._first is None:
-            self._first = (now, usage)
-        self._last = (now, usage)
+        now = time.time()
+        jiffies = cpu_jiffies(self._cpus) if self._cpus is not None else None  # unpinned: locust shares them
+        self._readings.append((now, usage.cpu_seconds, jiffies))
         self._peak = max(self._peak, usage.rss_bytes)
-        window = int((now - self._first[0]) / self._window_s)
+        window = int((now - self._readings[0][0]) / self._window_s)
         self._window_peaks[window] = max(self._window_peaks.get(window, 0), usage.rss_bytes)
-        self._count += 1
+
+
+def _cpu_at(readings: list[tuple[float, float, tuple[int, int] | None]], when: float) -> float:
+    """The CPU seconds at `when`, on the line between the readings either side of it."""
+    after = next((i for i, (t, _, _) in enumerate(readings) if t >= when), len(readings) - 1)
+    (t0, c0, _), (t1, c1, _) = readings[max(after - 1, 0)], readings[after]
+    return c0 if t1 <= t0 else c0 + (c1 - c0) * min(max((when - t0) / (t1 - t0), 0.0), 1.0)
+
+
+def _nearest(readings: list[tuple[float, tuple[int, int]]], when: float) -> tuple[float, tuple[int, int]]:
+    return min(readings, key=lambda r: abs(r[0] - when))

@@ -394,6 +394,7 @@ class Figures:
     failures: int = 0
     rps: float = 0.0
     measured_s: float = 0.0
+    measured_from: float | None = None  # wall-clock time the measured window began (None: runs before it was kept)
     status_codes: dict[str, int] = field(default_factory=dict)
     overloaded: int = 0  # 503s made by Envoy's circuit breaker, not the app
     latency: Latency = field(default_factory=Latency)  # every request
@@ -430,6 +431,10 @@ class Figures:
     warmup_retried: int = 0
     warmup_status_codes: dict[str, int] = field(default_factory=dict)
 
+    def window(self) -> tuple[float, float] | None:
+        """(start, end) of the measured window in wall-clock time, if known."""
+        return None if self.measured_from is None else (self.measured_from, self.measured_from + self.measured_s)
+
     @classmethod
     def of(cls, windows: Iterable[Tally], reports: list[ProcessReport]) -> Figures:
         """Fold every window file of every process into the figures of the whole load."""
@@ -449,6 +454,7 @@ class Figures:
             failures=total.failures,
             rps=round(total.requests / measured, 1) if measured > 0 else 0.0,
             measured_s=round(measured, 2),
+            measured_from=min(starts) if any(r.measured_from for r in reports) else None,
             status_codes=dict(sorted(total.status_codes.items())),
             overloaded=total.overloaded,
             latency=total.latency(),

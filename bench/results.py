@@ -31,6 +31,9 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       `figures.version_latency` (answers and latency per upstream version), `figures.retried`
       (retries the gateway's answers reported), `figures.request_ids` (answers with a trace id);
       `envoy` holds every cluster's and listener's counters, not one cluster's.
+      `figures.measured_from` (wall-clock start of the measured window; null in older files), and
+      `usage` covers that window (CPU % and CPU seconds; before, the sampler's own window, which
+      began at the warmup's nominal end and so counted some of the warmup's CPU).
 
 Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
          results/runs/<run-id>/<label>[-r<N>]/   logs/, work/ (rendered configs), load/ (locust files)

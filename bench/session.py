@@ -161,13 +161,14 @@ class Session:
                  + (f" at {load.rate:g} req/s" if load.rate else "") + " ...")  # fmt: skip
         # a stack not pinned to --pin's CPUs (swarm: limits) has no CPU set whose business to watch
         sampler = Sampler(running.usage, cpus=self.placement.stack_cpus if running.cpus is None else None)
-        sampler.start(delay=load.warmup_s)
+        sampler.start()
         try:
             outcome = run_load(running.load_url or running.base_url, load, out, running.problem, running.launcher,
                                client_env)  # fmt: skip
         finally:
-            m.usage = sampler.stop()
+            sampler.stop()
         m.figures, m.time_wait = outcome.figures, running.time_wait()
+        m.usage = sampler.summary(m.figures.window() if m.figures else None)  # over locust's measured window
         if before is not None and (after := _envoy_counters(running)) is not None:
             m.envoy = envoy.deltas(before, after)
         m.signals = _signals(running, probes, tcp_before)

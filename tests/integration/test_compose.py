@@ -18,6 +18,7 @@ import pytest
 from bench.backends import compose
 from bench.stacks import discover
 from tests.integration.conftest import measurements, only_run, run_bench
+from tests.integration.test_interrupts import interrupt_when
 
 UID = GID = 4321
 RUNNER_FILES = {"locust.log"}  # written by the runner on the host, not by the user container
@@ -95,3 +96,21 @@ def test_nothing_of_the_run_survives(measured: Measured, listing: list[str]) -> 
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
         assert not out.strip(), f"{project}: {out}"
+
+
+def test_ctrl_c_during_a_load_keeps_what_locust_measured_and_leaves_no_container(tmp_path: Path) -> None:
+    """Locust runs in the project's generator container (`docker exec`, which passes no signal on): the runner
+    signals it there, so its partial window is written and kept; then every container of the project goes."""
+
+    def loading(lines: list[str]) -> bool:
+        return any(line.startswith("    loading ") for line in lines)
+
+    argv = ["stack", "flask_gunicorn", "-u", "8", "-r", "8", "-t", "8s", "--warmup", "0.5s", "--repeat", "1",
+            "--no-floor", "--backend", "compose"]  # fmt: skip
+    _, run = interrupt_when(argv, tmp_path, loading, delay=3.5)
+    (partial,) = run["measurements"]
+    assert partial["status"] == "interrupted" and partial["figures"]["requests"] > 0
+    project = partial["deployment"]["compose_project"]
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={compose.PROJECT_LABEL}={project}"],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert not left.strip(), left
