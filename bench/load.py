@@ -106,7 +106,7 @@ class LocalLauncher:
         """Nothing to start: locust's own --processes forks the workers beside the master."""
         yield
 
-    def stop(self, child: Child, grace: float) -> None:
+    def stop(self, child: Child, grace: float, out: Path) -> None:
         """Nothing to do: the SIGTERM to the child's group reaches locust itself."""
 
 
@@ -119,9 +119,9 @@ class Launcher(Protocol):
         """Whatever must be up while the command runs (a container to run it in, `settings.processes` workers)."""
         ...
 
-    def stop(self, child: Child, grace: float) -> None:
-        """Ask a locust still running to stop (SIGTERM: it writes its files) where signalling `child` cannot
-        reach it, and wait up to `grace` s for it."""
+    def stop(self, child: Child, grace: float, out: Path) -> None:
+        """Ask the locust of the load writing into `out`, still running, to stop (SIGTERM: it writes its files)
+        where signalling `child` cannot reach it, and wait up to `grace` s for it."""
         ...
 
 
@@ -160,7 +160,7 @@ def run_load(
                         child.popen.wait(timeout=0.2)  # back at once when locust ends
             finally:
                 if group.children and child.exited() is None:
-                    launcher.stop(child, grace=15.0)
+                    launcher.stop(child, 15.0, out)
                 exit_code = child.exited() if group.children else None
                 group.stop(grace=15.0)  # SIGTERM: locust writes its json/csv and our samples
     except KeyboardInterrupt:  # keep going to the teardown and return what was measured

@@ -47,15 +47,18 @@ def process_tree_usage(pids: Iterable[int]) -> Usage:
     return Usage(cpu, rss)
 
 
-def cgroup_cpu_seconds(pid: int) -> float | None:
-    """CPU seconds used so far by the control group of process `pid` (a container's), read from the host's
-    cgroup files: exact at the moment of reading (the Docker API's figure can be up to its collection tick
-    old); None where they cannot be read (another host's engine, no permission)."""
+def cgroup_cpu_seconds(pid: int, container_id: str) -> float | None:
+    """CPU seconds used so far by the control group of process `pid` (container `container_id`'s), read from
+    the host's cgroup files: exact at the moment of reading (the Docker API's figure can be up to its
+    collection tick old); None where they cannot be read (another host's engine, another PID namespace, no
+    permission), told by the process's cgroup not naming the container."""
     try:
         with open(f"/proc/{pid}/cgroup", encoding="ascii") as lines:
             groups = [line.rstrip("\n").split(":", 2) for line in lines]
     except OSError:
         return None
+    if not container_id or not any(container_id in path for *_, path in groups):
+        return None  # the engine's pid is not this machine's process of that container
     for _, controllers, path in groups:  # cgroup v1: the cpuacct controller's hierarchy
         if "cpuacct" in controllers.split(","):
             for mount in (f"/sys/fs/cgroup/{controllers}", "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct"):

@@ -167,6 +167,7 @@ class Session:
                                client_env)  # fmt: skip
         finally:
             sampler.stop()
+            m.usage = sampler.summary()  # kept if the load could not run; over its window below if it did
         m.figures, m.time_wait = outcome.figures, running.time_wait()
         m.usage = sampler.summary(m.figures.window() if m.figures else None)  # over locust's measured window
         if before is not None and (after := _envoy_counters(running)) is not None:

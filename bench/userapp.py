@@ -18,6 +18,7 @@ load, the health path and every path of the mix must answer without a 5xx.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -106,8 +107,14 @@ def resolve_app(target: str, interface: str | None, folder: Path, requirements: 
 
 
 def detect(target: str, folder: Path) -> dict[str, Any]:
-    """Import the app in a child Python with `folder` on its path and say what it is."""
-    env = dict(os.environ) | {"PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))}
+    """Import the app in a child Python with `folder` on its path and say what it is (asked once per process
+    for the same app, folder and path: each answer is a Python start and the app's imports)."""
+    return dict(_detect(target, folder, os.environ.get("PYTHONPATH")))
+
+
+@functools.cache
+def _detect(target: str, folder: Path, pythonpath: str | None) -> tuple[tuple[str, Any], ...]:
+    env = dict(os.environ) | {"PYTHONPATH": os.pathsep.join(filter(None, [str(folder), pythonpath]))}
     done = subprocess.run([sys.executable, "-c", _DETECT, target], capture_output=True, text=True, env=env,
                           cwd=folder, timeout=120)  # fmt: skip
     if done.returncode != 0:
@@ -115,7 +122,7 @@ def detect(target: str, folder: Path) -> dict[str, Any]:
         raise ConfigError(f"--app: cannot import {target} from {folder}: {last}",
                           tip="run from the folder that holds the module (or --app-dir), or install its package")
     found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return found
+    return tuple(found.items())
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,6 @@ WORKER_SERVICE = "worker"  # locust workers (--processes N under compose: `up --
 LOAD_SERVICES = (USER_SERVICE, WORKER_SERVICE)
 MASTER_WAIT_S = 60  # how long the master waits for its workers to connect
 OUT = "/out"  # the generator containers' mount of the bring-up's folder
-PID_FILE = "/tmp/locust.pid"  # in a generator container: the locust running there now
 LOCUSTFILE = "/bench/locustfile.py"
 USERAPP, USERLOAD = "/userapp", "/userload"  # where --app's folder and --locustfile go in its image
 PROJECT_LABEL = "com.docker.compose.project"
@@ -63,6 +62,7 @@ SERVICE_LABEL = "com.docker.compose.service"
 TIP = "start the engine: dockerd & (or install docker.io docker-compose)"
 _counter = itertools.count(1)
 _services: dict[tuple[str, int], list[str]] = {}  # (compose file, its mtime) -> its services
+_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _STARTS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="generators")  # idle generator containers
 
 
@@ -110,26 +110,64 @@ def render_configs(stack: Stack, params: Mapping[str, str], dest: Path) -> None:
         (dest / Path(name).name).write_text(text, encoding="utf-8")
 
 
-def run_file(stack: Stack, dest: Path) -> Path:
-    """The stack's compose file as a run uses it, in `dest`: without healthchecks, and `depends_on` as start
-    order only. Docker runs a healthcheck in the service's container every interval for as long as it runs,
-    loads included: about 0.1 s of CPU a second for a python probe (0.02 s for `true`), on the stack's own
-    CPUs. The run polls readiness itself from outside (wait_until_ok); by hand the file keeps its checks.
+def interpolate(value: Any, env: Mapping[str, str]) -> Any:
+    """Compose's variable syntax (`${VAR}`, `${VAR:-default}`, `${VAR-default}`, `$VAR`, `$$`) over `env`."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def fill(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1) or match.group(4)
+        given = env.get(name)
+        if match.group(2) == ":-":
+            return given or match.group(3)
+        if match.group(2) == "-":
+            return match.group(3) if given is None else given
+        return given or ""
+
+    return _VARIABLE.sub(fill, value)
+
+
+def run_file(stack: Stack, dest: Path) -> tuple[Path, dict[str, Any]]:
+    """The stack's compose file as a run uses it, in `dest`, and the healthchecks it left out (service -> test).
+
+    Docker runs a healthcheck in the service's container every interval for as long as it runs, loads
+    included: about 0.1 s of CPU a second for a python probe (0.02 s for `true`), on the stack's own CPUs.
+    So the run's copy has none, and `depends_on` is start order only; the run runs each test itself while
+    the stack comes up (`_Project.wait_healthy`), and never after. By hand the file keeps its checks.
     Relative paths stay the stack folder's (`--project-directory`)."""
     source = stack.path / stack.compose.file
     try:
         document = yaml.safe_load(source.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise StackFailed(f"cannot read {source}: {exc}") from exc
-    for service in (document.get("services") or {}).values():
-        service.pop("healthcheck", None)
+    checks = {}
+    for name, service in (document.get("services") or {}).items():
+        if test := (service.pop("healthcheck", None) or {}).get("test"):
+            checks[name] = test
         if isinstance(service.get("depends_on"), dict):
             service["depends_on"] = list(service["depends_on"])
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / "docker-compose.yml"
-    header = f"# {source.relative_to(ROOT)} as this run used it (bench/backends/compose.py: run_file)\n"
-    path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return path
+    header = f"# {os.path.relpath(source, ROOT)} as this run used it, without healthchecks (bench/backends/compose.py)"
+    path.write_text(header + "\n" + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path, checks
+
+
+def probe_argv(test: Any) -> list[str] | None:
+    """A compose healthcheck `test` as the argv `docker exec` runs (None: NONE, or nothing to run)."""
+    if isinstance(test, str):
+        return ["sh", "-c", test]
+    if not test or test[0] == "NONE":
+        return None
+    if test[0] == "CMD-SHELL":
+        return ["sh", "-c", " ".join(test[1:])]
+    return list(test[1:] if test[0] == "CMD" else test)
 
 
 def project_name(stack_dir: Path, n: int) -> str:
@@ -216,7 +254,7 @@ class ComposeLauncher:
                      "--expect-workers-max-wait", str(MASTER_WAIT_S)]  # fmt: skip
         flags = [flag for k in [*env, *CLIENT_SWITCHES] for flag in ("-e", k)]
         argv = ["docker", "exec", *flags, self.generators.name(self.service), "sh", "-c",
-                f'echo $$ > {PID_FILE} && exec "$@"', "locust", "python", "-m", "locust", *args]  # fmt: skip
+                f'echo $$ > {_pid_file(out)} && exec "$@"', "locust", "python", "-m", "locust", *args]  # fmt: skip
         return argv, dict(os.environ) | env | {"BENCH_OUT": str(out.resolve())}
 
     @contextmanager
@@ -240,10 +278,12 @@ class ComposeLauncher:
             _compose_call([*self.compose, "logs", "--no-color", WORKER_SERVICE], env, out / "workers.log")
             _compose_call([*self.compose, "rm", "-f", "-s", "-v", WORKER_SERVICE], env, out / "workers.log")
 
-    def stop(self, child: Child, grace: float) -> None:
-        """SIGTERM to locust in its container (`docker exec` passes no signal on), then wait for it."""
-        name = self.generators.name(self.service)
-        _quiet(["docker", "exec", name, "sh", "-c", f'kill -TERM "$(cat {PID_FILE})"'])  # it may have just ended
+    def stop(self, child: Child, grace: float, out: Path) -> None:
+        """SIGTERM to this load's locust in its container (`docker exec` passes no signal on; its pid file may
+        be a moment away when the load has only just started), then wait for it."""
+        pid = _pid_file(out)
+        wait = f'for i in $(seq 50); do [ -s {pid} ] && exec kill -TERM "$(cat {pid})"; sleep 0.1; done'
+        _quiet(["docker", "exec", self.generators.name(self.service), "sh", "-c", wait])  # it may have just ended
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.popen.wait(timeout=grace)
 
@@ -301,13 +341,14 @@ class ComposeBackend:
         env = self._env(stack, run, published)
         if _fixed_addresses(stack):  # its networks cannot exist twice on one engine: the last project goes first
             self._settle()
-        argv = [*self._compose, "-p", project, "--project-directory", str(stack.path), "-f",
-                str(run_file(stack, run.stack_dir / "work"))]  # fmt: skip
+        compose_file, checks = run_file(stack, run.stack_dir / "work")
+        argv = [*self._compose, "-p", project, "--project-directory", str(stack.path), "-f", str(compose_file)]
         session = _Project(project, stack, argv, env, logs)
         try:  # the project name is fixed before anything starts, so `finally` can always take it down
             session.start(run.ready_timeout)
             session.generators.start(USER_SERVICE)  # while the stack gets ready
             target = self._target(stack, session, published)
+            session.wait_healthy(checks, run.ready_timeout)  # every service, as depends_on waited for them
             _wait_ready(target.base_url + (run.health_path or stack.health_path), session, run.ready_timeout)
             target.deployment |= session.limits()
             self._settle()  # the previous stack went down while this one came up: not during this load
@@ -411,6 +452,25 @@ class _Project:
                 raise StackFailed(f"compose config failed for {self.name}", listed.stderr[-2000:])
             _services[key] = listed.stdout.split()
         return _services[key]
+
+    def wait_healthy(self, checks: Mapping[str, Any], timeout: float) -> None:
+        """Run each service's healthcheck test in its container until it passes, once, while the stack comes up
+        (StackFailed at the deadline or when a container dies)."""
+        deadline = time.monotonic() + timeout
+        env = dict(os.environ) | self.env
+        for service, test in checks.items():
+            argv = probe_argv(interpolate(test, env))
+            if argv is None or service in self.load_services:
+                continue
+            while True:
+                if dead := self.problem():
+                    raise StackFailed(f"a container died during start: {dead}", self.log_tail())
+                found = [c for c in self.containers() if c.labels.get(SERVICE_LABEL) == service]
+                if found and _quiet(["docker", "exec", found[0].id, *argv]).returncode == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise StackFailed(f"service {service} not healthy after {timeout:g} s", self.log_tail())
+                time.sleep(0.2)
 
     def containers(self) -> list[Any]:
         """The project's stack containers (not the load generator)."""
@@ -580,7 +640,7 @@ class EngineStats:
         cpu, memory = 0.0, 0
         for container, stats in self.read():
             pid = int(container.attrs.get("State", {}).get("Pid") or 0)
-            exact = cgroup_cpu_seconds(pid) if pid else None
+            exact = cgroup_cpu_seconds(pid, container.id) if pid else None
             cpu += exact if exact is not None else int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get(
                 "total_usage", 0)) / 1e9  # fmt: skip
             memory += memory_in_use(stats.get("memory_stats", {}))
@@ -638,6 +698,11 @@ def _run(argv: Sequence[str]) -> str:
     if done.returncode != 0:
         raise MissingToolError(f"{' '.join(argv)} failed: {done.stderr.strip()[-500:]}", tip=TIP)
     return done.stdout
+
+
+def _pid_file(out: Path) -> str:
+    """Where the locust of the load writing into `out` keeps its pid, in its generator container."""
+    return f"/tmp/locust-{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(out.resolve()))}.pid"
 
 
 def _quiet(argv: Sequence[str]) -> CompletedProcess[str]:

@@ -8,7 +8,7 @@ from tests.integration.conftest import only_run, run_bench, table_rows
 
 
 def test_breaker_503s_are_counted_by_envoy_and_by_locust_alike(tmp_path: Path) -> None:
-    done = run_bench("breaker", "--rate", "2x", "-t", "3s", "--repeat", "2", "--backend", "local",
+    done = run_bench("breaker", "--rate", "2x", "-t", "2s", "--repeat", "2", "--backend", "local",
                      "--results", str(tmp_path))  # fmt: skip
     assert done.returncode == 0, done.stderr
     _, run = only_run(tmp_path)

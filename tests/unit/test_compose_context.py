@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bench import images, istio
 from bench.backends.compose import (
@@ -13,8 +14,10 @@ from bench.backends.compose import (
     Generators,
     compose_context,
     cpuset,
+    probe_argv,
     project_name,
     render_configs,
+    run_file,
 )
 from bench.load import LOCUSTFILE, locust_env
 from bench.results import LoadShape
@@ -166,3 +169,22 @@ def test_the_python_image_is_tagged_by_what_it_holds(tmp_path: Path, monkeypatch
     assert images.python_tag("other-base", "wheels") != first != images.python_tag("base", "other-wheels")
     (tmp_path / "apps" / "users.py").write_text("the fault switch")
     assert images.python_tag("base", "wheels") != first
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_a_run_uses_the_compose_file_without_healthchecks_and_runs_them_itself(name: str, tmp_path: Path) -> None:
+    stack = STACKS[name]
+    path, checks = run_file(stack, tmp_path)
+    services = yaml.safe_load(path.read_text())["services"]
+    assert not [name for name, service in services.items() if "healthcheck" in service]  # none during the loads
+    assert all(isinstance(s.get("depends_on", []), list) for s in services.values())  # start order only
+    original = yaml.safe_load((stack.path / stack.compose.file).read_text())["services"]
+    assert set(checks) == {name for name, service in original.items() if "healthcheck" in service}
+    assert all(probe_argv(test) for test in checks.values())  # each one runs as `docker exec` argv
+
+
+def test_healthcheck_tests_become_exec_argv() -> None:
+    assert probe_argv(["CMD", "python", "-c", "pass"]) == ["python", "-c", "pass"]
+    assert probe_argv(["CMD-SHELL", "exit 0"]) == ["sh", "-c", "exit 0"]
+    assert probe_argv("exit 0") == ["sh", "-c", "exit 0"]
+    assert probe_argv(["NONE"]) is None

@@ -309,7 +309,7 @@ def swarm_context(stack: Stack, data: render.SwarmData, params: Mapping[str, str
 
 def _deploy(name: str, plan: render.Plan, work: Path, deployed: Deployed, timeout: float,
             first_deployed: Callable[[], None]) -> None:  # fmt: skip
-    """Deploy level by level (depends_on), each running before the next is added; `first_deployed`
+    """Deploy level by level (depends_on), each running healthy before the next is added; `first_deployed`
     runs once the first step created the stack's network, while its tasks start."""
     import yaml
 
@@ -405,7 +405,7 @@ class SwarmLauncher:
         argv += [flag for k, v in env.items() for flag in ("-e", f"{k}={v}")]
         return [*argv, self.master.image, "python", "-m", "locust", *args], dict(os.environ)
 
-    def stop(self, child: Child, grace: float) -> None:
+    def stop(self, child: Child, grace: float, out: Path) -> None:
         """Nothing to do: `docker run` forwards the SIGTERM sent to its group to the master."""
 
     @contextmanager

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from bench.backends.compose import interpolate
 from bench.errors import ConfigError
 from bench.stacks import ROOT, Stack
 
@@ -33,20 +34,18 @@ NETWORK = "net"  # the stack's overlay network, `<stack>_net` once deployed
 USER, WORKER = "user", "worker"  # the load services of stacks/common/load.yml
 OUT = "/out"  # where locust writes, in the master's container
 SHIP = {"BENCH_SHIP": "1"}  # locust workers send their files to the master (bench/locustfile.py)
-KEPT = ("image", "command", "entrypoint", "environment", "user", "working_dir", "stop_signal", "stop_grace_period")
+KEPT = ("image", "command", "entrypoint", "environment", "healthcheck", "user", "working_dir", "stop_signal",
+        "stop_grace_period")  # fmt: skip
 DROPPED = {  # compose key -> what becomes of it under swarm
     "build": "images are built before the run (bench/images.py) and must be on every node",
     "ports": "nothing is published: everything that talks to the stack runs on its overlay network",
-    "depends_on": "the stack is deployed in that order, each step running before the next",
-    "healthcheck": "none during the loads (a probe every second takes CPU from the stack); readiness is polled "
-                   "from the overlay",
+    "depends_on": "the stack is deployed in that order, each step running healthy before the next",
     "profiles": "the load services are handled apart",
     "network_mode": "swarm cannot share a network namespace: the service gets its own, on the overlay",
     "cpuset": "deploy.resources.limits.cpus (as many CPUs as the set holds): limits, not pinning",
     "mem_limit": "deploy.resources.limits.memory",
     "volumes": "config files become swarm configs; the master mounts the run's load folder",
 }
-_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass(frozen=True)
@@ -169,29 +168,6 @@ def load_services(compose_file: Path, env: Mapping[str, str]) -> dict[str, dict[
         raise ConfigError(f"cannot read {compose_file}: {exc}") from exc
     raw = interpolate(document.get("services") or {}, env)
     return {name: _extended(spec, compose_file, env) for name, spec in raw.items()}
-
-
-def interpolate(value: Any, env: Mapping[str, str]) -> Any:
-    """Compose's variable syntax (`${VAR}`, `${VAR:-default}`, `${VAR-default}`, `$VAR`, `$$`) over `env`."""
-    if isinstance(value, dict):
-        return {k: interpolate(v, env) for k, v in value.items()}
-    if isinstance(value, list):
-        return [interpolate(v, env) for v in value]
-    if not isinstance(value, str):
-        return value
-
-    def fill(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group(1) or match.group(4)
-        given = env.get(name)
-        if match.group(2) == ":-":
-            return given or match.group(3)
-        if match.group(2) == "-":
-            return match.group(3) if given is None else given
-        return given or ""
-
-    return _VARIABLE.sub(fill, value)
 
 
 def _extended(spec: dict[str, Any], where: Path, env: Mapping[str, str]) -> dict[str, Any]:

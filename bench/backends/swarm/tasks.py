@@ -75,7 +75,7 @@ class Deployed:
         return self._node_names.get(node_id, "-")
 
     def wait_running(self, services: list[str], replicas: Mapping[str, int], timeout: float) -> None:
-        """Until every task of `services` runs;
+        """Until every task of `services` runs (swarm reports running once a healthcheck passed);
         StackFailed at the first task that ended, or at the deadline, with the services' logs."""
         deadline = time.monotonic() + timeout
         while True:
