@@ -121,16 +121,29 @@ class Recorder:
             self.tcp_at_start = read_tcp_counters()
             self._open(0, report.measured_from)
             if DURATION > 0 and type(self.runner) is locust.runners.LocalRunner:  # alone, not a worker
-                gevent.spawn_later(report.measured_from + DURATION - now, self.runner.quit)
+                gevent.spawn_later(report.measured_from + DURATION - now, self._end_then_quit)
         while now >= self.window_end:
             self.flush()
         return self.window
 
+    def _end_then_quit(self) -> None:
+        self.stop()  # the window ends now, not when locust has stopped its users (tens of ms later)
+        self.runner.quit()
+
+    def _after_end(self, now: float) -> bool:
+        return self.report.stopped is not None and now > self.report.stopped
+
     def add(self, ms: float, status: int, failed: bool, overloaded: bool, slot: float | None,
             version: str | None = None, attempts: int = 1, request_id: bool = False) -> None:  # fmt: skip
         """One answered request; `slot` is when the open model scheduled it (None: closed model);
-        `version`, `attempts`, `request_id`: what a gateway's answer said (bench/record.py)."""
+        `version`, `attempts`, `request_id`: what a gateway's answer said (bench/record.py).
+        An answer after the measured window ended is left out; the open model counts its slot, if
+        it was due in the window, as unanswered at the end."""
         now = time.time()
+        if self._after_end(now):
+            if slot is not None:
+                self.cut(slot, sent=True)
+            return
         window = self._measuring(now)
         if window is None:
             report = self.report
@@ -145,15 +158,21 @@ class Recorder:
 
     def sent(self, slot: float, held: bool, in_flight: int) -> None:
         """An open-model request leaves now: how late after its slot, and how many are in flight."""
-        window = self._measuring(now := time.time())
+        if self._after_end(now := time.time()):
+            return  # its answer, or the end, counts it (add, cut)
+        window = self._measuring(now)
         if window is not None:
             window.send((now - slot) * 1000, held, in_flight)
 
     def cut(self, slot: float, sent: bool) -> None:
-        """At the end, a slot still unanswered: counted as late by the whole time it waited, never dropped."""
-        window = self._measuring(now := time.time())
+        """At the end, a slot still unanswered: counted as late by the whole time it waited until the
+        window ended, never dropped; a slot due after the window is not the window's."""
+        end = min(time.time(), self.report.stopped or float("inf"))
+        if slot > end:
+            return
+        window = self._measuring(end)
         if window is not None:
-            window.cut((now - slot) * 1000, sent)
+            window.cut((end - slot) * 1000, sent)
 
     def _open(self, index: int, start: float) -> None:
         self.window = Tally(window=index, start=start)
@@ -283,6 +302,11 @@ def _on_request(response_time: float, response: Any, exception: Any, context: An
     overloaded = status == 503 and headers.get("x-envoy-overloaded") == "true"
     RECORDER.add(response_time, int(status), exception is not None, overloaded, (context or {}).get("slot"),
                  headers.get(VERSION_HEADER), _attempts(headers), REQUEST_ID_HEADER in headers)  # fmt: skip
+
+
+@events.test_stopping.add_listener
+def _on_stopping(**_: Any) -> None:
+    RECORDER.stop()  # before the users stop: the window ends when the stop is asked for
 
 
 @events.test_stop.add_listener
