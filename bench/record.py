@@ -303,7 +303,7 @@ class ProcessReport:
 
     process: str = ""  # <host>-<pid>: unique across hosts and containers
     measured_from: float | None = None  # wall-clock time measuring began (after the warmup)
-    stopped: float | None = None
+    stopped: float | None = None  # wall-clock time measuring ended: when the stop was asked for, before the users stop
     warmup_s: float = 0.0
     warmup_requests: int = 0
     warmup_retried: int = 0  # behind a gateway: retries its warmup answers reported (Envoy's counters include them)
