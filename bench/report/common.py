@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 from bench.report.charts import TITLES
@@ -156,7 +157,9 @@ def limited_by(run: RunResult, role: str = "stack") -> str:
         heads = [m.limited_by[0].rule if m.limited_by else "" for m in judged]
         head = max(dict.fromkeys(heads), key=heads.count)
         shown = next(m for m in judged if (m.limited_by[0].rule if m.limited_by else "") == head)
-        count = f" ({heads.count(head)} of {len(judged)} repeats)" if len(judged) > 1 else ""
+        rest = Counter(h or "none found" for h in heads if h != head)
+        otherwise = "".join(f"; {rule} in {n}" for rule, n in rest.items())  # what the other repeats said
+        count = f" ({heads.count(head)} of {len(judged)} repeats{otherwise})" if len(judged) > 1 else ""
         if not shown.limited_by:
             lines.append(f"- `{label}`: none found{count}: no rule of bench/rules.toml fired.")
             continue

@@ -12,8 +12,9 @@ import pytest
 
 from bench import report
 from bench.record import Latency
+from bench.report.common import limited_by
 from bench.report.tables import latency_columns
-from bench.results import SCHEMA_VERSION, RunResult, load_run, save_run
+from bench.results import SCHEMA_VERSION, RunResult, Verdict, load_run, save_run
 from tests.factories import failed, measured, run_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,3 +97,11 @@ def test_run_json_reads_back_as_written(tmp_path: Path) -> None:
     run = run_of(measured("flask"), failed("nginx"))
     save_run(tmp_path, run)
     assert load_run(tmp_path) == RunResult.from_json(json.loads((tmp_path / "run.json").read_text())) == run
+
+
+def test_what_limited_a_stack_names_what_the_other_repeats_said() -> None:
+    cpu = Verdict(rule="cpu", headline="stack CPU saturated", evidence={"stack.cpu_pct": 98.0}, tip="add CPUs")
+    ms = [measured("flask", repeat=i) for i in (1, 2, 3)]
+    for m, verdicts in zip(ms, ([], [cpu], []), strict=True):
+        m.limited_by = verdicts
+    assert "- `flask`: none found (2 of 3 repeats; cpu in 1)" in limited_by(run_of(*ms))
