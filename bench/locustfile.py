@@ -133,6 +133,13 @@ class Recorder:
     def _after_end(self, now: float) -> bool:
         return self.report.stopped is not None and now > self.report.stopped
 
+    @property
+    def ended(self) -> bool:
+        """The measured window is over: the lab's users send nothing more while locust stops them, so
+        what a server or a gateway counts over the whole load stays within one request per user of
+        what the clients counted."""
+        return self.report.stopped is not None
+
     def add(self, ms: float, status: int, failed: bool, overloaded: bool, slot: float | None,
             version: str | None = None, attempts: int = 1, request_id: bool = False) -> None:  # fmt: skip
         """One answered request; `slot` is when the open model scheduled it (None: closed model);
@@ -390,6 +397,9 @@ class ApiUser(FastHttpUser):
 
     @task
     def one_request(self) -> None:
+        if RECORDER.ended:
+            gevent.sleep(1.0)  # until locust, stopping, kills this user
+            return
         random.choice(REQUESTS)(self.client)
 
 
@@ -413,7 +423,7 @@ class Schedule:
     def run(self, user: FastHttpUser) -> None:
         """Send every slot as it falls due until the user is told to stop."""
         next_slot = time.time()
-        while user._state != LOCUST_STATE_STOPPING:
+        while user._state != LOCUST_STATE_STOPPING and not RECORDER.ended:
             now = time.time()
             while next_slot <= now:
                 self.due.append(next_slot)
@@ -460,6 +470,9 @@ class OpenUser(FastHttpUser):
 
     @task
     def send_on_schedule(self) -> None:
+        if RECORDER.ended:
+            gevent.sleep(1.0)  # until locust, stopping, kills this user
+            return
         self.schedule.run(self)
 
     def on_stop(self) -> None:
