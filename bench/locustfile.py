@@ -53,6 +53,7 @@ import gevent
 import gevent.pool
 import locust.runners
 from locust import FastHttpUser, events, task
+from locust.exception import StopUser
 from locust.user.task import LOCUST_STATE_STOPPING
 from record import (  # bench/record.py: locust puts this folder on sys.path
     ATTEMPTS_HEADER,
@@ -398,8 +399,7 @@ class ApiUser(FastHttpUser):
     @task
     def one_request(self) -> None:
         if RECORDER.ended:
-            gevent.sleep(1.0)  # until locust, stopping, kills this user
-            return
+            raise StopUser  # at once: a user asleep in a task would hold up locust's graceful stop
         random.choice(REQUESTS)(self.client)
 
 
@@ -419,22 +419,27 @@ class Schedule:
         self.due: collections.deque[float] = collections.deque()  # slots due, not sent yet (oldest first)
         self.held = 0  # how many of the oldest due slots found every sender busy (the bound)
         self.in_flight: dict[Any, float] = {}
+        self.next_slot: float | None = None  # the first slot not yet due
 
     def run(self, user: FastHttpUser) -> None:
         """Send every slot as it falls due until the user is told to stop."""
-        next_slot = time.time()
+        if self.next_slot is None:
+            self.next_slot = time.time()
         while user._state != LOCUST_STATE_STOPPING and not RECORDER.ended:
             now = time.time()
-            while next_slot <= now:
-                self.due.append(next_slot)
-                next_slot += self.interval
+            while self.next_slot <= now:
+                self.due.append(self.next_slot)
+                self.next_slot += self.interval
             while self.due and self.pool.free_count() > 0:
                 held, self.held = self.held > 0, max(self.held - 1, 0)
                 self.pool.spawn(self._send, user, self.due.popleft(), held)
             self.held = len(self.due)  # what is left now waits because MAX_IN_FLIGHT are in flight
-            gevent.sleep(min(max(next_slot - time.time(), 0.0), 0.001))
+            gevent.sleep(min(max(self.next_slot - time.time(), 0.0), 0.001))
 
     def _send(self, user: FastHttpUser, slot: float, held: bool) -> None:
+        if RECORDER.ended:  # spawned just before the window ended: never sent
+            RECORDER.cut(slot, sent=False)
+            return
         me = gevent.getcurrent()
         self.in_flight[me] = slot
         me.bench_slot = slot  # read by OpenUser.context() into the request event
@@ -451,6 +456,10 @@ class Schedule:
         for slot in self.due:
             RECORDER.cut(slot, sent=False)
         self.due.clear()
+        end = min(time.time(), RECORDER.report.stopped or float("inf"))
+        while self.next_slot is not None and self.next_slot <= end:  # fell due after the loop's last pass
+            RECORDER.cut(self.next_slot, sent=False)
+            self.next_slot += self.interval
         self.pool.kill(block=False)
 
 
@@ -471,8 +480,7 @@ class OpenUser(FastHttpUser):
     @task
     def send_on_schedule(self) -> None:
         if RECORDER.ended:
-            gevent.sleep(1.0)  # until locust, stopping, kills this user
-            return
+            raise StopUser  # on_stop counts what is left
         self.schedule.run(self)
 
     def on_stop(self) -> None:
