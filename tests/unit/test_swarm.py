@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.backends.swarm import render, swarm_context
-from bench.errors import ConfigError
+from bench.backends.swarm import render, swarm_context, tasks
+from bench.errors import ConfigError, StackFailed
 from bench.options import Placement
 from bench.scenarios import SCENARIOS
 from bench.stacks import ROOT, discover
@@ -205,3 +205,39 @@ def test_a_swarm_is_joined_only_when_asked_and_initialised_only_while_no_compose
     with pytest.raises(BenchError, match=r"while 2 compose container\(s\) are up, of bench-x-1;") as refused:
         swarm.SwarmBackend()._enter(existing=False)
     assert refused.value.tip is not None and refused.value.tip.startswith("wait until that compose run ends")
+
+
+class _Engine(tasks.Deployed):
+    """A deployed stack whose engine answers from a script of task lists, one per poll: the retry's
+    logic, tested without waiting for moby/moby#48783 to strike."""
+
+    def __init__(self, script: list[list[tasks.Task]]) -> None:  # no SDK client: nothing reaches an engine
+        self.name, self.script = "bench-x", script
+
+    def tasks(self, fresh: bool = False) -> list[tasks.Task]:
+        return self.script.pop(0) if len(self.script) > 1 else self.script[0]
+
+    def log_tail(self, services: list[str] | None = None, lines: int = 20) -> str:
+        return ""
+
+
+BUSY = "starting container failed: unable to remount dir as readonly: mount tmpfs: device or resource busy"
+
+
+def test_a_task_the_engine_failed_to_start_is_started_again_and_other_failures_are_not(
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(tasks, "docker", lambda *args, **_: calls.append(args))
+    monkeypatch.setattr(tasks.time, "sleep", lambda _: None)
+    failed, old = tasks.Task("app", 1, "vm", "failed", BUSY, "t1"), tasks.Task("app", 2, "vm", "shutdown", "", "t2")
+    fresh = [tasks.Task("app", 1, "vm", "running", "", "t3"), tasks.Task("app", 2, "vm", "running", "", "t4")]
+    engine = _Engine([[failed, tasks.Task("app", 2, "vm", "running", "", "t2")], [failed, old], fresh])
+    engine.wait_running(["app"], {"app": 2}, timeout=5)
+    assert calls == [("service", "update", "--force", "--detach", "bench-x_app")]
+    broken = tasks.Task("app", 1, "vm", "failed", "starting container failed: exec: no such file", "t5")
+    with pytest.raises(StackFailed, match=r"task app\.1 on vm failed: starting container failed: exec"):
+        _Engine([[broken]]).wait_running(["app"], {"app": 1}, timeout=5)
+    always = [[tasks.Task("app", 1, "vm", "failed", BUSY, f"id{i}")] for i in range(5)]
+    with pytest.raises(StackFailed, match="remount dir as readonly"):  # retried START_RETRIES times, then said
+        _Engine(always).wait_running(["app"], {"app": 1}, timeout=5)
+    assert len(calls) == 1 + tasks.START_RETRIES
