@@ -200,6 +200,8 @@ def help_page() -> str:
         "`./lab ARGS` is `python -m bench ARGS` inside the lab's venv. Every flag can also be set from its",
         "environment variable (`BENCH_USERS`, `BENCH_DURATION`, ...); the command line wins. The scenarios",
         "are described in [docs/](README.md); exit codes are in the [README](../README.md#exit-codes).",
+        "Defaults that depend on the machine are named: LAB is the lab's folder; `--uid`/`--gid` default to",
+        "the user running the command.",
         "",
         "Commands: " + ", ".join(f"[`{name}`](#{name})" for name in sub.choices) + ".",
         "",
@@ -231,9 +233,49 @@ def _restore(before: dict[str, str | None]) -> None:
 def generated_help_page() -> str:
     before = _clean_environment()
     try:
-        return help_page()
+        return portable(help_page())
     finally:
         _restore(before)
+
+
+_OWNER_FLAGS = {"--uid": "your user id", "--gid": "your group id"}
+
+
+def portable(text: str) -> str:
+    """The page as on any machine: defaults that depend on this one (the checkout's folder, the
+    user's uid and gid) named instead of shown, so a clone elsewhere or CI reads the same page."""
+    text = text.replace(str(ROOT), "LAB")
+    lines, flag = [], ""
+    for line in text.split("\n"):
+        if m := re.match(r"^  (-[-\w]+)", line):
+            flag = m.group(1)
+        elif not line.startswith("   "):  # neither an option nor its continuation
+            flag = ""
+        if flag in _OWNER_FLAGS:
+            line = re.sub(r"\(default: \d+\)", f"(default: {_OWNER_FLAGS[flag]})", line)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def test_the_command_reference_shows_no_machine_of_its_own() -> None:
+    """What the options' defaults make of this machine (its folder, its uid) is named, not printed."""
+    uid = os.getuid()
+    help_text = (
+        "options:\n"
+        f"  --uid UID             owner of files written in containers (default: {uid})\n"
+        "  --gid GID             group of files written in containers\n"
+        f"                        (default: {uid})\n"
+        f"  --results RESULTS     results folder (default: {ROOT}/results)\n"
+        f"  --repeat REPEAT       measure each N times (default: {uid})\n"
+    )
+    assert portable(help_text) == (
+        "options:\n"
+        "  --uid UID             owner of files written in containers (default: your user id)\n"
+        "  --gid GID             group of files written in containers\n"
+        "                        (default: your group id)\n"
+        "  --results RESULTS     results folder (default: LAB/results)\n"
+        f"  --repeat REPEAT       measure each N times (default: {uid})\n"
+    )
 
 
 def test_command_reference_is_the_real_help() -> None:
