@@ -26,7 +26,7 @@ from bench import envoy, machine, netns
 from bench.backends import get_backend, resolve_backend
 from bench.backends.base import Backend, BringUp, RunningStack
 from bench.console import progress
-from bench.diagnosis import diagnose
+from bench.diagnosis import judge
 from bench.errors import Interrupted, MissingToolError, StackFailed
 from bench.load import run_load
 from bench.metrics import Sampler
@@ -173,7 +173,7 @@ class Session:
         if before is not None and (after := _envoy_counters(running)) is not None:
             m.envoy = envoy.deltas(before, after)
         m.signals = _signals(running, probes, tcp_before)
-        m.limited_by = diagnose(m, running.cpus or self.stack_cpus)
+        m.limited_by, m.risks = judge(m, running.cpus or self.stack_cpus)
         if outcome.interrupted:
             m.status, m.error = "interrupted", "interrupted during the load; figures cover the time until then"
         elif outcome.problem:
