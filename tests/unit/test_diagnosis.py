@@ -124,3 +124,20 @@ def test_every_rule_was_provoked_above() -> None:
     if not FIRED:
         pytest.skip("run with the other tests of this file")
     assert {r.name for r in load_rules()} == FIRED
+
+
+def test_a_load_whose_requests_mostly_failed_is_not_ok() -> None:
+    """A swarm run once printed `ok: 1652 req/s ... 5036 failures of 5036` for a user's mix sent to the lab's
+    own API. More than half failed (the breaker's own 503s left out): not ok, and the reason says so first."""
+    from bench.session import mostly_failed
+
+    wrong_app, _ = measurement(requests=5036, codes={"404": 5036})
+    assert mostly_failed(wrong_app) == (
+        "most requests failed: 5036 of 5036 (HTTP 404: 5036); the figures are kept but measure no stack serving "
+        "its load (a wrong path or app, or a stack refusing work?)")  # fmt: skip
+    half, _ = measurement(requests=1000, codes={"200": 500, "500": 300, "0": 200})
+    assert mostly_failed(half) is None  # 500 of 1000: not most
+    refusing, _ = measurement(requests=1000, codes={"200": 499, "0": 501})
+    assert mostly_failed(refusing) is not None and "(no answer: 501)" in (mostly_failed(refusing) or "")
+    breaker, _ = measurement(requests=1000, codes={"200": 300, "503": 700}, overloaded=700)
+    assert mostly_failed(breaker) is None  # Envoy's refusals are what a breaker run measures
