@@ -34,7 +34,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Measured:
 
 def test_every_stack_measured_with_real_figures(measured: Measured) -> None:
     run = measured.run
-    assert run["schema_version"] == 2 and run["scenario"] == "measure"
+    assert run["schema_version"] == 3 and run["scenario"] == "measure"
     assert run["status"] == "complete"
     stacks = measurements(run)
     assert [m["label"] for m in stacks] == list(discover())  # repeats, in order: test_controls.py
