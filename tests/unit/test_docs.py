@@ -307,10 +307,14 @@ def test_limited_by_page_lists_every_rule_in_order() -> None:
     """Each rule of bench/rules.toml is a row of docs/limited-by.md, in the file's order, with its conditions."""
     rules = tomllib.loads((ROOT / "bench" / "rules.toml").read_text(encoding="utf-8"))
     text = (DOCS / "limited-by.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| `(\w+)` \| (.*?) \|", text, re.MULTILINE)
-    assert [name for name, _ in rows] == list(rules), "docs/limited-by.md's rules differ from bench/rules.toml"
-    for name, when in rows:
-        assert when == ", ".join(f"`{c}`" for c in rules[name]["when"]), f"rule {name}: {when}"
+    rows = re.findall(r"^\| `(\w+)` \| (limit|risk) \| (.*?) \|", text, re.MULTILINE)
+    assert [name for name, _, _ in rows] == list(rules), "docs/limited-by.md's rules differ from bench/rules.toml"
+    for name, kind, when in rows:
+        rule = rules[name]
+        groups = [", ".join(f"`{c}`" for c in group) for group in ([rule["when"]] if "when" in rule else [])
+                  + rule.get("any", [])]  # fmt: skip
+        assert kind == rule["kind"], f"rule {name}: kind {kind}"
+        assert when == (groups[0] if len(groups) == 1 else " or ".join(f"({g})" for g in groups)), f"rule {name}"
 
 
 # --- links -----------------------------------------------------------------------------------
