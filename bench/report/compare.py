@@ -41,6 +41,7 @@ from bench.report.tables import markdown as table
 from bench.report.tables import number
 from bench.report.verdicts import Verdict, verdict
 from bench.results import Measurement, RunResult
+from bench.stacks import canonical_params
 
 ROLES = {"measure": "stack", "breaker": "overload"}  # the rows a comparison is about, by scenario
 CLOSED_FIGURES = ("avg", "p50", "p90", "p95", "p99", "p99.9", "rps")
@@ -154,7 +155,7 @@ def _shown(value: Any) -> str:
 
 def _label_differs(a: list[Measurement], b: list[Measurement]) -> str | None:
     """Why one label cannot be compared although the runs can: other stack parameters, another offered rate."""
-    params_a, params_b = a[0].params, b[0].params
+    params_a, params_b = (canonical_params(ms[0].stack, ms[0].params) for ms in (a, b))
     if params_a != params_b:
         return f"stack parameters {_params(params_a)} in A, {_params(params_b)} in B"
     offered = [[m.figures.offered_rps for m in ms if m.ok and m.figures and m.figures.offered_rps] for ms in (a, b)]
