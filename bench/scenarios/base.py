@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from bench import options as opt
 from bench import stacks as stack_files
 from bench.errors import ConfigError
-from bench.options import Option, Placement, Values
+from bench.options import Flags, Option, Placement
 from bench.results import LoadShape
 from bench.stacks import Stack
 from bench.variants import Variant, variants
@@ -46,23 +46,23 @@ class Scenario(ABC, Generic[C]):
     name: ClassVar[str]  # the scenario as run.json names it
     command: ClassVar[str]  # the word on the command line
     help: ClassVar[str]
-    positional: ClassVar[Option | None] = None
-    options: ClassVar[tuple[Option, ...]]  # what it honours, own flags included
+    positional: ClassVar[Option[Any] | None] = None
+    options: ClassVar[tuple[Option[Any], ...]]  # what it honours, own flags included, with this command's defaults
     refused: ClassVar[Mapping[str, str]] = {}  # dest -> what to do instead, for shared flags it does not take
 
-    def refusal(self, values: Values) -> ConfigError | None:
-        """The error for a shared flag this scenario was given but cannot honour."""
+    def refusal(self, given: Collection[str]) -> ConfigError | None:
+        """The error for a shared flag this scenario was given (`given`: dests) but cannot honour."""
         honoured = {o.dest for o in self.options}
         for option in opt.SHARED:
-            if option.dest not in honoured and values.get(option.dest) not in (None, False, []):
+            if option.dest not in honoured and option.dest in given:
                 tip = self.refused.get(option.dest) or _ELSEWHERE.get(option.dest) or (
                     f"`{self.command}` runs without it: leave it out")  # fmt: skip
                 return ConfigError(f"{self.command} does not take {option.shown}", tip=tip)
         return None
 
     @abstractmethod
-    def configure(self, values: Values) -> C:
-        """Every flag checked and turned into the typed config, before anything starts."""
+    def configure(self, flags: Flags) -> C:
+        """The typed flags checked together and turned into the config, before anything starts."""
 
     @abstractmethod
     def run(self, session: Session, config: C) -> None:
@@ -73,16 +73,17 @@ _ELSEWHERE = {o.dest: "your own app is measured by `bench stack NAME... --app ..
               for o in opt.YOUR_APP}  # fmt: skip
 
 
-def chosen_variants(values: Values, default: Sequence[str]) -> list[Variant]:
+def chosen_variants(flags: Flags, default: Sequence[str]) -> list[Variant]:
     """The rows a run measures: the named stacks (or `default`), `@` labels and `--set` combinations
     checked against each stack's parameters; `--breaker` for the stacks that have one."""
-    named = values.get("names") or list(default)
+    named = list(flags.names) or list(default)
     stacks = stack_files.select([name.partition("@")[0] for name in named])
-    breaker = {"breaker": values["breaker"]} if values.get("breaker") else {}
-    found = variants(list(zip(stacks, named, strict=True)), values.get("set") or [])
+    breaker = {"breaker": flags.of(opt.BREAKER)} if opt.BREAKER in flags else {}
+    sets: list[str] = flags.of(opt.SET) if opt.SET in flags else []
+    found = variants(list(zip(stacks, named, strict=True)), sets)
     counted = [v.label for v in found if (v.replicas or 1) > 1]
-    if counted and values.get("backend") != "swarm":
-        raise ConfigError(f"{counted[0]}: replicas apply to --backend swarm only (not {values.get('backend')})",
+    if counted and flags.placement.backend != "swarm":
+        raise ConfigError(f"{counted[0]}: replicas apply to --backend swarm only (not {flags.placement.backend})",
                           tip="add --backend swarm")  # fmt: skip
     return [Variant(v.stack, v.label, {**breaker, **v.params} if v.stack.breaker_file else v.params, v.replicas)
             for v in found]  # fmt: skip
@@ -106,19 +107,6 @@ def plan_progress(done: int, total: int, started: float, guess_s: float) -> str:
     per = (time.monotonic() - started) / done if done else guess_s
     left = int(per * (total - done))
     return f"[{done + 1}/{total}] about {left // 60}m{left % 60:02d}s left"
-
-
-def load_shape(values: Values, processes: bool = True) -> LoadShape:
-    """The load from --preset and the -u/-r/-t/--warmup that override its parts."""
-    preset = opt.PRESETS[opt.preset_name(values["preset"])]
-    return LoadShape(
-        users=opt.positive_int(values["users"] or preset["users"], "--users"),
-        spawn_rate=opt.positive_float(values["spawn_rate"] or preset["spawn_rate"], "--spawn-rate"),
-        duration_s=opt.parse_duration(values["duration"] or preset["duration"], "--duration"),
-        warmup_s=opt.parse_duration(values["warmup"] or preset["warmup"], "--warmup", allow_zero=True),
-        wait_s=opt.parse_duration(values.get("wait") or "0", "--wait", allow_zero=True),
-        processes=opt.positive_int(values["processes"], "--processes") if processes else 1,
-    )
 
 
 def load_settings(load: LoadShape) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from bench import slo as slo_lib
 from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
-from bench.options import Option, Placement, Values
+from bench.options import Flags, Option
 from bench.results import LoadShape, Measurement, SloResult, SweepStep, folder_of
 from bench.scenarios.base import Scenario, ScenarioConfig, chosen_variants, stacks_of
 from bench.variants import Variant
@@ -85,16 +85,19 @@ class SweepConfig(ScenarioConfig):
         return shown | {"labels": [v.label for v in self.variants]}
 
 
-_OWN = (
-    Option("p99_target", ("--p99-target",), "p99 target in ms (default 100); --slo replaces it",
-           env="BENCH_P99_TARGET"),
-    Option("max_users", ("--max-users",), "closed model: stop doubling here", env="BENCH_MAX_USERS", default="1024"),
-    Option("step", ("--step",), "measured time per step (after a 2 s warmup)", env="BENCH_STEP", default="8s"),
-    Option("model", ("--model",), "closed: step locust users; open: step the arrival rate (req/s, like vegeta "
-           "-rate)", env="BENCH_MODEL", default="closed", choices=("closed", "open")),
-    Option("start_rate", ("--start-rate",), "open model: first rate", env="BENCH_START_RATE", default="100"),
-    Option("max_rate", ("--max-rate",), "open model: stop here", env="BENCH_MAX_RATE", default="12800"),
-)
+P99_TARGET = Option("p99_target", ("--p99-target",), "p99 target in ms; --slo replaces it", opt.positive_float,
+                    env="BENCH_P99_TARGET", default="100")  # fmt: skip
+MAX_USERS = Option("max_users", ("--max-users",), "closed model: stop doubling here", opt.positive_int,
+                   env="BENCH_MAX_USERS", default="1024")  # fmt: skip
+STEP = Option("step", ("--step",), f"measured time per step (after a {STEP_WARMUP_S:g} s warmup)", opt.parse_duration,
+              env="BENCH_STEP", default="8s")  # fmt: skip
+MODEL: Option[str] = Option("model", ("--model",), "closed: step locust users; open: step the arrival rate (req/s, "
+                            "like vegeta -rate)", env="BENCH_MODEL", default="closed",
+                            choices=("closed", "open"))  # fmt: skip
+START_RATE = Option("start_rate", ("--start-rate",), "open model: first rate", opt.positive_float,
+                    env="BENCH_START_RATE", default="100")  # fmt: skip
+MAX_RATE = Option("max_rate", ("--max-rate",), "open model: stop here", opt.positive_float, env="BENCH_MAX_RATE",
+                  default="12800")  # fmt: skip
 _STEPS = "a sweep sets each step's load itself; its length with --step"
 
 
@@ -102,9 +105,10 @@ class Sweep(Scenario[SweepConfig]):
     name = "sweep"
     command = "sweep"
     help = "step the load up to each stack's knee (p99 target, errors, throughput)"
-    positional: ClassVar[Option | None] = Option("names", (), "stacks to sweep (default: all)", nargs="*",
+    positional: ClassVar[Option[Any] | None] = Option("names", (), "stacks to sweep (default: all)", nargs="*",
                                                  metavar="STACK")  # fmt: skip
-    options = (*_OWN, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER, opt.MAX_IN_FLIGHT, opt.SET, opt.RESULTS, opt.SLO)
+    options = (P99_TARGET, MAX_USERS, STEP, MODEL, START_RATE, MAX_RATE, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER,
+               opt.MAX_IN_FLIGHT, opt.SET, opt.RESULTS, opt.SLO)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "preset": _STEPS, "users": _STEPS, "spawn_rate": _STEPS, "duration": _STEPS,
         "warmup": "each step has a 2 s warmup of its own",
@@ -112,30 +116,30 @@ class Sweep(Scenario[SweepConfig]):
         "no_floor": "a sweep measures no floor",
     }  # fmt: skip
 
-    def configure(self, values: Values) -> SweepConfig:
-        chosen = chosen_variants(values, [s.name for s in stack_files.in_all()])
-        slo = slo_lib.parse(values["slo"]) if values.get("slo") is not None else None
-        if slo is not None and values.get("p99_target"):
+    def configure(self, flags: Flags) -> SweepConfig:
+        chosen = chosen_variants(flags, [s.name for s in stack_files.in_all()])
+        slo = flags.of(opt.SLO)
+        if slo is not None and flags.has(P99_TARGET):
             raise ConfigError("--slo replaces --p99-target: give one of them",
-                              tip=f'put the p99 in the SLO, e.g. --slo "p99<{values["p99_target"]}ms,errors<1%"')
+                              tip=f'put the p99 in the SLO, e.g. --slo "p99<{flags.of(P99_TARGET):g}ms,errors<1%"')
         settings = SweepSettings(
-            p99_target_ms=opt.positive_float(values["p99_target"] or "100", "--p99-target"),
-            max_users=opt.positive_int(values["max_users"], "--max-users"),
-            step_s=opt.parse_duration(values["step"], "--step"),
-            model=values["model"],
-            start_rate=opt.positive_float(values["start_rate"], "--start-rate"),
-            max_rate=opt.positive_float(values["max_rate"], "--max-rate"),
+            p99_target_ms=flags.of(P99_TARGET),
+            max_users=flags.of(MAX_USERS),
+            step_s=flags.of(STEP),
+            model=flags.of(MODEL),
+            start_rate=flags.of(START_RATE),
+            max_rate=flags.of(MAX_RATE),
             slo=slo,
         )
-        if values.get("max_in_flight") and settings.model != "open":
+        if flags.has(opt.MAX_IN_FLIGHT) and settings.model != "open":
             raise ConfigError("--max-in-flight applies to the open model only", tip="add --model open")
         return SweepConfig(
             stacks=stacks_of(chosen),
             variants=tuple(chosen),
-            placement=Placement.from_values(values),
+            placement=flags.placement,
             sweep=settings,
-            processes=opt.positive_int(values["processes"], "--processes"),
-            max_in_flight=opt.max_in_flight(values.get("max_in_flight")),
+            processes=flags.of(opt.PROCESSES),
+            max_in_flight=flags.of(opt.MAX_IN_FLIGHT),
         )
 
     def run(self, session: Session, config: SweepConfig) -> None:

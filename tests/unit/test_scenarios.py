@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from bench import options as opt
-from bench.cli import build_parser, main
+from bench.cli import main, parse_flags
 from bench.errors import ConfigError
+from bench.options import Flags
 from bench.scenarios import SCENARIOS, Scenario, ScenarioConfig
 from bench.scenarios.base import interleaved
 
@@ -47,11 +48,22 @@ SWARM_ONLY = {"replicas", "existing_swarm"}  # accepted with --backend swarm onl
 IDS = [s.command for s in SCENARIOS]
 
 
-def values(scenario: Scenario[ScenarioConfig], **changed: Any) -> dict[str, Any]:
-    """What argparse gives the scenario for `python -m bench <command>` plus `changed`."""
-    name = ["fastapi_istio"] if scenario.command in ("stack", "sweep") else []  # it has workers, breaker, ...
-    args = build_parser().parse_args([scenario.command, *name])
-    return vars(args) | changed
+def argv(scenario: Scenario[ScenarioConfig], **changed: Any) -> list[str]:
+    """`<command> [fastapi_istio]` plus each option of `changed` (by dest) as typed on the command line."""
+    names = changed.pop("names", ["fastapi_istio"] if scenario.command in ("stack", "sweep") else [])
+    out = [scenario.command, *names]
+    for dest, value in changed.items():
+        flag = next(o for o in (*scenario.options, *opt.SHARED) if o.dest == dest).flags[-1]
+        out += [flag] if value is True else [part for v in value for part in (flag, v)] if isinstance(
+            value, list) else [flag, value]  # fmt: skip
+    return out
+
+
+def values(scenario: Scenario[ScenarioConfig], **changed: Any) -> Flags:
+    """The typed flags the CLI gives the scenario for `python -m bench <command>` plus `changed`."""
+    parsed, flags = parse_flags(argv(scenario, **changed))
+    assert parsed is scenario
+    return flags
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
@@ -80,11 +92,11 @@ def test_every_shared_flag_not_declared_is_refused(scenario: Scenario[ScenarioCo
     honoured = {o.dest for o in scenario.options}
     refused = [o for o in opt.SHARED if o.dest not in honoured]
     for option in refused:
-        error = scenario.refusal(values(scenario, **{option.dest: OTHER[option.dest]}))
-        assert error is not None, option.dest
-        assert str(error) == f"{scenario.command} does not take {option.shown}"
-        assert error.tip
-    assert scenario.refusal(values(scenario)) is None
+        with pytest.raises(ConfigError) as error:
+            values(scenario, **{option.dest: OTHER[option.dest]})
+        assert str(error.value) == f"{scenario.command} does not take {option.shown}"
+        assert error.value.tip
+    assert scenario.refusal(set()) is None
 
 
 def test_the_decided_refusals(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

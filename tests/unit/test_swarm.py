@@ -13,7 +13,6 @@ import yaml
 
 from bench.backends.swarm import render, swarm_context, tasks
 from bench.errors import ConfigError, StackFailed
-from bench.options import Placement
 from bench.scenarios import SCENARIOS
 from bench.stacks import ROOT, discover
 from bench.stacks import render as fill
@@ -153,9 +152,9 @@ def test_replicas_and_an_existing_swarm_are_refused_off_swarm() -> None:
         with pytest.raises(ConfigError, match="applies to --backend swarm only") as exc:
             measure.configure(values(measure, backend="compose", **{flag: value}))
         assert exc.value.tip == "add --backend swarm, or leave it out"
-    placement = Placement.from_values(values(measure, backend="swarm", replicas="2"))
+    placement = values(measure, backend="swarm", replicas="2").placement
     assert (placement.replicas, placement.settings()["replicas"]) == (2, 2)
-    assert "replicas" not in Placement.from_values(values(measure, backend="local")).settings()
+    assert "replicas" not in values(measure, backend="local").placement.settings()
 
 
 def test_a_row_sets_its_own_replicas_and_they_are_interleaved_like_parameters() -> None:
