@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from bench import options as opt
+from bench import slo as slo_lib
 from bench import stacks as stack_files
 from bench.errors import ConfigError
 from bench.options import Flags, Option, Placement
@@ -25,16 +27,60 @@ if TYPE_CHECKING:
     from bench.session import Session
 
 
+USER_CLASS = "FastHttpUser"  # the locustfile's users (bench/locustfile.py)
+SETTING = "setting"  # a config field's metadata key: how run.json's settings show it (`shown`)
+
+
+def shown(key: str | None = None, merged: bool = False, form: Callable[[Any], Any] | None = None,
+          without: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+    """A config field's metadata: recorded under `key` (else its name), or its parts `merged` into the
+    settings (`without` some), rendered by `form` (else as its type renders)."""
+    return {SETTING: {"key": key, "merged": merged, "form": form, "without": without}}
+
+
 @dataclass(frozen=True)
 class ScenarioConfig:
     """What every scenario's config holds; each scenario adds its own fields."""
 
     stacks: tuple[Stack, ...]
-    placement: Placement
+    placement: Placement = field(metadata=shown(merged=True))
+    recorded: ClassVar[Mapping[str, Any]] = {}  # facts of the scenario recorded beside its fields
 
     def settings(self) -> dict[str, Any]:
-        """What applied, for run.json: never a flag that did not."""
-        return {"stacks": [s.name for s in self.stacks], **self.placement.settings()}
+        """What applied, for run.json: every field of the config (None: did not apply, left out)."""
+        found: dict[str, Any] = {}
+        for f in fields(self):
+            how = f.metadata.get(SETTING) or shown()[SETTING]
+            value = getattr(self, f.name)
+            if value is None or value == {}:
+                continue
+            plain = how["form"](value) if how["form"] else _plain(value)
+            if how["merged"]:
+                found |= {k: v for k, v in plain.items() if k not in how["without"]}
+            else:
+                found[how["key"] or f.name] = plain
+        return found | dict(self.recorded)
+
+
+def _plain(value: Any) -> Any:
+    """A config value as JSON shows it: a stack by its name, a row by its label, a load as it applied."""
+    if isinstance(value, Stack):
+        return value.name
+    if isinstance(value, Variant):
+        return value.label
+    if isinstance(value, slo_lib.Slo):
+        return value.text
+    if isinstance(value, LoadShape):
+        return load_settings(value)
+    if hasattr(value, "settings"):  # the placement, the workload
+        return value.settings()
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(v) for f in fields(value) if (v := getattr(value, f.name)) is not None}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
 
 
 C = TypeVar("C", bound=ScenarioConfig)
@@ -111,7 +157,7 @@ def plan_progress(done: int, total: int, started: float, guess_s: float) -> str:
 
 def load_settings(load: LoadShape) -> dict[str, Any]:
     """A load shape as run.json's settings show it."""
-    shown = {"users": load.users, "spawn_rate": load.spawn_rate, "duration_s": load.duration_s,
-             "warmup_s": load.warmup_s, "processes": load.processes, "user_class": "FastHttpUser"}  # fmt: skip
-    shown |= {"wait_s": load.wait_s} if load.wait_s else {}
-    return shown | ({"rate": load.rate} if load.rate else {})
+    found = {"users": load.users, "spawn_rate": load.spawn_rate, "duration_s": load.duration_s,
+             "warmup_s": load.warmup_s, "processes": load.processes, "user_class": USER_CLASS}  # fmt: skip
+    found |= {"wait_s": load.wait_s} if load.wait_s else {}
+    return found | ({"rate": load.rate} if load.rate else {})

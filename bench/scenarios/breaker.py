@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import istio
@@ -22,7 +22,7 @@ from bench.console import progress
 from bench.errors import ConfigError
 from bench.options import Flags, Option
 from bench.results import LoadShape
-from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, load_settings
+from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, shown
 
 if TYPE_CHECKING:
     from bench.session import Session
@@ -65,24 +65,14 @@ RATE = Option("rate", ("--rate",), "arrival rate: req/s (1500) or 2x capacity", 
 
 @dataclass(frozen=True)
 class BreakerConfig(ScenarioConfig):
-    rate: Rate
-    duration_s: float
+    rate: Rate = field(metadata=shown(form=str))
+    presets: tuple[str, ...]  # breaker off, then the chosen preset
+    repeat: int = 3
+    duration_s: float = 10.0
     warmup_s: float = 0.0
     max_in_flight: int = 10_000
     processes: int = 1
-    repeat: int = 3
-    preset: str = istio.DEFAULT_PRESET
-
-    @property
-    def presets(self) -> list[str]:
-        return ["off", self.preset] if self.preset != "off" else ["off"]
-
-    def settings(self) -> dict[str, Any]:
-        return super().settings() | {
-            "rate": str(self.rate), "presets": self.presets, "repeat": self.repeat, "duration_s": self.duration_s,
-            "warmup_s": self.warmup_s, "max_in_flight": self.max_in_flight, "processes": self.processes,
-            "capacity_load": load_settings(CAPACITY_LOAD) if self.rate.relative else None,
-        }  # fmt: skip
+    capacity_load: LoadShape | None = None  # the closed loop that measures the capacity a relative rate needs
 
 
 class Breaker(Scenario[BreakerConfig]):
@@ -120,14 +110,15 @@ class Breaker(Scenario[BreakerConfig]):
             max_in_flight=flags.of(opt.MAX_IN_FLIGHT),
             processes=flags.of(opt.PROCESSES),
             repeat=flags.of(opt.REPEAT),
-            preset=preset,
+            presets=("off", preset) if preset != "off" else ("off",),
+            capacity_load=CAPACITY_LOAD if flags.of(RATE).relative else None,
         )
 
     def run(self, session: Session, config: BreakerConfig) -> None:
         stack = config.stacks[0]
         capacity = None
-        if config.rate.relative:
-            m = session.measure(stack, "capacity", CAPACITY_LOAD, label=f"{stack.name}@breaker=off",
+        if config.capacity_load is not None:
+            m = session.measure(stack, "capacity", config.capacity_load, label=f"{stack.name}@breaker=off",
                                 params={"breaker": "off"}, folder=f"{stack.name}-capacity")  # fmt: skip
             capacity = m.figures.rps if m.ok and m.figures else None
         offered = config.rate.resolve(capacity)

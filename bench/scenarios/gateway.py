@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from bench import gateway, jwt
 from bench import options as opt
@@ -27,7 +27,7 @@ from bench.console import progress
 from bench.errors import ConfigError, StackFailed
 from bench.options import Flags, Option
 from bench.results import LoadShape, Measurement
-from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, load_settings, plan_progress
+from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, plan_progress, shown
 from bench.stacks import Stack
 
 if TYPE_CHECKING:
@@ -88,14 +88,9 @@ def _splits(spec: gateway.GatewaySpec, experiment: str) -> bool:
 @dataclass(frozen=True)
 class GatewayConfig(ScenarioConfig):
     experiments: tuple[str, ...]
-    load: LoadShape
+    load: LoadShape = field(metadata=shown(merged=True, without=("processes",)))  # one locust process: no setting
     repeat: int = 3
-    split: tuple[int, ...] | None = None
-
-    def settings(self) -> dict[str, Any]:
-        shown = super().settings() | {"experiments": list(self.experiments), "repeat": self.repeat}
-        shown |= {k: v for k, v in load_settings(self.load).items() if k != "processes"}  # one locust process
-        return shown | ({"split": "/".join(map(str, self.split))} if self.split else {})
+    split: tuple[int, ...] | None = field(default=None, metadata=shown(form=lambda w: "/".join(map(str, w))))
 
 
 class Gateway(Scenario[GatewayConfig]):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,7 +27,7 @@ from bench.console import progress
 from bench.errors import ConfigError, StackFailed
 from bench.options import Flags, Option
 from bench.results import LoadShape, Measurement, Role, folder_of
-from bench.scenarios.base import Scenario, ScenarioConfig, plan_progress, stacks_of
+from bench.scenarios.base import USER_CLASS, Scenario, ScenarioConfig, plan_progress, shown, stacks_of
 from bench.variants import Variant, variants
 
 if TYPE_CHECKING:
@@ -63,19 +63,13 @@ def load_pairs(path: Path = PAIRS_FILE) -> dict[str, Pair]:
 @dataclass(frozen=True)
 class LayersConfig(ScenarioConfig):
     pairs: tuple[Pair, ...]
-    rows: tuple[Variant, ...]  # every row of the pairs, once, in pair order
+    rows: tuple[Variant, ...] = field(metadata=shown("labels"))  # every row of the pairs, once, in pair order
     users: int = 32
     duration_s: float = 3.0
     warmup_s: float = 0.5
     repeat: int = 3
     max_in_flight: int = 10_000
-
-    def settings(self) -> dict[str, Any]:
-        return super().settings() | {
-            "pairs": [{"name": p.name, "what": p.what, "base": p.base, "other": p.other} for p in self.pairs],
-            "users": self.users, "duration_s": self.duration_s, "warmup_s": self.warmup_s, "repeat": self.repeat,
-            "rate_share": RATE_SHARE, "max_in_flight": self.max_in_flight, "user_class": "FastHttpUser",
-        }  # fmt: skip
+    recorded: ClassVar[Mapping[str, Any]] = {"rate_share": RATE_SHARE, "user_class": USER_CLASS}
 
     def saturation(self) -> LoadShape:
         return LoadShape(self.users, self.users, self.duration_s, self.warmup_s)

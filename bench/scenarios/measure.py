@@ -23,8 +23,8 @@ from bench.scenarios.base import (
     ScenarioConfig,
     chosen_variants,
     interleaved,
-    load_settings,
     plan_progress,
+    shown,
     stacks_of,
 )
 from bench.userapp import Workload, load_mix, mix_json, resolve_app
@@ -36,24 +36,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MeasureConfig(ScenarioConfig):
-    variants: tuple[Variant, ...]
-    load: LoadShape
+    variants: tuple[Variant, ...] = field(metadata=shown("labels"))
+    load: LoadShape = field(metadata=shown(merged=True))
     repeat: int = 3
     preset: str = "default"
-    breaker: str = "seed000"
+    breaker: str | None = "seed000"  # None: no chosen stack has a breaker
+    workload: Workload = field(default_factory=Workload, metadata=shown(merged=True))
+    skipped: dict[str, str] = field(default_factory=dict)  # stack -> why it cannot serve --app
     floor: bool = True
-    workload: Workload = field(default_factory=Workload)
-    skipped: tuple[tuple[str, str], ...] = ()  # (stack, why) of the stacks that cannot serve --app
     slo: slo_lib.Slo | None = None
-
-    def settings(self) -> dict[str, Any]:
-        shown = super().settings() | {"labels": [v.label for v in self.variants]}
-        shown |= load_settings(self.load) | {"repeat": self.repeat, "preset": self.preset}
-        if any(s.breaker_file for s in self.stacks):
-            shown["breaker"] = self.breaker
-        shown |= self.workload.settings()
-        shown |= {"skipped": dict(self.skipped)} if self.skipped else {}
-        return shown | {"floor": self.floor} | ({"slo": self.slo.text} if self.slo else {})
 
 
 class Measure(Scenario[MeasureConfig]):
@@ -86,7 +77,7 @@ class Measure(Scenario[MeasureConfig]):
                          locustfile=str(workload.locustfile or "")),
             repeat=flags.of(opt.REPEAT),
             preset=flags.of(opt.PRESET),
-            breaker=flags.of(opt.BREAKER),
+            breaker=flags.of(opt.BREAKER) if any(s.breaker_file for s in stacks_of(chosen)) else None,
             floor=not flags.of(opt.NO_FLOOR),
             workload=workload,
             skipped=skipped,
@@ -95,7 +86,7 @@ class Measure(Scenario[MeasureConfig]):
 
     def run(self, session: Session, config: MeasureConfig) -> None:
         session.workload = config.workload
-        for stack, why in config.skipped:
+        for stack, why in config.skipped.items():
             progress(f"[{stack}] skipped: {why}")
         if config.floor:
             session.measure_floor(config.load)
@@ -141,18 +132,18 @@ def your_workload(flags: Flags) -> Workload:
     return Workload(app, load_mix(requests) if requests else (), locustfile, health)
 
 
-def fitting(chosen: list[Variant], workload: Workload) -> tuple[list[Variant], tuple[tuple[str, str], ...]]:
+def fitting(chosen: list[Variant], workload: Workload) -> tuple[list[Variant], dict[str, str]]:
     """The rows whose stack can serve the app, and the stacks skipped with why."""
     app = workload.app
     if app is None:
-        return chosen, ()
+        return chosen, {}
     kept = [v for v in chosen if app.fits(v.stack.interface)]
     skipped = {v.stack.name: _why(v.stack.interface, app.interface) for v in chosen if not app.fits(v.stack.interface)}
     if not kept:
         fit = ", ".join(s.name for s in stack_files.discover().values() if app.fits(s.interface))
         raise ConfigError(f"no chosen stack serves a {app.interface.upper()} app like {app.target}",
                           tip=f"stacks for it: {fit}")  # fmt: skip
-    return kept, tuple(skipped.items())
+    return kept, skipped
 
 
 def _why(stack_interface: str, app_interface: str) -> str:

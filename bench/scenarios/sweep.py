@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
@@ -30,8 +30,8 @@ from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
 from bench.options import Flags, Option
-from bench.results import LoadShape, Measurement, SloResult, SweepStep, folder_of
-from bench.scenarios.base import Scenario, ScenarioConfig, chosen_variants, stacks_of
+from bench.results import MAX_IN_FLIGHT, LoadShape, Measurement, SloResult, SweepStep, folder_of
+from bench.scenarios.base import Scenario, ScenarioConfig, chosen_variants, shown, stacks_of
 from bench.variants import Variant
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ STEP_WARMUP_S = 2.0
 class SweepSettings:
     """Where a step counts as broken, and how the steps are laid out."""
 
-    p99_target_ms: float = 100.0
+    p99_target_ms: float | None = 100.0  # None: --slo replaced it
     max_error_pct: float = 1.0
     min_gain: float = 0.05  # twice the users must give 5 % more requests/s, or throughput stopped
     start_users: int = 4
@@ -69,20 +69,8 @@ class SweepSettings:
 class SweepConfig(ScenarioConfig):
     sweep: SweepSettings
     processes: int = 1
-    variants: tuple[Variant, ...] = ()
-    max_in_flight: int = 10_000
-
-    def settings(self) -> dict[str, Any]:
-        sweep = self.sweep.__dict__.copy()
-        if self.sweep.slo is not None:  # the SLO, not the p99 target, applied
-            del sweep["p99_target_ms"]
-            sweep["slo"] = self.sweep.slo.text
-        else:
-            del sweep["slo"]
-        shown = super().settings() | {"sweep": sweep, "processes": self.processes}
-        if self.sweep.model == "open":
-            shown["max_in_flight"] = self.max_in_flight
-        return shown | {"labels": [v.label for v in self.variants]}
+    max_in_flight: int | None = None  # the open model's bound; None: the closed model has none
+    variants: tuple[Variant, ...] = field(default=(), metadata=shown("labels"))
 
 
 P99_TARGET = Option("p99_target", ("--p99-target",), "p99 target in ms; --slo replaces it", opt.positive_float,
@@ -123,7 +111,7 @@ class Sweep(Scenario[SweepConfig]):
             raise ConfigError("--slo replaces --p99-target: give one of them",
                               tip=f'put the p99 in the SLO, e.g. --slo "p99<{flags.of(P99_TARGET):g}ms,errors<1%"')
         settings = SweepSettings(
-            p99_target_ms=flags.of(P99_TARGET),
+            p99_target_ms=None if slo is not None else flags.of(P99_TARGET),
             max_users=flags.of(MAX_USERS),
             step_s=flags.of(STEP),
             model=flags.of(MODEL),
@@ -139,7 +127,7 @@ class Sweep(Scenario[SweepConfig]):
             placement=flags.placement,
             sweep=settings,
             processes=flags.of(opt.PROCESSES),
-            max_in_flight=flags.of(opt.MAX_IN_FLIGHT),
+            max_in_flight=flags.of(opt.MAX_IN_FLIGHT) if settings.model == "open" else None,
         )
 
     def run(self, session: Session, config: SweepConfig) -> None:
@@ -218,7 +206,8 @@ def step_load(value: int, config: SweepConfig) -> LoadShape:
         users = max(value, 1)
         return LoadShape(users=users, spawn_rate=users * 2, duration_s=settings.step_s, warmup_s=settings.warmup_s,
                          processes=config.processes)  # fmt: skip
-    return LoadShape.open(float(value), settings.step_s, settings.warmup_s, config.processes, config.max_in_flight)
+    return LoadShape.open(float(value), settings.step_s, settings.warmup_s, config.processes,
+                          config.max_in_flight or MAX_IN_FLIGHT)  # fmt: skip
 
 
 def verdict(m: Measurement, best: Measurement | None, settings: SweepSettings) -> str:
@@ -230,8 +219,9 @@ def verdict(m: Measurement, best: Measurement | None, settings: SweepSettings) -
     if errors > settings.max_error_pct:
         return f"errors {errors:.1f} % > {settings.max_error_pct:g} %"
     p99 = f.latency.p99_ms
-    if settings.slo is None and (p99 is None or p99 > settings.p99_target_ms):  # --slo replaces the p99 target
-        return f"p99 {p99} ms > {settings.p99_target_ms:g} ms"
+    target = None if settings.slo else settings.p99_target_ms  # --slo replaces the p99 target
+    if target is not None and (p99 is None or p99 > target):
+        return f"p99 {p99} ms > {target:g} ms"
     if settings.model == "open":
         offered = f.offered_rps or 0.0
         if f.rps < settings.min_kept * offered:

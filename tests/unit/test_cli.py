@@ -117,7 +117,7 @@ def _applied(config: Any, dest: str) -> Any:
         "processes": (lambda c: c.load.processes, lambda c: c.processes),
         "repeat": (lambda c: c.repeat,),
         "preset": (lambda c: c.preset,),
-        "breaker": (lambda c: c.breaker if c.__class__.__name__ == "MeasureConfig" else c.preset,
+        "breaker": (lambda c: c.breaker if c.__class__.__name__ == "MeasureConfig" else c.presets[-1],
                     lambda c: next(v.params["breaker"] for v in c.variants if "breaker" in v.params)),
         "max_in_flight": (lambda c: c.max_in_flight,),
         "rate": (lambda c: c.rate,),
@@ -141,6 +141,7 @@ def _applied(config: Any, dest: str) -> Any:
 
 
 NEEDS_APP = {"app_dir", "health"}  # applied only beside --app: checked as the value the scenario receives
+APPLIES_WITH = {("sweep", "max_in_flight"): ["--model", "open"]}  # the bound of the open model only
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
@@ -176,7 +177,10 @@ def test_help_shows_the_default_each_command_applies(command: str, monkeypatch: 
         assert shown is not None, f"{command} {option.shown}: --help shows no default, yet {flags.of(option)!r} applies"
         value = option.convert(shown.group(1))
         assert flags.of(option) == value, option.dest
-        if option.dest not in NEEDS_APP:
+        if (command, option.dest) in APPLIES_WITH:
+            _, beside = parse_flags([command, *names, *APPLIES_WITH[command, option.dest]])
+            assert _applied(scenario.configure(beside), option.dest) == value, f"{command} {option.shown}"
+        elif option.dest not in NEEDS_APP:
             assert _applied(config, option.dest) == value, f"{command} {option.shown}"
         checked += 1
     assert checked >= 5

@@ -18,7 +18,7 @@ from bench.cli import main, parse_flags
 from bench.errors import ConfigError
 from bench.options import Flags
 from bench.scenarios import SCENARIOS, Scenario, ScenarioConfig
-from bench.scenarios.base import interleaved
+from bench.scenarios.base import SETTING, _plain, interleaved
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,6 +138,26 @@ def test_configs_are_typed_dataclasses() -> None:
     for scenario in SCENARIOS:
         config = scenario.configure(values(scenario))
         assert {f.name for f in fields(config)} >= {"stacks", "placement"}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_settings_derive_from_every_field_of_the_config(scenario: Scenario[ScenarioConfig]) -> None:
+    """A field added to a config reaches run.json without a line of its own: under its name (or the key its
+    metadata names), or its parts merged in; None (did not apply) is left out."""
+    repeat = opt.REPEAT in scenario.options
+    config = scenario.configure(values(scenario, **({"repeat": "2"} if repeat else {})))
+    settings = config.settings()
+    for f in fields(config):
+        how = f.metadata.get(SETTING, {})
+        value = getattr(config, f.name)
+        if how.get("merged"):
+            assert set(_plain(value)) - set(how["without"]) <= set(settings), f.name
+        elif value is None or value == {}:
+            assert (how.get("key") or f.name) not in settings
+        else:
+            assert settings[how.get("key") or f.name] == (how.get("form") or _plain)(value), f.name
+    assert settings.get("repeat") == (2 if repeat else None) and settings["stacks"] == [s.name for s in config.stacks]
+    assert all(settings[key] == value for key, value in config.recorded.items())
 
 
 def test_the_cli_loads_no_measuring_or_rendering_code() -> None:
