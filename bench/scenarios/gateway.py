@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from bench import gateway, jwt
+from bench import gateway, jwt, lab_load
 from bench import options as opt
 from bench import stacks as stack_files
 from bench.console import progress
@@ -198,7 +198,7 @@ def client_env(spec: gateway.GatewaySpec, phase: Phase) -> dict[str, str] | None
         return None
     issuer, key_dir = _token_issuer(spec, phase.variant.experiment)
     token = jwt.mint(phase.client, issuer, key_dir)
-    return {"BENCH_HEADERS": json.dumps({"Authorization": f"Bearer {token}"})}
+    return {lab_load.variable("headers"): json.dumps({"Authorization": f"Bearer {token}"})}
 
 
 def _token_issuer(spec: gateway.GatewaySpec, experiment: str) -> tuple[str, Path]:

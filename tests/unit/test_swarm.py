@@ -63,11 +63,11 @@ def test_every_stack_renders_to_a_swarm_stack_file(name: str, tmp_path: Path) ->
         for mount in spec.get("configs", []):  # every bind-mounted file travels as a swarm config
             assert Path(doc["configs"][mount["source"]]["file"]).is_file()
     worker = doc["services"]["worker"]
-    assert worker["environment"]["BENCH_SHIP"] == "1" and worker["user"] == "4321:4321"
-    assert {c["target"] for c in worker["configs"]} == {"/bench/locustfile.py", "/bench/record.py"}
-    assert plan.master.files == {str(ROOT / "bench/locustfile.py"): "/bench/locustfile.py",
-                                 str(ROOT / "bench/record.py"): "/bench/record.py"}  # fmt: skip
-    assert plan.master.environment["BENCH_SHIP"] == "1" and plan.master.cpus == 1.0
+    assert worker["environment"]["LAB_LOAD_SHIP"] == "1" and worker["user"] == "4321:4321"
+    shipped = ("locustfile", "record", "lab_load")
+    assert {c["target"] for c in worker["configs"]} == {f"/bench/{name}.py" for name in shipped}
+    assert plan.master.files == {str(ROOT / f"bench/{name}.py"): f"/bench/{name}.py" for name in shipped}
+    assert plan.master.environment["LAB_LOAD_SHIP"] == "1" and plan.master.cpus == 1.0
     assert sorted(s for level in plan.levels for s in level) == sorted(doc["services"])
 
 
