@@ -199,15 +199,6 @@ def _files(out: Path, window: bool) -> Iterator[dict[str, Any]]:
             yield data
 
 
-def locust_totals(out: Path) -> tuple[int, int] | None:
-    """(requests, failures) as locust's own --json-file counted them, for cross-checks."""
-    try:
-        rows = json.loads((out / "locust.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return sum(r["num_requests"] for r in rows), sum(r["num_failures"] for r in rows)
-
-
 def main(argv: list[str]) -> int:
     """`python -m bench.load FOLDER...`: merge samples gathered from workers anywhere, print the figures."""
     if not argv:
