@@ -131,17 +131,16 @@ class Session:
         return m
 
     @contextmanager
-    def up(self, stack: Stack, params: Mapping[str, str], folder: str, backend: Backend | None = None,
+    def up(self, stack: Stack, params: Mapping[str, str], folder: str,
            replicas: int | None = None) -> Iterator[RunningStack]:  # fmt: skip
-        """The stack up (on the run's backend, unless told; `replicas` of its app service under swarm, else
-        the run's) and answering correctly, torn down on leaving; StackFailed when it cannot start or
-        answers wrongly."""
+        """The stack up on the run's backend (`replicas` of its app service under swarm, else the run's) and
+        answering correctly, torn down on leaving; StackFailed when it cannot start or answers wrongly."""
         started = time.monotonic()
         p, w = self.placement, self.workload
         bring_up = BringUp(self.run_dir / folder, params, p.ready_timeout, p.uid, p.gid, p.stack_cpus, p.load_cpus,
                            app=w.app, health_path=w.health, locustfile=w.locustfile,
                            replicas=replicas or p.replicas)  # fmt: skip
-        with (backend or self.backend).up(stack, bring_up) as running:
+        with self.backend.up(stack, bring_up) as running:
             progress(f"[{stack.name}] ready in {time.monotonic() - started:.1f} s")
             if stack.verify:
                 w.check(running.base_url, own=w.app is None)
@@ -188,14 +187,13 @@ class Session:
 
     def measure(self, stack: Stack, role: Role, load: LoadShape, label: str | None = None, repeat: int = 1,
                 params: Mapping[str, str] | None = None, folder: str | None = None,
-                backend: Backend | None = None, replicas: int | None = None) -> Measurement:  # fmt: skip
+                replicas: int | None = None) -> Measurement:  # fmt: skip
         """Bring one stack up, check it, load it once, record the measurement (failed ones too)."""
         m = self.new(stack, role, load, label, repeat, params, folder)
-        m.backend = (backend or self.backend).name
         progress(f"[{m.label}{'' if repeat == 1 else f' #{repeat}'}] starting")
         interrupted = False
         try:
-            with self.up(stack, m.params, m.folder, backend, replicas) as running:
+            with self.up(stack, m.params, m.folder, replicas) as running:
                 self.load(running, m, self.run_dir / m.folder / "load")
         except StackFailed as exc:
             m.status, m.error, m.log_tail = "failed", str(exc), exc.log_tail

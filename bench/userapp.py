@@ -212,7 +212,7 @@ class Workload:
 
 
 def mix_json(mix: tuple[Request, ...]) -> str:
-    """The mix as the locustfile reads it from BENCH_MIX (no file to ship into containers)."""
+    """The mix as the locustfile reads it from LAB_LOAD_MIX (bench/lab_load.py): no file to ship into containers."""
     return json.dumps([r.__dict__ for r in mix])
 
 
