@@ -25,6 +25,9 @@ _.ok_latency  # bench/record.py `Figures`: run.json; bench/report/tables.py read
 _.lateness  # bench/record.py `Figures`: run.json (the open model's send time - due time)
 _.process  # bench/record.py `ProcessReport`: <host>-<pid> in each locust process's report file
 _.redirect_request  # bench/verify.py `_NoRedirect`: urllib's redirect handler calls it
+parse_flags  # bench/cli.py: the flags a command line gives, as main() parses them; tests/unit/test_cli.py and
+# test_scenarios.py read the typed flags without running the command
+variables  # bench/lab_load.py: every variable the locustfile reads; tests/unit/test_load.py checks no CLI name is one
 verify_rs256  # bench/jwt.py: tests/unit/test_gateway.py checks what `mint` signs with it (Envoy checks the real ones)
 
 # --- benchmarks/
