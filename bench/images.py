@@ -123,8 +123,8 @@ def container_requirements(path: Path = REQUIREMENTS) -> list[str]:
 def python_tag(base: str, wheels: str) -> str:
     """`bench/python:<digest>` of what the Python image holds: its Dockerfile, base image, wheelhouse stamp,
     and every file it copies (apps/, the locustfile and the modules beside it)."""
-    copied = [ROOT / "dockerfiles" / "python.Dockerfile",
-              *(ROOT / "bench" / n for n in ("locustfile.py", "record.py", "lab_load.py"))]  # fmt: skip
+    beside = ("locustfile.py", "record.py", "lab_load.py", "window.py")
+    copied = [ROOT / "dockerfiles" / "python.Dockerfile", *(ROOT / "bench" / n for n in beside)]
     copied += [p for p in (ROOT / "apps").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     digest = hashlib.sha256(f"{base}\n{wheels}\n".encode())
     for path in sorted(copied):

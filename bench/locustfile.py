@@ -6,7 +6,9 @@ breaks `requests`/`urllib3` imported earlier in the same process). Besides locus
 (bench/record.py: a histogram of 0.01 ms buckets below 100 ms, where locust's own are whole
 milliseconds; status codes; requests per second), leaving the warmup out, and streams it to
 disk one window (a minute) at a time, so a long run keeps flat memory and a crash loses at
-most the current minute. bench/record.py ships beside this file wherever it runs.
+most the current minute. What the window counts, and the open model's schedule, live in
+bench/window.py (plain objects on a clock a test can fake); this file is their locust and
+gevent side. bench/record.py and bench/window.py ship beside this file wherever it runs.
 
 Its settings are one record, `LabLoad` (bench/lab_load.py, beside this file too), read from the
 LAB_LOAD_* variables the runner sets (bench/load.py): where its files go (LAB_LOAD_SAMPLES:
@@ -31,7 +33,6 @@ made to check every 2 s instead of every 10 s (so short runs can raise it too).
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import random
@@ -46,16 +47,8 @@ from lab_load import LabLoad  # bench/lab_load.py: locust puts this folder on sy
 from locust import FastHttpUser, events, task
 from locust.exception import StopUser
 from locust.user.task import LOCUST_STATE_STOPPING
-from record import (  # bench/record.py: locust puts this folder on sys.path
-    ATTEMPTS_HEADER,
-    REQUEST_ID_HEADER,
-    VERSION_HEADER,
-    ProcessReport,
-    Tally,
-    local_ports,
-    read_tcp_counters,
-    tcp_deltas,
-)
+from record import ATTEMPTS_HEADER, REQUEST_ID_HEADER, VERSION_HEADER, ProcessReport, Tally  # beside this file
+from window import Recorder, Schedule, Slot  # bench/window.py: locust puts this folder on sys.path
 
 locust.runners.CPU_MONITOR_INTERVAL = 2.0  # locust's default 10 s never fires in short runs
 
@@ -80,135 +73,20 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
     os.replace(f"{path}.tmp", path)  # a reader never sees half a file
 
 
-class Recorder:
-    """The measured phase of this locust process, streamed to disk a window at a time."""
-
-    def __init__(self) -> None:
-        self.report = ProcessReport(warmup_s=LOAD.warmup_s, offered_rps=LOAD.process_rate or None)
-        self.window: Tally | None = None
-        self.window_end = 0.0
-        self.cpu_at_start: float | None = None  # process CPU seconds when measuring began
-        self.tcp_at_start: dict[str, int] | None = None  # this namespace's TCP counters then
-        self.closed = False
-        self.runner: Any = None  # this process's locust runner, set at init
-
-    def _measuring(self, now: float) -> Tally | None:
-        """The window `now` falls in; None during the warmup (which starts at the first request)."""
-        report = self.report
-        if report.measured_from is None:
-            report.measured_from = now + LOAD.warmup_s
-        if now < report.measured_from:
-            return None
-        if self.window is None:
-            self.cpu_at_start = time.process_time()
-            self.tcp_at_start = read_tcp_counters()
-            self._open(0, report.measured_from)
-            if LOAD.duration_s > 0 and type(self.runner) is locust.runners.LocalRunner:  # alone, not a worker
-                gevent.spawn_later(report.measured_from + LOAD.duration_s - now, self._end_then_quit)
-        while now >= self.window_end:
-            self.flush()
-        return self.window
-
-    def _end_then_quit(self) -> None:
-        self.stop()  # the window ends now, not when locust has stopped its users (tens of ms later)
-        self.runner.quit()
-
-    def _after_end(self, now: float) -> bool:
-        return self.report.stopped is not None and now > self.report.stopped
-
-    @property
-    def ended(self) -> bool:
-        """The measured window is over: the lab's users send nothing more while locust stops them, so
-        what a server or a gateway counts over the whole load stays within one request per user of
-        what the clients counted."""
-        return self.report.stopped is not None
-
-    def add(self, ms: float, status: int, failed: bool, overloaded: bool, slot: float | None,
-            version: str | None = None, attempts: int = 1, request_id: bool = False) -> None:  # fmt: skip
-        """One answered request; `slot` is when the open model scheduled it (None: closed model);
-        `version`, `attempts`, `request_id`: what a gateway's answer said (bench/record.py).
-        An answer after the measured window ended is left out; the open model counts its slot, if
-        it was due in the window, as unanswered at the end."""
-        now = time.time()
-        if self._after_end(now):
-            if slot is not None:
-                self.cut(slot, sent=True)
-            return
-        window = self._measuring(now)
-        if window is None:
-            report = self.report
-            report.warmup_requests += 1
-            report.warmup_retried += max(attempts - 1, 0)
-            report.warmup_status_codes[str(status)] = report.warmup_status_codes.get(str(status), 0) + 1
-            return
-        assert self.report.measured_from is not None
-        corrected = None if slot is None else (now - slot) * 1000
-        window.add(int(now - self.report.measured_from), ms, status, failed, overloaded, corrected, version,
-                   attempts, request_id)  # fmt: skip
-
-    def sent(self, slot: float, held: bool, in_flight: int) -> None:
-        """An open-model request leaves now: how late after its slot, and how many are in flight."""
-        if self._after_end(now := time.time()):
-            return  # its answer, or the end, counts it (add, cut)
-        window = self._measuring(now)
-        if window is not None:
-            window.send((now - slot) * 1000, held, in_flight)
-
-    def cut(self, slot: float, sent: bool) -> None:
-        """At the end, a slot still unanswered: counted as late by the whole time it waited until the
-        window ended, never dropped; a slot due after the window is not the window's."""
-        end = min(time.time(), self.report.stopped or float("inf"))
-        if slot > end:
-            return
-        window = self._measuring(end)
-        if window is not None:
-            window.cut((end - slot) * 1000, sent)
-
-    def _open(self, index: int, start: float) -> None:
-        self.window = Tally(window=index, start=start)
-        self.window_end = start + LOAD.window_s
-
-    def flush(self, end: float | None = None) -> None:
-        """Write the current window and start the next one."""
-        window = self.window
-        if window is None:
-            return
-        window.end = end or self.window_end
-        if LOAD.samples:
-            _write_json(f"{LOAD.samples}-{_process()}-w{window.window:05d}.json", window.to_json())
-        self._open((window.window or 0) + 1, self.window_end)
-
-    def stop(self) -> None:
-        """The measured phase is over: note when, the CPU it took, and this namespace's TCP side."""
-        report = self.report
-        if report.stopped is not None:
-            return
-        report.stopped = time.time()
-        if self.cpu_at_start is not None:
-            report.generator_cpu_seconds = time.process_time() - self.cpu_at_start
-        after = read_tcp_counters()
-        if self.tcp_at_start is not None and after is not None:
-            report.tcp = tcp_deltas(self.tcp_at_start, after)
-        report.ports_in_use, report.port_range = local_ports() or (None, None)
-        try:
-            report.netns = os.readlink("/proc/self/ns/net")
-        except OSError:
-            report.netns = _process()  # unknown: count this process's counters on their own
-
-    def close(self) -> None:
-        """At quit: the last (partial) window, then what this process knows of itself (once: a shipping
-        worker closes when the master asks, before it quits)."""
-        if self.closed:
-            return
-        self.closed = True
-        self.stop()
-        self.flush(end=self.report.stopped)
-        self.report.process = _process()
-        if LOAD.samples:
-            _write_json(f"{LOAD.samples}-{_process()}.json", self.report.to_json())
+def _write_window(window: Tally) -> None:
+    if LOAD.samples:
+        _write_json(f"{LOAD.samples}-{_process()}-w{window.window:05d}.json", window.to_json())
 
 
-RECORDER = Recorder()
+def _write_report(report: ProcessReport) -> None:
+    report.process = _process()
+    report.netns = report.netns or report.process  # unknown: this process's counters count on their own
+    if LOAD.samples:
+        _write_json(f"{LOAD.samples}-{_process()}.json", report.to_json())
+
+
+RECORDER = Recorder(warmup_s=LOAD.warmup_s, duration_s=LOAD.duration_s, window_s=LOAD.window_s,
+                    rate=LOAD.process_rate, on_window=_write_window, on_close=_write_report)  # fmt: skip
 
 
 def _bind_sockets_to(address: str) -> None:
@@ -278,9 +156,15 @@ class Shipping:
 SHIPPING = Shipping()
 
 
+def _end_then_quit(runner: Any) -> None:
+    RECORDER.stop()  # the window ends now, not when locust has stopped its users (tens of ms later)
+    runner.quit()
+
+
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
-    RECORDER.runner = environment.runner
+    if type(environment.runner) is locust.runners.LocalRunner:  # alone, not a worker: it ends its own window
+        RECORDER.end_after = lambda seconds: gevent.spawn_later(seconds, _end_then_quit, environment.runner)
     if LOAD.ship:
         SHIPPING.start(environment.runner)
 
@@ -290,7 +174,9 @@ def _on_request(response_time: float, response: Any, exception: Any, context: An
     status = getattr(response, "status_code", 0) or 0
     headers = getattr(response, "headers", None) or {}
     overloaded = status == 503 and headers.get("x-envoy-overloaded") == "true"
-    RECORDER.add(response_time, int(status), exception is not None, overloaded, (context or {}).get("slot"),
+    slot = (context or {}).get("slot")  # OpenUser's; a user's own locustfile may use the name too
+    slot = slot if isinstance(slot, Slot) else None
+    RECORDER.add(response_time, int(status), exception is not None, overloaded, slot,
                  headers.get(VERSION_HEADER), _attempts(headers), REQUEST_ID_HEADER in headers)  # fmt: skip
 
 
@@ -390,66 +276,6 @@ class ApiUser(FastHttpUser):
         random.choice(REQUESTS)(self.client)
 
 
-class Schedule:
-    """Open model: a slot every 1/rate s, whatever the answers do, like `vegeta attack -rate`.
-
-    Each slot is sent by its own greenlet, so the requests in flight grow as the stack slows,
-    up to `bound` (vegeta's -max-workers); beyond it a slot waits for a free one and is
-    sent late. Every request is timed from its slot as well as from its send (wrk2's
-    correction of coordinated omission); slots unanswered when the run ends count as late by
-    the whole time they waited.
-    """
-
-    def __init__(self, rate: float, bound: int) -> None:
-        self.interval = 1.0 / rate
-        self.pool = gevent.pool.Pool(bound)
-        self.due: collections.deque[float] = collections.deque()  # slots due, not sent yet (oldest first)
-        self.held = 0  # how many of the oldest due slots found every sender busy (the bound)
-        self.in_flight: dict[Any, float] = {}
-        self.next_slot: float | None = None  # the first slot not yet due
-
-    def run(self, user: FastHttpUser) -> None:
-        """Send every slot as it falls due until the user is told to stop."""
-        if self.next_slot is None:
-            self.next_slot = time.time()
-        while user._state != LOCUST_STATE_STOPPING and not RECORDER.ended:
-            now = time.time()
-            while self.next_slot <= now:
-                self.due.append(self.next_slot)
-                self.next_slot += self.interval
-            while self.due and self.pool.free_count() > 0:
-                held, self.held = self.held > 0, max(self.held - 1, 0)
-                self.pool.spawn(self._send, user, self.due.popleft(), held)
-            self.held = len(self.due)  # what is left now waits because `bound` are in flight
-            gevent.sleep(min(max(self.next_slot - time.time(), 0.0), 0.001))
-
-    def _send(self, user: FastHttpUser, slot: float, held: bool) -> None:
-        if RECORDER.ended:  # spawned just before the window ended: never sent
-            RECORDER.cut(slot, sent=False)
-            return
-        me = gevent.getcurrent()
-        self.in_flight[me] = slot
-        me.bench_slot = slot  # read by OpenUser.context() into the request event
-        RECORDER.sent(slot, held, len(self.in_flight))
-        try:
-            random.choice(REQUESTS)(user.client)
-        finally:
-            del self.in_flight[me]
-
-    def finish(self) -> None:
-        """The run is over: every slot unanswered (sent or not) is counted, then the senders stop."""
-        for slot in list(self.in_flight.values()):
-            RECORDER.cut(slot, sent=True)
-        for slot in self.due:
-            RECORDER.cut(slot, sent=False)
-        self.due.clear()
-        end = min(time.time(), RECORDER.report.stopped or float("inf"))
-        while self.next_slot is not None and self.next_slot <= end:  # fell due after the loop's last pass
-            RECORDER.cut(self.next_slot, sent=False)
-            self.next_slot += self.interval
-        self.pool.kill(block=False)
-
-
 class OpenUser(FastHttpUser):
     """One per locust process in the open model: it runs the schedule; its client holds a connection
     for every request in flight."""
@@ -462,13 +288,31 @@ class OpenUser(FastHttpUser):
         return {"slot": getattr(gevent.getcurrent(), "bench_slot", None)}
 
     def on_start(self) -> None:
-        self.schedule = Schedule(LOAD.process_rate, LOAD.process_max_in_flight)
+        self.schedule = Schedule(LOAD.process_rate, RECORDER)
+        self.senders = gevent.pool.Pool(LOAD.process_max_in_flight)
 
     @task
     def send_on_schedule(self) -> None:
+        """Send every slot as it falls due, each from its own greenlet, until the user is told to stop:
+        the requests in flight grow as the stack slows, up to the bound (bench/window.py)."""
         if RECORDER.ended:
             raise StopUser  # on_stop counts what is left
-        self.schedule.run(self)
+        while self._state != LOCUST_STATE_STOPPING and not RECORDER.ended:
+            self.schedule.fall_due()
+            for slot in self.schedule.take(self.senders.free_count()):
+                self.senders.spawn(self._send, slot)
+            gevent.sleep(self.schedule.wait_s())
+
+    def _send(self, slot: Slot) -> None:
+        me = gevent.getcurrent()
+        if not self.schedule.send(me, slot):
+            return  # spawned just before the window ended: never sent
+        me.bench_slot = slot  # read by context() into the request event
+        try:
+            random.choice(REQUESTS)(self.client)
+        finally:
+            self.schedule.answered(me)
 
     def on_stop(self) -> None:
-        self.schedule.finish()
+        self.schedule.finish()  # every slot unanswered is counted, once, before the senders are killed
+        self.senders.kill(block=False)

@@ -149,7 +149,7 @@ def _beside_the_locustfile() -> list[str]:
 
 def test_what_the_locustfile_imports_ships_with_it_everywhere() -> None:
     shipped = _beside_the_locustfile()
-    assert shipped == ["lab_load", "record"]
+    assert shipped == ["lab_load", "record", "window"]
     copied = (images.ROOT / "dockerfiles" / "python.Dockerfile").read_text()
     mounted = (images.ROOT / "stacks" / "common" / "load.yml").read_text()  # every stack's user and workers
     for name in shipped:
@@ -160,7 +160,7 @@ def test_what_the_locustfile_imports_ships_with_it_everywhere() -> None:
 def test_the_python_image_is_tagged_by_what_it_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another checkout retagging bench/python:latest on the same engine must not change what a run runs."""
     for name in ("dockerfiles/python.Dockerfile", "bench/locustfile.py", "bench/record.py", "bench/lab_load.py",
-                 "apps/users.py"):
+                 "bench/window.py", "apps/users.py"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(name)
     monkeypatch.setattr(images, "ROOT", tmp_path)

@@ -64,7 +64,7 @@ def test_every_stack_renders_to_a_swarm_stack_file(name: str, tmp_path: Path) ->
             assert Path(doc["configs"][mount["source"]]["file"]).is_file()
     worker = doc["services"]["worker"]
     assert worker["environment"]["LAB_LOAD_SHIP"] == "1" and worker["user"] == "4321:4321"
-    shipped = ("locustfile", "record", "lab_load")
+    shipped = ("locustfile", "record", "lab_load", "window")
     assert {c["target"] for c in worker["configs"]} == {f"/bench/{name}.py" for name in shipped}
     assert plan.master.files == {str(ROOT / f"bench/{name}.py"): f"/bench/{name}.py" for name in shipped}
     assert plan.master.environment["LAB_LOAD_SHIP"] == "1" and plan.master.cpus == 1.0
