@@ -40,6 +40,10 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       verdict has its `kind` (limit | risk). `usage.busiest_process_percent`: the stack's busiest
       process's CPU over the window (100 = one core; local backend). Version-2 files are read as they
       are: their `limited_by` mixed levels and limits (`kind` reads "limit", `risks` is empty).
+      The open model's figures count only the slots DUE in the measured window, at both edges (before,
+      an answer landing in the window counted even when its slot fell due in the warmup): requests,
+      rps, failures, status codes, latency, per_second/per_window, late/held/lateness/peak_in_flight;
+      `slots` == requests + unfinished + unsent; late warmup answers are the warmup's counts.
 
 Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
          results/runs/<run-id>/<label>[-r<N>]/   logs/, work/ (rendered configs), load/ (locust files)
