@@ -23,7 +23,12 @@ def test_a_pair_is_measured_at_saturation_then_at_half_the_slower_capacity(tmp_p
         assert [m["repeat"] for m in saturation] == [1, 2] and [m["repeat"] for m in fixed] == [1, 2]
         for m in fixed:
             assert m["status"] == "ok" and m["load"]["rate"] == pair["rate"]
-            assert m["figures"]["rps"] >= 0.9 * pair["rate"]  # sustained: the point of half capacity
+            f = m["figures"]
+            assert f["slots"] == f["requests"] + f["unfinished"] + f["unsent"]  # every slot due in the window, once
+            # sustained, the point of half capacity: the slots due were sent and answered but for those in flight
+            # at the window's end (rate x latency of them: a 1 s window under a 2x slower, shared machine still
+            # keeps 80 %; an overloaded stack's queue leaves far more unanswered)
+            assert f["requests"] >= 0.8 * f["slots"] and f["slots"] >= 0.9 * pair["rate"], f
             assert m["figures"]["corrected"]["p99_ms"] > 0
         assert saturation[0]["params"]["workers"] == "4"  # every parameter that applied is recorded
     summary = (tmp_path / "summary.md").read_text()
