@@ -260,11 +260,12 @@ def node_image(say: Say = _quiet) -> str:
 # --- bring-up ---------------------------------------------------------------------------------------
 
 
-def run_mode(image: str) -> tuple[str, list[str]]:
+def run_mode(image: str, name: str) -> tuple[str, list[str]]:
     """(description, `docker run` options) for a node. `--privileged` where the host engine can grant it;
     where its bounding set lacks capabilities (here CAP_SYS_RESOURCE: "unable to apply caps: operation not
     permitted"), every capability it has, unconfined seccomp/AppArmor/system paths and every device."""
-    probe = _run(["docker", "run", "--rm", "--privileged", "--entrypoint", "true", image], check=False)
+    probe = _docker("run", "--rm", "--label", f"{LABEL}={name}", "--privileged", "--entrypoint", "true", image,
+                    check=False)  # fmt: skip  # labelled: a Ctrl-C between its create and its removal leaves nothing
     if probe.returncode == 0:
         return "privileged", ["--privileged"]
     if "apply caps" not in probe.stderr:
@@ -285,7 +286,7 @@ def missing_caps(status: str | None = None) -> list[str]:
 
 
 def _start(name: str, image: str, roles: Sequence[str | None], say: Say) -> Cluster:
-    mode, options = run_mode(image)
+    mode, options = run_mode(image, name)
     labels = ["--label", f"{LABEL}={name}"]
     _docker("network", "create", "--driver", "bridge", *labels, name)
     containers = []
