@@ -98,9 +98,6 @@ class Cluster:
     def manager(self) -> Node:
         return self.nodes[0]
 
-    def with_role(self, role: str) -> list[Node]:
-        return [node for node in self.nodes if node.role == role]
-
 
 def default_roles(count: int) -> list[str | None]:
     """`bench.role` per node: the last node generates load, the workers between the manager and it hold the

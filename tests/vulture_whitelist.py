@@ -28,6 +28,8 @@ _.redirect_request  # bench/verify.py `_NoRedirect`: urllib's redirect handler c
 parse_flags  # bench/cli.py: the flags a command line gives, as main() parses them; tests/unit/test_cli.py and
 # test_scenarios.py read the typed flags without running the command
 variables  # bench/lab_load.py: every variable the locustfile reads; tests/unit/test_load.py checks no CLI name is one
+task_nodes  # bench/cluster.py: where a service's tasks run, read from the manager; tests/integration/test_cluster.py
+leftovers  # bench/cluster.py: what a cluster left behind; tests/integration/test_cluster.py checks nothing is
 verify_rs256  # bench/jwt.py: tests/unit/test_gateway.py checks what `mint` signs with it (Envoy checks the real ones)
 
 # --- benchmarks/
