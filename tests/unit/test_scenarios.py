@@ -100,8 +100,8 @@ def test_every_shared_flag_not_declared_is_refused(scenario: Scenario[ScenarioCo
 
 
 def test_the_decided_refusals(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    for argv in (["sweep", "-t", "5s"], ["sweep", "--warmup", "1s"], ["sweep", "--repeat", "2"],
-                 ["sweep", "--no-floor"], ["breaker", "--preset", "quick"]):  # fmt: skip
+    for argv in (["sweep", "-t", "5s"], ["sweep", "-t", "soon"], ["sweep", "--warmup", "1s"],
+                 ["sweep", "--repeat", "2"], ["sweep", "--no-floor"], ["breaker", "--preset", "quick"]):  # fmt: skip
         assert main([*argv, "--results", str(tmp_path)]) == 2, argv
         err = capsys.readouterr().err
         refused = err.split(f"ERROR: {argv[0]} does not take ")[1].splitlines()[0]
