@@ -110,8 +110,8 @@ def _scenario_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     for option in scenario.options:
         _add(p, option, scenario.options)
     for option in opt.SHARED:  # parsed only to be refused with a reason (Scenario.refusal)
-        if option.dest not in honoured:
-            _add(p, replace(option, help=argparse.SUPPRESS), ())
+        if option.dest not in honoured:  # as typed: refused for being given, whatever its value
+            _add(p, replace(option, help=argparse.SUPPRESS, parse=None, choices=None), ())
     p.set_defaults(handler=lambda args: cmd_scenario(scenario, args), scenario=scenario)
 
 
@@ -157,7 +157,7 @@ def parse_flags(argv: Sequence[str]) -> tuple[Scenario[ScenarioConfig], Flags]:
     return args.scenario, flags_of(args.scenario, args)
 
 
-def _typed(args: argparse.Namespace, option: Option[T]) -> T:
+def value_of(args: argparse.Namespace, option: Option[T]) -> T:
     """One option's value for a command that is not a scenario."""
     values, _ = opt.converted((option,), {k: v for k, v in vars(args).items() if k == option.dest})
     return cast(T, values[option.dest])
@@ -217,7 +217,7 @@ def _write_report(results_dir: Path, run_dir: Path) -> None:
 
 
 def cmd_k8s(args: argparse.Namespace) -> int:
-    breaker = _typed(args, opt.BREAKER)
+    breaker = value_of(args, opt.BREAKER)
     if args.stack == "gateway":
         if "breaker" in vars(args):
             raise ConfigError("k8s gateway does not take --breaker", tip="the gateway's policies are in "
@@ -237,7 +237,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench import report
 
-    results_dir = _typed(args, opt.RESULTS)
+    results_dir = value_of(args, opt.RESULTS)
     if args.run_dir is not None:
         run_dir = Path(args.run_dir)
     else:
@@ -257,7 +257,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Print the comparison and keep it beside RUN_B's run folder, never over an earlier one."""
     from bench.report import compare
 
-    results_dir = _typed(args, opt.RESULTS)
+    results_dir = value_of(args, opt.RESULTS)
     (dir_a, run_a), (dir_b, run_b) = (_run(text, results_dir) for text in (args.run_a, args.run_b))
     if dir_a.resolve() == dir_b.resolve():
         raise ConfigError(f"RUN_A and RUN_B are the same run ({dir_a})", tip="give the baseline, then another run")

@@ -56,11 +56,6 @@ def variable(name: str) -> str:
     return PREFIX + name.upper()
 
 
-def variables() -> list[str]:
-    """Every variable the locustfile reads."""
-    return [variable(f.name) for f in fields(LabLoad)]
-
-
 def _text(value: object) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"

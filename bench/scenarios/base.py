@@ -54,7 +54,7 @@ class ScenarioConfig:
             value = getattr(self, f.name)
             if value is None or value == {}:
                 continue
-            plain = how["form"](value) if how["form"] else _plain(value)
+            plain = how["form"](value) if how["form"] else as_setting(value)
             if how["merged"]:
                 found |= {k: v for k, v in plain.items() if k not in how["without"]}
             else:
@@ -62,7 +62,7 @@ class ScenarioConfig:
         return found | dict(self.recorded)
 
 
-def _plain(value: Any) -> Any:
+def as_setting(value: Any) -> Any:
     """A config value as JSON shows it: a stack by its name, a row by its label, a load as it applied."""
     if isinstance(value, Stack):
         return value.name
@@ -75,11 +75,11 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "settings"):  # the placement, the workload
         return value.settings()
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(v) for f in fields(value) if (v := getattr(value, f.name)) is not None}
+        return {f.name: as_setting(v) for f in fields(value) if (v := getattr(value, f.name)) is not None}
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): as_setting(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [as_setting(v) for v in value]
     return str(value) if isinstance(value, Path) else value
 
 

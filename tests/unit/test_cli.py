@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bench import options as opt
-from bench.cli import _typed, build_parser, main, parse_flags
+from bench.cli import build_parser, main, parse_flags, value_of
 from bench.options import parse_duration
 from bench.scenarios import SCENARIOS
 
@@ -162,7 +162,7 @@ def test_help_shows_the_default_each_command_applies(command: str, monkeypatch: 
             option = next((o for o in opt.SHARED if o.dest == action.dest), None)
             if option is not None:
                 assert shown is not None, f"{command} {action.option_strings}: no default shown"
-                assert _typed(args, option) == option.convert(shown.group(1))
+                assert value_of(args, option) == option.convert(shown.group(1))
         return
     names = ["fastapi_istio"] if command == "stack" else []
     _, flags = parse_flags([command, *names])

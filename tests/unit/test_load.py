@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bench import options as opt
-from bench.lab_load import PREFIX, LabLoad, variables
+from bench.lab_load import PREFIX, LabLoad
 from bench.load import locust_args, locust_env, main, read_samples
 from bench.record import Figures, ProcessReport, Tally, bucket, bucket_value, percentile
 from bench.results import LoadShape
@@ -134,7 +134,7 @@ def test_no_name_means_one_thing_to_the_cli_and_another_to_the_locustfile() -> N
     """BENCH_DURATION is "1m" to the CLI; what one locust process is told has names of its own."""
     cli = {o.env for s in SCENARIOS for o in (*s.options, *opt.SHARED) if o.env}
     assert "BENCH_DURATION" in cli and "BENCH_RATE" in cli
-    assert not cli & set(variables())
+    assert not cli & set(LabLoad().to_env())
     assert all(not name.startswith(PREFIX) for name in cli)
 
 
@@ -142,9 +142,9 @@ def test_every_lab_load_name_in_the_repository_is_one_the_locustfile_reads() -> 
     """A variable renamed in bench/lab_load.py but not in a compose file or a backend fails here."""
     texts = [p for pattern in ("bench/**/*.py", "stacks/**/*.yml", "dockerfiles/*") for p in ROOT.glob(pattern)]
     used = {name for p in texts for name in re.findall(r"LAB_LOAD_[A-Z_]+", p.read_text(encoding="utf-8"))}
-    assert used - {PREFIX} <= set(variables())
+    assert used - {PREFIX} <= set(LabLoad().to_env())
     load_yml = (ROOT / "stacks" / "common" / "load.yml").read_text(encoding="utf-8")
-    assert all(f"{name}:" in load_yml for name in variables())  # compose's workers are told everything
+    assert all(f"{name}:" in load_yml for name in LabLoad().to_env())  # compose's workers are told everything
 
 
 def test_samples_gathered_from_workers_on_other_hosts_are_merged_by_the_cli(

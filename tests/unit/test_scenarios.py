@@ -18,7 +18,7 @@ from bench.cli import main, parse_flags
 from bench.errors import ConfigError
 from bench.options import Flags
 from bench.scenarios import SCENARIOS, Scenario, ScenarioConfig
-from bench.scenarios.base import SETTING, _plain, interleaved
+from bench.scenarios.base import SETTING, as_setting, interleaved
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,8 +100,8 @@ def test_every_shared_flag_not_declared_is_refused(scenario: Scenario[ScenarioCo
 
 
 def test_the_decided_refusals(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    for argv in (["sweep", "-t", "5s"], ["sweep", "--warmup", "1s"], ["sweep", "--repeat", "2"],
-                 ["sweep", "--no-floor"], ["breaker", "--preset", "quick"]):  # fmt: skip
+    for argv in (["sweep", "-t", "5s"], ["sweep", "-t", "soon"], ["sweep", "--warmup", "1s"],
+                 ["sweep", "--repeat", "2"], ["sweep", "--no-floor"], ["breaker", "--preset", "quick"]):  # fmt: skip
         assert main([*argv, "--results", str(tmp_path)]) == 2, argv
         err = capsys.readouterr().err
         refused = err.split(f"ERROR: {argv[0]} does not take ")[1].splitlines()[0]
@@ -151,11 +151,11 @@ def test_settings_derive_from_every_field_of_the_config(scenario: Scenario[Scena
         how = f.metadata.get(SETTING, {})
         value = getattr(config, f.name)
         if how.get("merged"):
-            assert set(_plain(value)) - set(how["without"]) <= set(settings), f.name
+            assert set(as_setting(value)) - set(how["without"]) <= set(settings), f.name
         elif value is None or value == {}:
             assert (how.get("key") or f.name) not in settings
         else:
-            assert settings[how.get("key") or f.name] == (how.get("form") or _plain)(value), f.name
+            assert settings[how.get("key") or f.name] == (how.get("form") or as_setting)(value), f.name
     assert settings.get("repeat") == (2 if repeat else None) and settings["stacks"] == [s.name for s in config.stacks]
     assert all(settings[key] == value for key, value in config.recorded.items())
 
