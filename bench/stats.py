@@ -50,7 +50,7 @@ class Ratio:
         return f"95 % CI {self.low:.2f}-{self.high:.2f}"
 
 
-def t_quantile(df: int, confidence: float = CONFIDENCE) -> float:
+def t_quantile(df: float, confidence: float = CONFIDENCE) -> float:
     """The two-sided Student t critical value."""
     from scipy.special import stdtrit  # the report's only scipy need; loaded when a comparison is made
 
@@ -83,7 +83,7 @@ def welch(base: Sequence[float], other: Sequence[float]) -> Ratio | None:
     if se == 0:
         return Ratio(math.exp(diff), math.exp(diff), math.exp(diff), "welch", min(len(a), len(b)))
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = t_quantile(max(1, math.floor(df))) * se
+    half = t_quantile(df) * se  # Welch-Satterthwaite df as it is: floored, 3.9999 (equal spreads, 4) would be 3
     return Ratio(math.exp(diff), math.exp(diff - half), math.exp(diff + half), "welch", min(len(a), len(b)))
 
 
@@ -132,7 +132,7 @@ def difference(base: dict[int, float], other: dict[int, float], interleaved: boo
     va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
     se = math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se else 1.0
-    half = t_quantile(max(1, math.floor(df))) * se
+    half = t_quantile(df) * se  # Welch-Satterthwaite df as it is: floored, 3.9999 (equal spreads, 4) would be 3
     return Difference(mean, mean - half, mean + half, "welch", base_mean)
 
 

@@ -56,10 +56,13 @@ def test_the_three_charts_are_real_pngs(run: RunResult, tmp_path: Path) -> None:
 
 
 def test_writing_again_replaces_the_charts(run: RunResult, tmp_path: Path) -> None:
-    first = [p.read_bytes() for p in write(run, tmp_path)]
-    second = [p.read_bytes() for p in write(run, tmp_path)]
-    assert [len(b) for b in first] == [len(b) for b in second]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(NAMES)
+    first = [p.read_bytes() for p in write(run, tmp_path / "charts")]
+    later = replace(run, run_id="20261124-100000")  # another caption, so other pixels
+    second = [p.read_bytes() for p in write(later, tmp_path / "charts")]
+    fresh = [p.read_bytes() for p in write(later, tmp_path / "fresh")]
+    assert second == fresh  # what is there now is the later run's charts, byte for byte
+    assert all(a != b for a, b in zip(first, second, strict=True))  # and each chart did change
+    assert sorted(p.name for p in (tmp_path / "charts").iterdir()) == sorted(NAMES)
 
 
 def test_a_run_where_everything_failed_draws_nothing(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from bench import stats
 from bench.cli import main
 from bench.errors import ConfigError
 from bench.report.compare import compare_runs, markdown
@@ -54,10 +53,15 @@ def test_each_figure_of_each_label_gets_a_welch_verdict_with_its_interval(runs: 
     assert c.not_compared == [("fastapi_istio", "no successful measurement in A")]
     flask = {v.figure: v for v in c.labels[0].verdicts}
     assert list(flask) == ["average response time", "p50", "p90", "p95", "p99", "p99.9", "throughput"]
-    expected = stats.welch([m.latency.avg_ms or 0 for m in a.measurements[:3]],
-                           [m.latency.avg_ms or 0 for m in b.measurements[:3]])  # fmt: skip
+    # by hand: the mean of the latency shape (1, 1.5, 2, 3) is 1.875, so A's averages are 5 * 1.875 * (1.02, 1.04,
+    # 1.06) = 9.562, 9.75, 9.938 ms (recorded to 3 decimals) and B's 1.5 times those: 14.344, 14.625, 14.906 ms.
+    # Ratio of geometric means 14.6232 / 9.7488 = 1.5. Each side's log values vary as ln(1.02, 1.04, 1.06):
+    # variance 0.000370, so se = sqrt(2 * 0.000370 / 3) = 0.015718 on Welch-Satterthwaite df 4 (3 + 3 repeats,
+    # equal spreads); t(4) = 2.7764 -> half width 0.043640 -> 1.5 * exp(-+0.043640) = 1.4360 to 1.5669.
     avg = flask["average response time"]
-    assert avg.ratio == expected and avg.ratio.method == "welch"
+    assert avg.ratio.method == "welch" and avg.ratio.n == 3
+    assert (avg.ratio.ratio, avg.ratio.low, avg.ratio.high) == pytest.approx((1.5, 1.4360, 1.5669), abs=1e-4)
+    assert (avg.base, avg.other) == pytest.approx((9.7488, 14.6232), abs=1e-4)
     assert (avg.change(), avg.word()) == ("1.50x slower", "slower")
     assert flask["throughput"].word() == "not significant"  # same request counts in the same window
     same = {v.figure: v.word() for v in c.labels[1].verdicts}

@@ -50,3 +50,60 @@ def test_verdicts_pair_repeats_of_one_run_and_say_which_way() -> None:
     assert v.text() == "average response time 1.53x slower (95 % CI 1.49-1.57; 13.90 vs 9.09 ms)"
     rps = verdict("rps", base, slower, interleaved=True)
     assert rps is not None and rps.word() == "not significant"  # same request counts, same window
+
+
+# Hand-computed references: the arithmetic is written out so a change in the method shows as a changed number.
+
+
+def test_a_paired_interval_matches_the_hand_computed_one() -> None:
+    # log ratios: ln(12/10) = 0.182322, ln(23/20) = 0.139762, ln(49/40) = 0.202941; mean 0.175008
+    # deviations 0.007313, -0.035246, 0.027933 -> sum of squares 0.0020760 -> sd sqrt(0.0020760 / 2) = 0.032218
+    # se = 0.032218 / sqrt(3) = 0.018601; t(2 df) = 4.302653 -> half width 0.080035
+    # ratio exp(0.175008) = 1.191256, interval exp(0.094973) = 1.099630 to exp(0.255043) = 1.290516
+    r = stats.paired([10.0, 20.0, 40.0], [12.0, 23.0, 49.0])
+    assert r is not None and (r.method, r.n) == ("paired", 3)
+    assert (r.ratio, r.low, r.high) == pytest.approx((1.191256, 1.099630, 1.290516), abs=2e-6)
+
+
+def test_a_welch_interval_matches_the_hand_computed_one() -> None:
+    # logs around ln 100: base -0.1, 0, +0.1 (variance 0.01); other 0.0, 0.2, 0.4 (variance 0.04)
+    # difference of means 0.2 -> ratio exp(0.2) = 1.221403; se = sqrt(0.01/3 + 0.04/3) = sqrt(0.05/3) = 0.129099
+    # Welch-Satterthwaite df = (0.05/3)^2 / ((0.01/3)^2/2 + (0.04/3)^2/2) = 0.0025*2/0.0017 = 2.941176
+    # t(2.941176 df) = 3.218759 (between t(2) 4.303 and t(3) 3.182) -> half width 0.415540
+    # interval exp(0.2 - 0.415540) = exp(-0.215540) = 0.806106 to exp(0.615540) = 1.850656
+    base = [100 * math.exp(x) for x in (-0.1, 0.0, 0.1)]
+    other = [100 * math.exp(x) for x in (0.0, 0.2, 0.4)]
+    r = stats.welch(base, other)
+    assert r is not None and (r.method, r.n) == ("welch", 3)
+    assert (r.ratio, r.low, r.high) == pytest.approx((1.221403, 0.806106, 1.850656), abs=2e-6)
+    assert not r.significant
+
+
+def test_welch_degrees_of_freedom_are_not_rounded_down() -> None:
+    # equal spreads on both sides: df = 4 exactly in arithmetic, 3.9999... in floating point; flooring that
+    # to 3 would widen the interval by t(3)/t(4) = 3.182/2.776 = 15 %
+    # logs: base ln 10 + (0, 0.1, 0.2), other ln 15 + (0, 0.1, 0.2): variance 0.01 each, se = sqrt(2 * 0.01/3)
+    # = 0.081650; t(4 df) = 2.776445 -> half width 0.226696; ratio 1.5, interval 1.5 * exp(-+0.226696)
+    # = 1.5 * 0.797163 = 1.195745 to 1.5 * 1.254448 = 1.881672
+    base = [10 * math.exp(x) for x in (0.0, 0.1, 0.2)]
+    other = [15 * math.exp(x) for x in (0.0, 0.1, 0.2)]
+    r = stats.welch(base, other)
+    assert r is not None
+    assert (r.ratio, r.low, r.high) == pytest.approx((1.5, 1.195745, 1.881672), abs=2e-6)
+
+
+def test_a_paired_difference_matches_the_hand_computed_one() -> None:
+    # differences 2, 3, 1: mean 2, sd 1, se 1/sqrt(3) = 0.577350; t(2 df) 4.302653 -> half width 2.484138
+    d = stats.difference({1: 10.0, 2: 20.0, 3: 30.0}, {1: 12.0, 2: 23.0, 3: 31.0}, interleaved=True)
+    assert d is not None and d.method == "paired"
+    assert (d.mean, d.low, d.high, d.base) == pytest.approx((2.0, -0.484138, 4.484138, 20.0), abs=1e-6)
+    assert not d.significant
+
+
+def test_a_welch_difference_matches_the_hand_computed_one() -> None:
+    # means 12 and 22: difference 10; variance 4 on each side, se = sqrt(4/3 + 4/3) = 1.632993; df 4
+    # t(4 df) = 2.776445 -> half width 4.533916 -> 5.466084 to 14.533916
+    d = stats.difference({1: 10.0, 2: 12.0, 3: 14.0}, {1: 20.0, 2: 22.0, 3: 24.0}, interleaved=False)
+    assert d is not None and d.method == "welch"
+    assert (d.mean, d.low, d.high, d.base) == pytest.approx((10.0, 5.466084, 14.533916, 12.0), abs=1e-6)
+    assert d.significant
