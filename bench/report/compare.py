@@ -5,9 +5,10 @@ compared and builds a `Comparison` (one Verdict per label and figure, from bench
 and bench/stats.py); `markdown` only prints it; `write_new` keeps it beside the runs.
 
 Two runs are independent, so every ratio is Welch's (interleaved=False): B's repeats against A's,
-the ratio of their geometric means with a 95 % t interval, and "not significant" when the interval
-holds 1 or the change is under 3 %. Labels (a stack, `stack@tag`, `stack@param=value`) are matched
-by name; labels measured in one run only are listed.
+the ratio of their geometric means with a 95 % t interval, and "not significant" unless the whole
+interval lies beyond 3 % from no change (and has some width: "no spread in N repeats" is not
+enough). Labels (a stack, `stack@tag`, `stack@param=value`) are matched by name; labels measured in
+one run only are listed.
 
 Refused, every difference named (the figures would differ because the load did):
 - a different scenario; a sweep at all (each step is measured once: no spread, no interval);
@@ -235,7 +236,8 @@ def markdown(c: Comparison) -> str:
 METHOD = (
     "Each figure of B against A: the ratio of the geometric means of their successful repeats, with a 95 % "
     "Welch t interval on the log values (the runs are independent: no pairs), written as a factor (1.42x slower); "
-    f"*not significant*: the interval holds 1 or the change is under {stats.MIN_EFFECT:.0%} (bench/stats.py). "
+    f"*not significant*: some of the interval lies within {stats.MIN_EFFECT:.0%} of no change, or the repeats had "
+    "no spread at all (bench/stats.py). "
     "With few repeats the interval is wide: measure with --repeat 3 or more."
 )
 

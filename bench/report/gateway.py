@@ -62,8 +62,8 @@ INTRO = (
     "a variant (its own listener, the same upstream processes) loaded as one client. Cells are the median "
     "[min-max] over the repeats (counts too: a count per repeat); *requests* and *status codes* are summed over "
     "them. *vs off*: the phase's average response time against the `off` phase's, paired by repeat, with its "
-    "95 % interval (bench/stats.py); *not significant* when the interval holds 1 or the difference is under "
-    "3 %. Envoy's counters and the app's log cover the whole load, warmup included, and so do the clients' "
+    "95 % interval (bench/stats.py); *not significant* unless the whole interval lies beyond 3 % "
+    "from no change. Envoy's counters and the app's log cover the whole load, warmup included, and so do the clients' "
     "counts marked *whole load*; the other figures cover the measured window. Clients: the usual one "
     "(127.0.0.1 locally, 10.201.16.10 under compose), a *refused address* outside the allow-list (127.0.0.2, "
     "10.201.16.200), or one sending a valid, an expired or a *forged* JWT (signed with a key the gateway's key "
@@ -150,9 +150,10 @@ def _vs_off(v: Verdict | None) -> str:
     direction = "slower" if v.ratio.ratio > 1 else "faster"
     if low is None or high is None:
         return f"{n:.2f}x {direction} (one repeat: no interval)"
+    interval = v.ratio.interval() if v.ratio.no_spread else f"95 % CI {low:.2f}-{high:.2f}"
     if not v.ratio.significant:
-        return f"not significant ({n:.2f}x {direction}, 95 % CI {low:.2f}-{high:.2f})"
-    return f"{n:.2f}x {direction} (95 % CI {low:.2f}-{high:.2f})"
+        return f"not significant ({n:.2f}x {direction}, {interval})"
+    return f"{n:.2f}x {direction} ({interval})"
 
 
 # --- weighted routing: the share each version got --------------------------------------------------

@@ -51,7 +51,8 @@ def _cost(base: dict[int, float], other: dict[int, float], fmt: str) -> str:
         return "-"
     if d.low is None or d.high is None:
         return f"{fmt.format(d.mean)} (one repeat)"
-    text = f"{fmt.format(d.mean)} [{fmt.format(d.low)} to {fmt.format(d.high)}]"
+    spread = f"no spread in {d.n} repeats" if d.no_spread else f"{fmt.format(d.low)} to {fmt.format(d.high)}"
+    text = f"{fmt.format(d.mean)} [{spread}]"
     return text if d.significant else f"not significant ({text})"
 
 
@@ -80,7 +81,7 @@ def fixed_rate_section(run: RunResult) -> str:
     note = ("Both rows of a pair at one open-model rate, half the slower one's capacity, so neither queues: the "
             "latency added is the layer's own (timed from each request's due time). A cost is the mean of the "
             "per-repeat differences (repeats interleaved, paired), its 95 % interval a t interval; *not significant* "
-            f"when it contains 0 or is under {stats.MIN_EFFECT:.0%} of the base.")  # fmt: skip
+            f"unless all of it lies beyond {stats.MIN_EFFECT:.0%} of the base, and with no spread.")  # fmt: skip
     return section("What each layer costs: latency at a fixed rate", markdown(rows, head), note)
 
 
@@ -123,7 +124,8 @@ def saturation_section(run: RunResult) -> str:
 def _ratio(r: stats.Ratio | None) -> str:
     if r is None:
         return "-"
-    text = f"{r.ratio:.2f}x" + ("" if r.low is None else f" [{r.low:.2f}-{r.high:.2f}]")
+    spread = f"no spread in {r.n} repeats" if r.no_spread else f"{r.low:.2f}-{r.high:.2f}"
+    text = f"{r.ratio:.2f}x" + ("" if r.low is None else f" [{spread}]")
     return text if r.significant else f"not significant ({text})"
 
 

@@ -94,7 +94,8 @@ METHOD = (
     "Repeats are interleaved, so repeat i of each stack was measured side by side: a ratio is the geometric "
     "mean of the per-repeat ratios, its 95 % interval a t interval on their logarithms (bench/stats.py); "
     "the figures beside it are geometric means of the repeats. "
-    f"*Not significant*: the interval contains 1, or the difference is under {stats.MIN_EFFECT:.0%}."
+    f"*Not significant*: some of the interval lies within {stats.MIN_EFFECT:.0%} of no change, or the repeats had "
+    "no spread at all (no spread in N repeats says nothing about the noise)."
 )
 
 

@@ -78,9 +78,11 @@ class Verdict:
         return f"{n:.2f}x {direction}"
 
     def interval(self) -> str | None:
-        """`1.21-1.66`, turned the way `change` is; None with one repeat."""
+        """`1.21-1.66`, turned the way `change` is; `no spread in 3 repeats`; None with one repeat."""
         _, low, high = self.factor()
-        return None if low is None or high is None else f"{low:.2f}-{high:.2f}"
+        if low is None or high is None:
+            return None
+        return f"no spread in {self.ratio.n} repeats" if self.ratio.no_spread else f"{low:.2f}-{high:.2f}"
 
     def shown(self, value: float) -> str:
         return ("{:.2f}" if self.unit == "ms" else "{:.0f}").format(value)
@@ -88,7 +90,7 @@ class Verdict:
     def text(self) -> str:
         figures = f"{self.shown(self.other)} vs {self.shown(self.base)} {self.unit}"
         ci = self.interval()
-        interval = "no interval: one repeat" if ci is None else f"95 % CI {ci}"
+        interval = self.ratio.interval() if ci is None or self.ratio.no_spread else f"95 % CI {ci}"
         if not self.ratio.significant:
             return f"{self.figure} not significant ({self.change()}, {interval}; {figures})"
         return f"{self.figure} {self.change()} ({interval}; {figures})"

@@ -107,3 +107,42 @@ def test_a_welch_difference_matches_the_hand_computed_one() -> None:
     assert d is not None and d.method == "welch"
     assert (d.mean, d.low, d.high, d.base) == pytest.approx((10.0, 5.466084, 14.533916, 12.0), abs=1e-6)
     assert d.significant
+
+
+def test_no_spread_is_not_significant_by_itself() -> None:
+    # every pair says 1.04 exactly: a zero-width interval says nothing about the noise
+    same = stats.paired([100.0] * 3, [104.0] * 3)
+    assert same is not None and (same.ratio, same.low, same.high) == pytest.approx((1.04, 1.04, 1.04))
+    assert same.no_spread and not same.significant and same.interval() == "no spread in 3 repeats"
+    # the same ratio from drifting repeats: ln(104/100), ln(208/200), ln(312/300) differ in their last bits only
+    drift = stats.paired([100.0, 200.0, 300.0], [104.0, 208.0, 312.0])
+    assert drift is not None and drift.no_spread and not drift.significant
+    apart = stats.welch([100.0] * 3, [104.0] * 3)  # two runs, each without spread
+    assert apart is not None and apart.method == "welch" and apart.no_spread and not apart.significant
+    flat = stats.difference({1: 10.0, 2: 10.0}, {1: 12.0, 2: 12.0}, interleaved=True)
+    assert flat is not None and (flat.mean, flat.low, flat.high) == (2.0, 2.0, 2.0) and not flat.significant
+
+
+def test_significance_needs_the_whole_interval_beyond_three_percent() -> None:
+    # log ratios ln 1.001, ln 1.031, ln 1.061 = 0.0009995, 0.0305292, 0.0592119: mean 0.0302469, sd 0.0291072,
+    # se 0.0168051, half width 4.302653 * 0.0168051 = 0.0723063 -> 1.030709 [0.958813-1.107996]: holds 1
+    wide = stats.paired([100.0] * 3, [100.1, 103.1, 106.1])
+    assert wide is not None and not wide.significant
+    assert (wide.ratio, wide.low, wide.high) == pytest.approx((1.030709, 0.958813, 1.107996), abs=1e-6)
+    # a 1.031 point estimate with an interval 1.001-1.061: excludes 1, but only part of it is beyond 3 %
+    narrow = stats.Ratio(1.031, 1.001, 1.061, "paired", 3)
+    assert not narrow.significant
+    assert stats.Ratio(1.05, 1.031, 1.07, "paired", 3).significant  # all of it beyond +3 %
+    assert stats.Ratio(0.95, 0.93, 1 / 1.031, "paired", 3).significant  # all of it beyond -3 % (1/1.03)
+    assert not stats.Ratio(0.95, 0.93, 0.975, "paired", 3).significant  # 0.975 is within 1/1.03 = 0.9709
+    # differences: beyond 3 % of the baseline's mean (here 100 -> 3)
+    assert stats.Difference(5.0, 3.5, 6.5, "paired", 100.0, 3).significant
+    assert not stats.Difference(5.0, 2.0, 8.0, "paired", 100.0, 3).significant  # 2 is within 3
+
+
+def test_a_verdict_without_spread_says_so() -> None:
+    base = [measured("a", r, [5.0] * 50) for r in (1, 2, 3)]
+    same = [measured("b", r, [5.2] * 50) for r in (1, 2, 3)]
+    v = verdict("avg", base, same, interleaved=True)
+    assert v is not None and v.word() == "not significant"
+    assert v.text() == "average response time not significant (1.04x slower, no spread in 3 repeats; 5.20 vs 5.00 ms)"
