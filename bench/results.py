@@ -34,6 +34,12 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       `figures.measured_from` (wall-clock start of the measured window; null in older files), and
       `usage` covers that window (CPU % and CPU seconds; before, the sampler's own window, which
       began at the warmup's nominal end and so counted some of the warmup's CPU).
+  3 - `summary[]`: one entry per role and label (`label`, `role`, `repeats`, `ok_repeats`, `figures`:
+      every figure of bench/summary.py's registry as {median, min, max, n} over the ok repeats),
+      derived figures included (requests per CPU-second `usage.requests_per_cpu_s`, errors
+      `figures.error_pct`, `figures.success_pct`, `figures.app_5xx`, the clients' whole-load counts
+      `whole.*`). Written from the measurements each time the run is saved and never read back:
+      a version-2 file is read as it is (its summary is computed when it is reported).
 
 Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
          results/runs/<run-id>/<label>[-r<N>]/   logs/, work/ (rendered configs), load/ (locust files)
@@ -52,8 +58,10 @@ from typing import Any, Literal
 
 from bench.errors import ConfigError
 from bench.record import Figures, Latency
+from bench.summary import summarize
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+READABLE = (1, 2, 3)  # 1 is upgraded; 2 has no summary, which is recomputed from its measurements
 RUN_FILE = "run.json"
 MAX_IN_FLIGHT = 10_000  # the open model's default bound, like vegeta's -max-workers
 
@@ -289,8 +297,9 @@ class RunResult:
         return next(iter(self.rows("floor")), None)
 
     def to_json(self) -> dict[str, Any]:
+        """The run as run.json holds it: every measurement, then each label's summary (derived figures included)."""
         data = asdict(self)
-        return {"schema_version": data.pop("schema_version"), **data}
+        return {"schema_version": data.pop("schema_version"), **data, "summary": summarize(self).to_json()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunResult:
@@ -300,8 +309,9 @@ class RunResult:
         version = data.get("schema_version", 1)
         if version == 1:
             data = upgrade_v1(data)
-        elif version != SCHEMA_VERSION:
-            raise ValueError(f"run.json schema version {version} is not one this lab reads (1 or {SCHEMA_VERSION})")
+        elif version not in READABLE:
+            raise ValueError(f"run.json schema version {version} is not one this lab reads "
+                             f"({', '.join(map(str, READABLE))})")  # fmt: skip
         return cls(**(_known(cls, data) | {
             "stacks": {k: StackInfo(**_known(StackInfo, v)) for k, v in data.get("stacks", {}).items()},
             "measurements": [Measurement.from_json(m) for m in data.get("measurements", [])],

@@ -6,19 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from bench.report import charts as chart_files
 from bench.report.objectives import cell, verdict_word
 from bench.report.tables import markdown, number, section
 from bench.results import Measurement, RunResult
+from bench.summary import RunSummary
 
 
-def sections(run: RunResult, frame: pd.DataFrame) -> list[str]:
+def sections(run: RunResult, summary: RunSummary) -> list[str]:
     return [sweep_section(run), sustainable_section(run)]
 
 
-def charts(run: RunResult, out_dir: Path) -> list[Path]:
+def charts(run: RunResult, summary: RunSummary, out_dir: Path) -> list[Path]:
     return chart_files.sweep_chart(run, out_dir)
 
 

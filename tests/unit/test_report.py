@@ -15,6 +15,7 @@ from bench.record import Latency
 from bench.report.common import limited_by
 from bench.report.tables import latency_columns
 from bench.results import SCHEMA_VERSION, RunResult, Verdict, load_run, save_run
+from bench.summary import summarize
 from tests.factories import failed, measured, run_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ def test_results_csv_has_one_row_per_measurement_and_every_figure(tmp_path: Path
 
 
 def test_every_percentile_of_the_record_is_a_column() -> None:
-    headings = [c.heading for c in latency_columns()]
+    headings = [c.title for c in latency_columns()]
     assert headings == ["avg ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms"]
 
 
@@ -104,4 +105,4 @@ def test_what_limited_a_stack_names_what_the_other_repeats_said() -> None:
     ms = [measured("flask", repeat=i) for i in (1, 2, 3)]
     for m, verdicts in zip(ms, ([], [cpu], []), strict=True):
         m.limited_by = verdicts
-    assert "- `flask`: none found (2 of 3 repeats; cpu in 1)" in limited_by(run_of(*ms))
+    assert "- `flask`: none found (2 of 3 repeats; cpu in 1)" in limited_by(summarize(run_of(*ms)))
