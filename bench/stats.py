@@ -141,20 +141,6 @@ def compare(base: dict[int, float], other: dict[int, float], interleaved: bool) 
     return Ratio(math.exp(found.mean), low, high, found.method, found.n)
 
 
-def paired(base: Sequence[float], other: Sequence[float]) -> Ratio | None:
-    """Pairs (base_i, other_i) taken side by side: geometric-mean ratio and a t interval on log ratios."""
-    pairs = [(b, o) for b, o in zip(base, other, strict=True) if b > 0 and o > 0]
-    if not pairs:
-        return None
-    numbered = dict(enumerate(pairs))
-    return compare({i: b for i, (b, _) in numbered.items()}, {i: o for i, (_, o) in numbered.items()}, True)
-
-
-def welch(base: Sequence[float], other: Sequence[float]) -> Ratio | None:
-    """Two independent sets of repeats: ratio of geometric means and Welch's t interval."""
-    return compare(dict(enumerate(base)), dict(enumerate(other)), interleaved=False)
-
-
 @dataclass(frozen=True)
 class Difference:
     """`other - base` for one figure (ms, MB, ...): the estimate and its 95 % interval."""

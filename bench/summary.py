@@ -61,10 +61,6 @@ def register(figure: Figure) -> Figure:
     return figure
 
 
-def unregister(key: str) -> None:
-    FIGURES.pop(key, None)
-
-
 def by_name(name: str) -> Figure:
     """The figure a verdict or an SLO names ("p99", "due p99", "rps", "errors"); KeyError for an unknown one."""
     for f in FIGURES.values():

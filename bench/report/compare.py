@@ -251,8 +251,8 @@ METHOD = (
     "Each figure of B against A: the ratio of the geometric means of their successful repeats, with a 95 % "
     "Welch t interval on the log values (the runs are independent: no pairs), written as a factor (1.42x slower); "
     f"*not significant*: some of the interval lies within {stats.MIN_EFFECT:.0%} of no change, or the repeats had "
-    "no spread at all (bench/stats.py). "
-    "With few repeats the interval is wide: measure with --repeat 3 or more."
+    "no spread at all (bench/stats.py). *A* and *B* are the medians of those repeats, the figures each run's own "
+    "summary shows. With few repeats the interval is wide: measure with --repeat 3 or more."
 )
 
 

@@ -18,7 +18,6 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench import envoy
-from bench.record import Latency
 from bench.results import Measurement, RunResult
 from bench.summary import FIGURES, LabelSummary, figure
 
@@ -75,11 +74,6 @@ class Column:
     def cell(self, s: LabelSummary) -> str:
         """The label's median [min-max] of this figure, "-" where no ok repeat has it."""
         return s.cell(self.key, self.fmt or None)
-
-
-def latency_columns() -> list[Column]:
-    """avg, every percentile Latency has (a new percentile field appears here by itself), max."""
-    return [Column(f"latency.{name}") for name in ("avg_ms", *Latency.percentile_fields(), "max_ms")]
 
 
 def cells(summaries: dict[str, LabelSummary], columns: Sequence[Column]) -> dict[str, list[str]]:

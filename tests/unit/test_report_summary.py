@@ -14,7 +14,7 @@ import pytest
 from bench import report
 from bench.report.compare import compare_runs, markdown
 from bench.results import Measurement, RunResult, load_run, save_run
-from bench.summary import Figure, register, summarize, unregister
+from bench.summary import FIGURES, Figure, register, summarize
 from tests.factories import failed, measured, run_of
 from tests.integration.conftest import table_rows
 
@@ -32,7 +32,7 @@ def tail_ratio() -> Iterator[Figure]:
     figure = register(Figure(KEY, "p99 / avg", "{:.3f}", _tail_ratio, name="tail ratio", words="tail ratio",
                              unit="x", lower_is_better=True, derived=True, compared=True))  # fmt: skip
     yield figure
-    unregister(KEY)
+    FIGURES.pop(KEY)
 
 
 def _repeats(label: str, tails: list[float]) -> list[Measurement]:
@@ -98,3 +98,17 @@ def test_a_failed_repeat_on_one_side_compares_every_ok_repeat_unpaired() -> None
     # repeats 1 and 3 of b against 1, 2, 3 of a: no subset beside all; Welch over every ok repeat,
     # shown beside the medians of those repeats (11 and 22 ms)
     assert v is not None and v.ratio.method == "welch" and (v.base, v.other) == (11.0, 22.0)
+
+
+def test_a_version_2_run_without_a_summary_is_read_and_reported(tmp_path: Path) -> None:
+    run = run_of(*_repeats("flask", [11.0, 21.0, 31.0]))
+    data = run.to_json()
+    del data["summary"]  # as the lab wrote it at version 2
+    data["schema_version"] = 2
+    run_dir = tmp_path / "runs" / run.run_id
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps(data))
+    assert load_run(run_dir) == run
+    summary = report.write_summaries(tmp_path, run_dir).read_text()
+    # averages 1.2, 1.4, 1.6 ms: the summary is computed from the measurements when it is reported
+    assert table_rows(summary, "`flask`")[0][2] == "1.40 [1.20-1.60]"

@@ -12,13 +12,23 @@ from bench.summary import group
 from tests.factories import measured
 
 
+def paired(base: list[float], other: list[float]) -> stats.Ratio | None:
+    """Repeat i of each side measured side by side (an interleaved run)."""
+    return stats.compare(dict(enumerate(base)), dict(enumerate(other)), interleaved=True)
+
+
+def welch(base: list[float], other: list[float]) -> stats.Ratio | None:
+    """Two independent sets of repeats (two runs)."""
+    return stats.compare(dict(enumerate(base)), dict(enumerate(other)), interleaved=False)
+
+
 def test_t_quantiles_are_students() -> None:
     assert stats.t_quantile(2) == pytest.approx(4.3027, abs=1e-4)
     assert stats.t_quantile(30) == pytest.approx(2.0423, abs=1e-4)
 
 
 def test_a_paired_ratio_is_the_geometric_mean_of_the_pair_ratios() -> None:
-    r = stats.paired([10.0, 20.0, 40.0], [12.0, 23.0, 49.0])
+    r = paired([10.0, 20.0, 40.0], [12.0, 23.0, 49.0])
     assert r is not None and r.method == "paired" and r.n == 3
     assert r.ratio == pytest.approx(math.exp((math.log(1.2) + math.log(1.15) + math.log(1.225)) / 3))
     assert r.low is not None and r.high is not None and 1 < r.low < r.ratio < r.high
@@ -26,20 +36,20 @@ def test_a_paired_ratio_is_the_geometric_mean_of_the_pair_ratios() -> None:
 
 
 def test_without_pairs_the_same_figures_are_not_significant() -> None:
-    r = stats.welch([10.0, 20.0, 40.0], [12.0, 23.0, 49.0])
+    r = welch([10.0, 20.0, 40.0], [12.0, 23.0, 49.0])
     assert r is not None and r.method == "welch" and not r.significant
 
 
 def test_an_interval_containing_one_or_a_tiny_effect_is_not_significant() -> None:
-    noisy = stats.paired([10.0, 10.0, 10.0], [9.0, 11.0, 10.5])
+    noisy = paired([10.0, 10.0, 10.0], [9.0, 11.0, 10.5])
     assert noisy is not None and noisy.low is not None and noisy.low < 1 < (noisy.high or 0)
     assert not noisy.significant
-    tiny = stats.paired([10.0, 10.0, 10.0], [10.1, 10.11, 10.12])  # 1 %: real but under MIN_EFFECT
+    tiny = paired([10.0, 10.0, 10.0], [10.1, 10.11, 10.12])  # 1 %: real but under MIN_EFFECT
     assert tiny is not None and tiny.low is not None and tiny.low > 1 and not tiny.significant
 
 
 def test_one_repeat_has_no_interval() -> None:
-    r = stats.paired([10.0], [20.0])
+    r = paired([10.0], [20.0])
     assert r is not None and r.low is None and not r.significant and r.interval() == "no interval: one repeat"
 
 
@@ -63,7 +73,7 @@ def test_a_paired_interval_matches_the_hand_computed_one() -> None:
     # deviations 0.007313, -0.035246, 0.027933 -> sum of squares 0.0020760 -> sd sqrt(0.0020760 / 2) = 0.032218
     # se = 0.032218 / sqrt(3) = 0.018601; t(2 df) = 4.302653 -> half width 0.080035
     # ratio exp(0.175008) = 1.191256, interval exp(0.094973) = 1.099630 to exp(0.255043) = 1.290516
-    r = stats.paired([10.0, 20.0, 40.0], [12.0, 23.0, 49.0])
+    r = paired([10.0, 20.0, 40.0], [12.0, 23.0, 49.0])
     assert r is not None and (r.method, r.n) == ("paired", 3)
     assert (r.ratio, r.low, r.high) == pytest.approx((1.191256, 1.099630, 1.290516), abs=2e-6)
 
@@ -76,7 +86,7 @@ def test_a_welch_interval_matches_the_hand_computed_one() -> None:
     # interval exp(0.2 - 0.415540) = exp(-0.215540) = 0.806106 to exp(0.615540) = 1.850656
     base = [100 * math.exp(x) for x in (-0.1, 0.0, 0.1)]
     other = [100 * math.exp(x) for x in (0.0, 0.2, 0.4)]
-    r = stats.welch(base, other)
+    r = welch(base, other)
     assert r is not None and (r.method, r.n) == ("welch", 3)
     assert (r.ratio, r.low, r.high) == pytest.approx((1.221403, 0.806106, 1.850656), abs=2e-6)
     assert not r.significant
@@ -90,7 +100,7 @@ def test_welch_degrees_of_freedom_are_not_rounded_down() -> None:
     # = 1.5 * 0.797163 = 1.195745 to 1.5 * 1.254448 = 1.881672
     base = [10 * math.exp(x) for x in (0.0, 0.1, 0.2)]
     other = [15 * math.exp(x) for x in (0.0, 0.1, 0.2)]
-    r = stats.welch(base, other)
+    r = welch(base, other)
     assert r is not None
     assert (r.ratio, r.low, r.high) == pytest.approx((1.5, 1.195745, 1.881672), abs=2e-6)
 
@@ -114,13 +124,13 @@ def test_a_welch_difference_matches_the_hand_computed_one() -> None:
 
 def test_no_spread_is_not_significant_by_itself() -> None:
     # every pair says 1.04 exactly: a zero-width interval says nothing about the noise
-    same = stats.paired([100.0] * 3, [104.0] * 3)
+    same = paired([100.0] * 3, [104.0] * 3)
     assert same is not None and (same.ratio, same.low, same.high) == pytest.approx((1.04, 1.04, 1.04))
     assert same.no_spread and not same.significant and same.interval() == "no spread in 3 repeats"
     # the same ratio from drifting repeats: ln(104/100), ln(208/200), ln(312/300) differ in their last bits only
-    drift = stats.paired([100.0, 200.0, 300.0], [104.0, 208.0, 312.0])
+    drift = paired([100.0, 200.0, 300.0], [104.0, 208.0, 312.0])
     assert drift is not None and drift.no_spread and not drift.significant
-    apart = stats.welch([100.0] * 3, [104.0] * 3)  # two runs, each without spread
+    apart = welch([100.0] * 3, [104.0] * 3)  # two runs, each without spread
     assert apart is not None and apart.method == "welch" and apart.no_spread and not apart.significant
     flat = stats.difference({1: 10.0, 2: 10.0}, {1: 12.0, 2: 12.0}, interleaved=True)
     assert flat is not None and (flat.mean, flat.low, flat.high) == (2.0, 2.0, 2.0) and not flat.significant
@@ -129,7 +139,7 @@ def test_no_spread_is_not_significant_by_itself() -> None:
 def test_significance_needs_the_whole_interval_beyond_three_percent() -> None:
     # log ratios ln 1.001, ln 1.031, ln 1.061 = 0.0009995, 0.0305292, 0.0592119: mean 0.0302469, sd 0.0291072,
     # se 0.0168051, half width 4.302653 * 0.0168051 = 0.0723063 -> 1.030709 [0.958813-1.107996]: holds 1
-    wide = stats.paired([100.0] * 3, [100.1, 103.1, 106.1])
+    wide = paired([100.0] * 3, [100.1, 103.1, 106.1])
     assert wide is not None and not wide.significant
     assert (wide.ratio, wide.low, wide.high) == pytest.approx((1.030709, 0.958813, 1.107996), abs=1e-6)
     # a 1.031 point estimate with an interval 1.001-1.061: excludes 1, but only part of it is beyond 3 %
