@@ -82,7 +82,7 @@ def render(run: RunResult, summary: RunSummary, where: Path, charts: str = "") -
     parts = [
         common.header(run, where),
         *renderer.sections(run, summary),
-        common.deployment(run),
+        common.deployment(summary),
         common.floor(run),
         common.drift(run),
         charts,

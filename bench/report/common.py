@@ -50,12 +50,13 @@ def floor(run: RunResult) -> str:
     )
 
 
-def deployment(run: RunResult) -> str:
+def deployment(summary: RunSummary) -> str:
     """Where each label ran under swarm: replicas and nodes per service, the limits each task had, notes."""
     firsts: dict[str, Measurement] = {}
-    for m in run.measurements:
-        if "swarm_stack" in m.deployment:
-            firsts.setdefault(m.label, m)
+    for s in summary.labels:
+        swarm = [m for m in s.repeats if "swarm_stack" in m.deployment]
+        if swarm:
+            firsts.setdefault(s.label, swarm[0])
     if not firsts:
         return ""
     rows = []
