@@ -1,4 +1,4 @@
-"""The users API on FastAPI (ASGI): ``gunicorn -k uvicorn.workers.UvicornWorker apps.fastapi_app:app``.
+"""The users API on FastAPI (ASGI): ``gunicorn -k uvicorn_worker.UvicornWorker apps.fastapi_app:app``.
 
 Behaves exactly like apps.flask_app in status and JSON body, including every
 error. FastAPI does its own parameter and body validation with the pydantic model

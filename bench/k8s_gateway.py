@@ -29,7 +29,7 @@ COMMANDS = {  # each app under gunicorn, as the gateway's stack.toml and gunicor
     "flask": ["gunicorn", "apps.flask_app:app", "--bind", f"0.0.0.0:{SERVICE_PORT}", "-w", "1", "-k", "gthread",
               "--threads", "8", "--keep-alive", "75"],
     "fastapi": ["gunicorn", "apps.fastapi_app:app", "--bind", f"0.0.0.0:{SERVICE_PORT}", "-w", "1", "-k",
-                "uvicorn.workers.UvicornWorker", "--keep-alive", "75"],
+                "uvicorn_worker.UvicornWorker", "--keep-alive", "75"],
 }  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from bench.lab_load import LabLoad, variable
 from bench.procs import Child, ProcessGroup, tail
 from bench.record import Figures, ProcessReport, Tally
 from bench.results import LoadShape
@@ -28,7 +29,7 @@ from bench.stacks import ROOT
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 SAMPLES_PREFIX = "samples"  # each locust process writes samples-<host>-<pid>[-w<N>].json
-CLIENT_SWITCHES = ("BENCH_HEADERS",)  # what run_load's `client_env` may set (see bench/locustfile.py)
+CLIENT_SWITCHES = (variable("headers"),)  # what run_load's `client_env` may set (bench/lab_load.py)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class LoadOutcome:
 def locust_args(base_url: str, settings: LoadShape, out: str, locustfile: str, master: bool = False) -> list[str]:
     """Locust's arguments: headless, machine-readable output under `out` (as locust sees it).
 
-    A process running alone quits itself when the measured window is over (BENCH_DURATION), so
+    A process running alone quits itself when the measured window is over (LabLoad.duration_s), so
     its -t is only a bound, a second later; a master (`--processes`, or `master`) ends at -t.
     """
     alone = settings.processes == 1 and not master
@@ -67,20 +68,24 @@ def locust_args(base_url: str, settings: LoadShape, out: str, locustfile: str, m
     ]  # fmt: skip
 
 
-def locust_env(settings: LoadShape, out: str) -> dict[str, str]:
-    """What the locustfile reads from its environment (see bench/locustfile.py)."""
-    return {
-        "BENCH_SAMPLES": f"{out}/{SAMPLES_PREFIX}",
-        "BENCH_WARMUP": f"{settings.warmup_s:g}",
-        "BENCH_DURATION": f"{settings.duration_s:g}",
-        "BENCH_WAIT": f"{settings.wait_s:g}",
+def lab_load(settings: LoadShape, out: str) -> LabLoad:
+    """What each locust process of this load is told (bench/lab_load.py), writing under `out` as it sees it."""
+    return LabLoad(
+        samples=f"{out}/{SAMPLES_PREFIX}",
+        warmup_s=settings.warmup_s,
+        duration_s=settings.duration_s,
+        wait_s=settings.wait_s,
         # each locust process paces its share of the total arrival rate, with its share of the bound
-        "BENCH_RATE": f"{settings.rate / settings.processes:g}" if settings.rate else "0",
-        "BENCH_MAX_IN_FLIGHT": str(max(1, settings.max_in_flight // settings.processes)),
-        "BENCH_MIX": settings.mix,  # the requests to send (JSON); empty: the lab's users API
-        "BENCH_OWN_USERS": "0" if settings.locustfile else "1",  # a user's locustfile brings its own users
-        "PYTHONUNBUFFERED": "1",
-    }
+        process_rate=settings.rate / settings.processes if settings.rate else 0.0,
+        process_max_in_flight=max(1, settings.max_in_flight // settings.processes),
+        mix=settings.mix,
+        own_users=not settings.locustfile,  # a user's locustfile brings its own users
+    )
+
+
+def locust_env(settings: LoadShape, out: str) -> dict[str, str]:
+    """The environment the locustfile reads (bench/lab_load.py), and unbuffered output."""
+    return lab_load(settings, out).to_env() | {"PYTHONUNBUFFERED": "1"}
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ class LocalLauncher:
         prefix = ["taskset", "-c", ",".join(map(str, self.cpus))] if self.cpus else []
         env = dict(os.environ) | locust_env(settings, str(out))
         if self.source:
-            env["BENCH_SOURCE_ADDRESS"] = self.source
+            env[variable("source_address")] = self.source
         return [*prefix, sys.executable, "-m", "locust", *args], env
 
     @contextmanager
@@ -135,7 +140,7 @@ def run_load(
 ) -> LoadOutcome:
     """Run locust until it ends, the stack breaks (`problem()` says why) or Ctrl-C.
 
-    `client_env` sets the locustfile's client switches (BENCH_HEADERS: see bench/locustfile.py);
+    `client_env` sets the locustfile's client switches (LAB_LOAD_HEADERS: bench/lab_load.py);
     under compose they reach locust in its container as `docker exec -e` flags (bench/backends/compose.py).
     In every case locust is stopped with SIGTERM first, which makes it write its files,
     so what was measured up to that moment is kept.
@@ -192,15 +197,6 @@ def _files(out: Path, window: bool) -> Iterator[dict[str, Any]]:
             continue  # a process killed while writing: its temp file never replaced the real one
         if isinstance(data, dict):
             yield data
-
-
-def locust_totals(out: Path) -> tuple[int, int] | None:
-    """(requests, failures) as locust's own --json-file counted them, for cross-checks."""
-    try:
-        rows = json.loads((out / "locust.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return sum(r["num_requests"] for r in rows), sum(r["num_failures"] for r in rows)
 
 
 def main(argv: list[str]) -> int:

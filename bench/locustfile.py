@@ -7,32 +7,22 @@ breaks `requests`/`urllib3` imported earlier in the same process). Besides locus
 milliseconds; status codes; requests per second), leaving the warmup out, and streams it to
 disk one window (a minute) at a time, so a long run keeps flat memory and a crash loses at
 most the current minute. bench/record.py ships beside this file wherever it runs.
-Settings come from the environment:
 
-BENCH_SAMPLES  path prefix of the files each locust process writes: PREFIX-<host>-<pid>-w<N>.json
-               per window, PREFIX-<host>-<pid>.json when it quits (the runner merges them all;
-               the host name keeps worker containers, each its own pid 1, apart)
-BENCH_WARMUP   seconds from the first request that are not counted (default 0)
-BENCH_DURATION seconds measured after the warmup: a locust process running alone quits then, so the
-               window is what was asked (locust's -t takes whole seconds and counts its start-up);
-               0 or under a master: locust's -t ends the run
-BENCH_WAIT     seconds each user waits between requests (default 0: closed loop, flat out)
-BENCH_RATE     arrival rate (req/s) of this process: the open model, like `vegeta -rate`; one
-               OpenUser per process sends every slot on time, in flight as many as needed
-BENCH_MAX_IN_FLIGHT  the open model's bound on requests in flight in this process (default 10000)
-BENCH_MIX      the requests to send, as JSON (`--requests mix.toml`); unset: the lab's users API
-BENCH_OWN_USERS  0 beside a user's own locustfile (`-f this,theirs`): theirs send, this only records
-BENCH_WINDOW   seconds per streamed window (default 60)
-BENCH_SHIP     1: a worker sends its files to the master over locust's own connection instead of
-               writing them, and the master writes them beside its own (swarm: workers may run on
-               other nodes than the master, whose folder is the run's); at the end the master asks
-               every worker for its last window and report and waits for them (SHIP_WAIT_S at most)
-
-Client switches (off unless set), for a stack that tells clients apart (the gateway):
-BENCH_HEADERS         a JSON object of headers sent with every request, e.g.
-                      {"Authorization": "Bearer <jwt>"} (FastHttpUser's default_headers)
-BENCH_SOURCE_ADDRESS  the local address every client socket binds to before it connects
-                      (127.0.0.2: another client than 127.0.0.1 on the same machine)
+Its settings are one record, `LabLoad` (bench/lab_load.py, beside this file too), read from the
+LAB_LOAD_* variables the runner sets (bench/load.py): where its files go (LAB_LOAD_SAMPLES:
+PREFIX-<host>-<pid>-w<N>.json per window, PREFIX-<host>-<pid>.json when it quits; the runner merges
+them all, the host name keeps worker containers, each its own pid 1, apart), the uncounted warmup
+(from the first request) and the measured time (a locust process running alone quits then, so the
+window is what was asked: locust's -t takes whole seconds and counts its start-up), the think time,
+the open model's arrival rate and bound on requests in flight of this process (one OpenUser per
+process sends every slot on time, like `vegeta -rate`), the requests to send (`--requests`), whether
+its own users send (not beside a user's locustfile, `-f this,theirs`), and shipping: a worker sends
+its files to the master over locust's own connection and the master writes them beside its own
+(swarm: workers may run on other nodes than the master, whose folder is the run's); at the end the
+master asks every worker for its last window and report and waits for them (SHIP_WAIT_S at most).
+Client switches, for a stack that tells clients apart (the gateway): headers sent with every request
+({"Authorization": "Bearer <jwt>"}: FastHttpUser's default_headers), and the local address every
+client socket binds to before it connects (127.0.0.2: another client than 127.0.0.1).
 
 It also watches itself, so a saturated load generator is never mistaken for a slow stack:
 the CPU time this process used during the measured window, and locust's own CPU warning,
@@ -52,6 +42,7 @@ from typing import Any
 import gevent
 import gevent.pool
 import locust.runners
+from lab_load import LabLoad  # bench/lab_load.py: locust puts this folder on sys.path
 from locust import FastHttpUser, events, task
 from locust.exception import StopUser
 from locust.user.task import LOCUST_STATE_STOPPING
@@ -68,16 +59,7 @@ from record import (  # bench/record.py: locust puts this folder on sys.path
 
 locust.runners.CPU_MONITOR_INTERVAL = 2.0  # locust's default 10 s never fires in short runs
 
-SAMPLES = os.environ.get("BENCH_SAMPLES")
-WARMUP = float(os.environ.get("BENCH_WARMUP", "0"))
-DURATION = float(os.environ.get("BENCH_DURATION", "0"))
-WAIT = float(os.environ.get("BENCH_WAIT", "0"))
-RATE = float(os.environ.get("BENCH_RATE", "0"))
-MAX_IN_FLIGHT = int(os.environ.get("BENCH_MAX_IN_FLIGHT", "10000"))
-WINDOW_S = float(os.environ.get("BENCH_WINDOW", "60"))
-HEADERS: dict[str, str] = json.loads(os.environ.get("BENCH_HEADERS") or "{}")
-SOURCE_ADDRESS = os.environ.get("BENCH_SOURCE_ADDRESS", "")
-SHIP = os.environ.get("BENCH_SHIP") == "1"
+LOAD = LabLoad.from_env(os.environ)
 SHIP_WAIT_S = 10.0  # the master's wait for the workers' last files (within the runner's 15 s to stop locust)
 USER_IDS = (0, 1, 2)  # the rows every app starts with
 POST_IDS = range(100, 200)  # bounded, so the table cannot grow through a long run
@@ -90,7 +72,7 @@ def _process() -> str:
 
 
 def _write_json(path: str, data: dict[str, Any]) -> None:
-    if SHIP and isinstance(SHIPPING.runner, locust.runners.WorkerRunner):
+    if LOAD.ship and isinstance(SHIPPING.runner, locust.runners.WorkerRunner):
         SHIPPING.runner.send_message("bench_file", {"name": os.path.basename(path), "data": data})
         return
     with open(f"{path}.tmp", "w", encoding="utf-8") as out:
@@ -102,7 +84,7 @@ class Recorder:
     """The measured phase of this locust process, streamed to disk a window at a time."""
 
     def __init__(self) -> None:
-        self.report = ProcessReport(warmup_s=WARMUP, offered_rps=RATE or None)
+        self.report = ProcessReport(warmup_s=LOAD.warmup_s, offered_rps=LOAD.process_rate or None)
         self.window: Tally | None = None
         self.window_end = 0.0
         self.cpu_at_start: float | None = None  # process CPU seconds when measuring began
@@ -114,15 +96,15 @@ class Recorder:
         """The window `now` falls in; None during the warmup (which starts at the first request)."""
         report = self.report
         if report.measured_from is None:
-            report.measured_from = now + WARMUP
+            report.measured_from = now + LOAD.warmup_s
         if now < report.measured_from:
             return None
         if self.window is None:
             self.cpu_at_start = time.process_time()
             self.tcp_at_start = read_tcp_counters()
             self._open(0, report.measured_from)
-            if DURATION > 0 and type(self.runner) is locust.runners.LocalRunner:  # alone, not a worker
-                gevent.spawn_later(report.measured_from + DURATION - now, self._end_then_quit)
+            if LOAD.duration_s > 0 and type(self.runner) is locust.runners.LocalRunner:  # alone, not a worker
+                gevent.spawn_later(report.measured_from + LOAD.duration_s - now, self._end_then_quit)
         while now >= self.window_end:
             self.flush()
         return self.window
@@ -184,7 +166,7 @@ class Recorder:
 
     def _open(self, index: int, start: float) -> None:
         self.window = Tally(window=index, start=start)
-        self.window_end = start + WINDOW_S
+        self.window_end = start + LOAD.window_s
 
     def flush(self, end: float | None = None) -> None:
         """Write the current window and start the next one."""
@@ -192,8 +174,8 @@ class Recorder:
         if window is None:
             return
         window.end = end or self.window_end
-        if SAMPLES:
-            _write_json(f"{SAMPLES}-{_process()}-w{window.window:05d}.json", window.to_json())
+        if LOAD.samples:
+            _write_json(f"{LOAD.samples}-{_process()}-w{window.window:05d}.json", window.to_json())
         self._open((window.window or 0) + 1, self.window_end)
 
     def stop(self) -> None:
@@ -222,8 +204,8 @@ class Recorder:
         self.stop()
         self.flush(end=self.report.stopped)
         self.report.process = _process()
-        if SAMPLES:
-            _write_json(f"{SAMPLES}-{_process()}.json", self.report.to_json())
+        if LOAD.samples:
+            _write_json(f"{LOAD.samples}-{_process()}.json", self.report.to_json())
 
 
 RECORDER = Recorder()
@@ -244,8 +226,8 @@ def _bind_sockets_to(address: str) -> None:
     ConnectionPool._create_tcp_socket = bound
 
 
-if SOURCE_ADDRESS:
-    _bind_sockets_to(SOURCE_ADDRESS)
+if LOAD.source_address:
+    _bind_sockets_to(LOAD.source_address)
 
 
 def _attempts(headers: Any) -> int:
@@ -256,7 +238,7 @@ def _attempts(headers: Any) -> int:
 
 
 class Shipping:
-    """BENCH_SHIP: the workers' files travel to the master over locust's own connection."""
+    """LabLoad.ship: the workers' files travel to the master over locust's own connection."""
 
     def __init__(self) -> None:
         self.runner: Any = None
@@ -274,7 +256,7 @@ class Shipping:
     def receive(msg: Any, **_: Any) -> None:
         """On the master: a worker's file, written where the master writes its own."""
         name = os.path.basename(str(msg.data["name"]))  # a name, never a path from the wire
-        _write_json(os.path.join(os.path.dirname(SAMPLES or "./x"), name), msg.data["data"])
+        _write_json(os.path.join(os.path.dirname(LOAD.samples or "./x"), name), msg.data["data"])
 
     def flush(self, environment: Any, **_: Any) -> None:
         """On a worker, asked by the master at the end: stop, send the last window and the report."""
@@ -299,7 +281,7 @@ SHIPPING = Shipping()
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
     RECORDER.runner = environment.runner
-    if SHIP:
+    if LOAD.ship:
         SHIPPING.start(environment.runner)
 
 
@@ -320,7 +302,7 @@ def _on_stopping(**_: Any) -> None:
 @events.test_stop.add_listener
 def _on_stop(**_: Any) -> None:
     RECORDER.stop()
-    if SHIP and isinstance(SHIPPING.runner, locust.runners.MasterRunner):
+    if LOAD.ship and isinstance(SHIPPING.runner, locust.runners.MasterRunner):
         SHIPPING.collect()
 
 
@@ -369,32 +351,37 @@ def add_user(client: Any) -> None:
 
 
 def from_mix(mix: list[dict[str, Any]]) -> list[Any]:
-    """BENCH_MIX's requests (bench/userapp.py), each repeated by its weight, as request functions."""
+    """The mix's requests (bench/userapp.py), each repeated by its weight, as request functions."""
 
     def sender(r: dict[str, Any]) -> Any:
         def send(client: Any) -> None:
             extra = {"json": r["json"]} if r.get("json") is not None else {"data": r["body"]} if r.get("body") else {}
-            client.request(r["method"], r["path"], name=r["name"], headers=r.get("headers") or None, **extra)
+            expect = set(r.get("expect") or ())
+            if not expect:
+                client.request(r["method"], r["path"], name=r["name"], headers=r.get("headers") or None, **extra)
+                return
+            with client.request(r["method"], r["path"], name=r["name"], headers=r.get("headers") or None,
+                                catch_response=True, **extra) as response:  # fmt: skip
+                if response.status_code in expect:
+                    response.success()  # a status the mix's table says this request is meant to get
 
         return send
 
     return [sender(r) for r in mix for _ in range(int(r.get("weight", 1)))]
 
 
-MIX = os.environ.get("BENCH_MIX", "")
-OWN_USERS = os.environ.get("BENCH_OWN_USERS", "1") != "0"  # off beside a user's own locustfile
-REQUESTS = from_mix(json.loads(MIX)) if MIX else (root, health, metadata, name_by_path, name_by_query, attribute,
-                                                   add_user)  # fmt: skip
+REQUESTS = from_mix(json.loads(LOAD.mix)) if LOAD.mix else (root, health, metadata, name_by_path, name_by_query,
+                                                             attribute, add_user)  # fmt: skip
 
 
 class ApiUser(FastHttpUser):
-    """Closed model: each user sends one request, waits for its answer (and BENCH_WAIT), sends the next."""
+    """Closed model: each user sends one request, waits for its answer (and the think time), sends the next."""
 
-    abstract = RATE > 0 or not OWN_USERS
-    default_headers = HEADERS or None
+    abstract = LOAD.process_rate > 0 or not LOAD.own_users
+    default_headers = LOAD.headers or None
 
     def wait_time(self) -> float:
-        return WAIT
+        return LOAD.wait_s
 
     @task
     def one_request(self) -> None:
@@ -404,10 +391,10 @@ class ApiUser(FastHttpUser):
 
 
 class Schedule:
-    """Open model: a slot every 1/RATE s, whatever the answers do, like `vegeta attack -rate`.
+    """Open model: a slot every 1/rate s, whatever the answers do, like `vegeta attack -rate`.
 
     Each slot is sent by its own greenlet, so the requests in flight grow as the stack slows,
-    up to MAX_IN_FLIGHT (vegeta's -max-workers); beyond it a slot waits for a free one and is
+    up to `bound` (vegeta's -max-workers); beyond it a slot waits for a free one and is
     sent late. Every request is timed from its slot as well as from its send (wrk2's
     correction of coordinated omission); slots unanswered when the run ends count as late by
     the whole time they waited.
@@ -433,7 +420,7 @@ class Schedule:
             while self.due and self.pool.free_count() > 0:
                 held, self.held = self.held > 0, max(self.held - 1, 0)
                 self.pool.spawn(self._send, user, self.due.popleft(), held)
-            self.held = len(self.due)  # what is left now waits because MAX_IN_FLIGHT are in flight
+            self.held = len(self.due)  # what is left now waits because `bound` are in flight
             gevent.sleep(min(max(self.next_slot - time.time(), 0.0), 0.001))
 
     def _send(self, user: FastHttpUser, slot: float, held: bool) -> None:
@@ -467,15 +454,15 @@ class OpenUser(FastHttpUser):
     """One per locust process in the open model: it runs the schedule; its client holds a connection
     for every request in flight."""
 
-    abstract = RATE <= 0 or not OWN_USERS
-    concurrency = MAX_IN_FLIGHT
-    default_headers = HEADERS or None
+    abstract = LOAD.process_rate <= 0 or not LOAD.own_users
+    concurrency = LOAD.process_max_in_flight
+    default_headers = LOAD.headers or None
 
     def context(self) -> dict[str, Any]:
         return {"slot": getattr(gevent.getcurrent(), "bench_slot", None)}
 
     def on_start(self) -> None:
-        self.schedule = Schedule(RATE, MAX_IN_FLIGHT)
+        self.schedule = Schedule(LOAD.process_rate, LOAD.process_max_in_flight)
 
     @task
     def send_on_schedule(self) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -25,12 +25,14 @@ class Usage:
 
     cpu_seconds: float
     rss_bytes: int
+    per_process: Mapping[int, float] = field(default_factory=dict)  # pid -> its CPU seconds, where known (local)
 
 
 def process_tree_usage(pids: Iterable[int]) -> Usage:
-    """CPU time and RSS of the given processes and all their descendants."""
+    """CPU time and RSS of the given processes and all their descendants, and each one's CPU time."""
     cpu = 0.0
     rss = 0
+    each: dict[int, float] = {}
     for pid in pids:
         try:
             root = psutil.Process(pid)
@@ -40,11 +42,12 @@ def process_tree_usage(pids: Iterable[int]) -> Usage:
         for proc in procs:
             try:
                 times = proc.cpu_times()
-                cpu += times.user + times.system
+                each[proc.pid] = times.user + times.system
+                cpu += each[proc.pid]
                 rss += proc.memory_info().rss
             except psutil.Error:
                 continue  # a worker that ended between listing and reading
-    return Usage(cpu, rss)
+    return Usage(cpu, rss, each)
 
 
 def cgroup_cpu_seconds(pid: int, container_id: str) -> float | None:
@@ -122,6 +125,7 @@ class Sampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="usage-sampler", daemon=True)
         self._readings: list[tuple[float, float, tuple[int, int] | None]] = []  # (wall time, CPU s, jiffies)
+        self._per_process: list[tuple[float, Mapping[int, float]]] = []  # (wall time, pid -> CPU s), where known
         self._peak = 0
         self._window_s = window_s
         self._window_peaks: dict[int, int] = {}
@@ -153,7 +157,7 @@ class Sampler:
             busy = round(100 * (b1 - b0) / (t1 - t0), 1) if t1 > t0 else None
         windows = [round(self._window_peaks[i] / 2**20, 1) for i in sorted(self._window_peaks)]
         return StackUsage(round(100 * cpu / wall, 1), round(cpu, 3), round(self._peak / 2**20, 1), len(readings),
-                          windows, busy)  # fmt: skip
+                          windows, busy, busiest_percent(self._per_process, start, end))  # fmt: skip
 
     def _loop(self) -> None:
         self._take()
@@ -168,6 +172,8 @@ class Sampler:
         now = time.time()
         jiffies = cpu_jiffies(self._cpus) if self._cpus is not None else None  # unpinned: locust shares them
         self._readings.append((now, usage.cpu_seconds, jiffies))
+        if usage.per_process:
+            self._per_process.append((now, usage.per_process))
         self._peak = max(self._peak, usage.rss_bytes)
         window = int((now - self._readings[0][0]) / self._window_s)
         self._window_peaks[window] = max(self._window_peaks.get(window, 0), usage.rss_bytes)
@@ -178,6 +184,18 @@ def _cpu_at(readings: list[tuple[float, float, tuple[int, int] | None]], when: f
     after = next((i for i, (t, _, _) in enumerate(readings) if t >= when), len(readings) - 1)
     (t0, c0, _), (t1, c1, _) = readings[max(after - 1, 0)], readings[after]
     return c0 if t1 <= t0 else c0 + (c1 - c0) * min(max((when - t0) / (t1 - t0), 0.0), 1.0)
+
+
+def busiest_percent(readings: list[tuple[float, Mapping[int, float]]], start: float, end: float) -> float | None:
+    """The busiest single process's CPU over (start, end), 100 = one core: from the readings nearest either
+    edge, over the processes seen at both (a GIL-bound server caps near 100 whatever the CPUs it may use)."""
+    if len(readings) < 2:
+        return None
+    (t0, first), (t1, last) = (min(readings, key=lambda r: abs(r[0] - edge)) for edge in (start, end))
+    if t1 <= t0:
+        return None
+    used = [last[pid] - first[pid] for pid in first.keys() & last.keys()]
+    return round(100 * max(used) / (t1 - t0), 1) if used else None
 
 
 def _nearest(readings: list[tuple[float, tuple[int, int]]], when: float) -> tuple[float, tuple[int, int]]:

@@ -13,6 +13,8 @@ are rendered from the values (`{{param.workers}}`; under compose also `BENCH_PAR
     type = "choice"
     values = ["sync", "gthread"]
     default = "sync"
+    # aliases = {"OLD" = "gthread"}: a choice's old names, still accepted and taken as the value they
+    # name (runs and labels stored under the old name still compare with new ones: bench/stacks.py)
 
     [params.breaker]
     type = "preset"          # one table of `file` (the Istio circuit breaker presets)
@@ -36,7 +38,8 @@ CPUs the stack had). bench/variants.py turns values into the rows a run measures
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,7 @@ class Param:
     high: int | None = None
     help: str = ""
     file: str | None = None  # preset: the file whose tables are the presets
+    aliases: Mapping[str, str] = field(default_factory=dict)  # choice: old name -> the value it now is
 
     def check(self, value: str, stack: str) -> str:
         """The value as the stack will use it; a ConfigError naming what is allowed otherwise."""
@@ -72,7 +76,7 @@ class Param:
             return str(number)
         if self.kind == "text":
             return value
-        value = PRESET_ALIASES.get(value, value) if self.kind == "preset" else value
+        value = PRESET_ALIASES.get(value, value) if self.kind == "preset" else self.aliases.get(value, value)
         if value not in self.values:
             raise ConfigError(f"{where}={value!r} is not allowed", tip=self.allowed())
         return value
@@ -107,9 +111,14 @@ def load_params(raw: Any, folder: Path, where: str) -> dict[str, Param]:
             if not file:
                 raise ConfigError(f"{where}: params.{name} (preset) needs file = ...")
             values = _presets(folder / file, table.get("table"))
+        aliases = table.get("aliases", {})
+        if not isinstance(aliases, dict) or (aliases and kind != "choice"):
+            raise ConfigError(f"{where}: params.{name}.aliases must be a table of old name = value, for a choice")
         param = Param(name, kind, str(table.get("default", "")), values, table.get("min"), table.get("max"),
-                      str(table.get("help", "")), file)  # fmt: skip
+                      str(table.get("help", "")), file, {str(k): str(v) for k, v in aliases.items()})  # fmt: skip
         param.check(param.default, f"{where} default")
+        for old in param.aliases:
+            param.check(old, f"{where} alias")  # an alias names one of the values
         found[name] = param
     return found
 

@@ -34,12 +34,18 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       `figures.measured_from` (wall-clock start of the measured window; null in older files), and
       `usage` covers that window (CPU % and CPU seconds; before, the sampler's own window, which
       began at the warmup's nominal end and so counted some of the warmup's CPU).
-  3 - `summary[]`: one entry per role and label (`label`, `role`, `repeats`, `ok_repeats`, `figures`:
+  3 - `limited_by` holds only the LIMITS that fired (harm seen in the window: connects failed, work
+      refused, every CPU busy; the headline first) and `risks[]` the RISKS (levels that may become a
+      limit, e.g. 83 % of the local ports held with no connect failed; never the headline); each
+      verdict has its `kind` (limit | risk). `usage.busiest_process_percent`: the stack's busiest
+      process's CPU over the window (100 = one core; local backend). Version-2 files are read as they
+      are: their `limited_by` mixed levels and limits (`kind` reads "limit", `risks` is empty).
+  4 - `summary[]`: one entry per role and label (`label`, `role`, `repeats`, `ok_repeats`, `figures`:
       every figure of bench/summary.py's registry as {median, min, max, n} over the ok repeats),
       derived figures included (requests per CPU-second `usage.requests_per_cpu_s`, errors
       `figures.error_pct`, `figures.success_pct`, `figures.app_5xx`, the clients' whole-load counts
       `whole.*`). Written from the measurements each time the run is saved and never read back:
-      a version-2 file is read as it is (its summary is computed when it is reported).
+      an older file is read as it is (its summary is computed when it is reported).
 
 Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
          results/runs/<run-id>/<label>[-r<N>]/   logs/, work/ (rendered configs), load/ (locust files)
@@ -60,8 +66,8 @@ from bench.errors import ConfigError
 from bench.record import Figures, Latency
 from bench.summary import summarize
 
-SCHEMA_VERSION = 3
-READABLE = (1, 2, 3)  # 1 is upgraded; 2 has no summary, which is recomputed from its measurements
+SCHEMA_VERSION = 4
+READS = (1, 2, 3, 4)  # versions this lab reads (a summary missing before 4 is computed when reported)
 RUN_FILE = "run.json"
 MAX_IN_FLIGHT = 10_000  # the open model's default bound, like vegeta's -max-workers
 
@@ -116,6 +122,7 @@ class StackUsage:
     samples: int = 0
     rss_mb_per_window: list[float] = field(default_factory=list)  # peak RSS in each minute
     cpus_busy_percent: float | None = None  # how busy the stack's CPUs were in all (its own use and any other)
+    busiest_process_percent: float | None = None  # the stack's busiest process (100 = one core), where known
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> StackUsage | None:
@@ -156,12 +163,14 @@ class Signals:
 
 @dataclass(frozen=True)
 class Verdict:
-    """One rule of bench/rules.toml that fired for a measurement: what limited it, the evidence, a tip."""
+    """One rule of bench/rules.toml that fired for a measurement: what limited it (a limit) or may (a risk),
+    the evidence, a tip."""
 
     rule: str
     headline: str
     evidence: dict[str, float]
     tip: str
+    kind: str = "limit"  # limit | risk (runs before risks existed hold limits only)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Verdict:
@@ -239,7 +248,8 @@ class Measurement:
     deployment: dict[str, str] = field(default_factory=dict)  # ports, pinning, compose project, images
     step: SweepStep | None = None
     signals: Signals = field(default_factory=Signals)
-    limited_by: list[Verdict] | None = None  # the rules that fired, headline first; [] none found; None not judged
+    limited_by: list[Verdict] | None = None  # the limits that fired, headline first; [] none found; None not judged
+    risks: list[Verdict] = field(default_factory=list)  # the risks that fired: levels, never the headline
     counts: dict[str, int] = field(default_factory=dict)  # counted beside the load (the gateway's trace log)
 
     @property
@@ -260,6 +270,7 @@ class Measurement:
             "step": SweepStep.from_json(data.get("step")),
             "signals": Signals.from_json(data.get("signals")),
             "limited_by": None if verdicts is None else [Verdict.from_json(v) for v in verdicts],
+            "risks": [Verdict.from_json(v) for v in data.get("risks", [])],
         }))  # fmt: skip
 
 
@@ -309,14 +320,15 @@ class RunResult:
         version = data.get("schema_version", 1)
         if version == 1:
             data = upgrade_v1(data)
-        elif version not in READABLE:
+        elif version not in READS:
             raise ValueError(f"run.json schema version {version} is not one this lab reads "
-                             f"({', '.join(map(str, READABLE))})")  # fmt: skip
+                             f"({', '.join(map(str, READS))})")  # fmt: skip
         return cls(**(_known(cls, data) | {
             "stacks": {k: StackInfo(**_known(StackInfo, v)) for k, v in data.get("stacks", {}).items()},
             "measurements": [Measurement.from_json(m) for m in data.get("measurements", [])],
             "slo": SloResult.from_json(data.get("slo")),
-            "schema_version": SCHEMA_VERSION,
+            # the file's own version (1 is upgraded to 2): what its figures and verdicts mean
+            "schema_version": max(version, 2),
         }))  # fmt: skip
 
 

@@ -26,7 +26,7 @@ from bench import envoy, machine, netns
 from bench.backends import get_backend, resolve_backend
 from bench.backends.base import Backend, BringUp, RunningStack
 from bench.console import progress
-from bench.diagnosis import diagnose
+from bench.diagnosis import judge
 from bench.errors import Interrupted, MissingToolError, StackFailed
 from bench.load import run_load
 from bench.metrics import Sampler
@@ -131,17 +131,16 @@ class Session:
         return m
 
     @contextmanager
-    def up(self, stack: Stack, params: Mapping[str, str], folder: str, backend: Backend | None = None,
+    def up(self, stack: Stack, params: Mapping[str, str], folder: str,
            replicas: int | None = None) -> Iterator[RunningStack]:  # fmt: skip
-        """The stack up (on the run's backend, unless told; `replicas` of its app service under swarm, else
-        the run's) and answering correctly, torn down on leaving; StackFailed when it cannot start or
-        answers wrongly."""
+        """The stack up on the run's backend (`replicas` of its app service under swarm, else the run's) and
+        answering correctly, torn down on leaving; StackFailed when it cannot start or answers wrongly."""
         started = time.monotonic()
         p, w = self.placement, self.workload
         bring_up = BringUp(self.run_dir / folder, params, p.ready_timeout, p.uid, p.gid, p.stack_cpus, p.load_cpus,
                            app=w.app, health_path=w.health, locustfile=w.locustfile,
                            replicas=replicas or p.replicas)  # fmt: skip
-        with (backend or self.backend).up(stack, bring_up) as running:
+        with self.backend.up(stack, bring_up) as running:
             progress(f"[{stack.name}] ready in {time.monotonic() - started:.1f} s")
             if stack.verify:
                 w.check(running.base_url, own=w.app is None)
@@ -173,7 +172,7 @@ class Session:
         if before is not None and (after := _envoy_counters(running)) is not None:
             m.envoy = envoy.deltas(before, after)
         m.signals = _signals(running, probes, tcp_before)
-        m.limited_by = diagnose(m, running.cpus or self.stack_cpus)
+        m.limited_by, m.risks = judge(m, running.cpus or self.stack_cpus)
         if outcome.interrupted:
             m.status, m.error = "interrupted", "interrupted during the load; figures cover the time until then"
         elif outcome.problem:
@@ -181,19 +180,20 @@ class Session:
             m.log_tail = running.log_tail()
         elif m.figures is None or m.figures.requests == 0:
             m.status, m.error, m.log_tail = "failed", "locust recorded no requests", outcome.log_tail
+        elif (wrong := mostly_failed(m)) is not None:
+            m.status, m.error, m.log_tail = "failed", wrong, outcome.log_tail
         else:
             m.status = "ok"
 
     def measure(self, stack: Stack, role: Role, load: LoadShape, label: str | None = None, repeat: int = 1,
                 params: Mapping[str, str] | None = None, folder: str | None = None,
-                backend: Backend | None = None, replicas: int | None = None) -> Measurement:  # fmt: skip
+                replicas: int | None = None) -> Measurement:  # fmt: skip
         """Bring one stack up, check it, load it once, record the measurement (failed ones too)."""
         m = self.new(stack, role, load, label, repeat, params, folder)
-        m.backend = (backend or self.backend).name
         progress(f"[{m.label}{'' if repeat == 1 else f' #{repeat}'}] starting")
         interrupted = False
         try:
-            with self.up(stack, m.params, m.folder, backend, replicas) as running:
+            with self.up(stack, m.params, m.folder, replicas) as running:
                 self.load(running, m, self.run_dir / m.folder / "load")
         except StackFailed as exc:
             m.status, m.error, m.log_tail = "failed", str(exc), exc.log_tail
@@ -251,6 +251,24 @@ def _signals(running: RunningStack, probes: list[NetnsProbe], before: list[dict[
     if not memory and "memory" not in not_measured and running.scope == "host-wide":
         not_measured["memory"] = "no memory limit outside containers"
     return Signals(running.scope, server, backlogs, min(caps) if caps else None, memory, not_measured)
+
+
+# Roles whose requests are all meant to succeed (`stack`/`all` rows and the floor): a gateway's experiments deny
+# some clients on purpose, a breaker's overload 503s and a sweep's broken steps are what those measure (Envoy's
+# own 503s are left out below for the same reason).
+_SERVING_ROLES = ("stack", "floor")
+
+
+def mostly_failed(m: Measurement) -> str | None:
+    """Why a load whose requests mostly failed is no measurement of the stack serving (a wrong app, a wrong
+    path, a stack refusing), or None. Its figures stay recorded; it is not `ok`."""
+    f = m.figures
+    if f is None or not f.requests or m.role not in _SERVING_ROLES or 2 * (f.failures - f.overloaded) <= f.requests:
+        return None
+    codes = ", ".join(f"HTTP {code}: {n}" if code != "0" else f"no answer: {n}"
+                      for code, n in sorted(f.status_codes.items(), key=lambda kv: -kv[1]) if not code.startswith("2"))
+    return (f"most requests failed: {f.failures} of {f.requests} ({codes}); the figures are kept but measure no "
+            "stack serving its load (a wrong path or app, or a stack refusing work?)")
 
 
 def _envoy_counters(running: RunningStack) -> dict[str, int] | None:

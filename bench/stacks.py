@@ -232,6 +232,17 @@ def _require(data: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+def canonical_params(stack: str, params: Mapping[str, str], stacks_dir: Path = STACKS_DIR) -> dict[str, str]:
+    """Stored parameter values as the stack names them now (an alias its stack.toml declares -> the value), so
+    a run recorded under a value's old name compares with runs after the rename; values of a stack or parameter
+    no longer declared stay as stored."""
+    declared = discover(stacks_dir, hidden=True).get(stack)
+    if declared is None:
+        return dict(params)
+    aliases = {name: param.aliases for name, param in declared.params.items()}
+    return {name: aliases.get(name, {}).get(value, value) for name, value in params.items()}
+
+
 def discovery(host: str) -> str:
     """How Envoy finds an upstream at `host` (`{{discovery.<port>}}`): STATIC for an address, STRICT_DNS
     for a name, every address it resolves to an endpoint (swarm: a service name resolves to each replica)."""

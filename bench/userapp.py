@@ -14,6 +14,11 @@ load, the health path and every path of the mix must answer without a 5xx.
     weight = 3               # default 1
     name = "/simple/"        # how it is reported (default: the path)
     json = { id = 1 }        # or body = "..." ; headers = { "X-Key" = "..." }
+    expect = [404]           # statuses other than 2xx/3xx this request is meant to get (default none)
+
+A path that answers 404 or 405 before the load is refused (almost always a wrong path, or the
+wrong app being served) unless its table expects that status; an expected status counts as a
+success under load too.
 """
 
 from __future__ import annotations
@@ -136,6 +141,7 @@ class Request:
     json: Any = None
     body: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    expect: tuple[int, ...] = ()  # statuses this request is meant to get besides 2xx/3xx
 
 
 def load_mix(path: Path) -> tuple[Request, ...]:
@@ -153,10 +159,10 @@ def load_mix(path: Path) -> tuple[Request, ...]:
 def _request(table: Any, where: str) -> Request:
     if not isinstance(table, dict):
         raise ConfigError(f"--requests: {where} is not a table")
-    unknown = set(table) - {"method", "path", "weight", "name", "json", "body", "headers"}
+    unknown = set(table) - {"method", "path", "weight", "name", "json", "body", "headers", "expect"}
     if unknown:
         raise ConfigError(f"--requests: {where}: unknown key {sorted(unknown)[0]!r}",
-                          tip="known: method, path, weight, name, json, body, headers")  # fmt: skip
+                          tip="known: method, path, weight, name, json, body, headers, expect")  # fmt: skip
     method, path = str(table.get("method", "GET")).upper(), table.get("path")
     if method not in METHODS:
         raise ConfigError(f"--requests: {where}: method {method!r} is not one of {', '.join(METHODS)}")
@@ -167,8 +173,12 @@ def _request(table: Any, where: str) -> Request:
         raise ConfigError(f"--requests: {where}: weight must be a whole number of at least 1, got {weight!r}")
     if "json" in table and "body" in table:
         raise ConfigError(f"--requests: {where}: give json or body, not both")
+    expect = table.get("expect", [])
+    if not isinstance(expect, list) or not all(isinstance(c, int) and 100 <= c <= 599 for c in expect):
+        raise ConfigError(f"--requests: {where}: expect must be a list of HTTP statuses, got {expect!r}",
+                          tip="e.g. expect = [404]")  # fmt: skip
     return Request(method, path, weight, str(table.get("name", path)), table.get("json"), table.get("body"),
-                   {str(k): str(v) for k, v in dict(table.get("headers", {})).items()})  # fmt: skip
+                   {str(k): str(v) for k, v in dict(table.get("headers", {})).items()}, tuple(expect))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -202,12 +212,14 @@ class Workload:
 
 
 def mix_json(mix: tuple[Request, ...]) -> str:
-    """The mix as the locustfile reads it from BENCH_MIX (no file to ship into containers)."""
+    """The mix as the locustfile reads it from LAB_LOAD_MIX (bench/lab_load.py): no file to ship into containers."""
     return json.dumps([r.__dict__ for r in mix])
 
 
 def check_paths(base_url: str, mix: tuple[Request, ...]) -> None:
-    """Every request of the mix once: a 5xx or no answer is a StackFailed naming the path."""
+    """Every request of the mix once: a 5xx, no answer, or a 404/405 the table does not expect (a wrong path,
+    or the wrong app served: a swarm run once measured the lab's own API with every request of a user's mix
+    answered 404) is a StackFailed naming the path."""
     wrong = []
     for r in mix:
         data = json.dumps(r.json).encode() if r.json is not None else (r.body or "").encode() or None
@@ -222,7 +234,12 @@ def check_paths(base_url: str, mix: tuple[Request, ...]) -> None:
         except OSError as exc:
             wrong.append(f"{r.method} {r.path}: no answer ({exc})")
             continue
+        if status in r.expect:
+            continue
         if status >= 500:
             wrong.append(f"{r.method} {r.path}: HTTP {status}")
+        elif status in (404, 405):
+            wrong.append(f"{r.method} {r.path}: HTTP {status} (a wrong path or the wrong app? if it is meant to, "
+                         f"add expect = [{status}] to its table)")  # fmt: skip
     if wrong:
         raise StackFailed(f"{len(wrong)} of {len(mix)} requests of the mix fail before any load: " + "; ".join(wrong))

@@ -92,5 +92,5 @@ def _parse(raw: bytes) -> Any:
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
         return None  # a 307 must show up as a 307, not be followed

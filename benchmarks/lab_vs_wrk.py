@@ -400,19 +400,19 @@ def peak_row(r: StackResult, settings: Settings) -> list[str]:
     # one locust process (or wrk thread) fills one CPU: on a set of n CPUs that reads as 100/n %
     one_cpu = 100 / (len(settings.load_cpus) if settings.load_cpus else os.cpu_count() or 1)
     bound = sum(s.generator_busy for s in lab.samples) * 2 > len(lab.samples)  # locust said so in most pairs
-    verdict = limit_of(Busy(*stack, *load, *cost), one_cpu, bound)
+    verdict = limit_of(Busy(stack[0], stack[1], load[0], cost[0], cost[1]), one_cpu, bound)
     return [r.stack, spread(ratio, "{:.2f}") + "x", _pair(stack, "{:.0f} %"), _pair(load, "{:.0f} %"),
             _pair(cost, "{:.2f}"), verdict]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Busy:
-    """Medians over the pairs at peak: CPU busy % of each side under each tool, stack CPU ms per request."""
+    """Medians over the pairs at peak: the stack's CPU busy % under each tool, locust's CPU busy % (wrk's is
+    shown in the table, never judged), stack CPU ms per request."""
 
     lab_stack: float | None
     wrk_stack: float | None
     lab_load: float | None
-    wrk_load: float | None
     lab_cost: float | None
     wrk_cost: float | None
 
@@ -534,7 +534,7 @@ def make_settings(args: argparse.Namespace, argv: Sequence[str]) -> Settings:
     )
 
 
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+def _sigterm_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # so every `with backend.up(...)` tears its stack down
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.report.charts import TITLES
 from bench.report.tables import markdown, number, section
-from bench.results import Measurement, RunResult
+from bench.results import Measurement, RunResult, Verdict
 from bench.summary import LabelSummary, RunSummary
 
 
@@ -174,19 +174,26 @@ def limited_by(summary: RunSummary, role: str = "stack") -> str:
         otherwise = "".join(f"; {rule} in {n}" for rule, n in rest.items())  # what the other repeats said
         count = f" ({heads.count(head)} of {len(judged)} repeats{otherwise})" if len(judged) > 1 else ""
         if not shown.limited_by:
-            lines.append(f"- `{label}`: none found{count}: no rule of bench/rules.toml fired.")
-            continue
-        first, others = shown.limited_by[0], shown.limited_by[1:]
-        evidence = ", ".join(f"{k} {v:g}" for k, v in first.evidence.items())
-        lines.append(f"- `{label}`: **{first.headline}**{count}. Evidence: {evidence}. Tip: {first.tip}."
-                     + (f" Also: {'; '.join(v.headline for v in others)}." if others else ""))  # fmt: skip
-        lines.append(f"  {_signals_line(shown)}")
+            lines.append(f"- `{label}`: none found{count}: no limit of bench/rules.toml fired.")
+        else:
+            first, others = shown.limited_by[0], shown.limited_by[1:]
+            lines.append(f"- `{label}`: **{first.headline}**{count}. Evidence: {_evidence(first)}. Tip: {first.tip}."
+                         + (f" Also: {'; '.join(v.headline for v in others)}." if others else ""))  # fmt: skip
+        if shown.risks:
+            lines.append("  Risks: " + "; ".join(f"{v.headline} ({_evidence(v)})" for v in shown.risks) + ".")
+        if shown.limited_by:
+            lines.append(f"  {_signals_line(shown)}")
     if not lines:
         return ""
     note = ("From the kernel's TCP counters on both sides, the stack's and locust's CPU, the breaker's 503s and the "
-            "containers' memory, by the rules of bench/rules.toml (first that fires is the headline). Locally the "
+            "containers' memory, by the rules of bench/rules.toml: the first limit (harm seen in the window) that "
+            "fires is the headline; a risk (a level that may become a limit) is listed apart, never as it. Locally the "
             "stack and locust share the host's TCP counters (host-wide): another program's traffic counts too.")
     return section("What limited each stack", "\n".join(lines), note)
+
+
+def _evidence(verdict: Verdict) -> str:
+    return ", ".join(f"{k} {v:g}" for k, v in verdict.evidence.items())
 
 
 def _signals_line(m: Measurement) -> str:

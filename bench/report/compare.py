@@ -41,6 +41,7 @@ from bench.report.tables import markdown as table
 from bench.report.tables import number
 from bench.report.verdicts import Verdict, verdict
 from bench.results import RunResult
+from bench.stacks import canonical_params
 from bench.summary import FIGURES, LabelSummary, summarize
 
 ROLES = {"measure": "stack", "breaker": "overload"}  # the rows a comparison is about, by scenario
@@ -168,7 +169,7 @@ def _shown(value: Any) -> str:
 
 def _label_differs(a: LabelSummary, b: LabelSummary) -> str | None:
     """Why one label cannot be compared although the runs can: other stack parameters, another offered rate."""
-    params_a, params_b = a.repeats[0].params, b.repeats[0].params
+    params_a, params_b = (canonical_params(s.repeats[0].stack, s.repeats[0].params) for s in (a, b))
     if params_a != params_b:
         return f"stack parameters {_params(params_a)} in A, {_params(params_b)} in B"
     offered_a, offered_b = (s.spread("figures.offered_rps") for s in (a, b))

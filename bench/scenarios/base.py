@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from bench import options as opt
+from bench import slo as slo_lib
 from bench import stacks as stack_files
 from bench.errors import ConfigError
-from bench.options import Option, Placement, Values
+from bench.options import Flags, Option, Placement
 from bench.results import LoadShape
 from bench.stacks import Stack
 from bench.variants import Variant, variants
@@ -25,16 +27,60 @@ if TYPE_CHECKING:
     from bench.session import Session
 
 
+USER_CLASS = "FastHttpUser"  # the locustfile's users (bench/locustfile.py)
+SETTING = "setting"  # a config field's metadata key: how run.json's settings show it (`shown`)
+
+
+def shown(key: str | None = None, merged: bool = False, form: Callable[[Any], Any] | None = None,
+          without: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+    """A config field's metadata: recorded under `key` (else its name), or its parts `merged` into the
+    settings (`without` some), rendered by `form` (else as its type renders)."""
+    return {SETTING: {"key": key, "merged": merged, "form": form, "without": without}}
+
+
 @dataclass(frozen=True)
 class ScenarioConfig:
     """What every scenario's config holds; each scenario adds its own fields."""
 
     stacks: tuple[Stack, ...]
-    placement: Placement
+    placement: Placement = field(metadata=shown(merged=True))
+    recorded: ClassVar[Mapping[str, Any]] = {}  # facts of the scenario recorded beside its fields
 
     def settings(self) -> dict[str, Any]:
-        """What applied, for run.json: never a flag that did not."""
-        return {"stacks": [s.name for s in self.stacks], **self.placement.settings()}
+        """What applied, for run.json: every field of the config (None: did not apply, left out)."""
+        found: dict[str, Any] = {}
+        for f in fields(self):
+            how = f.metadata.get(SETTING) or shown()[SETTING]
+            value = getattr(self, f.name)
+            if value is None or value == {}:
+                continue
+            plain = how["form"](value) if how["form"] else _plain(value)
+            if how["merged"]:
+                found |= {k: v for k, v in plain.items() if k not in how["without"]}
+            else:
+                found[how["key"] or f.name] = plain
+        return found | dict(self.recorded)
+
+
+def _plain(value: Any) -> Any:
+    """A config value as JSON shows it: a stack by its name, a row by its label, a load as it applied."""
+    if isinstance(value, Stack):
+        return value.name
+    if isinstance(value, Variant):
+        return value.label
+    if isinstance(value, slo_lib.Slo):
+        return value.text
+    if isinstance(value, LoadShape):
+        return load_settings(value)
+    if hasattr(value, "settings"):  # the placement, the workload
+        return value.settings()
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(v) for f in fields(value) if (v := getattr(value, f.name)) is not None}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
 
 
 C = TypeVar("C", bound=ScenarioConfig)
@@ -46,23 +92,23 @@ class Scenario(ABC, Generic[C]):
     name: ClassVar[str]  # the scenario as run.json names it
     command: ClassVar[str]  # the word on the command line
     help: ClassVar[str]
-    positional: ClassVar[Option | None] = None
-    options: ClassVar[tuple[Option, ...]]  # what it honours, own flags included
+    positional: ClassVar[Option[Any] | None] = None
+    options: ClassVar[tuple[Option[Any], ...]]  # what it honours, own flags included, with this command's defaults
     refused: ClassVar[Mapping[str, str]] = {}  # dest -> what to do instead, for shared flags it does not take
 
-    def refusal(self, values: Values) -> ConfigError | None:
-        """The error for a shared flag this scenario was given but cannot honour."""
+    def refusal(self, given: Collection[str]) -> ConfigError | None:
+        """The error for a shared flag this scenario was given (`given`: dests) but cannot honour."""
         honoured = {o.dest for o in self.options}
         for option in opt.SHARED:
-            if option.dest not in honoured and values.get(option.dest) not in (None, False, []):
+            if option.dest not in honoured and option.dest in given:
                 tip = self.refused.get(option.dest) or _ELSEWHERE.get(option.dest) or (
                     f"`{self.command}` runs without it: leave it out")  # fmt: skip
                 return ConfigError(f"{self.command} does not take {option.shown}", tip=tip)
         return None
 
     @abstractmethod
-    def configure(self, values: Values) -> C:
-        """Every flag checked and turned into the typed config, before anything starts."""
+    def configure(self, flags: Flags) -> C:
+        """The typed flags checked together and turned into the config, before anything starts."""
 
     @abstractmethod
     def run(self, session: Session, config: C) -> None:
@@ -73,16 +119,17 @@ _ELSEWHERE = {o.dest: "your own app is measured by `bench stack NAME... --app ..
               for o in opt.YOUR_APP}  # fmt: skip
 
 
-def chosen_variants(values: Values, default: Sequence[str]) -> list[Variant]:
+def chosen_variants(flags: Flags, default: Sequence[str]) -> list[Variant]:
     """The rows a run measures: the named stacks (or `default`), `@` labels and `--set` combinations
     checked against each stack's parameters; `--breaker` for the stacks that have one."""
-    named = values.get("names") or list(default)
+    named = list(flags.names) or list(default)
     stacks = stack_files.select([name.partition("@")[0] for name in named])
-    breaker = {"breaker": values["breaker"]} if values.get("breaker") else {}
-    found = variants(list(zip(stacks, named, strict=True)), values.get("set") or [])
+    breaker = {"breaker": flags.of(opt.BREAKER)} if opt.BREAKER in flags else {}
+    sets: list[str] = flags.of(opt.SET) if opt.SET in flags else []
+    found = variants(list(zip(stacks, named, strict=True)), sets)
     counted = [v.label for v in found if (v.replicas or 1) > 1]
-    if counted and values.get("backend") != "swarm":
-        raise ConfigError(f"{counted[0]}: replicas apply to --backend swarm only (not {values.get('backend')})",
+    if counted and flags.placement.backend != "swarm":
+        raise ConfigError(f"{counted[0]}: replicas apply to --backend swarm only (not {flags.placement.backend})",
                           tip="add --backend swarm")  # fmt: skip
     return [Variant(v.stack, v.label, {**breaker, **v.params} if v.stack.breaker_file else v.params, v.replicas)
             for v in found]  # fmt: skip
@@ -108,22 +155,9 @@ def plan_progress(done: int, total: int, started: float, guess_s: float) -> str:
     return f"[{done + 1}/{total}] about {left // 60}m{left % 60:02d}s left"
 
 
-def load_shape(values: Values, processes: bool = True) -> LoadShape:
-    """The load from --preset and the -u/-r/-t/--warmup that override its parts."""
-    preset = opt.PRESETS[opt.preset_name(values["preset"])]
-    return LoadShape(
-        users=opt.positive_int(values["users"] or preset["users"], "--users"),
-        spawn_rate=opt.positive_float(values["spawn_rate"] or preset["spawn_rate"], "--spawn-rate"),
-        duration_s=opt.parse_duration(values["duration"] or preset["duration"], "--duration"),
-        warmup_s=opt.parse_duration(values["warmup"] or preset["warmup"], "--warmup", allow_zero=True),
-        wait_s=opt.parse_duration(values.get("wait") or "0", "--wait", allow_zero=True),
-        processes=opt.positive_int(values["processes"], "--processes") if processes else 1,
-    )
-
-
 def load_settings(load: LoadShape) -> dict[str, Any]:
     """A load shape as run.json's settings show it."""
-    shown = {"users": load.users, "spawn_rate": load.spawn_rate, "duration_s": load.duration_s,
-             "warmup_s": load.warmup_s, "processes": load.processes, "user_class": "FastHttpUser"}  # fmt: skip
-    shown |= {"wait_s": load.wait_s} if load.wait_s else {}
-    return shown | ({"rate": load.rate} if load.rate else {})
+    found = {"users": load.users, "spawn_rate": load.spawn_rate, "duration_s": load.duration_s,
+             "warmup_s": load.warmup_s, "processes": load.processes, "user_class": USER_CLASS}  # fmt: skip
+    found |= {"wait_s": load.wait_s} if load.wait_s else {}
+    return found | ({"rate": load.rate} if load.rate else {})

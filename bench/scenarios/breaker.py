@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import istio
@@ -20,16 +20,15 @@ from bench import options as opt
 from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError
-from bench.options import Option, Placement, Values
+from bench.options import Flags, Option
 from bench.results import LoadShape
-from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, load_settings
+from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, shown
 
 if TYPE_CHECKING:
     from bench.session import Session
 
 CAPACITY_LOAD = LoadShape(users=50, spawn_rate=50, duration_s=5.0, warmup_s=2.0)
 PHASE_DURATION = "10s"  # seed 001: vegeta attack -duration=10s
-RATE = Option("rate", ("--rate",), "arrival rate: req/s (1500) or 2x capacity", env="BENCH_RATE", default="2x")
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)(x?)$")
 
 
@@ -50,46 +49,40 @@ class Rate:
         return f"{self.value:g}x capacity" if self.relative else f"{self.value:g} req/s"
 
 
-def parse_rate(text: str) -> Rate:
+def parse_rate(text: str, flag: str = "--rate") -> Rate:
     """`1500` (req/s) or `2x` (twice the measured capacity)."""
     match = _RATE.match(str(text).strip().lower())
     if not match or float(match.group(1)) <= 0:
         raise ConfigError(
-            f"--rate: cannot read {text!r} as a rate", tip="use req/s like 1500, or 2x for twice capacity"
+            f"{flag}: cannot read {text!r} as a rate", tip="use req/s like 1500, or 2x for twice capacity"
         )
     return Rate(float(match.group(1)), bool(match.group(2)))
 
 
+RATE = Option("rate", ("--rate",), "arrival rate: req/s (1500) or 2x capacity", parse_rate, env="BENCH_RATE",
+              default="2x")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class BreakerConfig(ScenarioConfig):
-    rate: Rate
-    duration_s: float
+    rate: Rate = field(metadata=shown(form=str))
+    presets: tuple[str, ...]  # breaker off, then the chosen preset
+    repeat: int = 3
+    duration_s: float = 10.0
     warmup_s: float = 0.0
     max_in_flight: int = 10_000
     processes: int = 1
-    repeat: int = 3
-    preset: str = istio.DEFAULT_PRESET
-
-    @property
-    def presets(self) -> list[str]:
-        return ["off", self.preset] if self.preset != "off" else ["off"]
-
-    def settings(self) -> dict[str, Any]:
-        return super().settings() | {
-            "rate": str(self.rate), "presets": self.presets, "repeat": self.repeat, "duration_s": self.duration_s,
-            "warmup_s": self.warmup_s, "max_in_flight": self.max_in_flight, "processes": self.processes,
-            "capacity_load": load_settings(CAPACITY_LOAD) if self.rate.relative else None,
-        }  # fmt: skip
+    capacity_load: LoadShape | None = None  # the closed loop that measures the capacity a relative rate needs
 
 
 class Breaker(Scenario[BreakerConfig]):
     name = "breaker"
     command = "breaker"
     help = "the circuit breaker under overload: breaker off vs a preset, same rate"
-    positional: ClassVar[Option | None] = Option("names", (), "a stack with a breaker (default fastapi_istio)",
+    positional: ClassVar[Option[Any] | None] = Option("names", (), "a stack with a breaker (default fastapi_istio)",
                                                  nargs="?", metavar="STACK")  # fmt: skip
-    options = (RATE, opt.MAX_IN_FLIGHT, opt.DURATION, opt.WARMUP, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT,
-               opt.BREAKER, opt.RESULTS)  # fmt: skip
+    options = (RATE, opt.MAX_IN_FLIGHT, opt.DURATION.defaulting(PHASE_DURATION), opt.WARMUP.defaulting("0s"),
+               opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER, opt.RESULTS)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "preset": "the phases' load is the arrival rate: set it with --rate, their length with -t",
         "spawn_rate": "every user of an open-model phase starts at once; --rate sets the load",
@@ -103,28 +96,29 @@ class Breaker(Scenario[BreakerConfig]):
         "`bench sweep fastapi_istio --slo ...`",
     }
 
-    def configure(self, values: Values) -> BreakerConfig:
-        stack = stack_files.select([values.get("names") or "fastapi_istio"])[0]
+    def configure(self, flags: Flags) -> BreakerConfig:
+        stack = stack_files.select(list(flags.names) or ["fastapi_istio"])[0]
         if not stack.breaker_file:
             raise ConfigError(f"stack {stack.name!r} has no circuit breaker", tip="use a stack with a breaker file")
-        preset = istio.choose(stack.path / stack.breaker_file, values["breaker"]).name  # unknown: refused here
+        preset = istio.choose(stack.path / stack.breaker_file, flags.of(opt.BREAKER)).name  # unknown: refused here
         return BreakerConfig(
             stacks=(stack,),
-            placement=Placement.from_values(values),
-            rate=parse_rate(values["rate"]),
-            duration_s=opt.parse_duration(values["duration"] or PHASE_DURATION, "--duration"),
-            warmup_s=opt.parse_duration(values["warmup"] or "0", "--warmup", allow_zero=True),
-            max_in_flight=opt.max_in_flight(values["max_in_flight"]),
-            processes=opt.positive_int(values["processes"], "--processes"),
-            repeat=opt.positive_int(values["repeat"], "--repeat"),
-            preset=preset,
+            placement=flags.placement,
+            rate=flags.of(RATE),
+            duration_s=flags.of(opt.DURATION),
+            warmup_s=flags.of(opt.WARMUP),
+            max_in_flight=flags.of(opt.MAX_IN_FLIGHT),
+            processes=flags.of(opt.PROCESSES),
+            repeat=flags.of(opt.REPEAT),
+            presets=("off", preset) if preset != "off" else ("off",),
+            capacity_load=CAPACITY_LOAD if flags.of(RATE).relative else None,
         )
 
     def run(self, session: Session, config: BreakerConfig) -> None:
         stack = config.stacks[0]
         capacity = None
-        if config.rate.relative:
-            m = session.measure(stack, "capacity", CAPACITY_LOAD, label=f"{stack.name}@breaker=off",
+        if config.capacity_load is not None:
+            m = session.measure(stack, "capacity", config.capacity_load, label=f"{stack.name}@breaker=off",
                                 params={"breaker": "off"}, folder=f"{stack.name}-capacity")  # fmt: skip
             capacity = m.figures.rps if m.ok and m.figures else None
         offered = config.rate.resolve(capacity)

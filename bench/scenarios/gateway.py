@@ -16,18 +16,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from bench import gateway, jwt
+from bench import gateway, jwt, lab_load
 from bench import options as opt
 from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
-from bench.options import Option, Placement, Values
+from bench.options import Flags, Option
 from bench.results import LoadShape, Measurement
-from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, load_settings, plan_progress
+from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, plan_progress, shown
 from bench.stacks import Stack
 
 if TYPE_CHECKING:
@@ -35,11 +35,23 @@ if TYPE_CHECKING:
     from bench.session import Session
 
 STACK = "gateway"
-USERS, DURATION, WARMUP = "10", "5s", "1s"  # every phase's load unless -u / -t / --warmup say otherwise
-EXPERIMENTS = Option("experiments", ("--experiments",), "which experiments, comma-separated (weights, retries, "
-                     "timeouts, allowlist, trace, auth; default: all)", env="BENCH_EXPERIMENTS")  # fmt: skip
-SPLIT = Option("split", ("--split",), "a weighted-routing split to measure beside 90/10, v1/v2 (e.g. 70/30)",
-               env="BENCH_SPLIT")  # fmt: skip
+
+
+def _names(text: str, flag: str) -> tuple[str, ...]:
+    """`retries, auth` -> ("retries", "auth"): each once, in order."""
+    return tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+
+
+def _split(text: str, flag: str) -> tuple[int, ...]:
+    return gateway.parse_split(text)
+
+
+EXPERIMENTS: Option[tuple[str, ...] | None] = Option("experiments", ("--experiments",), "which experiments, "
+                                                     "comma-separated (weights, retries, timeouts, allowlist, "
+                                                     "trace, auth; not given: all)", _names,
+                                                     env="BENCH_EXPERIMENTS")  # fmt: skip
+SPLIT: Option[tuple[int, ...] | None] = Option("split", ("--split",), "a weighted-routing split to measure beside "
+                                               "90/10, v1/v2 (e.g. 70/30)", _split, env="BENCH_SPLIT")  # fmt: skip
 _ONE_LOAD = "every phase of every experiment has the same load: set it with -u, -t and --warmup"
 
 
@@ -76,21 +88,18 @@ def _splits(spec: gateway.GatewaySpec, experiment: str) -> bool:
 @dataclass(frozen=True)
 class GatewayConfig(ScenarioConfig):
     experiments: tuple[str, ...]
-    load: LoadShape
+    load: LoadShape = field(metadata=shown(merged=True, without=("processes",)))  # one locust process: no setting
     repeat: int = 3
-    split: tuple[int, ...] | None = None
-
-    def settings(self) -> dict[str, Any]:
-        shown = super().settings() | {"experiments": list(self.experiments), "repeat": self.repeat}
-        shown |= {k: v for k, v in load_settings(self.load).items() if k != "processes"}  # one locust process
-        return shown | ({"split": "/".join(map(str, self.split))} if self.split else {})
+    split: tuple[int, ...] | None = field(default=None, metadata=shown(form=lambda w: "/".join(map(str, w))))
 
 
 class Gateway(Scenario[GatewayConfig]):
     name = "gateway"
     command = "gateway"
     help = "the API gateway's features (routing, retries, timeouts, allow-list, trace ids, JWT), each off vs on"
-    options = (EXPERIMENTS, SPLIT, opt.USERS, opt.DURATION, opt.WARMUP, opt.REPEAT, *opt.PLACEMENT, opt.RESULTS)
+    # every phase's load unless -u / -t / --warmup say otherwise
+    options = (EXPERIMENTS, SPLIT, opt.USERS.defaulting("10"), opt.DURATION.defaulting("5s"),
+               opt.WARMUP.defaulting("1s"), opt.REPEAT, *opt.PLACEMENT, opt.RESULTS)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "preset": _ONE_LOAD,
         "spawn_rate": "every user starts at once (within 0.1 s); the warmup (--warmup) is left out of the figures",
@@ -100,25 +109,23 @@ class Gateway(Scenario[GatewayConfig]):
         "max_in_flight": "the gateway experiments are a closed loop of -u users; an arrival rate is `bench breaker`",
     }
 
-    def configure(self, values: Values) -> GatewayConfig:
+    def configure(self, flags: Flags) -> GatewayConfig:
         stack = stack_files.select([STACK])[0]
         if not stack.gateway_file:
             raise ConfigError(f"stack {STACK!r} names no gateway file in its stack.toml")
         spec = gateway.load(stack.path / stack.gateway_file)  # a bad gateway.toml is refused before anything runs
-        experiments = _experiments(values.get("experiments"), spec)
-        split = gateway.parse_split(values["split"]) if values.get("split") else None
+        experiments = _experiments(flags.of(EXPERIMENTS), spec)
+        split = flags.of(SPLIT)
         if split is not None:
             weighted = [e for e in experiments if _splits(spec, e)]
             if not weighted:
                 raise ConfigError("--split applies to the weighted-routing experiment", tip="add --experiments weights")
             spec.variants(weighted[0], split)  # as many weights as the route has destinations
-        users = opt.positive_int(values["users"] or USERS, "--users")
-        duration = opt.parse_duration(values["duration"] or DURATION, "--duration")
-        warmup = opt.parse_duration(values["warmup"] or WARMUP, "--warmup", allow_zero=True)
+        assert flags.load is not None
         # every user within a tenth of a second: short phases are not spent ramping up
-        load = LoadShape(users=users, spawn_rate=users * 10, duration_s=duration, warmup_s=warmup)
-        return GatewayConfig(stacks=(stack,), placement=Placement.from_values(values), experiments=experiments,
-                             load=load, repeat=opt.positive_int(values["repeat"], "--repeat"), split=split)  # fmt: skip
+        load = replace(flags.load, spawn_rate=flags.load.users * 10)
+        return GatewayConfig(stacks=(stack,), placement=flags.placement, experiments=experiments, load=load,
+                             repeat=flags.of(opt.REPEAT), split=split)  # fmt: skip
 
     def run(self, session: Session, config: GatewayConfig) -> None:
         stack = config.stacks[0]
@@ -128,13 +135,12 @@ class Gateway(Scenario[GatewayConfig]):
             run_experiment(session, stack, spec, experiment, config)
 
 
-def _experiments(text: str | None, spec: gateway.GatewaySpec) -> tuple[str, ...]:
-    if not text:
+def _experiments(chosen: tuple[str, ...] | None, spec: gateway.GatewaySpec) -> tuple[str, ...]:
+    if chosen is None:
         return tuple(spec.experiments)
-    chosen = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
     unknown = [name for name in chosen if name not in spec.experiments]
     if unknown or not chosen:
-        raise ConfigError(f"--experiments: unknown experiment {unknown[0] if unknown else text!r}",
+        raise ConfigError(f"--experiments: unknown experiment {unknown[0] if unknown else ''!r}",
                           tip=f"known experiments: {', '.join(spec.experiments)}")  # fmt: skip
     return chosen
 
@@ -192,7 +198,7 @@ def client_env(spec: gateway.GatewaySpec, phase: Phase) -> dict[str, str] | None
         return None
     issuer, key_dir = _token_issuer(spec, phase.variant.experiment)
     token = jwt.mint(phase.client, issuer, key_dir)
-    return {"BENCH_HEADERS": json.dumps({"Authorization": f"Bearer {token}"})}
+    return {lab_load.variable("headers"): json.dumps({"Authorization": f"Bearer {token}"})}
 
 
 def _token_issuer(spec: gateway.GatewaySpec, experiment: str) -> tuple[str, Path]:

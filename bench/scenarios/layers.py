@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,9 +25,9 @@ from bench import options as opt
 from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
-from bench.options import Option, Placement, Values
+from bench.options import Flags, Option
 from bench.results import LoadShape, Measurement, Role, folder_of
-from bench.scenarios.base import Scenario, ScenarioConfig, plan_progress, stacks_of
+from bench.scenarios.base import USER_CLASS, Scenario, ScenarioConfig, plan_progress, shown, stacks_of
 from bench.variants import Variant, variants
 
 if TYPE_CHECKING:
@@ -63,19 +63,13 @@ def load_pairs(path: Path = PAIRS_FILE) -> dict[str, Pair]:
 @dataclass(frozen=True)
 class LayersConfig(ScenarioConfig):
     pairs: tuple[Pair, ...]
-    rows: tuple[Variant, ...]  # every row of the pairs, once, in pair order
+    rows: tuple[Variant, ...] = field(metadata=shown("labels"))  # every row of the pairs, once, in pair order
     users: int = 32
     duration_s: float = 3.0
     warmup_s: float = 0.5
     repeat: int = 3
     max_in_flight: int = 10_000
-
-    def settings(self) -> dict[str, Any]:
-        return super().settings() | {
-            "pairs": [{"name": p.name, "what": p.what, "base": p.base, "other": p.other} for p in self.pairs],
-            "users": self.users, "duration_s": self.duration_s, "warmup_s": self.warmup_s, "repeat": self.repeat,
-            "rate_share": RATE_SHARE, "max_in_flight": self.max_in_flight, "user_class": "FastHttpUser",
-        }  # fmt: skip
+    recorded: ClassVar[Mapping[str, Any]] = {"rate_share": RATE_SHARE, "user_class": USER_CLASS}
 
     def saturation(self) -> LoadShape:
         return LoadShape(self.users, self.users, self.duration_s, self.warmup_s)
@@ -91,9 +85,10 @@ class Layers(Scenario[LayersConfig]):
     name = "layers"
     command = "layers"
     help = "what each layer costs: pairs differing by one layer, at saturation and at a fixed rate both sustain"
-    positional: ClassVar[Option | None] = Option("names", (), "pairs to measure (default: all of stacks/layers.toml)",
-                                                 nargs="*", metavar="PAIR")  # fmt: skip
-    options = (opt.USERS, opt.DURATION, opt.WARMUP, opt.REPEAT, *opt.PLACEMENT, opt.MAX_IN_FLIGHT, opt.RESULTS)
+    positional: ClassVar[Option[Any] | None] = Option("names", (), "pairs to measure (not given: all of "
+                                                      "stacks/layers.toml)", nargs="*", metavar="PAIR")  # fmt: skip
+    options = (opt.USERS.defaulting("32"), opt.DURATION.defaulting("3s"), opt.WARMUP.defaulting("0.5s"), opt.REPEAT,
+               *opt.PLACEMENT, opt.MAX_IN_FLIGHT, opt.RESULTS)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "preset": "layers has its own load: -u users at saturation, half the slower row's capacity at the fixed rate",
         "spawn_rate": "every user starts at once", "breaker": _PAIRED, "set": _PAIRED,
@@ -101,9 +96,9 @@ class Layers(Scenario[LayersConfig]):
         "no_floor": "layers measures no floor",
     }  # fmt: skip
 
-    def configure(self, values: Values) -> LayersConfig:
+    def configure(self, flags: Flags) -> LayersConfig:
         known = load_pairs()
-        names = values.get("names") or list(known)
+        names = list(flags.names) or list(known)
         unknown = [n for n in names if n not in known]
         if unknown:
             raise ConfigError(f"pair {unknown[0]!r} not found", tip=f"known pairs: {', '.join(known)}")
@@ -112,14 +107,14 @@ class Layers(Scenario[LayersConfig]):
         rows = variants(list(zip(stack_files.select([n.partition("@")[0] for n in labels]), labels, strict=True)))
         return LayersConfig(
             stacks=stacks_of(rows),
-            placement=Placement.from_values(values),
+            placement=flags.placement,
             pairs=pairs,
             rows=tuple(rows),
-            users=opt.positive_int(values["users"] or "32", "--users"),
-            duration_s=opt.parse_duration(values["duration"] or "3s", "--duration"),
-            warmup_s=opt.parse_duration(values["warmup"] or "0.5s", "--warmup", allow_zero=True),
-            repeat=opt.positive_int(values["repeat"], "--repeat"),
-            max_in_flight=opt.max_in_flight(values["max_in_flight"]),
+            users=flags.of(opt.USERS),
+            duration_s=flags.of(opt.DURATION),
+            warmup_s=flags.of(opt.WARMUP),
+            repeat=flags.of(opt.REPEAT),
+            max_in_flight=flags.of(opt.MAX_IN_FLIGHT),
         )
 
     def run(self, session: Session, config: LayersConfig) -> None:

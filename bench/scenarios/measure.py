@@ -6,11 +6,9 @@ repeats interleaved (A B C A B C ...), each brought up, checked, loaded once, re
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
@@ -18,16 +16,15 @@ from bench import slo as slo_lib
 from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError
-from bench.options import Option, Placement, Values
+from bench.options import Flags, Option
 from bench.results import LoadShape, SloResult, folder_of
 from bench.scenarios.base import (
     Scenario,
     ScenarioConfig,
     chosen_variants,
     interleaved,
-    load_settings,
-    load_shape,
     plan_progress,
+    shown,
     stacks_of,
 )
 from bench.userapp import Workload, load_mix, mix_json, resolve_app
@@ -39,24 +36,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MeasureConfig(ScenarioConfig):
-    variants: tuple[Variant, ...]
-    load: LoadShape
+    variants: tuple[Variant, ...] = field(metadata=shown("labels"))
+    load: LoadShape = field(metadata=shown(merged=True))
     repeat: int = 3
     preset: str = "default"
-    breaker: str = "seed000"
+    breaker: str | None = "seed000"  # None: no chosen stack has a breaker
+    workload: Workload = field(default_factory=Workload, metadata=shown(merged=True))
+    skipped: dict[str, str] = field(default_factory=dict)  # stack -> why it cannot serve --app
     floor: bool = True
-    workload: Workload = field(default_factory=Workload)
-    skipped: tuple[tuple[str, str], ...] = ()  # (stack, why) of the stacks that cannot serve --app
     slo: slo_lib.Slo | None = None
-
-    def settings(self) -> dict[str, Any]:
-        shown = super().settings() | {"labels": [v.label for v in self.variants]}
-        shown |= load_settings(self.load) | {"repeat": self.repeat, "preset": self.preset}
-        if any(s.breaker_file for s in self.stacks):
-            shown["breaker"] = self.breaker
-        shown |= self.workload.settings()
-        shown |= {"skipped": dict(self.skipped)} if self.skipped else {}
-        return shown | {"floor": self.floor} | ({"slo": self.slo.text} if self.slo else {})
 
 
 class Measure(Scenario[MeasureConfig]):
@@ -65,10 +53,10 @@ class Measure(Scenario[MeasureConfig]):
     name = "measure"
     command = "stack"
     help = "measure the named stacks"
-    positional: ClassVar[Option | None] = Option("names", (), "stacks to measure; STACK@TAG measures a stack under "
-                                                 "a label of its own (flask@a flask@b: an A/A check), "
-                                                 "STACK@NAME=VALUE,... with those parameters", nargs="+",
-                                                 metavar="NAME")  # fmt: skip
+    positional: ClassVar[Option[Any] | None] = Option("names", (), "stacks to measure; STACK@TAG measures a stack "
+                                                      "under a label of its own (flask@a flask@b: an A/A check), "
+                                                      "STACK@NAME=VALUE,... with those parameters", nargs="+",
+                                                      metavar="NAME")  # fmt: skip
     options = (*opt.LOAD, opt.WAIT, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.SET,
                opt.RESULTS, opt.SLO, *opt.YOUR_APP)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
@@ -76,28 +64,29 @@ class Measure(Scenario[MeasureConfig]):
         "is `bench breaker --rate` or `bench sweep --model open`",
     }
 
-    def configure(self, values: Values) -> MeasureConfig:
-        workload = your_workload(values)
+    def configure(self, flags: Flags) -> MeasureConfig:
+        workload = your_workload(flags)
         default = [s.name for s in (stack_files.discover().values() if workload.app else stack_files.in_all())]
-        chosen, skipped = fitting(chosen_variants(values, default), workload)
+        chosen, skipped = fitting(chosen_variants(flags, default), workload)
+        assert flags.load is not None
         return MeasureConfig(
             stacks=stacks_of(chosen),
             variants=tuple(chosen),
-            placement=Placement.from_values(values),
-            load=replace(load_shape(values), mix=mix_json(workload.mix) if workload.mix else "",
+            placement=flags.placement,
+            load=replace(flags.load, mix=mix_json(workload.mix) if workload.mix else "",
                          locustfile=str(workload.locustfile or "")),
-            repeat=opt.positive_int(values["repeat"], "--repeat"),
-            preset=opt.preset_name(values["preset"]),
-            breaker=values["breaker"],
-            floor=not values["no_floor"],
+            repeat=flags.of(opt.REPEAT),
+            preset=flags.of(opt.PRESET),
+            breaker=flags.of(opt.BREAKER) if any(s.breaker_file for s in stacks_of(chosen)) else None,
+            floor=not flags.of(opt.NO_FLOOR),
             workload=workload,
             skipped=skipped,
-            slo=slo_lib.parse(values["slo"]) if values.get("slo") is not None else None,
+            slo=flags.of(opt.SLO),
         )
 
     def run(self, session: Session, config: MeasureConfig) -> None:
         session.workload = config.workload
-        for stack, why in config.skipped:
+        for stack, why in config.skipped.items():
             progress(f"[{stack}] skipped: {why}")
         if config.floor:
             session.measure_floor(config.load)
@@ -122,43 +111,39 @@ def judge(session: Session, slo: slo_lib.Slo, variants: tuple[Variant, ...]) -> 
     session.save()
 
 
-def your_workload(values: Values) -> Workload:
+def your_workload(flags: Flags) -> Workload:
     """--app and the flags that go with it, checked before anything starts."""
-    app_dir = Path(values.get("app_dir") or os.getcwd()).resolve()
-    requests = Path(values["requests"]) if values.get("requests") else None
-    locustfile = Path(values["locustfile"]).resolve() if values.get("locustfile") else None
+    requests, locustfile, target = flags.of(opt.REQUESTS), flags.of(opt.LOCUSTFILE), flags.of(opt.APP)
     if requests and locustfile:
         raise ConfigError("give --requests or --locustfile, not both", tip="a locustfile sends its own requests")
     if locustfile is not None and not locustfile.is_file():
         raise ConfigError(f"--locustfile: {locustfile} is not a file")
-    for flag in ("interface", "health", "requirements"):
-        if values.get(flag) and not values.get("app"):
-            raise ConfigError(f"--{flag} goes with --app", tip="serve your app: --app module:attribute")
-    health = values.get("health")
-    if health and not health.startswith("/"):
+    for option in (opt.INTERFACE, opt.HEALTH, opt.REQUIREMENTS):
+        if flags.has(option) and target is None:
+            raise ConfigError(f"{option.shown} goes with --app", tip="serve your app: --app module:attribute")
+    health = flags.of(opt.HEALTH)
+    if not health.startswith("/"):
         raise ConfigError(f"--health: a path starting with /, got {health!r}")
-    app = None
-    if values.get("app"):
-        requirements = Path(values["requirements"]).resolve() if values.get("requirements") else None
-        app = resolve_app(values["app"], values.get("interface"), app_dir, requirements)
-        if requests is None and locustfile is None:
-            raise ConfigError("--app needs the requests to send", tip="--requests mix.toml or --locustfile FILE")
-    return Workload(app, load_mix(requests) if requests else (), locustfile, health or (None if app is None else
-                    "/health"))  # fmt: skip
+    if target is None:
+        return Workload(None, load_mix(requests) if requests else (), locustfile, None)
+    app = resolve_app(target, flags.of(opt.INTERFACE), flags.of(opt.APP_DIR), flags.of(opt.REQUIREMENTS))
+    if requests is None and locustfile is None:
+        raise ConfigError("--app needs the requests to send", tip="--requests mix.toml or --locustfile FILE")
+    return Workload(app, load_mix(requests) if requests else (), locustfile, health)
 
 
-def fitting(chosen: list[Variant], workload: Workload) -> tuple[list[Variant], tuple[tuple[str, str], ...]]:
+def fitting(chosen: list[Variant], workload: Workload) -> tuple[list[Variant], dict[str, str]]:
     """The rows whose stack can serve the app, and the stacks skipped with why."""
     app = workload.app
     if app is None:
-        return chosen, ()
+        return chosen, {}
     kept = [v for v in chosen if app.fits(v.stack.interface)]
     skipped = {v.stack.name: _why(v.stack.interface, app.interface) for v in chosen if not app.fits(v.stack.interface)}
     if not kept:
         fit = ", ".join(s.name for s in stack_files.discover().values() if app.fits(s.interface))
         raise ConfigError(f"no chosen stack serves a {app.interface.upper()} app like {app.target}",
                           tip=f"stacks for it: {fit}")  # fmt: skip
-    return kept, tuple(skipped.items())
+    return kept, skipped
 
 
 def _why(stack_interface: str, app_interface: str) -> str:

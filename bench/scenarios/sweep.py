@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
@@ -29,9 +29,9 @@ from bench import slo as slo_lib
 from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
-from bench.options import Option, Placement, Values
-from bench.results import LoadShape, Measurement, SloResult, SweepStep, folder_of
-from bench.scenarios.base import Scenario, ScenarioConfig, chosen_variants, stacks_of
+from bench.options import Flags, Option
+from bench.results import MAX_IN_FLIGHT, LoadShape, Measurement, SloResult, SweepStep, folder_of
+from bench.scenarios.base import Scenario, ScenarioConfig, chosen_variants, shown, stacks_of
 from bench.variants import Variant
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ STEP_WARMUP_S = 2.0
 class SweepSettings:
     """Where a step counts as broken, and how the steps are laid out."""
 
-    p99_target_ms: float = 100.0
+    p99_target_ms: float | None = 100.0  # None: --slo replaced it
     max_error_pct: float = 1.0
     min_gain: float = 0.05  # twice the users must give 5 % more requests/s, or throughput stopped
     start_users: int = 4
@@ -69,32 +69,23 @@ class SweepSettings:
 class SweepConfig(ScenarioConfig):
     sweep: SweepSettings
     processes: int = 1
-    variants: tuple[Variant, ...] = ()
-    max_in_flight: int = 10_000
-
-    def settings(self) -> dict[str, Any]:
-        sweep = self.sweep.__dict__.copy()
-        if self.sweep.slo is not None:  # the SLO, not the p99 target, applied
-            del sweep["p99_target_ms"]
-            sweep["slo"] = self.sweep.slo.text
-        else:
-            del sweep["slo"]
-        shown = super().settings() | {"sweep": sweep, "processes": self.processes}
-        if self.sweep.model == "open":
-            shown["max_in_flight"] = self.max_in_flight
-        return shown | {"labels": [v.label for v in self.variants]}
+    max_in_flight: int | None = None  # the open model's bound; None: the closed model has none
+    variants: tuple[Variant, ...] = field(default=(), metadata=shown("labels"))
 
 
-_OWN = (
-    Option("p99_target", ("--p99-target",), "p99 target in ms (default 100); --slo replaces it",
-           env="BENCH_P99_TARGET"),
-    Option("max_users", ("--max-users",), "closed model: stop doubling here", env="BENCH_MAX_USERS", default="1024"),
-    Option("step", ("--step",), "measured time per step (after a 2 s warmup)", env="BENCH_STEP", default="8s"),
-    Option("model", ("--model",), "closed: step locust users; open: step the arrival rate (req/s, like vegeta "
-           "-rate)", env="BENCH_MODEL", default="closed", choices=("closed", "open")),
-    Option("start_rate", ("--start-rate",), "open model: first rate", env="BENCH_START_RATE", default="100"),
-    Option("max_rate", ("--max-rate",), "open model: stop here", env="BENCH_MAX_RATE", default="12800"),
-)
+P99_TARGET = Option("p99_target", ("--p99-target",), "p99 target in ms; --slo replaces it", opt.positive_float,
+                    env="BENCH_P99_TARGET", default="100")  # fmt: skip
+MAX_USERS = Option("max_users", ("--max-users",), "closed model: stop doubling here", opt.positive_int,
+                   env="BENCH_MAX_USERS", default="1024")  # fmt: skip
+STEP = Option("step", ("--step",), f"measured time per step (after a {STEP_WARMUP_S:g} s warmup)", opt.parse_duration,
+              env="BENCH_STEP", default="8s")  # fmt: skip
+MODEL: Option[str] = Option("model", ("--model",), "closed: step locust users; open: step the arrival rate (req/s, "
+                            "like vegeta -rate)", env="BENCH_MODEL", default="closed",
+                            choices=("closed", "open"))  # fmt: skip
+START_RATE = Option("start_rate", ("--start-rate",), "open model: first rate", opt.positive_float,
+                    env="BENCH_START_RATE", default="100")  # fmt: skip
+MAX_RATE = Option("max_rate", ("--max-rate",), "open model: stop here", opt.positive_float, env="BENCH_MAX_RATE",
+                  default="12800")  # fmt: skip
 _STEPS = "a sweep sets each step's load itself; its length with --step"
 
 
@@ -102,9 +93,10 @@ class Sweep(Scenario[SweepConfig]):
     name = "sweep"
     command = "sweep"
     help = "step the load up to each stack's knee (p99 target, errors, throughput)"
-    positional: ClassVar[Option | None] = Option("names", (), "stacks to sweep (default: all)", nargs="*",
+    positional: ClassVar[Option[Any] | None] = Option("names", (), "stacks to sweep (default: all)", nargs="*",
                                                  metavar="STACK")  # fmt: skip
-    options = (*_OWN, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER, opt.MAX_IN_FLIGHT, opt.SET, opt.RESULTS, opt.SLO)
+    options = (P99_TARGET, MAX_USERS, STEP, MODEL, START_RATE, MAX_RATE, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER,
+               opt.MAX_IN_FLIGHT, opt.SET, opt.RESULTS, opt.SLO)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "preset": _STEPS, "users": _STEPS, "spawn_rate": _STEPS, "duration": _STEPS,
         "warmup": "each step has a 2 s warmup of its own",
@@ -112,30 +104,30 @@ class Sweep(Scenario[SweepConfig]):
         "no_floor": "a sweep measures no floor",
     }  # fmt: skip
 
-    def configure(self, values: Values) -> SweepConfig:
-        chosen = chosen_variants(values, [s.name for s in stack_files.in_all()])
-        slo = slo_lib.parse(values["slo"]) if values.get("slo") is not None else None
-        if slo is not None and values.get("p99_target"):
+    def configure(self, flags: Flags) -> SweepConfig:
+        chosen = chosen_variants(flags, [s.name for s in stack_files.in_all()])
+        slo = flags.of(opt.SLO)
+        if slo is not None and flags.has(P99_TARGET):
             raise ConfigError("--slo replaces --p99-target: give one of them",
-                              tip=f'put the p99 in the SLO, e.g. --slo "p99<{values["p99_target"]}ms,errors<1%"')
+                              tip=f'put the p99 in the SLO, e.g. --slo "p99<{flags.of(P99_TARGET):g}ms,errors<1%"')
         settings = SweepSettings(
-            p99_target_ms=opt.positive_float(values["p99_target"] or "100", "--p99-target"),
-            max_users=opt.positive_int(values["max_users"], "--max-users"),
-            step_s=opt.parse_duration(values["step"], "--step"),
-            model=values["model"],
-            start_rate=opt.positive_float(values["start_rate"], "--start-rate"),
-            max_rate=opt.positive_float(values["max_rate"], "--max-rate"),
+            p99_target_ms=None if slo is not None else flags.of(P99_TARGET),
+            max_users=flags.of(MAX_USERS),
+            step_s=flags.of(STEP),
+            model=flags.of(MODEL),
+            start_rate=flags.of(START_RATE),
+            max_rate=flags.of(MAX_RATE),
             slo=slo,
         )
-        if values.get("max_in_flight") and settings.model != "open":
+        if flags.has(opt.MAX_IN_FLIGHT) and settings.model != "open":
             raise ConfigError("--max-in-flight applies to the open model only", tip="add --model open")
         return SweepConfig(
             stacks=stacks_of(chosen),
             variants=tuple(chosen),
-            placement=Placement.from_values(values),
+            placement=flags.placement,
             sweep=settings,
-            processes=opt.positive_int(values["processes"], "--processes"),
-            max_in_flight=opt.max_in_flight(values.get("max_in_flight")),
+            processes=flags.of(opt.PROCESSES),
+            max_in_flight=flags.of(opt.MAX_IN_FLIGHT) if settings.model == "open" else None,
         )
 
     def run(self, session: Session, config: SweepConfig) -> None:
@@ -214,7 +206,8 @@ def step_load(value: int, config: SweepConfig) -> LoadShape:
         users = max(value, 1)
         return LoadShape(users=users, spawn_rate=users * 2, duration_s=settings.step_s, warmup_s=settings.warmup_s,
                          processes=config.processes)  # fmt: skip
-    return LoadShape.open(float(value), settings.step_s, settings.warmup_s, config.processes, config.max_in_flight)
+    return LoadShape.open(float(value), settings.step_s, settings.warmup_s, config.processes,
+                          config.max_in_flight or MAX_IN_FLIGHT)  # fmt: skip
 
 
 def verdict(m: Measurement, best: Measurement | None, settings: SweepSettings) -> str:
@@ -226,8 +219,9 @@ def verdict(m: Measurement, best: Measurement | None, settings: SweepSettings) -
     if errors > settings.max_error_pct:
         return f"errors {errors:.1f} % > {settings.max_error_pct:g} %"
     p99 = f.latency.p99_ms
-    if settings.slo is None and (p99 is None or p99 > settings.p99_target_ms):  # --slo replaces the p99 target
-        return f"p99 {p99} ms > {settings.p99_target_ms:g} ms"
+    target = None if settings.slo else settings.p99_target_ms  # --slo replaces the p99 target
+    if target is not None and (p99 is None or p99 > target):
+        return f"p99 {p99} ms > {target:g} ms"
     if settings.model == "open":
         offered = f.offered_rps or 0.0
         if f.rps < settings.min_kept * offered:

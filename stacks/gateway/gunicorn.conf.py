@@ -1,6 +1,6 @@
 # gunicorn settings of the gateway's upstream instances. One worker each: seven processes share the
 # stack's core with Envoy. Flask runs on threads (gthread keeps Envoy's upstream connections alive,
-# where the sync worker would close each one); FastAPI instances pass `-k uvicorn.workers.UvicornWorker`.
+# where the sync worker would close each one); FastAPI instances pass `-k uvicorn_worker.UvicornWorker`.
 workers = 1
 worker_class = "gthread"
 threads = 8

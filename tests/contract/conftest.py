@@ -36,7 +36,7 @@ APP_NAMES = ("flask", "fastapi")
 # two test servers and any other gunicorn would take it from each other.
 GUNICORN_ARGS: Mapping[str, list[str]] = {
     "flask": ["--no-control-socket", "-w", "1", "--threads", "4", "apps.flask_app:app"],
-    "fastapi": ["--no-control-socket", "-w", "1", "-k", "uvicorn.workers.UvicornWorker", "apps.fastapi_app:app"],
+    "fastapi": ["--no-control-socket", "-w", "1", "-k", "uvicorn_worker.UvicornWorker", "apps.fastapi_app:app"],
 }
 
 

@@ -34,7 +34,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Measured:
 
 def test_every_stack_measured_with_real_figures(measured: Measured) -> None:
     run = measured.run
-    assert run["schema_version"] == 3 and run["scenario"] == "measure"
+    assert run["schema_version"] == 4 and run["scenario"] == "measure"
     assert [s["label"] for s in run["summary"] if s["role"] == "stack"] == list(discover())  # one per label
     assert run["status"] == "complete"
     stacks = measurements(run)

@@ -90,7 +90,7 @@ def test_the_launcher_runs_locust_in_the_user_container(tmp_path: Path) -> None:
         "python", "-m", "locust"]  # fmt: skip
     inner = locust_env(settings, "/out/sat/load")  # the load's folder, as the container mounts the bring-up's
     assert all(f"-e {k}" in " ".join(argv[:container]) and env[k] == v for k, v in inner.items())
-    assert "-e BENCH_HEADERS" in " ".join(argv[:container])  # a client switch, when run_load sets it
+    assert "-e LAB_LOAD_HEADERS" in " ".join(argv[:container])  # a client switch, when run_load sets it
     assert argv[argv.index("--host") + 1] == "http://proxy:80"
     assert argv[argv.index("--csv") + 1] == "/out/sat/load/locust"
     assert "--master" not in argv and "--processes" not in argv
@@ -101,7 +101,7 @@ def test_with_two_processes_the_user_container_is_a_named_master_of_two_workers(
                                             tmp_path / "load")  # fmt: skip
     assert "--processes" not in argv  # locust's own forking stays local; here the workers are containers
     assert argv[argv.index("--expect-workers") + 1] == "2" and "--master" in argv
-    assert env["BENCH_RATE"] == "50"  # each worker paces its share of the total rate
+    assert env["LAB_LOAD_PROCESS_RATE"] == "50"  # each worker paces its share of the total rate
     assert _launcher(tmp_path).generators.name("user_outside") == "bench-x-1-user-outside"  # a DNS name
 
 
@@ -149,7 +149,7 @@ def _beside_the_locustfile() -> list[str]:
 
 def test_what_the_locustfile_imports_ships_with_it_everywhere() -> None:
     shipped = _beside_the_locustfile()
-    assert shipped == ["record"]
+    assert shipped == ["lab_load", "record"]
     copied = (images.ROOT / "dockerfiles" / "python.Dockerfile").read_text()
     mounted = (images.ROOT / "stacks" / "common" / "load.yml").read_text()  # every stack's user and workers
     for name in shipped:
@@ -159,7 +159,8 @@ def test_what_the_locustfile_imports_ships_with_it_everywhere() -> None:
 
 def test_the_python_image_is_tagged_by_what_it_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another checkout retagging bench/python:latest on the same engine must not change what a run runs."""
-    for name in ("dockerfiles/python.Dockerfile", "bench/locustfile.py", "bench/record.py", "apps/users.py"):
+    for name in ("dockerfiles/python.Dockerfile", "bench/locustfile.py", "bench/record.py", "bench/lab_load.py",
+                 "apps/users.py"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(name)
     monkeypatch.setattr(images, "ROOT", tmp_path)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench import options as opt
+from bench.lab_load import PREFIX, LabLoad, variables
 from bench.load import locust_args, locust_env, main, read_samples
 from bench.record import Figures, ProcessReport, Tally, bucket, bucket_value, percentile
 from bench.results import LoadShape
+from bench.scenarios import SCENARIOS
+from bench.stacks import ROOT
 
 
 def window(index: int, start: float, end: float, ok: list[float], failed: tuple[float, ...] = (),
@@ -105,8 +111,40 @@ def test_locust_command_line_and_environment() -> None:
     assert args[args.index("--processes") + 1] == "2"
     assert "--json-file" in args and "--csv" in args
     env = locust_env(settings, "/out")
-    assert env["BENCH_RATE"] == "150"  # each of the 2 processes paces half the rate
-    assert env["BENCH_SAMPLES"] == "/out/samples"
+    assert env["LAB_LOAD_PROCESS_RATE"] == "150"  # each of the 2 processes paces half the rate
+    assert env["LAB_LOAD_PROCESS_MAX_IN_FLIGHT"] == "5000"  # and half the bound
+    assert env["LAB_LOAD_SAMPLES"] == "/out/samples" and env["LAB_LOAD_DURATION_S"] == "10"
+    told = LabLoad.from_env(env)  # what each locust process reads back
+    assert (told.process_rate, told.warmup_s, told.duration_s, told.own_users) == (150.0, 2.5, 10.0, True)
+
+
+def test_what_the_locustfile_is_told_survives_its_environment() -> None:
+    sent = LabLoad(samples="/out/samples", warmup_s=1.5, duration_s=0.25, wait_s=0.05, process_rate=333.5,
+                   process_max_in_flight=7, mix='[{"method": "GET", "path": "/x"}]', own_users=False, window_s=2.0,
+                   ship=True, headers={"Authorization": "Bearer t"}, source_address="127.0.0.2")  # fmt: skip
+    assert {f.name for f in fields(LabLoad)} == {k for k, v in vars(sent).items() if v != getattr(LabLoad(), k)}
+    env = sent.to_env()
+    assert all(name.startswith("LAB_LOAD_") for name in env) and len(env) == len(fields(LabLoad))
+    assert LabLoad.from_env(env) == sent
+    assert LabLoad.from_env({}) == LabLoad() == LabLoad.from_env(LabLoad().to_env())
+    assert LabLoad.from_env({name: "" for name in env}) == LabLoad()  # set empty (compose's ${VAR:-}): the default
+
+
+def test_no_name_means_one_thing_to_the_cli_and_another_to_the_locustfile() -> None:
+    """BENCH_DURATION is "1m" to the CLI; what one locust process is told has names of its own."""
+    cli = {o.env for s in SCENARIOS for o in (*s.options, *opt.SHARED) if o.env}
+    assert "BENCH_DURATION" in cli and "BENCH_RATE" in cli
+    assert not cli & set(variables())
+    assert all(not name.startswith(PREFIX) for name in cli)
+
+
+def test_every_lab_load_name_in_the_repository_is_one_the_locustfile_reads() -> None:
+    """A variable renamed in bench/lab_load.py but not in a compose file or a backend fails here."""
+    texts = [p for pattern in ("bench/**/*.py", "stacks/**/*.yml", "dockerfiles/*") for p in ROOT.glob(pattern)]
+    used = {name for p in texts for name in re.findall(r"LAB_LOAD_[A-Z_]+", p.read_text(encoding="utf-8"))}
+    assert used - {PREFIX} <= set(variables())
+    load_yml = (ROOT / "stacks" / "common" / "load.yml").read_text(encoding="utf-8")
+    assert all(f"{name}:" in load_yml for name in variables())  # compose's workers are told everything
 
 
 def test_samples_gathered_from_workers_on_other_hosts_are_merged_by_the_cli(

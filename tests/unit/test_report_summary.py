@@ -53,7 +53,7 @@ def test_a_derived_figure_registered_once_appears_everywhere(tail_ratio: Figure,
     run = replace(run_of(*_repeats("flask", [11.0, 21.0, 31.0]), failed("nginx")), status="complete")
     run_dir = _save(tmp_path, run)
     stored = json.loads((run_dir / "run.json").read_text())
-    assert stored["schema_version"] == 3
+    assert stored["schema_version"] == 4
     flask = next(s for s in stored["summary"] if s["label"] == "flask")
     assert flask["figures"][KEY] == pytest.approx({"median": 15.0, "min": 9.1667, "max": 19.375, "n": 3}, abs=1e-4)
     assert (flask["repeats"], flask["ok_repeats"]) == ([1, 2, 3], [1, 2, 3])
@@ -100,15 +100,15 @@ def test_a_failed_repeat_on_one_side_compares_every_ok_repeat_unpaired() -> None
     assert v is not None and v.ratio.method == "welch" and (v.base, v.other) == (11.0, 22.0)
 
 
-def test_a_version_2_run_without_a_summary_is_read_and_reported(tmp_path: Path) -> None:
+def test_a_version_3_run_without_a_summary_is_read_and_reported(tmp_path: Path) -> None:
     run = run_of(*_repeats("flask", [11.0, 21.0, 31.0]))
     data = run.to_json()
-    del data["summary"]  # as the lab wrote it at version 2
-    data["schema_version"] = 2
+    del data["summary"]  # as the lab wrote it at version 3
+    data["schema_version"] = 3
     run_dir = tmp_path / "runs" / run.run_id
     run_dir.mkdir(parents=True)
     (run_dir / "run.json").write_text(json.dumps(data))
-    assert load_run(run_dir) == run
+    assert load_run(run_dir) == replace(run, schema_version=3)  # read as the version it is
     summary = report.write_summaries(tmp_path, run_dir).read_text()
     # averages 1.2, 1.4, 1.6 ms: the summary is computed from the measurements when it is reported
     assert table_rows(summary, "`flask`")[0][2] == "1.40 [1.20-1.60]"

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from bench import options as opt
-from bench.cli import build_parser, main
+from bench.cli import main, parse_flags
 from bench.errors import ConfigError
+from bench.options import Flags
 from bench.scenarios import SCENARIOS, Scenario, ScenarioConfig
-from bench.scenarios.base import interleaved
+from bench.scenarios.base import SETTING, _plain, interleaved
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,11 +48,22 @@ SWARM_ONLY = {"replicas", "existing_swarm"}  # accepted with --backend swarm onl
 IDS = [s.command for s in SCENARIOS]
 
 
-def values(scenario: Scenario[ScenarioConfig], **changed: Any) -> dict[str, Any]:
-    """What argparse gives the scenario for `python -m bench <command>` plus `changed`."""
-    name = ["fastapi_istio"] if scenario.command in ("stack", "sweep") else []  # it has workers, breaker, ...
-    args = build_parser().parse_args([scenario.command, *name])
-    return vars(args) | changed
+def argv(scenario: Scenario[ScenarioConfig], **changed: Any) -> list[str]:
+    """`<command> [fastapi_istio]` plus each option of `changed` (by dest) as typed on the command line."""
+    names = changed.pop("names", ["fastapi_istio"] if scenario.command in ("stack", "sweep") else [])
+    out = [scenario.command, *names]
+    for dest, value in changed.items():
+        flag = next(o for o in (*scenario.options, *opt.SHARED) if o.dest == dest).flags[-1]
+        out += [flag] if value is True else [part for v in value for part in (flag, v)] if isinstance(
+            value, list) else [flag, value]  # fmt: skip
+    return out
+
+
+def values(scenario: Scenario[ScenarioConfig], **changed: Any) -> Flags:
+    """The typed flags the CLI gives the scenario for `python -m bench <command>` plus `changed`."""
+    parsed, flags = parse_flags(argv(scenario, **changed))
+    assert parsed is scenario
+    return flags
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
@@ -80,11 +92,11 @@ def test_every_shared_flag_not_declared_is_refused(scenario: Scenario[ScenarioCo
     honoured = {o.dest for o in scenario.options}
     refused = [o for o in opt.SHARED if o.dest not in honoured]
     for option in refused:
-        error = scenario.refusal(values(scenario, **{option.dest: OTHER[option.dest]}))
-        assert error is not None, option.dest
-        assert str(error) == f"{scenario.command} does not take {option.shown}"
-        assert error.tip
-    assert scenario.refusal(values(scenario)) is None
+        with pytest.raises(ConfigError) as error:
+            values(scenario, **{option.dest: OTHER[option.dest]})
+        assert str(error.value) == f"{scenario.command} does not take {option.shown}"
+        assert error.value.tip
+    assert scenario.refusal(set()) is None
 
 
 def test_the_decided_refusals(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -126,6 +138,26 @@ def test_configs_are_typed_dataclasses() -> None:
     for scenario in SCENARIOS:
         config = scenario.configure(values(scenario))
         assert {f.name for f in fields(config)} >= {"stacks", "placement"}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_settings_derive_from_every_field_of_the_config(scenario: Scenario[ScenarioConfig]) -> None:
+    """A field added to a config reaches run.json without a line of its own: under its name (or the key its
+    metadata names), or its parts merged in; None (did not apply) is left out."""
+    repeat = opt.REPEAT in scenario.options
+    config = scenario.configure(values(scenario, **({"repeat": "2"} if repeat else {})))
+    settings = config.settings()
+    for f in fields(config):
+        how = f.metadata.get(SETTING, {})
+        value = getattr(config, f.name)
+        if how.get("merged"):
+            assert set(_plain(value)) - set(how["without"]) <= set(settings), f.name
+        elif value is None or value == {}:
+            assert (how.get("key") or f.name) not in settings
+        else:
+            assert settings[how.get("key") or f.name] == (how.get("form") or _plain)(value), f.name
+    assert settings.get("repeat") == (2 if repeat else None) and settings["stacks"] == [s.name for s in config.stacks]
+    assert all(settings[key] == value for key, value in config.recorded.items())
 
 
 def test_the_cli_loads_no_measuring_or_rendering_code() -> None:

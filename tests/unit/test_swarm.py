@@ -13,7 +13,6 @@ import yaml
 
 from bench.backends.swarm import render, swarm_context, tasks
 from bench.errors import ConfigError, StackFailed
-from bench.options import Placement
 from bench.scenarios import SCENARIOS
 from bench.stacks import ROOT, discover
 from bench.stacks import render as fill
@@ -64,11 +63,11 @@ def test_every_stack_renders_to_a_swarm_stack_file(name: str, tmp_path: Path) ->
         for mount in spec.get("configs", []):  # every bind-mounted file travels as a swarm config
             assert Path(doc["configs"][mount["source"]]["file"]).is_file()
     worker = doc["services"]["worker"]
-    assert worker["environment"]["BENCH_SHIP"] == "1" and worker["user"] == "4321:4321"
-    assert {c["target"] for c in worker["configs"]} == {"/bench/locustfile.py", "/bench/record.py"}
-    assert plan.master.files == {str(ROOT / "bench/locustfile.py"): "/bench/locustfile.py",
-                                 str(ROOT / "bench/record.py"): "/bench/record.py"}  # fmt: skip
-    assert plan.master.environment["BENCH_SHIP"] == "1" and plan.master.cpus == 1.0
+    assert worker["environment"]["LAB_LOAD_SHIP"] == "1" and worker["user"] == "4321:4321"
+    shipped = ("locustfile", "record", "lab_load")
+    assert {c["target"] for c in worker["configs"]} == {f"/bench/{name}.py" for name in shipped}
+    assert plan.master.files == {str(ROOT / f"bench/{name}.py"): f"/bench/{name}.py" for name in shipped}
+    assert plan.master.environment["LAB_LOAD_SHIP"] == "1" and plan.master.cpus == 1.0
     assert sorted(s for level in plan.levels for s in level) == sorted(doc["services"])
 
 
@@ -153,9 +152,9 @@ def test_replicas_and_an_existing_swarm_are_refused_off_swarm() -> None:
         with pytest.raises(ConfigError, match="applies to --backend swarm only") as exc:
             measure.configure(values(measure, backend="compose", **{flag: value}))
         assert exc.value.tip == "add --backend swarm, or leave it out"
-    placement = Placement.from_values(values(measure, backend="swarm", replicas="2"))
+    placement = values(measure, backend="swarm", replicas="2").placement
     assert (placement.replicas, placement.settings()["replicas"]) == (2, 2)
-    assert "replicas" not in Placement.from_values(values(measure, backend="local")).settings()
+    assert "replicas" not in values(measure, backend="local").placement.settings()
 
 
 def test_a_row_sets_its_own_replicas_and_they_are_interleaved_like_parameters() -> None:

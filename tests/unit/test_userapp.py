@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from bench.errors import ConfigError
+from bench.errors import ConfigError, StackFailed
 from bench.stacks import discover
-from bench.userapp import App, load_mix, own_app
+from bench.userapp import App, check_paths, load_mix, own_app
 
 
 def mix(tmp_path: Path, text: str) -> Path:
@@ -33,6 +36,7 @@ def test_a_mix_reads_with_its_defaults(tmp_path: Path) -> None:
         ('[[request]]\npath = "/a"\nweight = 0\n', "weight must be a whole number of at least 1"),
         ('[[request]]\npath = "/a"\nbody = "x"\njson = 1\n', "give json or body, not both"),
         ('[[request]]\npath = "/a"\nurl = "/b"\n', "unknown key 'url'"),
+        ('[[request]]\npath = "/a"\nexpect = 404\n', "expect must be a list of HTTP statuses"),
     ],
 )
 def test_a_malformed_mix_is_one_line_naming_the_request(tmp_path: Path, text: str, message: str) -> None:
@@ -52,3 +56,51 @@ def test_which_stacks_serve_which_apps() -> None:
     assert asgi.environment() == {"UVICORN_FACTORY": "true", "GRANIAN_FACTORY": "true"}
     for stack in stacks.values():  # each stack's own app is the lab's users API, which it serves
         assert own_app(stack.app, stack.interface).fits(stack.interface), stack.name
+
+
+class _Paths(BaseHTTPRequestHandler):
+    """/ok answers 200, /broken 500, /get-only refuses POST with 405, anything else 404."""
+
+    def do_GET(self) -> None:
+        self._answer({"/ok": 200, "/broken": 500, "/get-only": 200}.get(self.path, 404))
+
+    def do_POST(self) -> None:
+        self._answer(405 if self.path == "/get-only" else 404)
+
+    def _answer(self, status: int) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Paths)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_mix_path_answering_404_or_405_is_refused_before_the_load_unless_expected(tmp_path: Path,
+                                                                                     server: str) -> None:
+    """A wrong path, or the wrong app served, answers 404/405 to every request: refused, naming each path."""
+    wrong = load_mix(mix(tmp_path, '[[request]]\npath = "/ok"\n\n[[request]]\npath = "/work"\n\n'
+                                   '[[request]]\nmethod = "POST"\npath = "/get-only"\n\n'
+                                   '[[request]]\npath = "/broken"\n'))  # fmt: skip
+    with pytest.raises(StackFailed) as failed:
+        check_paths(server, wrong)
+    message = str(failed.value)
+    assert message.startswith("3 of 4 requests of the mix fail before any load: ")
+    assert "GET /work: HTTP 404 (a wrong path or the wrong app?" in message
+    assert "POST /get-only: HTTP 405" in message and "GET /broken: HTTP 500" in message
+    assert "GET /ok" not in message
+    meant = load_mix(mix(tmp_path, '[[request]]\npath = "/ok"\n\n[[request]]\npath = "/gone"\nexpect = [404]\n'))
+    assert meant[1].expect == (404,)
+    check_paths(server, meant)  # expected: no error

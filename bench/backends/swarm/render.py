@@ -33,7 +33,7 @@ OVERRIDE = "swarm.toml"  # beside a stack's docker-compose.yml
 NETWORK = "net"  # the stack's overlay network, `<stack>_net` once deployed
 USER, WORKER = "user", "worker"  # the load services of stacks/common/load.yml
 OUT = "/out"  # where locust writes, in the master's container
-SHIP = {"BENCH_SHIP": "1"}  # locust workers send their files to the master (bench/locustfile.py)
+SHIP = {"LAB_LOAD_SHIP": "1"}  # locust workers send their files to the master (bench/lab_load.py)
 KEPT = ("image", "command", "entrypoint", "environment", "healthcheck", "user", "working_dir", "stop_signal",
         "stop_grace_period")  # fmt: skip
 DROPPED = {  # compose key -> what becomes of it under swarm

@@ -2,7 +2,7 @@
 # `python -m bench stack NAME --set workers=2` changes them). The bind address comes from the
 # command line because local runs pick a free port and containers listen on 0.0.0.0.
 workers = 4
-worker_class = "uvicorn.workers.UvicornWorker"
+worker_class = "uvicorn_worker.UvicornWorker"
 threads = 1  # gthread: threads per worker (other worker classes ignore it)
 keepalive = 2  # s a connection stays open between requests (sync workers close every one)
 backlog = 2048  # the listen queue the kernel keeps for connections not yet accepted
