@@ -44,6 +44,12 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       an answer landing in the window counted even when its slot fell due in the warmup): requests,
       rps, failures, status codes, latency, per_second/per_window, late/held/lateness/peak_in_flight;
       `slots` == requests + unfinished + unsent; late warmup answers are the warmup's counts.
+  4 - `summary[]`: one entry per role and label (`label`, `role`, `repeats`, `ok_repeats`, `figures`:
+      every figure of bench/summary.py's registry as {median, min, max, n} over the ok repeats),
+      derived figures included (requests per CPU-second `usage.requests_per_cpu_s`, errors
+      `figures.error_pct`, `figures.success_pct`, `figures.app_5xx`, the clients' whole-load counts
+      `whole.*`). Written from the measurements each time the run is saved and never read back:
+      an older file is read as it is (its summary is computed when it is reported).
 
 Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
          results/runs/<run-id>/<label>[-r<N>]/   logs/, work/ (rendered configs), load/ (locust files)
@@ -62,9 +68,10 @@ from typing import Any, Literal
 
 from bench.errors import ConfigError
 from bench.record import Figures, Latency
+from bench.summary import summarize
 
-SCHEMA_VERSION = 3
-READS = (1, 2, 3)  # versions this lab reads
+SCHEMA_VERSION = 4
+READS = (1, 2, 3, 4)  # versions this lab reads (a summary missing before 4 is computed when reported)
 RUN_FILE = "run.json"
 MAX_IN_FLIGHT = 10_000  # the open model's default bound, like vegeta's -max-workers
 
@@ -305,8 +312,9 @@ class RunResult:
         return next(iter(self.rows("floor")), None)
 
     def to_json(self) -> dict[str, Any]:
+        """The run as run.json holds it: every measurement, then each label's summary (derived figures included)."""
         data = asdict(self)
-        return {"schema_version": data.pop("schema_version"), **data}
+        return {"schema_version": data.pop("schema_version"), **data, "summary": summarize(self).to_json()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunResult:

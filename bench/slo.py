@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import operator
 import re
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench.errors import ConfigError
-from bench.record import Figures, Latency
+from bench.record import Latency
 from bench.results import Measurement, ObjectiveVerdict, SloVerdict
+from bench.summary import Spread, figure
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
@@ -75,17 +75,20 @@ class Objective:
     def met(self, value: float) -> bool:
         return OPERATORS[self.op](value, self.threshold)
 
-    def value_of(self, f: Figures) -> float | None:
-        """This objective's figure in a measurement's figures; None when it has none."""
+    def key(self, open_model: bool) -> str:
+        """The figure of bench/summary.py's registry this objective judges: under the open model latency is
+        timed from when each request was due; errors has one definition there (`error_pct`)."""
         if self.figure == "rps":
-            return f.rps
+            return "figures.rps"
         if self.figure == "errors":
-            if f.slots:  # open model: every due request that got no successful answer
-                return 100 * (f.slots - (f.requests - f.failures)) / f.slots
-            return 100 * f.failures / f.requests if f.requests else None
-        latency = f.corrected if f.slots else f.latency
-        value: float | None = getattr(latency, LATENCY[self.figure])
-        return value
+            return "figures.error_pct"
+        return f"{'corrected' if open_model else 'latency'}.{LATENCY[self.figure]}"
+
+    def value_of(self, m: Measurement) -> float | None:
+        """This objective's figure in one measurement; None when it has none."""
+        if m.figures is None:
+            return None
+        return figure(self.key(bool(m.figures.slots))).read(m)
 
 
 @dataclass(frozen=True)
@@ -157,8 +160,9 @@ def judge(slo: Slo, label: str, measurements: Sequence[Measurement]) -> SloVerdi
     ok = [m for m in measurements if m.ok and m.figures is not None]
     found = []
     for o in slo.objectives:
-        values = {m.repeat: v for m in ok if m.figures and (v := o.value_of(m.figures)) is not None}
-        middle = statistics.median(values.values()) if values else None
+        values = {m.repeat: v for m in ok if (v := o.value_of(m)) is not None}
+        spread = Spread.of(values.values())  # the median the summary's tables show
+        middle = spread.mid if spread else None
         missed = sorted(r for r, v in values.items() if not o.met(v))
         found.append(ObjectiveVerdict(o.text, o.unit, _rounded(middle), middle is not None and o.met(middle), missed))
     return SloVerdict(label, bool(ok) and all(v.met for v in found), found, repeats=len(ok))
@@ -168,12 +172,12 @@ def missed(slo: Slo, m: Measurement) -> list[Objective]:
     """The objectives one measurement missed (every one when it has no figures)."""
     if not m.ok or m.figures is None:
         return list(slo.objectives)
-    return [o for o in slo.objectives if (v := o.value_of(m.figures)) is None or not o.met(v)]
+    return [o for o in slo.objectives if (v := o.value_of(m)) is None or not o.met(v)]
 
 
 def words(o: Objective, m: Measurement) -> str:
     """`p99 120.30 ms, not <100ms`: one measurement's figure against the objective it missed."""
-    return miss(o.text, o.value_of(m.figures) if m.figures else None, o.unit)
+    return miss(o.text, o.value_of(m), o.unit)
 
 
 def miss(objective: str, value: float | None, unit: str) -> str:
@@ -192,7 +196,7 @@ def judge_sweep(slo: Slo, label: str, steps: Sequence[Measurement]) -> SloVerdic
     shown = best or (ok[0] if ok else None)
     found = []
     for o in slo.objectives:
-        v = o.value_of(shown.figures) if shown and shown.figures else None
+        v = o.value_of(shown) if shown else None
         found.append(ObjectiveVerdict(o.text, o.unit, _rounded(v), v is not None and o.met(v)))
     load = best.step.load if best and best.step else None
     return SloVerdict(label, best is not None, found, repeats=len(ok), sustainable=load)

@@ -9,10 +9,17 @@
 - Why not a bootstrap: with the usual 3 repeats a bootstrap over repeats has 10 distinct
   resamples and understates the spread; the t interval is exact for log-normal noise and
   widens honestly when there are few repeats.
-- A difference is *significant* when its interval excludes 1 and the ratio is at least
-  MIN_EFFECT from 1 (pyperf's `--min-speed`): smaller differences are within what this
-  machine moves between interleaved repeats anyway, and calling them would make an A/A check
-  (one stack under two labels) fail more often than the 5 % a 95 % interval promises.
+- A difference is *significant* when its whole interval lies beyond MIN_EFFECT from no change
+  (a ratio's interval above 1.03 or below 1/1.03; a difference's beyond 3 % of the baseline):
+  smaller differences are within what this machine moves between interleaved repeats anyway
+  (pyperf's `--min-speed`), and a point estimate past 3 % with an interval reaching 1.001 is
+  not a 3 % effect. An interval of zero width (every repeat gave the same value, or the same
+  ratio) is *no spread in N repeats*: it says nothing about the noise, so it is not significant
+  by itself, however far from 1 it lies.
+- Both kinds are computed by one routine each: `_one_sample` (a t interval on the mean of the
+  pairs' differences) and `_two_samples` (Welch's, Welch-Satterthwaite degrees of freedom used
+  as computed, not floored), on log values for ratios and raw values for differences. Repeats
+  are paired when the run interleaved them and at least MIN_PAIRS of them are on both sides.
 """
 
 from __future__ import annotations
@@ -26,6 +33,62 @@ CONFIDENCE = 0.95
 MIN_EFFECT = 0.03  # 3 %
 
 
+MIN_PAIRS = 2  # fewer pairs than this have no spread to build a paired interval from
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate and its 95 % interval, on the scale it was computed on (log ratio, or a difference)."""
+
+    mean: float
+    low: float | None  # None: one repeat, no interval
+    high: float | None
+    method: str  # "paired" | "welch" | "single"
+    n: int  # pairs, or the smaller side's repeats
+
+
+def _no_spread(spread: float, values: Sequence[float]) -> bool:
+    """No spread: every value the same, up to floating-point rounding (ln(104/100) computed from 100 and
+    200 differs in its last bit), which must not pass for a very narrow, significant interval."""
+    return spread <= 1e-9 * max(abs(v) for v in values)
+
+
+def _one_sample(values: Sequence[float]) -> Interval:
+    """The mean of `values` (differences of pairs) with its Student t interval."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return Interval(mean, None, None, "single", len(values))
+    sd = statistics.stdev(values)
+    if _no_spread(sd, values):
+        return Interval(mean, mean, mean, "paired", len(values))
+    half = t_quantile(len(values) - 1) * sd / math.sqrt(len(values))
+    return Interval(mean, mean - half, mean + half, "paired", len(values))
+
+
+def _two_samples(a: Sequence[float], b: Sequence[float]) -> Interval:
+    """mean(b) - mean(a) of two independent samples with Welch's t interval."""
+    mean, n = statistics.fmean(b) - statistics.fmean(a), min(len(a), len(b))
+    if n < 2:
+        return Interval(mean, None, None, "single", n)
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    if _no_spread(math.sqrt(va + vb), [*a, *b]):
+        return Interval(mean, mean, mean, "welch", n)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = t_quantile(df) * math.sqrt(va + vb)
+    return Interval(mean, mean - half, mean + half, "welch", n)
+
+
+def _interval(base: dict[int, float], other: dict[int, float], interleaved: bool) -> Interval | None:
+    """Repeat number -> value on each side: paired by repeat number when the run interleaved them (and
+    MIN_PAIRS are on both sides), else two independent samples. None when a side has no value."""
+    common = sorted(set(base) & set(other))
+    if interleaved and len(common) >= MIN_PAIRS:
+        return _one_sample([other[r] - base[r] for r in common])
+    if not base or not other:
+        return None
+    return _two_samples(list(base.values()), list(other.values()))
+
+
 @dataclass(frozen=True)
 class Ratio:
     """`other / base` for one figure: the estimate, its interval, how it was computed."""
@@ -37,63 +100,45 @@ class Ratio:
     n: int  # pairs, or the smaller side's repeats
 
     @property
+    def no_spread(self) -> bool:
+        return self.low is not None and self.low == self.high
+
+    @property
     def significant(self) -> bool:
-        if self.low is None or self.high is None:
+        """The whole interval beyond MIN_EFFECT (either way), and an interval with some width."""
+        if self.low is None or self.high is None or self.no_spread:
             return False
-        excludes_one = self.low > 1 or self.high < 1
-        return excludes_one and abs(math.log(self.ratio)) >= math.log(1 + MIN_EFFECT)
+        return self.low >= 1 + MIN_EFFECT or self.high <= 1 / (1 + MIN_EFFECT)
 
     def interval(self) -> str:
-        """`[1.21-1.66]`, or `no interval` with one repeat."""
+        """`95 % CI 1.21-1.66`, `no spread in 3 repeats`, or `no interval: one repeat`."""
         if self.low is None or self.high is None:
             return "no interval: one repeat"
+        if self.no_spread:
+            return f"no spread in {self.n} repeats"
         return f"95 % CI {self.low:.2f}-{self.high:.2f}"
 
 
-def t_quantile(df: int, confidence: float = CONFIDENCE) -> float:
-    """The two-sided Student t critical value."""
+def t_quantile(df: float, confidence: float = CONFIDENCE) -> float:
+    """The two-sided Student t critical value (df may be fractional: Welch's)."""
     from scipy.special import stdtrit  # the report's only scipy need; loaded when a comparison is made
 
     return float(stdtrit(df, 0.5 + confidence / 2))
 
 
-def paired(base: Sequence[float], other: Sequence[float]) -> Ratio | None:
-    """Pairs (base_i, other_i) taken side by side: geometric-mean ratio and a t interval on log ratios."""
-    logs = [math.log(o / b) for b, o in zip(base, other, strict=True) if b > 0 and o > 0]
-    if not logs:
-        return None
-    mean = statistics.fmean(logs)
-    if len(logs) < 2:
-        return Ratio(math.exp(mean), None, None, "single", 1)
-    half = t_quantile(len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
-    return Ratio(math.exp(mean), math.exp(mean - half), math.exp(mean + half), "paired", len(logs))
-
-
-def welch(base: Sequence[float], other: Sequence[float]) -> Ratio | None:
-    """Two independent sets of repeats: ratio of geometric means and Welch's t interval."""
-    a = [math.log(v) for v in base if v > 0]
-    b = [math.log(v) for v in other if v > 0]
-    if not a or not b:
-        return None
-    diff = statistics.fmean(b) - statistics.fmean(a)
-    if len(a) < 2 or len(b) < 2:
-        return Ratio(math.exp(diff), None, None, "single", min(len(a), len(b)))
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return Ratio(math.exp(diff), math.exp(diff), math.exp(diff), "welch", min(len(a), len(b)))
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = t_quantile(max(1, math.floor(df))) * se
-    return Ratio(math.exp(diff), math.exp(diff - half), math.exp(diff + half), "welch", min(len(a), len(b)))
+def _logs(values: dict[int, float]) -> dict[int, float]:
+    return {r: math.log(v) for r, v in values.items() if v > 0}
 
 
 def compare(base: dict[int, float], other: dict[int, float], interleaved: bool) -> Ratio | None:
-    """Repeat number -> value on each side. Repeats of one interleaved run are paired by number
-    (two or more pairs needed); otherwise, and across runs, the two sides are independent."""
-    common = sorted(set(base) & set(other))
-    if interleaved and len(common) >= 2:
-        return paired([base[r] for r in common], [other[r] for r in common])
-    return welch(list(base.values()), list(other.values()))
+    """Repeat number -> value on each side: `other / base` as the geometric mean of the pair ratios
+    (interleaved, MIN_PAIRS or more) or the ratio of the geometric means, with the interval of its logs."""
+    found = _interval(_logs(base), _logs(other), interleaved)
+    if found is None:
+        return None
+    low, high = (None, None) if found.low is None or found.high is None else (math.exp(found.low),
+                                                                              math.exp(found.high))  # fmt: skip
+    return Ratio(math.exp(found.mean), low, high, found.method, found.n)
 
 
 @dataclass(frozen=True)
@@ -105,35 +150,29 @@ class Difference:
     high: float | None
     method: str  # "paired" | "welch" | "single"
     base: float  # the baseline's mean, for the minimum effect
+    n: int = 1
+
+    @property
+    def no_spread(self) -> bool:
+        return self.low is not None and self.low == self.high
 
     @property
     def significant(self) -> bool:
-        if self.low is None or self.high is None:
+        """The whole interval beyond MIN_EFFECT of the baseline (either way), and an interval with some width."""
+        if self.low is None or self.high is None or self.no_spread:
             return False
-        return (self.low > 0 or self.high < 0) and abs(self.mean) >= MIN_EFFECT * abs(self.base)
+        return self.low >= MIN_EFFECT * abs(self.base) or self.high <= -MIN_EFFECT * abs(self.base)
 
 
 def difference(base: dict[int, float], other: dict[int, float], interleaved: bool) -> Difference | None:
     """Repeat number -> value on each side: the mean difference, paired by repeat when interleaved."""
-    common = sorted(set(base) & set(other))
-    if interleaved and common:
-        diffs = [other[r] - base[r] for r in common]
-        mean, base_mean = statistics.fmean(diffs), statistics.fmean(base[r] for r in common)
-        if len(diffs) < 2:
-            return Difference(mean, None, None, "single", base_mean)
-        half = t_quantile(len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
-        return Difference(mean, mean - half, mean + half, "paired", base_mean)
-    a, b = list(base.values()), list(other.values())
-    if not a or not b:
+    found = _interval(base, other, interleaved)
+    if found is None:
         return None
-    mean, base_mean = statistics.fmean(b) - statistics.fmean(a), statistics.fmean(a)
-    if len(a) < 2 or len(b) < 2:
-        return Difference(mean, None, None, "single", base_mean)
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se else 1.0
-    half = t_quantile(max(1, math.floor(df))) * se
-    return Difference(mean, mean - half, mean + half, "welch", base_mean)
+    common = sorted(set(base) & set(other))
+    paired_ = found.method == "paired"
+    base_mean = statistics.fmean(base[r] for r in common) if paired_ else statistics.fmean(base.values())
+    return Difference(found.mean, found.low, found.high, found.method, base_mean, found.n)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ _.p99_9_ms  # bench/record.py `Latency`
 _.ok_latency  # bench/record.py `Figures`: run.json; bench/report/tables.py reads it by name
 _.lateness  # bench/record.py `Figures`: run.json (the open model's send time - due time)
 _.process  # bench/record.py `ProcessReport`: <host>-<pid> in each locust process's report file
+_.schema_version  # bench/results.py `RunResult`: run.json's version field, written by asdict, read as `version`
 _.redirect_request  # bench/verify.py `_NoRedirect`: urllib's redirect handler calls it
 parse_flags  # bench/cli.py: the flags a command line gives, as main() parses them; tests/unit/test_cli.py and
 # test_scenarios.py read the typed flags without running the command
@@ -43,8 +44,6 @@ EXIT_USAGE  # bench/cli.py:33: dead: the 2 returned comes from BenchError.exit_c
 _.option_string  # bench/cli.py:137 `_Replace.__call__`: argparse's Action signature (rename to _option_string)
 signum  # bench/cli.py:272 `_sigterm_as_interrupt`: signal handler signature (rename to _signum)
 locust_totals  # bench/load.py:197: dead (issue 20 names it)
-labels_of  # bench/report/tables.py:137: dead (issue 20 names it)
-_.schema_version  # bench/results.py:281 `RunResult`: run.json's version field, written by asdict
 _.CPU_MONITOR_INTERVAL  # bench/locustfile.py:69: set on locust.runners, read by locust
 ApiUser  # bench/locustfile.py:390: a User class locust runs
 OpenUser  # bench/locustfile.py:466: a User class locust runs

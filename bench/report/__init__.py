@@ -13,19 +13,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-import pandas as pd
-
 from bench.report import breaker, common, gateway, html, layers, measure, sweep
 from bench.report.tables import tidy
 from bench.results import RUN_FILE, RunResult, load_run, write_bytes_atomic, write_text_atomic
+from bench.summary import RunSummary, summarize
 
 SUMMARY = "summary.md"
 CSV = "results.csv"
 
 
 class Renderer(NamedTuple):
-    sections: Callable[[RunResult, pd.DataFrame], list[str]]
-    charts: Callable[[RunResult, Path], list[Path]]
+    """A scenario's sections and charts, both from the run's one summary (bench/summary.py)."""
+
+    sections: Callable[[RunResult, RunSummary], list[str]]
+    charts: Callable[[RunResult, RunSummary, Path], list[Path]]
 
 
 RENDERERS = {
@@ -53,18 +54,18 @@ def find_runs(results_dir: Path) -> list[Path]:
 def write_summaries(results_dir: Path, run_dir: Path) -> Path:
     """The run's own summary.md, report.html, results.csv and charts, and the same for results/ (the latest run)."""
     run = load_run(run_dir)
-    frame = tidy(run)
+    frame, summary = tidy(run), summarize(run)  # each label's figures, built once for every table and chart
     where = run_dir.relative_to(results_dir) if run_dir.is_relative_to(results_dir) else run_dir
     renderer = RENDERERS.get(run.scenario, RENDERERS["measure"])
     run_dir.mkdir(parents=True, exist_ok=True)
-    drawn = renderer.charts(run, run_dir)  # drawn once (most of a report's time), copied to results/
+    drawn = renderer.charts(run, summary, run_dir)  # drawn once (most of a report's time), copied to results/
     for folder in dict.fromkeys((run_dir, results_dir)):
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(folder / CSV, frame.to_csv(index=False))
         charts = common.chart_links(drawn if folder == run_dir else [_copy(p, folder) for p in drawn], folder)
-        summary = render(run, frame, where, charts)
-        write_text_atomic(folder / SUMMARY, summary)
-        write_text_atomic(folder / html.REPORT, html.page(summary, folder))
+        text = render(run, summary, where, charts)
+        write_text_atomic(folder / SUMMARY, text)
+        write_text_atomic(folder / html.REPORT, html.page(text, folder))
     return results_dir / SUMMARY
 
 
@@ -75,13 +76,13 @@ def _copy(chart: Path, folder: Path) -> Path:
     return copy
 
 
-def render(run: RunResult, frame: pd.DataFrame, where: Path, charts: str = "") -> str:
+def render(run: RunResult, summary: RunSummary, where: Path, charts: str = "") -> str:
     """The summary of one run as Markdown: the scenario's sections first, then context."""
     renderer = RENDERERS.get(run.scenario, RENDERERS["measure"])
     parts = [
         common.header(run, where),
-        *renderer.sections(run, frame),
-        common.deployment(run),
+        *renderer.sections(run, summary),
+        common.deployment(summary),
         common.floor(run),
         common.drift(run),
         charts,

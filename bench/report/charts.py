@@ -5,8 +5,9 @@ throughput.png  requests per second over the measured window, one line per repea
 resources.png   stack CPU % (of one core) and peak RSS per label
 sweep.png       a sweep's throughput and p99 against the load, knee (and with --slo the sustainable load) marked
 
-A scenario's report module chooses which measurements each chart shows (`groups`); only
-measurements whose status is "ok" are drawn. Pyplot is never imported: figures are plain
+A scenario's report module chooses which labels each chart shows (bench/summary.py's
+`LabelSummary`s); only their ok repeats are drawn, bars at the summary's own median [min-max].
+Pyplot is never imported: figures are plain
 `matplotlib.figure.Figure` objects rendered by Agg, so nothing needs a display and no
 global backend state is touched.
 """
@@ -14,10 +15,7 @@ global backend state is touched.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from matplotlib.typing import RcKeyType
 
 from bench.record import Latency
 from bench.results import Measurement, RunResult
+from bench.summary import LabelSummary, Spread
 
 LATENCY = "latency.png"
 THROUGHPUT = "throughput.png"
@@ -42,11 +41,7 @@ TITLES = {
     SWEEP: "Throughput and p99 against load, knee marked",
 }
 
-def _percentile(name: str) -> Callable[[Measurement], float | None]:
-    return lambda m: getattr(m.latency, name)
-
-
-PERCENTILES = [(name.removesuffix("_ms").replace("_", "."), _percentile(name)) for name in Latency.percentile_fields()]
+PERCENTILES = [(name.removesuffix("_ms").replace("_", "."), f"latency.{name}") for name in Latency.percentile_fields()]
 _PERCENTILE_COLOURS = ["#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c", "#08306b"]  # light -> dark
 _STACK_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 _LOG_RATIO = 30.0  # above this max/min spread a linear axis squashes the small bars into nothing
@@ -60,22 +55,12 @@ _STYLE: dict[RcKeyType, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class Spread:
-    """The median of some repeats and their min-max range."""
-
-    mid: float
-    low: float
-    high: float
-
-
-def write_charts(run: RunResult, out_dir: Path, groups: dict[str, list[Measurement]]) -> list[Path]:
-    """latency.png, throughput.png and resources.png of `groups` (label -> its ok measurements).
+def write_charts(run: RunResult, out_dir: Path, labels: dict[str, LabelSummary]) -> list[Path]:
+    """latency.png, throughput.png and resources.png of `labels` (their ok repeats).
 
     A chart with nothing to show is not written, so a run where every stack failed returns [].
     """
-    groups = {label: [m for m in ms if m.ok] for label, ms in groups.items()}
-    groups = {label: ms for label, ms in groups.items() if ms}
+    groups = {label: s for label, s in labels.items() if s.ok}
     if not groups:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +70,7 @@ def write_charts(run: RunResult, out_dir: Path, groups: dict[str, list[Measureme
             fig = draw(groups)
             if fig is None:
                 continue
-            caption = _caption(run, groups, lines=name == THROUGHPUT)
+            caption = _caption(run, labels, lines=name == THROUGHPUT)
             fig.text(0.01, 0.01, caption, fontsize=7, color="#555555", ha="left", va="bottom")
             _save_atomic(fig, out_dir / name)
             written.append(out_dir / name)
@@ -139,17 +124,9 @@ def _rps(m: Measurement) -> float:
     return m.figures.rps if m.figures else 0.0
 
 
-def spread(values: Sequence[float | None]) -> Spread | None:
-    """Median and min-max of the values present; None when there are none."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return None
-    return Spread(statistics.median(present), min(present), max(present))
-
-
-def _latency(groups: dict[str, list[Measurement]]) -> Figure | None:
+def _latency(groups: dict[str, LabelSummary]) -> Figure | None:
     """Grouped bars: one group per stack, one bar per percentile."""
-    cells = {name: [spread([get(r) for r in rs]) for _, get in PERCENTILES] for name, rs in groups.items()}
+    cells = {name: [s.spread(key) for _, key in PERCENTILES] for name, s in groups.items()}
     if all(c is None for row in cells.values() for c in row):
         return None
     fig = _figure(max(5.0, 1.9 * len(cells) + 2.5), 5.0)
@@ -167,9 +144,9 @@ def _latency(groups: dict[str, list[Measurement]]) -> Figure | None:
     return fig
 
 
-def _throughput(groups: dict[str, list[Measurement]]) -> Figure | None:
+def _throughput(groups: dict[str, LabelSummary]) -> Figure | None:
     """One line per repeat, coloured by stack, over the whole seconds of the measured window."""
-    series = {name: [whole_seconds(r) for r in rs] for name, rs in groups.items()}
+    series = {name: [whole_seconds(r) for r in s.ok] for name, s in groups.items()}
     if not any(points for lines in series.values() for points in lines):
         return None
     fig = _figure(9.0, 5.0)
@@ -200,10 +177,10 @@ def _throughput(groups: dict[str, list[Measurement]]) -> Figure | None:
     return fig
 
 
-def _resources(groups: dict[str, list[Measurement]]) -> Figure | None:
+def _resources(groups: dict[str, LabelSummary]) -> Figure | None:
     """Two panels of bars: stack CPU % and peak RSS, medians with min-max whiskers."""
-    cpu = [spread([m.usage.cpu_percent if m.usage else None for m in ms]) for ms in groups.values()]
-    rss = [spread([m.usage.peak_rss_mb if m.usage else None for m in ms]) for ms in groups.values()]
+    cpu = [s.spread("usage.cpu_percent") for s in groups.values()]
+    rss = [s.spread("usage.peak_rss_mb") for s in groups.values()]
     if all(c is None for c in cpu + rss):
         return None
     fig = _figure(max(7.0, 2.2 * len(groups) + 2), 4.8)
@@ -286,13 +263,13 @@ def _stack_ticks(ax: Axes, names: list[str]) -> None:
     ax.set_xticks(range(len(names)), names, rotation=20 if crowded else 0, ha="right" if crowded else "center")
 
 
-def _caption(run: RunResult, groups: dict[str, list[Measurement]], lines: bool) -> str:
+def _caption(run: RunResult, labels: dict[str, LabelSummary], lines: bool) -> str:
     """Where the figures come from, how repeats are summarised and which stacks are missing."""
-    repeats = max(len(rs) for rs in groups.values())
+    repeats = max(len(s.ok) for s in labels.values())
     parts = [f"run {run.run_id}", f"backend {run.backend or '-'}"]
     if repeats > 1:
         parts.append("one line per repeat" if lines else f"bars: median of up to {repeats} repeats, whiskers: min-max")
-    left_out = [name for name in dict.fromkeys(m.label for m in run.rows("stack")) if name not in groups]
+    left_out = [name for name, s in labels.items() if not s.ok]
     if left_out:
         parts.append("left out (no ok result): " + ", ".join(left_out))
     return "  ·  ".join(parts)

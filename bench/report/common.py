@@ -9,6 +9,7 @@ from pathlib import Path
 from bench.report.charts import TITLES
 from bench.report.tables import markdown, number, section
 from bench.results import Measurement, RunResult, Verdict
+from bench.summary import LabelSummary, RunSummary
 
 
 def header(run: RunResult, where: Path) -> str:
@@ -49,12 +50,13 @@ def floor(run: RunResult) -> str:
     )
 
 
-def deployment(run: RunResult) -> str:
+def deployment(summary: RunSummary) -> str:
     """Where each label ran under swarm: replicas and nodes per service, the limits each task had, notes."""
     firsts: dict[str, Measurement] = {}
-    for m in run.measurements:
-        if "swarm_stack" in m.deployment:
-            firsts.setdefault(m.label, m)
+    for s in summary.labels:
+        swarm = [m for m in s.repeats if "swarm_stack" in m.deployment]
+        if swarm:
+            firsts.setdefault(s.label, swarm[0])
     if not firsts:
         return ""
     rows = []
@@ -147,15 +149,26 @@ def workers_note(run: RunResult, measurements: list[Measurement]) -> str:
             "compare worker counts with `--set workers=1,2,4` on a machine that has them.\n")
 
 
-def limited_by(run: RunResult, role: str = "stack") -> str:
+def headline(s: LabelSummary) -> str:
+    """The rule that limited most of the label's judged repeats ("" none found, "-" not judged); ties go to the
+    first repeat's. The summary's tables and "What limited each stack" both print this one."""
+    heads = _heads(s)
+    return max(dict.fromkeys(heads), key=heads.count) if heads else "-"
+
+
+def _heads(s: LabelSummary) -> list[str]:
+    judged = [m for m in (s.ok or s.repeats) if m.limited_by is not None]
+    return [m.limited_by[0].rule if m.limited_by else "" for m in judged]
+
+
+def limited_by(summary: RunSummary, role: str = "stack") -> str:
     """Per label: what limited it (the headline of most repeats), the evidence, a tip, and the others that fired."""
     lines = []
-    for label, ms in _labels(run, role).items():
-        judged = [m for m in ms if m.limited_by is not None]
+    for label, s in summary.of(role).items():
+        judged = [m for m in (s.ok or s.repeats) if m.limited_by is not None]
         if not judged:
             continue
-        heads = [m.limited_by[0].rule if m.limited_by else "" for m in judged]
-        head = max(dict.fromkeys(heads), key=heads.count)
+        heads, head = _heads(s), headline(s)
         shown = next(m for m in judged if (m.limited_by[0].rule if m.limited_by else "") == head)
         rest = Counter(h or "none found" for h in heads if h != head)
         otherwise = "".join(f"; {rule} in {n}" for rule, n in rest.items())  # what the other repeats said
@@ -201,10 +214,3 @@ def _signals_line(m: Measurement) -> str:
     if s.not_measured:
         parts.append("not measured: " + "; ".join(f"{k} ({v})" for k, v in s.not_measured.items()))
     return "Signals: " + "; ".join(parts) + "."
-
-
-def _labels(run: RunResult, role: str) -> dict[str, list[Measurement]]:
-    found: dict[str, list[Measurement]] = {}
-    for m in run.rows(role):  # type: ignore[arg-type]
-        found.setdefault(m.label, []).append(m)
-    return found

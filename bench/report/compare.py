@@ -5,9 +5,10 @@ compared and builds a `Comparison` (one Verdict per label and figure, from bench
 and bench/stats.py); `markdown` only prints it; `write_new` keeps it beside the runs.
 
 Two runs are independent, so every ratio is Welch's (interleaved=False): B's repeats against A's,
-the ratio of their geometric means with a 95 % t interval, and "not significant" when the interval
-holds 1 or the change is under 3 %. Labels (a stack, `stack@tag`, `stack@param=value`) are matched
-by name; labels measured in one run only are listed.
+the ratio of their geometric means with a 95 % t interval, and "not significant" unless the whole
+interval lies beyond 3 % from no change (and has some width: "no spread in N repeats" is not
+enough). Labels (a stack, `stack@tag`, `stack@param=value`) are matched by name; labels measured in
+one run only are listed.
 
 Refused, every difference named (the figures would differ because the load did):
 - a different scenario; a sweep at all (each step is measured once: no spread, no interval);
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import math
 import os
-import statistics
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,12 +40,13 @@ from bench.errors import ConfigError
 from bench.report.tables import markdown as table
 from bench.report.tables import number
 from bench.report.verdicts import Verdict, verdict
-from bench.results import Measurement, RunResult
+from bench.results import RunResult
 from bench.stacks import canonical_params
+from bench.summary import FIGURES, LabelSummary, summarize
 
 ROLES = {"measure": "stack", "breaker": "overload"}  # the rows a comparison is about, by scenario
-CLOSED_FIGURES = ("avg", "p50", "p90", "p95", "p99", "p99.9", "rps")
-OPEN_FIGURES = (*CLOSED_FIGURES, "due p50", "due p99")
+# the short table first: the headline's figures (bench/report/measure.py), each as A -> B and its verdict
+HEADLINE = (("avg (ms)", "avg"), ("p99 (ms)", "p99"), ("req/s", "rps"), ("req per CPU-s", "req per cpu-s"))
 # settings key -> (what it is called, its value when a run does not record it: version-1 runs)
 LOAD: dict[str, tuple[str, Any]] = {
     "users": ("users", None),
@@ -69,11 +70,17 @@ HOURS_APART = 6.0
 
 @dataclass(frozen=True)
 class LabelComparison:
-    """One label in both runs: its ok repeats on each side and a verdict per figure."""
+    """One label in both runs: its summary on each side and a verdict per figure (keyed by its short name)."""
 
     label: str
     repeats: tuple[int, int]
     verdicts: list[Verdict]
+    names: list[str]  # the figure each verdict is on: "avg", "p99", ..., a derived figure's name
+    base: LabelSummary
+    other: LabelSummary
+
+    def on(self, name: str) -> Verdict | None:
+        return next((v for n, v in zip(self.names, self.verdicts, strict=True) if n == name), None)
 
 
 @dataclass(frozen=True)
@@ -101,25 +108,32 @@ def compare_runs(base: RunResult, other: RunResult) -> Comparison:
     labels, skipped = [], []
     for label in (name for name in a if name in b):
         why = _label_differs(a[label], b[label])
-        ok_a, ok_b = ([m for m in ms if m.ok and m.figures] for ms in (a[label], b[label]))
+        ok_a, ok_b = ([m for m in s.ok if m.figures] for s in (a[label], b[label]))
         if why is None and not (ok_a and ok_b):
             why = f"no successful measurement in {'A' if not ok_a else 'B'}"
         if why is not None:
             skipped.append((label, why))
             continue
-        figures = OPEN_FIGURES if all(m.figures and m.figures.slots for m in ok_a + ok_b) else CLOSED_FIGURES
-        found = [v for f in figures if (v := verdict(f, ok_a, ok_b, interleaved=False)) is not None]
-        labels.append(LabelComparison(label, (len(ok_a), len(ok_b)), found))
+        names, found = [], []
+        for name in figures(open_model=all(m.figures and m.figures.slots for m in ok_a + ok_b)):
+            v = verdict(name, a[label], b[label], interleaved=False)
+            if v is not None:
+                names.append(name)
+                found.append(v)
+        labels.append(LabelComparison(label, (len(ok_a), len(ok_b)), found, names, a[label], b[label]))
     return Comparison(base, other, labels, [n for n in a if n not in b], [n for n in b if n not in a], skipped,
                       warnings(base, other))  # fmt: skip
 
 
-def groups(run: RunResult) -> dict[str, list[Measurement]]:
-    """label -> its measurements of the rows compared, in the order labels first appear."""
-    found: dict[str, list[Measurement]] = {}
-    for m in run.rows(ROLES.get(run.scenario, "stack")):  # type: ignore[arg-type]
-        found.setdefault(m.label, []).append(m)
-    return found
+def figures(open_model: bool) -> list[str]:
+    """The figures compared: every registered figure marked `compared` (derived ones included), and under
+    the open model those timed from when each request was due."""
+    return [f.name for f in FIGURES.values() if f.compared and (open_model or not f.open_only)]
+
+
+def groups(run: RunResult) -> dict[str, LabelSummary]:
+    """label -> its summary in the rows compared, in the order labels first appear."""
+    return summarize(run).of(ROLES.get(run.scenario, "stack"))
 
 
 def incomparable(base: RunResult, other: RunResult) -> list[str]:
@@ -153,14 +167,14 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _label_differs(a: list[Measurement], b: list[Measurement]) -> str | None:
+def _label_differs(a: LabelSummary, b: LabelSummary) -> str | None:
     """Why one label cannot be compared although the runs can: other stack parameters, another offered rate."""
-    params_a, params_b = (canonical_params(ms[0].stack, ms[0].params) for ms in (a, b))
+    params_a, params_b = (canonical_params(s.repeats[0].stack, s.repeats[0].params) for s in (a, b))
     if params_a != params_b:
         return f"stack parameters {_params(params_a)} in A, {_params(params_b)} in B"
-    offered = [[m.figures.offered_rps for m in ms if m.ok and m.figures and m.figures.offered_rps] for ms in (a, b)]
-    if offered[0] and offered[1]:
-        rate_a, rate_b = (statistics.median(o) for o in offered)
+    offered_a, offered_b = (s.spread("figures.offered_rps") for s in (a, b))
+    if offered_a and offered_b and offered_a.mid and offered_b.mid:
+        rate_a, rate_b = offered_a.mid, offered_b.mid
         if abs(math.log(rate_b / rate_a)) > math.log(1 + OFFERED_APART):
             return (f"offered {rate_a:.0f} vs {rate_b:.0f} req/s (a relative --rate follows each run's capacity; "
                     f"use an absolute one to compare)")  # fmt: skip
@@ -224,6 +238,7 @@ def markdown(c: Comparison) -> str:
     if c.warnings:
         parts.append("**Warnings** (these differ, but the figures are comparable):\n\n"
                      + "\n".join(f"- {w}" for w in c.warnings) + "\n")  # fmt: skip
+    parts.append(_headline_table(c))
     parts.append(_verdicts_table(c))
     left = [f"Only in A: {_names(c.only_base)}." if c.only_base else "",
             f"Only in B: {_names(c.only_other)}." if c.only_other else "",
@@ -236,8 +251,9 @@ def markdown(c: Comparison) -> str:
 METHOD = (
     "Each figure of B against A: the ratio of the geometric means of their successful repeats, with a 95 % "
     "Welch t interval on the log values (the runs are independent: no pairs), written as a factor (1.42x slower); "
-    f"*not significant*: the interval holds 1 or the change is under {stats.MIN_EFFECT:.0%} (bench/stats.py). "
-    "With few repeats the interval is wide: measure with --repeat 3 or more."
+    f"*not significant*: some of the interval lies within {stats.MIN_EFFECT:.0%} of no change, or the repeats had "
+    "no spread at all (bench/stats.py). *A* and *B* are the medians of those repeats, the figures each run's own "
+    "summary shows. With few repeats the interval is wide: measure with --repeat 3 or more."
 )
 
 
@@ -270,6 +286,25 @@ def _floor(run: RunResult) -> str:
     if f is None or not f.ok or f.figures is None:
         return "not measured"
     return f"{f.figures.rps:.0f} req/s, avg {number(f.latency.avg_ms, '{:.2f}')} ms"
+
+
+def _headline_table(c: Comparison) -> str:
+    """One row per label, the summary's headline figures: A's median -> B's, and what the verdict says."""
+    if not c.labels:
+        return ""
+    rows = []
+    for lc in c.labels:
+        cells = []
+        for _, name in HEADLINE:
+            v = lc.on(name)
+            cells.append("-" if v is None else f"{v.shown(v.base)} -> {v.shown(v.other)} "
+                         f"({v.change() if v.ratio.significant else 'not significant'})")  # fmt: skip
+        errors = [s.spread("figures.error_pct") for s in (lc.base, lc.other)]
+        cells.insert(3, " -> ".join("-" if e is None else f"{e.mid:.2f}%" for e in errors))
+        rows.append([f"`{lc.label}`", f"{lc.repeats[0]} / {lc.repeats[1]}", *cells])
+    head = ["stack", "repeats A / B", *(h for h, _ in HEADLINE[:3]), "errors", HEADLINE[3][0]]
+    note = "Medians of each run's successful repeats, A -> B; every figure with its interval is in the table below."
+    return "## At a glance\n\n" + table(rows, head) + "\n\n" + note + "\n"
 
 
 def _verdicts_table(c: Comparison) -> str:

@@ -11,44 +11,43 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from bench import envoy, stats
 from bench.report.common import codes
 from bench.report.tables import Column, cells, markdown, number, section
 from bench.report.verdicts import Verdict, verdict
 from bench.results import Measurement, RunResult
+from bench.summary import LabelSummary, RunSummary, Spread
 
-LATENCY = [Column("avg ms", "latency.avg_ms", "{:.2f}"), Column("p50 ms", "latency.p50_ms", "{:.2f}"),
-           Column("p99 ms", "latency.p99_ms", "{:.2f}"), Column("req/s", "figures.rps", "{:.0f}")]  # fmt: skip
+LATENCY = [Column("latency.avg_ms", "avg ms", "{:.2f}"), Column("latency.p50_ms", "p50 ms", "{:.2f}"),
+           Column("latency.p99_ms", "p99 ms", "{:.2f}"), Column("figures.rps", "req/s", "{:.0f}")]  # fmt: skip
 OWN: dict[str, list[Column]] = {  # each experiment's own figures, beside the common ones
     "retries": [
-        Column("retried (clients, whole load)", "whole.retried", "{:.0f}"),
-        Column("Envoy retries", "envoy.upstream_rq_retry", "{:.0f}"),
-        Column("Envoy retry successes", "envoy.upstream_rq_retry_success", "{:.0f}"),
-        Column("over the retry budget", "envoy.upstream_rq_retry_overflow", "{:.0f}"),
+        Column("whole.retried", "retried (clients, whole load)", "{:.0f}"),
+        Column("envoy.upstream_rq_retry", "Envoy retries", "{:.0f}"),
+        Column("envoy.upstream_rq_retry_success", "Envoy retry successes", "{:.0f}"),
+        Column("envoy.upstream_rq_retry_overflow", "over the retry budget", "{:.0f}"),
     ],
     "timeouts": [
-        Column("max ms", "latency.max_ms", "{:.1f}"),
-        Column("504 (clients, whole load)", "whole.504", "{:.0f}"),
-        Column("Envoy timeouts", "envoy.upstream_rq_timeout", "{:.0f}"),
+        Column("latency.max_ms", "max ms", "{:.1f}"),
+        Column("whole.504", "504 (clients, whole load)", "{:.0f}"),
+        Column("envoy.upstream_rq_timeout", "Envoy timeouts", "{:.0f}"),
     ],
     "allowlist": [
-        Column("403 (clients, whole load)", "whole.403", "{:.0f}"),
-        Column("RBAC denied", "envoy.rbac.denied", "{:.0f}"),
-        Column("RBAC allowed", "envoy.rbac.allowed", "{:.0f}"),
+        Column("whole.403", "403 (clients, whole load)", "{:.0f}"),
+        Column("envoy.rbac.denied", "RBAC denied", "{:.0f}"),
+        Column("envoy.rbac.allowed", "RBAC allowed", "{:.0f}"),
     ],
     "trace": [
-        Column("answers with x-request-id", "figures.request_ids", "{:.0f}"),
-        Column("answers (whole load)", "whole.requests", "{:.0f}"),
-        Column("app log lines", "counts.trace_log_lines", "{:.0f}"),
-        Column("with a trace id", "counts.trace_log_with_id", "{:.0f}"),
+        Column("figures.request_ids", "answers with x-request-id", "{:.0f}"),
+        Column("whole.requests", "answers (whole load)", "{:.0f}"),
+        Column("counts.trace_log_lines", "app log lines", "{:.0f}"),
+        Column("counts.trace_log_with_id", "with a trace id", "{:.0f}"),
     ],
     "auth": [
-        Column("401 (clients, whole load)", "whole.401", "{:.0f}"),
-        Column("JWT denied", "envoy.jwt_authn.denied", "{:.0f}"),
-        Column("403 (clients, whole load)", "whole.403", "{:.0f}"),
-        Column("RBAC denied", "envoy.rbac.denied", "{:.0f}"),
+        Column("whole.401", "401 (clients, whole load)", "{:.0f}"),
+        Column("envoy.jwt_authn.denied", "JWT denied", "{:.0f}"),
+        Column("whole.403", "403 (clients, whole load)", "{:.0f}"),
+        Column("envoy.rbac.denied", "RBAC denied", "{:.0f}"),
     ],
 }
 TITLES = {"weights": "Weighted routing", "retries": "Retries", "timeouts": "Timeouts", "allowlist": "IP allow-list",
@@ -62,8 +61,8 @@ INTRO = (
     "a variant (its own listener, the same upstream processes) loaded as one client. Cells are the median "
     "[min-max] over the repeats (counts too: a count per repeat); *requests* and *status codes* are summed over "
     "them. *vs off*: the phase's average response time against the `off` phase's, paired by repeat, with its "
-    "95 % interval (bench/stats.py); *not significant* when the interval holds 1 or the difference is under "
-    "3 %. Envoy's counters and the app's log cover the whole load, warmup included, and so do the clients' "
+    "95 % interval (bench/stats.py); *not significant* unless the whole interval lies beyond 3 % "
+    "from no change. Envoy's counters and the app's log cover the whole load, warmup included, and so do the clients' "
     "counts marked *whole load*; the other figures cover the measured window. Clients: the usual one "
     "(127.0.0.1 locally, 10.201.16.10 under compose), a *refused address* outside the allow-list (127.0.0.2, "
     "10.201.16.200), or one sending a valid, an expired or a *forged* JWT (signed with a key the gateway's key "
@@ -71,60 +70,43 @@ INTRO = (
 )
 
 
-def sections(run: RunResult, frame: pd.DataFrame) -> list[str]:
-    found = experiments(run)
+def sections(run: RunResult, summary: RunSummary) -> list[str]:
+    found = experiments(summary)
     if not found:
         return []
-    ok = _with_derived(frame[(frame["role"] == "experiment") & (frame["status"] == "ok")])
     return [section("The API gateway, feature by feature", INTRO)] + [
-        experiment_section(name, phases, ok) for name, phases in found.items()
+        experiment_section(name, phases) for name, phases in found.items()
     ]
 
 
-def charts(run: RunResult, out_dir: Path) -> list[Path]:
+def charts(run: RunResult, summary: RunSummary, out_dir: Path) -> list[Path]:
     return []
 
 
-def experiments(run: RunResult) -> dict[str, dict[str, list[Measurement]]]:
-    """experiment -> phase label -> its repeats, in the order they were first measured."""
-    found: dict[str, dict[str, list[Measurement]]] = {}
-    for m in run.rows("experiment"):
-        found.setdefault(m.params.get("experiment", "?"), {}).setdefault(m.label, []).append(m)
+def experiments(summary: RunSummary) -> dict[str, dict[str, LabelSummary]]:
+    """experiment -> phase label -> its summary, in the order they were first measured."""
+    found: dict[str, dict[str, LabelSummary]] = {}
+    for label, s in summary.of("experiment").items():
+        found.setdefault(s.repeats[0].params.get("experiment", "?"), {})[label] = s
     return found
 
 
-def _with_derived(frame: pd.DataFrame) -> pd.DataFrame:
-    """Success in %, and the clients' counts over the whole load (warmup included), as Envoy's counters run."""
-    frame = frame.copy()
-    if frame.empty:
-        return frame
-    frame["success_pct"] = 100 * (frame["figures.requests"] - frame["figures.failures"]) / frame["figures.requests"]
-    frame["whole.requests"] = frame["figures.requests"] + frame["figures.warmup_requests"]
-    frame["whole.retried"] = frame["figures.retried"] + frame["figures.warmup_retried"]
-    for code in ("401", "403", "504"):
-        frame[f"whole.{code}"] = _column(frame, f"status_codes.{code}") + _column(frame, f"warmup_status_codes.{code}")
-    return frame
-
-
-def _column(frame: pd.DataFrame, name: str) -> pd.Series:
-    return frame[name].fillna(0) if name in frame else pd.Series(0, index=frame.index)
-
-
-def experiment_section(name: str, phases: dict[str, list[Measurement]], frame: pd.DataFrame) -> str:
+def experiment_section(name: str, summaries: dict[str, LabelSummary]) -> str:
     """One experiment: its table, then what it shows."""
-    columns = [Column("success %", "success_pct", "{:.2f}"), *LATENCY, *OWN.get(name, [])]
-    figures = cells(frame, phases, columns)
-    base = next(iter(phases.values()))
+    columns = [Column("figures.success_pct", "success %"), *LATENCY, *OWN.get(name, [])]
+    figures = cells(summaries, columns)
+    base = next(iter(summaries.values()))
     rows = []
-    for label, ms in phases.items():
-        good = [m for m in ms if m.ok]
+    for label, s in summaries.items():
+        good, ms = s.ok, s.repeats
         status = "ok" if len(good) == len(ms) else "/".join(sorted({m.status for m in ms}))
         requests = sum(m.figures.requests for m in good if m.figures)
-        vs_off = "-" if ms is base else _vs_off(verdict("avg", base, ms, interleaved=True))
+        vs_off = "-" if s is base else _vs_off(verdict("avg", base, s, interleaved=True))
         rows.append([f"`{_phase(ms[0])}`", _client(ms[0]), status, str(requests), codes(good), *figures[label],
                      vs_off])  # fmt: skip
-    head = ["phase", "client", "status", "requests", "status codes", *(c.heading for c in columns), "vs off (avg)"]
+    head = ["phase", "client", "status", "requests", "status codes", *(c.title for c in columns), "vs off (avg)"]
     table = markdown(rows, head)
+    phases = {label: s.repeats for label, s in summaries.items()}
     if name == "weights":
         table += "\n\n" + markdown(*_shares(phases))
     notes = READINGS.get(name, lambda _: [])(phases)
@@ -150,9 +132,10 @@ def _vs_off(v: Verdict | None) -> str:
     direction = "slower" if v.ratio.ratio > 1 else "faster"
     if low is None or high is None:
         return f"{n:.2f}x {direction} (one repeat: no interval)"
+    interval = v.ratio.interval() if v.ratio.no_spread else f"95 % CI {low:.2f}-{high:.2f}"
     if not v.ratio.significant:
-        return f"not significant ({n:.2f}x {direction}, 95 % CI {low:.2f}-{high:.2f})"
-    return f"{n:.2f}x {direction} (95 % CI {low:.2f}-{high:.2f})"
+        return f"not significant ({n:.2f}x {direction}, {interval})"
+    return f"{n:.2f}x {direction} ({interval})"
 
 
 # --- weighted routing: the share each version got --------------------------------------------------
@@ -184,7 +167,8 @@ def _version_latency(ms: list[Measurement], version: str) -> str:
     p99 = [lat.p99_ms for m in ms if m.figures and (lat := m.figures.version_latency.get(version)) and lat.p99_ms]
     if not p50 or not p99:
         return "-"
-    return f"{pd.Series(p50).median():.2f} / {pd.Series(p99).median():.2f}"
+    mid50, mid99 = Spread.of(p50), Spread.of(p99)
+    return "-" if mid50 is None or mid99 is None else f"{mid50.mid:.2f} / {mid99.mid:.2f}"
 
 
 # --- what each experiment shows, in words ------------------------------------------------------------
@@ -205,7 +189,8 @@ def _envoy(ms: list[Measurement], counter: str) -> int:
 
 def _p99(ms: list[Measurement]) -> str:
     values = [m.latency.p99_ms for m in ms if m.ok and m.latency.p99_ms is not None]
-    return number(float(pd.Series(values).median()) if values else None, "{:.1f}")
+    spread = Spread.of(values)
+    return number(spread.mid if spread else None, "{:.1f}")
 
 
 def _weights(phases: dict[str, list[Measurement]]) -> list[str]:

@@ -3,19 +3,16 @@ the CPU and memory a target load needs, beside Istio's published sidecar figure.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from bench import stats
 from bench.report import charts as chart_files
 from bench.report.common import workers_note
-from bench.report.measure import groups
 from bench.report.tables import markdown, number, section
 from bench.results import Measurement, RunResult
+from bench.summary import RunSummary, Spread
 
 # Istio's own figure for its sidecar (Performance and Scalability, Istio 1.16.2, unchanged since 1.12):
 # https://istio.io/v1.16/docs/ops/deployment/performance-and-scalability
@@ -23,12 +20,12 @@ ISTIO_SIDECAR = {"vcpu_per_1k": 0.35, "mb_per_1k": 40.0, "p90_added_ms": 2.65, "
 Pick = Callable[[Measurement], float | None]
 
 
-def sections(run: RunResult, frame: pd.DataFrame) -> list[str]:
-    return [fixed_rate_section(run), saturation_section(run), per_row_section(run)]
+def sections(run: RunResult, summary: RunSummary) -> list[str]:
+    return [fixed_rate_section(run), saturation_section(run), per_row_section(run, summary)]
 
 
-def charts(run: RunResult, out_dir: Path) -> list[Path]:
-    return chart_files.write_charts(run, out_dir, groups(run, "saturation"))
+def charts(run: RunResult, summary: RunSummary, out_dir: Path) -> list[Path]:
+    return chart_files.write_charts(run, out_dir, summary.of("saturation"))
 
 
 def _pairs(run: RunResult) -> list[dict[str, Any]]:
@@ -51,12 +48,14 @@ def _cost(base: dict[int, float], other: dict[int, float], fmt: str) -> str:
         return "-"
     if d.low is None or d.high is None:
         return f"{fmt.format(d.mean)} (one repeat)"
-    text = f"{fmt.format(d.mean)} [{fmt.format(d.low)} to {fmt.format(d.high)}]"
+    spread = f"no spread in {d.n} repeats" if d.no_spread else f"{fmt.format(d.low)} to {fmt.format(d.high)}"
+    text = f"{fmt.format(d.mean)} [{spread}]"
     return text if d.significant else f"not significant ({text})"
 
 
 def _median(values: dict[int, float], fmt: str) -> str:
-    return number(statistics.median(values.values()) if values else None, fmt)
+    spread = Spread.of(values.values())
+    return number(spread.mid if spread else None, fmt)
 
 
 def _corrected(which: str) -> Pick:
@@ -80,7 +79,7 @@ def fixed_rate_section(run: RunResult) -> str:
     note = ("Both rows of a pair at one open-model rate, half the slower one's capacity, so neither queues: the "
             "latency added is the layer's own (timed from each request's due time). A cost is the mean of the "
             "per-repeat differences (repeats interleaved, paired), its 95 % interval a t interval; *not significant* "
-            f"when it contains 0 or is under {stats.MIN_EFFECT:.0%} of the base.")  # fmt: skip
+            f"unless all of it lies beyond {stats.MIN_EFFECT:.0%} of the base, and with no spread.")  # fmt: skip
     return section("What each layer costs: latency at a fixed rate", markdown(rows, head), note)
 
 
@@ -123,21 +122,22 @@ def saturation_section(run: RunResult) -> str:
 def _ratio(r: stats.Ratio | None) -> str:
     if r is None:
         return "-"
-    text = f"{r.ratio:.2f}x" + ("" if r.low is None else f" [{r.low:.2f}-{r.high:.2f}]")
+    spread = f"no spread in {r.n} repeats" if r.no_spread else f"{r.low:.2f}-{r.high:.2f}"
+    text = f"{r.ratio:.2f}x" + ("" if r.low is None else f" [{spread}]")
     return text if r.significant else f"not significant ({text})"
 
 
-def per_row_section(run: RunResult) -> str:
+def per_row_section(run: RunResult, summary: RunSummary) -> str:
     """Per row: requests per CPU-second and memory per 1k req/s, to size a target load."""
     rows = []
-    for label, ms in groups(run, "saturation").items():
-        ok = [m for m in ms if m.ok and m.figures and m.usage]
-        per_cpu_s = [1e6 / v for m in ok if (v := _cpu_us(m))]
+    for label, s in summary.of("saturation").items():
+        ok = [m for m in s.ok if m.figures and m.usage]
+        per_cpu_s = list(s.values("usage.requests_per_cpu_s").values())
         mb_per_1k = [m.usage.peak_rss_mb / (m.figures.rps / 1000) for m in ok if m.usage and m.figures
                      and m.figures.rps]  # fmt: skip
-        rows.append([f"`{label}`", _spread([_rps(m) or 0.0 for m in ok], "{:.0f}"), _spread(per_cpu_s, "{:.0f}"),
+        rows.append([f"`{label}`", s.cell("figures.rps"), s.cell("usage.requests_per_cpu_s"),
                      _spread([1000 / v for v in per_cpu_s], "{:.2f}"), _spread(mb_per_1k, "{:.0f}"),
-                     ms[0].params.get("workers", "-")])  # fmt: skip
+                     s.repeats[0].params.get("workers", "-")])  # fmt: skip
     if not rows:
         return ""
     head = ["row", "req/s at saturation", "req per CPU-s", "CPU cores per 1k req/s", "MB per 1k req/s", "workers"]
@@ -158,16 +158,16 @@ def _sidecar(run: RunResult) -> str:
     rss = stats.difference(_by_repeat(base, _rss), _by_repeat(other, _rss), interleaved=True)
     if cpu is None or rss is None:
         return published
-    rps = statistics.median(v for m in other if (v := _rps(m)))
+    rps = Spread.of(v for m in other if (v := _rps(m)))
+    if rps is None:
+        return published
     vcpu = cpu.mean / 1000  # µs per request x 1000 req/s = ms per s
     return (f"Here the sidecar (the `envoy` pair) costs {vcpu:.2f} vCPU per 1,000 req/s (CPU per request "
-            f"{cpu.mean:+.0f} µs) and {rss.mean:+.0f} MB at {rps:.0f} req/s. {published}")
+            f"{cpu.mean:+.0f} µs) and {rss.mean:+.0f} MB at {rps.mid:.0f} req/s. {published}")
 
 
 def _spread(values: list[float], fmt: str) -> str:
-    if not values:
-        return "-"
-    mid = fmt.format(statistics.median(values))
-    return mid if len(values) == 1 else f"{mid} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
+    spread = Spread.of(values)
+    return "-" if spread is None else spread.cell(fmt)
 
 

@@ -1,91 +1,113 @@
-"""The stack comparison's sections: the main table, each stack against the first, the seed's figures."""
+"""The stack comparison's sections: the headline table, every other figure, each stack against the first,
+the seed's figures."""
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
-
-import pandas as pd
 
 from bench import stats
 from bench.report import charts as chart_files
-from bench.report.common import codes, limited_by, workers_note
+from bench.report.common import codes, headline, limited_by, workers_note
 from bench.report.objectives import slo_section
-from bench.report.tables import Column, cells, latency_columns, markdown, section
+from bench.report.tables import Column, cells, markdown, section
 from bench.report.verdicts import verdict
-from bench.results import Measurement, RunResult
+from bench.results import RunResult
+from bench.summary import FIGURES, LabelSummary, RunSummary
 
-COLUMNS = [
-    *latency_columns(),
-    Column("req/s", "figures.rps", "{:.0f}"),
-    Column("locust CPU %", "figures.generator_cpu_percent", "{:.0f}"),
-    Column("stack CPU %", "usage.cpu_percent", "{:.0f}"),
-    Column("req per CPU-s", "usage.requests_per_cpu_s", "{:.0f}"),
-    Column("peak RSS MB", "usage.peak_rss_mb", "{:.0f}"),
-    Column("TIME_WAIT", "time_wait", "{:.0f}"),
+# the headline: what a person reads at a glance (stack and limited by come first)
+HEADLINE = [
+    Column("latency.avg_ms", "avg (ms)"),
+    Column("latency.p99_ms", "p99 (ms)"),
+    Column("figures.rps", "req/s"),
+    Column("figures.error_pct", "errors", "{:.2f}%"),
+    Column("usage.requests_per_cpu_s", "req per CPU-s"),
 ]
+# every other figure, in a second table below it
+DETAIL = [
+    Column("latency.p50_ms"), Column("latency.p90_ms"), Column("latency.p95_ms"), Column("latency.p99_9_ms"),
+    Column("latency.max_ms"), Column("figures.generator_cpu_percent"), Column("usage.cpu_percent"),
+    Column("usage.peak_rss_mb"), Column("time_wait"),
+]  # fmt: skip
 NOTE = (
     "Figures cover the measured window only (warmup excluded). Percentiles are read from 0.01 ms buckets "
     "below 100 ms (0.1 ms to 1 s, 1 ms above), so within half a bucket of the true value; averages, min "
-    "and max are exact. With repeats, a cell is the median and [min-max] the spread. CPU % is of one "
-    "core, summed over the stack's processes.\n"
+    "and max are exact. With repeats, a cell is the median and [min-max] the spread over the successful repeats. "
+    "*errors*: requests without a successful answer, % of those sent (open model: of those due). *req per CPU-s*: "
+    "requests served per second of the stack's CPU (all its processes). CPU % is of one core, summed over the "
+    "stack's processes.\n"
     "**generator-bound**: locust's own CPU reached 90 % of its core (or its CPU warning fired), so the load "
     "generator, not the stack, may have set the pace: read that row as a lower bound."
 )
 
 
-def sections(run: RunResult, frame: pd.DataFrame) -> list[str]:
-    return [main_table(run, frame, "stack"), limited_by(run), slo_section(run), comparison(run), reference(run)]
+def sections(run: RunResult, summary: RunSummary) -> list[str]:
+    stacks = summary.of("stack")
+    return [main_table(run, stacks), detail_table(stacks), limited_by(summary), slo_section(run), comparison(stacks),
+            reference(run, stacks)]  # fmt: skip
 
 
-def charts(run: RunResult, out_dir: Path) -> list[Path]:
-    return chart_files.write_charts(run, out_dir, groups(run, "stack"))
+def charts(run: RunResult, summary: RunSummary, out_dir: Path) -> list[Path]:
+    return chart_files.write_charts(run, out_dir, summary.of("stack"))
 
 
-def groups(run: RunResult, role: str) -> dict[str, list[Measurement]]:
-    """label -> its measurements of `role`, labels in the order they first appear."""
-    found: dict[str, list[Measurement]] = {}
-    for m in run.rows(role):  # type: ignore[arg-type]
-        found.setdefault(m.label, []).append(m)
-    return found
-
-
-def main_table(run: RunResult, frame: pd.DataFrame, role: str, title: str = "Response times and throughput") -> str:
-    """One row per label: status, summed counts, every figure as median [min-max] over the ok repeats."""
-    grouped = groups(run, role)
-    if not grouped:
+def main_table(run: RunResult, labels: dict[str, LabelSummary], title: str = "Response times and throughput") -> str:
+    """The headline: one row per label, what limited it and five figures as median [min-max] over the ok repeats."""
+    if not labels:
         return ""
-    ok = frame[(frame["role"] == role) & (frame["status"] == "ok")] if not frame.empty else frame
-    figures = cells(ok, grouped, COLUMNS)
+    figures = cells(labels, HEADLINE)
+    rows = [[f"`{label}`", _limit_cell(s), *figures[label]] for label, s in labels.items()]
+    head = ["stack", "limited by", *(c.title for c in HEADLINE)]
+    measured = [m for s in labels.values() for m in s.repeats]
+    return section(title, markdown(rows, head), NOTE, workers_note(run, measured))
+
+
+def _limit_cell(s: LabelSummary) -> str:
+    """What limited the label, with what a reader must know first: failed repeats, a load generator that
+    may have set the pace (the stack cell stays the label alone, so a row is found by its name)."""
+    parts = [{"": "none", "-": "-"}.get(head := headline(s), head)]
+    ok, statuses = s.ok, "/".join(sorted({m.status for m in s.repeats}))
+    if not ok:
+        parts = [statuses]
+    elif len(ok) < len(s.repeats):
+        parts.append(f"{len(ok)} of {len(s.repeats)} repeats ok")
+    if any(m.figures and m.figures.generator_bound for m in (ok or s.repeats)):
+        parts.append("**generator-bound**")
+    return "; ".join(p for p in parts if p != "-" or len(parts) == 1)
+
+
+def detail_table(labels: dict[str, LabelSummary], title: str = "Every other figure") -> str:
+    """The figures the headline leaves out: status, counts summed over the ok repeats, the other percentiles,
+    CPU and memory, every derived figure of the registry (bench/summary.py) not shown yet, status codes."""
+    if not labels:
+        return ""
+    already = {c.key for c in (*HEADLINE, *DETAIL)}
+    columns = [*DETAIL, *(Column(f.key) for f in FIGURES.values() if f.derived and f.listed and f.key not in already)]
+    figures = cells(labels, columns)
     rows = []
-    for label, ms in grouped.items():
-        good = [m for m in ms if m.ok]
-        shown = good or ms
-        status = "ok" if len(good) == len(ms) else "/".join(sorted({m.status for m in ms}))
+    for label, s in labels.items():
+        shown = s.ok or s.repeats
+        status = "ok" if len(s.ok) == len(s.repeats) else "/".join(sorted({m.status for m in s.repeats}))
         if any(m.figures and m.figures.generator_bound for m in shown):
             status += " **generator-bound**"
-        heads = [m.limited_by[0].rule if m.limited_by else "none" for m in shown if m.limited_by is not None]
         requests = sum(m.figures.requests for m in shown if m.figures)
         failures = sum(m.figures.failures for m in shown if m.figures)
-        limit = max(dict.fromkeys(heads), key=heads.count) if heads else "-"
-        rows.append([f"`{label}`", status, limit, str(requests), str(failures), *figures[label], codes(shown)])
-    head = ["stack", "status", "limited by", "requests", "failures", *(c.heading for c in COLUMNS), "status codes"]
-    return section(title, markdown(rows, head), NOTE, workers_note(run, run.rows(role)))  # type: ignore[arg-type]
+        rows.append([f"`{label}`", status, str(requests), str(failures), *figures[label], codes(shown)])
+    head = ["stack", "status", "requests", "failures", *(c.title for c in columns), "status codes"]
+    return section(title, markdown(rows, head), "Requests and failures are summed over the successful repeats.")
 
 
-def comparison(run: RunResult) -> str:
+def comparison(labels: dict[str, LabelSummary]) -> str:
     """pyperf-style: each label against the first, each figure with its 95 % interval or "not significant"."""
-    grouped = {label: [m for m in ms if m.ok and m.figures] for label, ms in groups(run, "stack").items()}
-    grouped = {label: ms for label, ms in grouped.items() if ms}
-    if len(grouped) < 2:
+    ok = {label: s for label, s in labels.items() if any(m.figures for m in s.ok)}
+    if len(ok) < 2:
         return ""
-    (base_label, base), *others = grouped.items()
+    (base_label, base), *others = ok.items()
     lines = []
-    for label, ms in others:
-        found = [verdict(figure, base, ms, interleaved=True) for figure in ("avg", "p99", "rps")]
+    for label, s in others:
+        found = [verdict(name, base, s, interleaved=True) for name in ("avg", "p99", "rps")]
         lines.append(f"- `{label}`: " + "; ".join(v.text() for v in found if v))
     notes = [METHOD]
-    if any(len(ms) < 2 for ms in grouped.values()):
+    if any(len(s.ok) < 2 for s in ok.values()):
         notes.append("With one repeat there is no interval; use --repeat 3 or more.")
     return section(f"Compared with `{base_label}`", "\n".join(lines), " ".join(notes))
 
@@ -93,22 +115,21 @@ def comparison(run: RunResult) -> str:
 METHOD = (
     "Repeats are interleaved, so repeat i of each stack was measured side by side: a ratio is the geometric "
     "mean of the per-repeat ratios, its 95 % interval a t interval on their logarithms (bench/stats.py); "
-    "the figures beside it are geometric means of the repeats. "
-    f"*Not significant*: the interval contains 1, or the difference is under {stats.MIN_EFFECT:.0%}."
+    "the figures beside it are the medians of the same repeats, as in the tables above. "
+    f"*Not significant*: some of the interval lies within {stats.MIN_EFFECT:.0%} of no change, or the repeats had "
+    "no spread at all (no spread in N repeats says nothing about the noise)."
 )
 
 
-def reference(run: RunResult) -> str:
+def reference(run: RunResult, labels: dict[str, LabelSummary]) -> str:
     """This run's averages beside the seed's published ones."""
     rows = []
-    for label, ms in groups(run, "stack").items():
-        ref = run.stacks.get(ms[0].stack)
+    for label, s in labels.items():
+        ref = run.stacks.get(s.repeats[0].stack)
         if ref is None or ref.reference.get("avg_ms") is None:
             continue
-        ours = [m.latency.avg_ms for m in ms if m.ok and m.latency.avg_ms is not None]
-        cell = "-" if not ours else f"{statistics.median(ours):.2f}" + (
-            f" [{min(ours):.2f}-{max(ours):.2f}]" if len(ours) > 1 else "")  # fmt: skip
-        rows.append([f"`{label}`", cell, f"{ref.reference['avg_ms']:.2f}", str(ref.reference.get("source", ""))])
+        rows.append([f"`{label}`", s.cell("latency.avg_ms"), f"{ref.reference['avg_ms']:.2f}",
+                     str(ref.reference.get("source", ""))])  # fmt: skip
     if not rows:
         return ""
     table = markdown(rows, ["stack", "avg ms (this run)", "avg ms (published)", "published under"])

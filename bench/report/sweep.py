@@ -6,32 +6,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from bench.report import charts as chart_files
 from bench.report.objectives import cell, verdict_word
 from bench.report.tables import markdown, number, section
 from bench.results import Measurement, RunResult
+from bench.summary import RunSummary
 
 
-def sections(run: RunResult, frame: pd.DataFrame) -> list[str]:
-    return [sweep_section(run), sustainable_section(run)]
+def sections(run: RunResult, summary: RunSummary) -> list[str]:
+    return [sweep_section(run, summary), sustainable_section(run, summary)]
 
 
-def charts(run: RunResult, out_dir: Path) -> list[Path]:
+def charts(run: RunResult, summary: RunSummary, out_dir: Path) -> list[Path]:
     return chart_files.sweep_chart(run, out_dir)
 
 
-def sweep_section(run: RunResult) -> str:
-    steps = [m for m in run.rows("step") if m.step is not None]
-    if not steps:
+def sweep_section(run: RunResult, summary: RunSummary) -> str:
+    by_label = {label: [m for m in s.repeats if m.step is not None] for label, s in summary.of("step").items()}
+    by_label = {label: mine for label, mine in by_label.items() if mine}
+    if not by_label:
         return ""
     sweep = run.settings.get("sweep", {})
     unit = "req/s offered" if sweep.get("model") == "open" else "users"
-    names = list(dict.fromkeys(m.label for m in steps))
     knees = []
-    for name in names:
-        mine = [m for m in steps if m.label == name]
+    for name, mine in by_label.items():
         knee = next((m for m in mine if m.step and m.step.knee), None)
         broke = min((m for m in mine if m.step and m.step.verdict != "ok"), key=_load, default=None)
         cells = ["none", "-", "-", "-", "-"] if knee is None else [
@@ -40,7 +38,7 @@ def sweep_section(run: RunResult) -> str:
         cells += [f"{_load(broke):g}", broke.step.verdict if broke.step else ""] if broke else ["-", "not reached"]
         knees.append([f"`{name}`", *cells])
     head = ["stack", f"knee ({unit})", "req/s", "p50 ms", "p99 ms", "stack CPU %", f"broke at ({unit})", "why"]
-    ordered = sorted(steps, key=lambda m: (names.index(m.label), _load(m)))
+    ordered = [m for mine in by_label.values() for m in sorted(mine, key=_load)]
     return section("Capacity: each stack's knee", _intro(sweep, run.slo is not None), markdown(knees, head),
                    "Every step:", _every_step(ordered, unit, run.slo.text if run.slo else None))  # fmt: skip
 
@@ -67,14 +65,14 @@ def _every_step(steps: list[Measurement], unit: str, slo: str | None) -> str:
     return markdown(rows, head)
 
 
-def sustainable_section(run: RunResult) -> str:
+def sustainable_section(run: RunResult, summary: RunSummary) -> str:
     """With --slo: each stack's sustainable load (the highest that met it) beside its peak throughput."""
     if run.slo is None or not run.slo.verdicts:
         return ""
     unit = "req/s offered" if run.settings.get("sweep", {}).get("model") == "open" else "users"
-    rows = []
+    rows, steps = [], summary.of("step")
     for v in run.slo.verdicts:
-        mine = [m for m in run.rows("step") if m.label == v.label and m.step]
+        mine = [m for m in (steps[v.label].repeats if v.label in steps else []) if m.step]
         good = next((m for m in mine if m.step and m.step.sustainable), None)
         peak = max((m for m in mine if m.ok and m.figures), key=_rps, default=None)
         above = [m for m in mine if m.step and m.step.slo_missed and _load(m) > (_load(good) if good else 0)]

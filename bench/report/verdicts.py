@@ -1,42 +1,20 @@
-"""Verdicts in words: "1.42x slower (95 % CI 1.21-1.66; 7.40 vs 5.21 ms)" or "not significant".
+"""Verdicts in words: "1.42x slower (95 % CI 1.21-1.66; median 7.40 vs 5.21 ms)" or "not significant".
 
-bench/stats.py decides (ratio, interval, significance); this module only words it.
+bench/stats.py decides (ratio, interval, significance); this module only words it. The figures shown
+beside a verdict are the two labels' medians over the very repeats the ratio was computed from, the
+same `Spread` the summary's tables print (bench/summary.py), so a reader sees one value per label.
+The ratio itself is estimated on log values (the geometric mean of the pair ratios, or the ratio of
+the geometric means), so it can differ from median / median by how skewed the repeats are. Repeats
+are paired only when both labels have a value at the same repeats; otherwise (a failed repeat on
+one side) all ok repeats of each are compared as independent samples, never a subset beside all.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench import stats
-from bench.record import Figures, Latency
-from bench.results import Measurement
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A figure a verdict can be given on: what it is called, its unit, which way is better, how to read it."""
-
-    words: str
-    unit: str
-    lower_is_better: bool
-    read: Callable[[Figures], float | None]
-
-
-def _latency(name: str, due: bool = False) -> Callable[[Figures], float | None]:
-    return lambda f: getattr(f.corrected if due else f.latency, name)
-
-
-FIGURES: dict[str, Figure] = {  # every latency figure the record has (a new percentile appears by itself)
-    "avg": Figure("average response time", "ms", True, _latency("avg_ms")),
-    **{n.removesuffix("_ms").replace("_", "."): Figure(n.removesuffix("_ms").replace("_", "."), "ms", True,
-                                                       _latency(n)) for n in Latency.percentile_fields()},
-    "rps": Figure("throughput", "req/s", False, lambda f: f.rps),
-    # the open model: timed from when each request was due, so an overloaded stack's queue counts
-    "due p50": Figure("p50 from due", "ms", True, _latency("p50_ms", due=True)),
-    "due p99": Figure("p99 from due", "ms", True, _latency("p99_ms", due=True)),
-}  # fmt: skip
+from bench.summary import LabelSummary, Spread, by_name
 
 
 @dataclass(frozen=True)
@@ -44,7 +22,7 @@ class Verdict:
     """One figure of one label against the baseline's."""
 
     figure: str
-    base: float  # geometric mean of the baseline's repeats (the ratio is of these)
+    base: float  # median of the baseline's repeats compared (the table's cell)
     other: float
     unit: str
     lower_is_better: bool
@@ -78,36 +56,33 @@ class Verdict:
         return f"{n:.2f}x {direction}"
 
     def interval(self) -> str | None:
-        """`1.21-1.66`, turned the way `change` is; None with one repeat."""
+        """`1.21-1.66`, turned the way `change` is; `no spread in 3 repeats`; None with one repeat."""
         _, low, high = self.factor()
-        return None if low is None or high is None else f"{low:.2f}-{high:.2f}"
+        if low is None or high is None:
+            return None
+        return f"no spread in {self.ratio.n} repeats" if self.ratio.no_spread else f"{low:.2f}-{high:.2f}"
 
     def shown(self, value: float) -> str:
         return ("{:.2f}" if self.unit == "ms" else "{:.0f}").format(value)
 
     def text(self) -> str:
-        figures = f"{self.shown(self.other)} vs {self.shown(self.base)} {self.unit}"
+        figures = f"median {self.shown(self.other)} vs {self.shown(self.base)} {self.unit}"
         ci = self.interval()
-        interval = "no interval: one repeat" if ci is None else f"95 % CI {ci}"
+        interval = self.ratio.interval() if ci is None or self.ratio.no_spread else f"95 % CI {ci}"
         if not self.ratio.significant:
             return f"{self.figure} not significant ({self.change()}, {interval}; {figures})"
         return f"{self.figure} {self.change()} ({interval}; {figures})"
 
 
-def value(m: Measurement, figure: str) -> float | None:
-    return FIGURES[figure].read(m.figures) if m.figures is not None else None
-
-
-def verdict(figure: str, base: list[Measurement], other: list[Measurement], interleaved: bool) -> Verdict | None:
-    """`other`'s repeats against `base`'s for one figure; None when either has no value."""
-    # a ratio needs positive values on both sides (an open-model p50 of 0 would have none)
-    a = {m.repeat: v for m in base if m.ok and (v := value(m, figure)) is not None and v > 0}
-    b = {m.repeat: v for m in other if m.ok and (v := value(m, figure)) is not None and v > 0}
-    if not a or not b:
+def verdict(name: str, base: LabelSummary, other: LabelSummary, interleaved: bool) -> Verdict | None:
+    """`other`'s ok repeats against `base`'s for one figure ("avg", "p99", "rps", "due p99", ...); None when
+    either has no value, or a value a ratio cannot take (zero: an open-model p50 of 0)."""
+    f = by_name(name)
+    a, b = base.values(f.key), other.values(f.key)
+    if not a or not b or min(*a.values(), *b.values()) <= 0 or f.lower_is_better is None:
         return None
-    ratio = stats.compare(a, b, interleaved)
-    if ratio is None:
+    ratio = stats.compare(a, b, interleaved and set(a) == set(b))
+    mid_a, mid_b = Spread.of(a.values()), Spread.of(b.values())
+    if ratio is None or mid_a is None or mid_b is None:
         return None
-    f = FIGURES[figure]
-    return Verdict(f.words, statistics.geometric_mean(a.values()), statistics.geometric_mean(b.values()), f.unit,
-                   f.lower_is_better, ratio)  # fmt: skip
+    return Verdict(f.words, mid_a.mid, mid_b.mid, f.unit, f.lower_is_better, ratio)

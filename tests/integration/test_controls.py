@@ -24,9 +24,11 @@ def test_an_identical_pair_is_not_significant_and_the_floor_is(tmp_path: Path) -
     a, b, floor = "flask_gunicorn@a", "flask_gunicorn@b", "floor"
     assert labels == [a, b, floor, floor, b, a, a, b, floor]  # each round in the other direction
     summary = (tmp_path / "summary.md").read_text()
-    head = table_rows(summary, "stack")[0]  # the main table: a figure cell is the median [min-max] of the repeats
+    head = table_rows(summary, "stack")[0]  # the headline table: a figure cell is the median [min-max] of the repeats
     row = dict(zip(head, table_rows(summary, "`flask_gunicorn@a`")[0], strict=True))
-    assert row["avg ms"].endswith("]") and row["requests"] == str(sum(
+    detail = summary.split("## Every other figure")[1]  # counts are in the second table
+    other = dict(zip(table_rows(detail, "stack")[0], table_rows(detail, "`flask_gunicorn@a`")[0], strict=True))
+    assert row["avg (ms)"].endswith("]") and other["requests"] == str(sum(
         m["figures"]["requests"] for m in measurements(run) if m["label"] == "flask_gunicorn@a"))  # fmt: skip
     lines = {line.split("`")[1]: line for line in summary.splitlines() if line.startswith("- `")}
     same = lines["flask_gunicorn@b"]

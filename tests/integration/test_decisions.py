@@ -85,7 +85,7 @@ def test_the_two_runs_compared_give_verdicts_with_intervals(results: Path, misse
     written = results / f"compare-{a}-vs-{b}.md"
     assert written.read_text() == done.stdout and f"comparison: {written}" in done.stderr
     rows = [r for r in table_rows(done.stdout.split("## Each stack in B against A")[1]) if r[0] != "stack"]
-    figures = ["average response time", "p50", "p90", "p95", "p99", "p99.9", "throughput"]
+    figures = ["average response time", "p50", "p90", "p95", "p99", "p99.9", "throughput", "requests per CPU-second"]
     assert [(r[0], r[2]) for r in rows] == [(f"`{s}`", f) for s in STACKS for f in figures]
     for row in rows:
         assert row[1] == "2 / 2"

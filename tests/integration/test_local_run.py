@@ -34,7 +34,8 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Measured:
 
 def test_every_stack_measured_with_real_figures(measured: Measured) -> None:
     run = measured.run
-    assert run["schema_version"] == 3 and run["scenario"] == "measure"
+    assert run["schema_version"] == 4 and run["scenario"] == "measure"
+    assert [s["label"] for s in run["summary"] if s["role"] == "stack"] == list(discover())  # one per label
     assert run["status"] == "complete"
     stacks = measurements(run)
     assert [m["label"] for m in stacks] == list(discover())  # repeats, in order: test_controls.py
@@ -83,11 +84,15 @@ def test_summary_shows_every_stack_and_the_seed_reference(measured: Measured) ->
     for name in discover():
         repeats = [m for m in measurements(measured.run) if m["label"] == name]
         flag = " **generator-bound**" if any(m["figures"]["generator_bound"] for m in repeats) else ""
-        head = table_rows(summary, "stack")[0]  # the main table comes first: cells by their heading
+        head = table_rows(summary, "stack")[0]  # the headline table comes first: cells by their heading
+        assert head == ["stack", "limited by", "avg (ms)", "p99 (ms)", "req/s", "errors", "req per CPU-s"]
         row = dict(zip(head, table_rows(summary, f"`{name}`")[0], strict=True))
-        assert (row["status"], row["requests"]) == (f"ok{flag}", str(sum(m["figures"]["requests"] for m in repeats)))
+        detail = summary.split("## Every other figure")[1]  # the second table: status and counts
+        other = dict(zip(table_rows(detail, "stack")[0], table_rows(detail, f"`{name}`")[0], strict=True))
+        assert (other["status"], other["requests"]) == (f"ok{flag}", str(sum(m["figures"]["requests"]
+                                                                             for m in repeats)))  # fmt: skip
         verdicts = [v["rule"] for m in repeats for v in m["limited_by"]]
-        assert row["limited by"] in {*verdicts, "none", "-"}
+        assert row["limited by"].removesuffix(f";{flag}") in {*verdicts, "none", "-"}
     assert "## Compared with `flask`" in summary
     assert table_rows(summary.split("published figures")[1], "`flask_gunicorn`")[0][:1] == ["`flask_gunicorn`"]
     assert "47.30" in summary  # seed 002's published average

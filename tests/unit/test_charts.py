@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from bench.report.charts import spread, whole_seconds, write_charts
+from bench.report.charts import whole_seconds, write_charts
 from bench.report.common import chart_links
-from bench.report.measure import groups
 from bench.results import Measurement, RunResult
+from bench.summary import Spread, summarize
 from tests.factories import failed, measured, run_of
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -40,7 +40,7 @@ def run() -> RunResult:
 
 
 def write(run: RunResult, folder: Path) -> list[Path]:
-    return write_charts(run, folder, groups(run, "stack"))
+    return write_charts(run, folder, summarize(run).of("stack"))
 
 
 def test_the_three_charts_are_real_pngs(run: RunResult, tmp_path: Path) -> None:
@@ -56,10 +56,13 @@ def test_the_three_charts_are_real_pngs(run: RunResult, tmp_path: Path) -> None:
 
 
 def test_writing_again_replaces_the_charts(run: RunResult, tmp_path: Path) -> None:
-    first = [p.read_bytes() for p in write(run, tmp_path)]
-    second = [p.read_bytes() for p in write(run, tmp_path)]
-    assert [len(b) for b in first] == [len(b) for b in second]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(NAMES)
+    first = [p.read_bytes() for p in write(run, tmp_path / "charts")]
+    later = replace(run, run_id="20261124-100000")  # another caption, so other pixels
+    second = [p.read_bytes() for p in write(later, tmp_path / "charts")]
+    fresh = [p.read_bytes() for p in write(later, tmp_path / "fresh")]
+    assert second == fresh  # what is there now is the later run's charts, byte for byte
+    assert all(a != b for a, b in zip(first, second, strict=True))  # and each chart did change
+    assert sorted(p.name for p in (tmp_path / "charts").iterdir()) == sorted(NAMES)
 
 
 def test_a_run_where_everything_failed_draws_nothing(tmp_path: Path) -> None:
@@ -75,15 +78,18 @@ def test_ok_stacks_without_figures_draw_nothing(tmp_path: Path) -> None:
 
 
 def test_labels_are_charted_in_run_order(run: RunResult) -> None:
-    found = groups(run, "stack")
+    found = summarize(run).of("stack")
     assert list(found) == ["flask", "flask_gunicorn", "flask_gunicorn_nginx", "fastapi_istio"]
-    assert [m.repeat for m in found["flask_gunicorn_nginx"] if m.ok] == [1, 3]
+    assert [m.repeat for m in found["flask_gunicorn_nginx"].ok] == [1, 3]
 
 
 def test_spread_is_median_and_min_max_of_what_is_there() -> None:
-    cell = spread([3.0, None, 1.0, 2.0])
-    assert cell is not None and (cell.mid, cell.low, cell.high) == (2.0, 1.0, 3.0)
-    assert spread([None, None]) is None
+    cell = Spread.of([3.0, None, 1.0, float("nan"), 2.0])
+    assert cell is not None and (cell.mid, cell.low, cell.high, cell.n) == (2.0, 1.0, 3.0, 3)
+    assert (cell.cell("{:.1f}"), Spread.of([4.0]).cell("{:.1f}")) == ("2.0 [1.0-3.0]", "4.0")  # type: ignore[union-attr]
+    even = Spread.of([1.0, 4.0])  # two repeats: the median is their mean
+    assert even is not None and even.mid == 2.5
+    assert Spread.of([None, None]) is None
 
 
 def test_the_partial_last_second_is_not_drawn() -> None:

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from bench import stats
 from bench.cli import main
 from bench.errors import ConfigError
 from bench.report.compare import compare_runs, markdown
@@ -53,11 +52,18 @@ def test_each_figure_of_each_label_gets_a_welch_verdict_with_its_interval(runs: 
     assert (c.only_base, c.only_other) == (["nginx_only"], ["granian"])
     assert c.not_compared == [("fastapi_istio", "no successful measurement in A")]
     flask = {v.figure: v for v in c.labels[0].verdicts}
-    assert list(flask) == ["average response time", "p50", "p90", "p95", "p99", "p99.9", "throughput"]
-    expected = stats.welch([m.latency.avg_ms or 0 for m in a.measurements[:3]],
-                           [m.latency.avg_ms or 0 for m in b.measurements[:3]])  # fmt: skip
+    assert list(flask) == ["average response time", "p50", "p90", "p95", "p99", "p99.9", "throughput",
+                           "requests per CPU-second"]  # fmt: skip
+    # by hand: the mean of the latency shape (1, 1.5, 2, 3) is 1.875, so A's averages are 5 * 1.875 * (1.02, 1.04,
+    # 1.06) = 9.562, 9.75, 9.938 ms (recorded to 3 decimals) and B's 1.5 times those: 14.344, 14.625, 14.906 ms
+    # (medians 9.75 and 14.625). Ratio of geometric means 14.6232 / 9.7488 = 1.5. Each side's log values vary as
+    # ln(1.02, 1.04, 1.06):
+    # variance 0.000370, so se = sqrt(2 * 0.000370 / 3) = 0.015718 on Welch-Satterthwaite df 4 (3 + 3 repeats,
+    # equal spreads); t(4) = 2.7764 -> half width 0.043640 -> 1.5 * exp(-+0.043640) = 1.4360 to 1.5669.
     avg = flask["average response time"]
-    assert avg.ratio == expected and avg.ratio.method == "welch"
+    assert avg.ratio.method == "welch" and avg.ratio.n == 3
+    assert (avg.ratio.ratio, avg.ratio.low, avg.ratio.high) == pytest.approx((1.5, 1.4360, 1.5669), abs=1e-4)
+    assert (avg.base, avg.other) == (9.75, 14.625)  # the medians beside it, as the summaries' tables show
     assert (avg.change(), avg.word()) == ("1.50x slower", "slower")
     assert flask["throughput"].word() == "not significant"  # same request counts in the same window
     same = {v.figure: v.word() for v in c.labels[1].verdicts}
@@ -69,7 +75,13 @@ def test_the_comparison_prints_as_a_table_with_what_was_left_out(runs: tuple[Run
     text = markdown(compare_runs(a, b))
     assert text.startswith("# Comparison: run 20261126-110000 (B) against 20261126-100000 (A, the baseline)\n")
     avg = compare_runs(a, b).labels[0].verdicts[0]
-    row = table_rows(text, "`flask`")[0]
+    # at a glance first: medians A -> B; p99 is 3 * 5 * 1.04 = 15.60 -> 23.40 ms; 120 requests in 10 s = 12 req/s,
+    # on 90 % of a core for 10 s = 9 CPU-s: 13.3 req per CPU-s on both sides
+    assert table_rows(text, "`flask`")[0] == ["`flask`", "3 / 3", "9.75 -> 14.62 (1.50x slower)",
+                                              "15.60 -> 23.40 (1.50x slower)", "12 -> 12 (not significant)",
+                                              "0.00% -> 0.00%", "13 -> 13 (not significant)"]  # fmt: skip
+    assert text.index("## At a glance") < text.index("## Each stack in B against A")
+    row = table_rows(text, "`flask`")[1]
     assert row == ["`flask`", "3 / 3", "average response time", f"{avg.base:.2f} ms", f"{avg.other:.2f} ms",
                    "1.50x slower", avg.interval(), "slower"]  # fmt: skip
     assert "- Only in A: `nginx_only`.\n- Only in B: `granian`.\n- Not compared: `fastapi_istio`: no successful " \

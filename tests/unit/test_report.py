@@ -13,8 +13,8 @@ import pytest
 from bench import report
 from bench.record import Latency
 from bench.report.common import limited_by
-from bench.report.tables import latency_columns
 from bench.results import RunResult, Verdict, load_run, save_run
+from bench.summary import FIGURES, summarize
 from tests.factories import failed, measured, run_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def test_results_csv_has_one_row_per_measurement_and_every_figure(tmp_path: Path
 
 
 def test_every_percentile_of_the_record_is_a_column() -> None:
-    headings = [c.heading for c in latency_columns()]
+    headings = [f.heading for key, f in FIGURES.items() if key.startswith("latency.")]
     assert headings == ["avg ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms"]
 
 
@@ -104,4 +104,4 @@ def test_what_limited_a_stack_names_what_the_other_repeats_said() -> None:
     ms = [measured("flask", repeat=i) for i in (1, 2, 3)]
     for m, verdicts in zip(ms, ([], [cpu], []), strict=True):
         m.limited_by = verdicts
-    assert "- `flask`: none found (2 of 3 repeats; cpu in 1)" in limited_by(run_of(*ms))
+    assert "- `flask`: none found (2 of 3 repeats; cpu in 1)" in limited_by(summarize(run_of(*ms)))

@@ -124,8 +124,8 @@ def test_the_open_model_is_judged_from_when_requests_were_due() -> None:
     figures = _open_figures([5.0] * 98, [5.0] * 90 + [400.0] * 8, unanswered=2)
     m = replace(measured("flask"), figures=figures)
     p99, errors = slo.parse("p99<100ms,errors<1%").objectives
-    assert figures.latency.p99_ms == 5.0 and p99.value_of(figures) == 5000.0  # the unanswered waited 5 s
-    assert errors.value_of(figures) == 2.0  # 2 of 100 due requests got no answer
+    assert figures.latency.p99_ms == 5.0 and p99.value_of(m) == 5000.0  # the unanswered waited 5 s
+    assert errors.value_of(m) == 2.0  # 2 of 100 due requests got no answer
     assert [o.figure for o in slo.missed(slo.parse("p99<100ms,errors<1%"), m)] == ["p99", "errors"]
 
 
