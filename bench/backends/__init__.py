@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from bench.backends.base import Backend, BringUp, RunningStack
 from bench.errors import ConfigError
+from bench.userapp import Workload
 
 BACKENDS = ("auto", "local", "compose", "swarm")
+# What a backend does not honour yet of a user's workload, and the flags that ask for it: refused before
+# anything starts (swarm used to serve the lab's own users API in place of the user's app, and report it).
+UNHONOURED: Mapping[str, tuple[str, ...]] = {"swarm": ("--app", "--health", "--locustfile", "--requests")}
 
-__all__ = ["BACKENDS", "Backend", "BringUp", "RunningStack", "get_backend", "resolve_backend"]
+__all__ = ["BACKENDS", "Backend", "BringUp", "RunningStack", "get_backend", "refuse_unhonoured", "resolve_backend"]
 
 
 def get_backend(name: str) -> Backend:
@@ -41,3 +45,14 @@ def resolve_backend(name: str, say: Callable[[str], None]) -> str:
         return "compose"
     say(f"backend auto: using local processes ({reason})")
     return "local"
+
+
+def refuse_unhonoured(backend: str, workload: Workload) -> None:
+    """ConfigError when `backend` would not serve or send what `workload` asks for (its flags named)."""
+    given = {"--app": workload.app is not None, "--health": workload.health is not None,
+             "--locustfile": workload.locustfile is not None, "--requests": bool(workload.mix)}  # fmt: skip
+    refused = [flag for flag in UNHONOURED.get(backend, ()) if given[flag]]
+    if refused:
+        raise ConfigError(f"--backend {backend} does not honour {', '.join(refused)} yet (it would measure the "
+                          "lab's own users API instead)", tip="use --backend compose or --backend local for your "
+                          "own app")  # fmt: skip

@@ -241,3 +241,40 @@ def test_a_task_the_engine_failed_to_start_is_started_again_and_other_failures_a
     with pytest.raises(StackFailed, match="remount dir as readonly"):  # retried START_RETRIES times, then said
         _Engine(always).wait_running(["app"], {"app": 1}, timeout=5)
     assert len(calls) == 1 + tasks.START_RETRIES
+
+
+@pytest.fixture
+def your_app(tmp_path: Path) -> Path:
+    """A Flask app a new user would bring (`/work` and `/health`), its mix and a locustfile, in tmp_path."""
+    (tmp_path / "cal.py").write_text("from flask import Flask\napp = Flask(__name__)\n\n"
+                                     "@app.get('/work')\ndef work():\n    return 'done'\n")  # fmt: skip
+    (tmp_path / "mix.toml").write_text('[[request]]\npath = "/work"\n')
+    (tmp_path / "mine.py").write_text("from locust import HttpUser\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("flags", "refused"),
+    [
+        (["--app", "cal:app", "--requests", "{d}/mix.toml"], "--app, --health, --requests"),  # /health: --app's default
+        (["--app", "cal:app", "--requests", "{d}/mix.toml", "--health", "/h"], "--app, --health, --requests"),
+        (["--locustfile", "{d}/mine.py"], "--locustfile"),
+        (["--requests", "{d}/mix.toml"], "--requests"),
+    ],
+    ids=["app", "health", "locustfile", "requests"],
+)
+def test_swarm_refuses_your_app_and_its_flags_up_front(
+    flags: list[str], refused: str, your_app: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Swarm served the lab's users API in place of a user's app and reported 404s as a measurement (issue 20):
+    until it honours them, these flags are refused before anything starts (no run folder, no engine asked)."""
+    from bench.cli import main
+
+    results = your_app / "results"
+    argv = ["stack", "flask_gunicorn", "--backend", "swarm", "--app-dir", str(your_app), "--results", str(results)]
+    code = main([*argv, *(f.format(d=your_app) for f in flags)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"ERROR: --backend swarm does not honour {refused} yet" in err
+    assert "TIP: use --backend compose or --backend local for your own app" in err
+    assert not results.exists()
