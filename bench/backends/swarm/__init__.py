@@ -28,8 +28,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import images
-from bench.backends.base import BringUp, RunningStack, Teardowns, wait_until_ok
-from bench.backends.compose import compose_context, cpuset
+from bench.backends import pipeline
+from bench.backends.base import BringUp, RunningStack, wait_until_ok
+from bench.backends.docker.cli import hand_over
+from bench.backends.docker.teardowns import Teardowns
+from bench.backends.docker.variables import container_layout, variables
 from bench.backends.swarm import engine, render
 from bench.backends.swarm.engine import OWNER_LABEL, docker
 from bench.backends.swarm.tasks import Deployed, cpu_budget, facts
@@ -39,9 +42,8 @@ from bench.load import locust_args, locust_env
 from bench.options import Placement
 from bench.procs import Child
 from bench.results import LoadShape
-from bench.stacks import Stack, discovery
-from bench.stacks import render as fill
-from bench.variants import environment as params_environment
+from bench.stacks import Stack
+from bench.userapp import App, own_app
 
 LOAD_SERVICES = (render.USER, render.WORKER)
 RELAY = Path(__file__).with_name("relay.py")
@@ -176,14 +178,14 @@ class SwarmBackend:
         name = _unused_name(run.stack_dir)
         data = render.swarm_data(stack)
         work = run.stack_dir / "work"
-        render_configs(stack, swarm_context(stack, data, run.params), work)
+        pipeline.render_templates(stack, work, swarm_context(stack, data, run.params, run.serves(stack)))
         plan = render.plan(stack, self._env(stack, run, name), data, render.Choices(
             run.replicas, self._constraints["stack"], self._constraints["load"]))  # fmt: skip
         (work / "swarm-stack.yml").write_text(plan.text(), encoding="utf-8")
         logs = run.stack_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         deployed: Deployed | None = None
-        relayed = [stack.target, *(["admin"] if "admin" in stack.ports and stack.target != "admin" else [])]
+        relayed = pipeline.published(stack)
         ports: dict[str, int] = {}
         image = self._images.python
         try:  # the name is fixed before anything is created, so `finally` can always remove it
@@ -191,39 +193,29 @@ class SwarmBackend:
             _deploy(name, plan, work, deployed, run.ready_timeout, lambda: ports.update(
                 start_relay(name, {p: (data.target_service, stack.ports[p]) for p in relayed}, image)))  # fmt: skip
             target = self._target(stack, data, name, plan, deployed, run, ports)
-            wait_until_ok(target.base_url + stack.health_path, run.ready_timeout, _died(deployed), deployed.log_tail)
+            wait_until_ok(target.base_url + run.health(stack), run.ready_timeout, _died(deployed), deployed.log_tail)
             yield target
         finally:
             self._tear_down(name, deployed, logs)
 
     def _env(self, stack: Stack, run: BringUp, name: str) -> dict[str, str]:
-        """The BENCH_* variables the compose file reads, as under compose, and the master's name."""
+        """The pipeline's variables for the compose file, as under compose (the load's folder: the master's
+        /out), and the master's name."""
         assert self._images is not None and self._engine is not None
-        env = {
-            "BENCH_UID": str(run.uid if run.uid is not None else os.getuid()),
-            "BENCH_GID": str(run.gid if run.gid is not None else os.getgid()),
-            "BENCH_OUT": str((run.stack_dir / "load").resolve()),
-            "BENCH_CONFIG_DIR": str((run.stack_dir / "work").resolve()),
-            "BENCH_STACK_CPUSET": cpuset(run.stack_cpus, self._engine.ncpu),  # -> limits: as many CPUs
-            "BENCH_USER_CPUSET": cpuset(run.load_cpus, self._engine.ncpu),
-            "BENCH_PYTHON_IMAGE": self._images.python,
-            "BENCH_NGINX_IMAGE": self._images.nginx,
-            "BENCH_MASTER_HOST": master_name(name),
-        }
-        return env | params_environment(stack, run.params)
+        env = variables(stack, run, run.stack_dir / "load", self._engine.ncpu, self._images.python, self._images.nginx)
+        return env | {"BENCH_MASTER_HOST": master_name(name)}
 
     def _target(self, stack: Stack, data: render.SwarmData, name: str, plan: render.Plan, deployed: Deployed,
                 run: BringUp, ports: Mapping[str, int]) -> RunningStack:  # fmt: skip
         assert self._images is not None
         tasks = deployed.tasks()
         ncpu = {n.name: n.ncpu for n in self._nodes}
-        uid = run.uid if run.uid is not None else os.getuid()
-        gid = run.gid if run.gid is not None else os.getgid()
+        uid, gid = run.owner()
         launcher = SwarmLauncher(name, plan.master, f"{name}_{render.WORKER}", uid, gid)
         remote = [t.name for t in tasks if t.node != self._engine_name()]
-        return RunningStack(
-            base_url=f"http://127.0.0.1:{ports[stack.target]}",
-            admin_url=f"http://127.0.0.1:{ports['admin']}" if "admin" in ports else None,
+        return RunningStack.on_loopback(
+            stack,
+            ports,
             usage=deployed.usage,
             problem=deployed.problem,
             log_tail=deployed.log_tail,
@@ -279,14 +271,6 @@ def _remove(name: str, deployed: Deployed | None, logs: Path) -> str | None:
     return None
 
 
-def render_configs(stack: Stack, context: Mapping[str, str], dest: Path) -> None:
-    """The stack's templates rendered for swarm into `dest` (each becomes a swarm config)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in stack.templates:
-        text = fill((stack.path / name).read_text(encoding="utf-8"), context)
-        (dest / Path(name).name).write_text(text, encoding="utf-8")
-
-
 def _refuse_if_compose_runs() -> None:
     busy = engine.compose_containers()
     if busy:
@@ -298,13 +282,12 @@ def _refuse_if_compose_runs() -> None:
             "pass --existing-swarm")  # fmt: skip
 
 
-def swarm_context(stack: Stack, data: render.SwarmData, params: Mapping[str, str]) -> dict[str, str]:
-    """The compose context with the override's hosts (fastapi_istio: the app service's name, not loopback)."""
-    context = compose_context(stack, params)
-    for port, host in data.hosts.items():
-        context[f"host.{port}"] = host
-        context[f"discovery.{port}"] = discovery(host)
-    return context
+def swarm_context(stack: Stack, data: render.SwarmData, params: Mapping[str, str], app: App | None = None
+                  ) -> dict[str, str]:  # fmt: skip
+    """The pipeline's context in containers, with the override's hosts (fastapi_istio: the app service's name,
+    not loopback); `app`: the stack's own when None."""
+    layout = container_layout(stack, data.hosts)
+    return pipeline.context(stack, layout, params, app or own_app(stack.app, stack.interface))
 
 
 def _deploy(name: str, plan: render.Plan, work: Path, deployed: Deployed, timeout: float,
@@ -391,7 +374,7 @@ class SwarmLauncher:
     def command(self, settings: LoadShape, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]:
         """`docker run ... python -m locust --master ...`; the CLI forwards the runner's SIGTERM to it."""
         out.mkdir(parents=True, exist_ok=True)
-        _hand_over(out, self.uid, self.gid)
+        hand_over(out, self.uid, self.gid)
         env = dict(self.master.environment) | locust_env(settings, render.OUT) | render.SHIP
         args = locust_args(base_url, replace(settings, processes=1), render.OUT, "/bench/locustfile.py", master=True)
         args += ["--master", "--expect-workers", str(settings.processes),
@@ -439,12 +422,6 @@ def _append(log: Path, title: str, done: object) -> None:
     stdout, stderr = getattr(done, "stdout", ""), getattr(done, "stderr", "")
     with open(log, "a", encoding="utf-8") as f:
         f.write(f"{title} -> {getattr(done, 'returncode', '?')}\n{stdout}{stderr}\n")
-
-
-def _hand_over(path: Path, uid: int, gid: int) -> None:
-    with contextlib.suppress(PermissionError):
-        if (path.stat().st_uid, path.stat().st_gid) != (uid, gid):
-            os.chown(path, uid, gid)
 
 
 __all__ = ["SwarmBackend", "SwarmLauncher", "swarm_context"]

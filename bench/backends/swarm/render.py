@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from bench.backends.compose import interpolate
+from bench.backends.docker.variables import interpolate
 from bench.errors import ConfigError
 from bench.stacks import ROOT, Stack
 
