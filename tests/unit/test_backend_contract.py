@@ -134,8 +134,6 @@ def _swarm_plan(stack: Stack, run: BringUp) -> render.Plan:
     return render.plan(stack, env, data, render.Choices())
 
 
-@pytest.mark.xfail(strict=True, reason="swarm serves the lab's image and locustfile: --app and --locustfile are "
-                   "refused under swarm (bench/backends/__init__.py UNHONOURED)")
 def test_swarm_serves_your_app_from_its_image_and_loads_it_with_your_mix_and_locustfile(
     workload: tuple[Stack, BringUp, LoadShape, list[Any]],
 ) -> None:

@@ -263,12 +263,17 @@ def your_app(tmp_path: Path) -> Path:
     ],
     ids=["app", "health", "locustfile", "requests"],
 )
-def test_swarm_refuses_your_app_and_its_flags_up_front(
-    flags: list[str], refused: str, your_app: Path, capsys: pytest.CaptureFixture[str]
+def test_a_backend_that_does_not_honour_your_app_refuses_it_up_front(
+    flags: list[str], refused: str, your_app: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Swarm served the lab's users API in place of a user's app and reported 404s as a measurement (issue 20):
-    until it honours them, these flags are refused before anything starts (no run folder, no engine asked)."""
+    """Swarm served the lab's users API in place of a user's app and reported 404s as a measurement (issue 20), and
+    refused these flags until its bring-up honoured them: a backend that does not is refused before anything starts
+    (no run folder, no engine asked). Swarm honours them all now (tests/integration/test_swarm.py runs your app)."""
+    import bench.backends
     from bench.cli import main
+
+    assert bench.backends.UNHONOURED == {}
+    monkeypatch.setattr(bench.backends, "UNHONOURED", {"swarm": ("--app", "--health", "--locustfile", "--requests")})
 
     results = your_app / "results"
     argv = ["stack", "flask_gunicorn", "--backend", "swarm", "--app-dir", str(your_app), "--results", str(results)]

@@ -32,7 +32,7 @@ from bench.backends import pipeline
 from bench.backends.base import BringUp, RunningStack, wait_until_ok
 from bench.backends.docker.cli import hand_over
 from bench.backends.docker.teardowns import Teardowns
-from bench.backends.docker.variables import container_layout, variables
+from bench.backends.docker.variables import USERLOAD, AppImages, container_layout, variables
 from bench.backends.swarm import engine, render
 from bench.backends.swarm.engine import OWNER_LABEL, docker
 from bench.backends.swarm.tasks import Deployed, cpu_budget, facts
@@ -49,6 +49,7 @@ LOAD_SERVICES = (render.USER, render.WORKER)
 RELAY = Path(__file__).with_name("relay.py")
 RELAY_PORT = 8000  # the relay's first listening port in its container (one per relayed port)
 MASTER_WAIT_S = 60  # how long the master waits for its workers to connect
+LOCUSTFILE = "/bench/locustfile.py"  # the lab's, in every python image; a user's beside it in their app's image
 LEAVE_WAIT_S = 120.0  # how long to wait for compose containers to end before leaving the swarm
 TIP = "start the engine: dockerd & (or install docker.io)"
 
@@ -66,6 +67,7 @@ class SwarmBackend:
         self._scope: str | None = None  # what the run did to the engine's swarm (None: no scope yet)
         self._removing: list[str] = []  # stacks torn down whose removal the run's end waits for
         self._teardowns = Teardowns("swarm")
+        self._app_images = AppImages()  # the lab's python image, or one with the user's app (as compose builds it)
 
     def check(self, stacks: list[Stack]) -> None:
         if shutil.which("docker") is None:
@@ -200,10 +202,24 @@ class SwarmBackend:
 
     def _env(self, stack: Stack, run: BringUp, name: str) -> dict[str, str]:
         """The pipeline's variables for the compose file, as under compose (the load's folder: the master's
-        /out), and the master's name."""
+        /out; the python image: the user's app built on the lab's, as compose builds it), and the master's name."""
         assert self._images is not None and self._engine is not None
-        env = variables(stack, run, run.stack_dir / "load", self._engine.ncpu, self._images.python, self._images.nginx)
+        image = self._app_image(run)
+        env = variables(stack, run, run.stack_dir / "load", self._engine.ncpu, image, self._images.nginx)
         return env | {"BENCH_MASTER_HOST": master_name(name)}
+
+    def _app_image(self, run: BringUp) -> str:
+        """The image serving the app; one with the user's app is built on this node, so every other node must
+        have been handed it (refused before deploying if one lacks it)."""
+        assert self._images is not None
+        image = self._app_images.image(self._images, run, progress)
+        if image != self._images.python and len(self._nodes) > 1:
+            missing = engine.missing_images([image], os.environ.get("BENCH_RUN_ID") or str(os.getpid()))
+            if missing:
+                raise ConfigError(f"swarm nodes without your app's image {image}: {', '.join(sorted(missing))}",
+                                  tip=f"on this node: docker save {image} | ssh NODE docker load; or run on a "
+                                  "single-node swarm")  # fmt: skip
+        return image
 
     def _target(self, stack: Stack, data: render.SwarmData, name: str, plan: render.Plan, deployed: Deployed,
                 run: BringUp, ports: Mapping[str, int]) -> RunningStack:  # fmt: skip
@@ -376,7 +392,8 @@ class SwarmLauncher:
         out.mkdir(parents=True, exist_ok=True)
         hand_over(out, self.uid, self.gid)
         env = dict(self.master.environment) | locust_env(settings, render.OUT) | render.SHIP
-        args = locust_args(base_url, replace(settings, processes=1), render.OUT, "/bench/locustfile.py", master=True)
+        files = LOCUSTFILE + (f",{USERLOAD}/{Path(settings.locustfile).name}" if settings.locustfile else "")
+        args = locust_args(base_url, replace(settings, processes=1), render.OUT, files, master=True)
         args += ["--master", "--expect-workers", str(settings.processes),
                  "--expect-workers-max-wait", str(MASTER_WAIT_S)]  # fmt: skip
         argv = ["docker", "run", "--rm", "--name", master_name(self.stack), "--network",
