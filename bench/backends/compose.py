@@ -38,7 +38,7 @@ from bench.backends.base import LOOPBACK, BringUp, RunningStack, wait_until_ok
 from bench.backends.docker.cli import answers, hand_over, last_line, output, quiet, text
 from bench.backends.docker.stats import EngineStats, labelled
 from bench.backends.docker.teardowns import Teardowns
-from bench.backends.docker.variables import USERLOAD, AppImages, container_layout, interpolate, variables
+from bench.backends.docker.variables import AppImages, container_layout, interpolate, locustfiles, variables
 from bench.backends.pipeline import free_port
 from bench.console import progress
 from bench.errors import MissingToolError, StackFailed
@@ -55,7 +55,6 @@ WORKER_SERVICE = "worker"  # locust workers (--processes N under compose: `up --
 LOAD_SERVICES = (USER_SERVICE, WORKER_SERVICE)
 MASTER_WAIT_S = 60  # how long the master waits for its workers to connect
 OUT = "/out"  # the generator containers' mount of the bring-up's folder
-LOCUSTFILE = "/bench/locustfile.py"
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 TIP = "start the engine: dockerd & (or install docker.io docker-compose)"
@@ -208,7 +207,7 @@ class ComposeLauncher:
         hand_over(out, self.uid, self.gid)  # the container user writes here, nobody else
         inner = f"{OUT}/{out.resolve().relative_to(self.folder.resolve())}"
         env = locust_env(settings, inner)
-        files = LOCUSTFILE + (f",{USERLOAD}/{Path(settings.locustfile).name}" if settings.locustfile else "")
+        files = locustfiles(settings.locustfile)
         args = locust_args(base_url, replace(settings, processes=1), inner, files, master=settings.processes > 1)
         if settings.processes > 1:
             args += ["--master", "--expect-workers", str(settings.processes),

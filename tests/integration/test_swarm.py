@@ -206,21 +206,35 @@ def _lab_when_engine_free(argv: list[str], cwd: Path) -> subprocess.CompletedPro
         return done
 
 
-def test_your_app_runs_on_the_swarm_with_its_requests_and_health_path(tmp_path: Path) -> None:
+YOUR_APP = ("from flask import Flask\napp = Flask(__name__)\n\n@app.get('/h')\ndef h():\n    return 'ok'\n\n"
+            "@app.get('/work/<int:n>')\ndef work(n):\n    return str(n * n)\n")  # fmt: skip
+YOUR_MIX = '[[request]]\npath = "/work/3"\nname = "square"\nweight = 2\n\n[[request]]\npath = "/h"\nname = "health"\n'
+YOUR_LOCUSTFILE = ("from locust import HttpUser, constant, task\n\n\nclass Squares(HttpUser):\n"
+                   "    wait_time = constant(0)\n\n    @task\n    def square(self) -> None:\n"
+                   "        self.client.get('/work/4', name='square4')\n")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sends", "names"),
+    [(["--requests", "mix.toml"], {"square", "health"}), (["--locustfile", "myload.py"], {"square4"})],
+    ids=["requests", "locustfile"],
+)
+def test_your_app_runs_on_the_swarm_with_its_requests_and_health_path(
+    sends: list[str], names: set[str], tmp_path: Path
+) -> None:
     """Swarm once served the lab's users API in place of a user's app: 5036 failures of 5036 (404), exit 0 (issue
-    20). Here the user's Flask app has no /health (only /h) and no users API: only it can answer the mix."""
+    20). Here the user's Flask app has no /health (only /h) and no users API: only it can answer their requests,
+    sent from their mix or their own locustfile (which the locust workers need too: every user class the master
+    spawns)."""
     mine = tmp_path / "mine"
     mine.mkdir()
-    (mine / "mymod.py").write_text("from flask import Flask\napp = Flask(__name__)\n\n"
-                                   "@app.get('/h')\ndef h():\n    return 'ok'\n\n"
-                                   "@app.get('/work/<int:n>')\ndef work(n):\n    return str(n * n)\n")  # fmt: skip
-    (mine / "mix.toml").write_text('[[request]]\npath = "/work/3"\nname = "square"\nweight = 2\n\n'
-                                   '[[request]]\npath = "/h"\nname = "health"\n')  # fmt: skip
+    (mine / "mymod.py").write_text(YOUR_APP)
+    (mine / "mix.toml").write_text(YOUR_MIX)
+    (mine / "myload.py").write_text(YOUR_LOCUSTFILE)
     results = tmp_path / "results"
     existing = ["--existing-swarm"] if _swarm_state()[0] == "active" else []
-    done = _lab_when_engine_free(["stack", "flask_gunicorn", "--app", "mymod:app", "--requests", "mix.toml",
-                                  "--health", "/h", *LOAD, "--no-floor", *existing, "--results", str(results)],
-                                 mine)  # fmt: skip
+    done = _lab_when_engine_free(["stack", "flask_gunicorn", "--app", "mymod:app", *sends, "--health", "/h", *LOAD,
+                                  "--no-floor", *existing, "--results", str(results)], mine)  # fmt: skip
     assert done.returncode == 0, done.stderr
     run_dir, run = only_run(results)
     (m,) = measurements(run)
@@ -228,11 +242,12 @@ def test_your_app_runs_on_the_swarm_with_its_requests_and_health_path(tmp_path: 
     assert m["status"] == "ok" and m["backend"] == "swarm", (m["error"], m["log_tail"])
     assert f["failures"] == 0 and f["requests"] > 0 and f["status_codes"] == {"200": f["requests"]}
     assert run["settings"]["app"]["target"] == "mymod:app" and run["settings"]["health_path"] == "/h"
-    with open(run_dir / "results.csv", newline="") as csv_file:
-        (row,) = list(csv.DictReader(csv_file))
-    assert {r["name"] for r in json.loads(row["load.mix"])} == {"square", "health"}
     sent = json.loads((run_dir / m["folder"] / "load" / "locust.json").read_text())
-    assert {r["name"] for r in sent} == {"square", "health"}  # your requests were sent and answered, not the lab's
+    assert {r["name"] for r in sent} == names  # your requests were sent and answered, not the lab's
+    if "--requests" in sends:
+        with open(run_dir / "results.csv", newline="") as csv_file:
+            (row,) = list(csv.DictReader(csv_file))
+        assert {r["name"] for r in json.loads(row["load.mix"])} == names
     stack_file = yaml.safe_load((run_dir / m["folder"] / "work" / "swarm-stack.yml").read_text())
     app = stack_file["services"]["app"]
     assert app["image"].startswith("bench/userapp:") and app["command"][-1] == "mymod:app"

@@ -25,7 +25,7 @@ from bench.backends.base import BringUp
 from bench.backends.compose import ComposeBackend, ComposeLauncher, Generators, compose_command, run_file
 from bench.backends.docker.variables import USERLOAD, interpolate
 from bench.backends.local import _env, local_context
-from bench.backends.swarm import SwarmBackend, SwarmLauncher, render, swarm_context
+from bench.backends.swarm import SwarmBackend, SwarmLauncher, render
 from bench.backends.swarm.engine import Engine
 from bench.load import LOCUSTFILE, LocalLauncher
 from bench.results import LoadShape
@@ -127,11 +127,7 @@ def test_compose_serves_your_app_from_its_image_and_loads_it_with_your_mix_and_l
 def _swarm_plan(stack: Stack, run: BringUp) -> render.Plan:
     backend = SwarmBackend()
     backend._images, backend._engine = _lab_images(), Engine("active", True, "node-id", "node", 2)
-    env = backend._env(stack, run, "bench-contract-1")
-    work = run.stack_dir / "work"
-    data = render.swarm_data(stack)
-    pipeline.render_templates(stack, work, swarm_context(stack, data, run.params, run.serves(stack)))  # as `up` does
-    return render.plan(stack, env, data, render.Choices())
+    return backend._plan(stack, render.swarm_data(stack), run, "bench-contract-1")
 
 
 def test_swarm_serves_your_app_from_its_image_and_loads_it_with_your_mix_and_locustfile(
@@ -146,6 +142,9 @@ def test_swarm_serves_your_app_from_its_image_and_loads_it_with_your_mix_and_loc
     assert "http://127.0.0.1:5901/h'" in app["healthcheck"]["test"][-1]  # swarm runs it: a task runs once healthy
     assert run.health(stack) == "/h"  # then readiness through the relay: base_url + this
     assert plan.master.image == APP_IMAGE and plan.master.user == f"{UID}:{GID}"
+    worker = plan.document["services"]["worker"]  # every user class the master spawns must exist in its workers
+    assert worker["image"] == APP_IMAGE and f"-f /bench/locustfile.py,{USERLOAD}/mine.py --worker" in worker[
+        "command"][2]  # fmt: skip
     launcher = SwarmLauncher("bench-contract-1", plan.master, "bench-contract-1_worker", *run.owner())
     locust, _ = launcher.command(load, "http://app:5901", run.stack_dir / "load")
     assert _after("--user", locust) == f"{UID}:{GID}" and _after("-f", locust) == (

@@ -16,6 +16,7 @@ from bench.stacks import Stack
 from bench.userapp import App
 
 USERAPP, USERLOAD = "/userapp", "/userload"  # where --app's folder and --locustfile go in its image
+LOCUSTFILE = "/bench/locustfile.py"  # the lab's, in every python image (the recorder)
 WORKDIR = "/tmp/work"  # where nginx keeps its pid and temp files inside its container
 
 
@@ -66,6 +67,11 @@ def variables(stack: Stack, run: BringUp, out: Path, ncpu: int, image: str, ngin
         "BENCH_PYTHON_IMAGE": image,
         "BENCH_NGINX_IMAGE": nginx,
     }
+
+
+def locustfiles(user: str | Path | None) -> str:
+    """Locust's -f in a container: the lab's locustfile, and beside it the user's (--locustfile) in its image."""
+    return LOCUSTFILE + (f",{USERLOAD}/{Path(user).name}" if user else "")
 
 
 def cpuset(cpus: tuple[int, ...] | None, ncpu: int) -> str:

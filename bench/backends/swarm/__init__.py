@@ -32,7 +32,7 @@ from bench.backends import pipeline
 from bench.backends.base import BringUp, RunningStack, wait_until_ok
 from bench.backends.docker.cli import hand_over
 from bench.backends.docker.teardowns import Teardowns
-from bench.backends.docker.variables import USERLOAD, AppImages, container_layout, variables
+from bench.backends.docker.variables import AppImages, container_layout, locustfiles, variables
 from bench.backends.swarm import engine, render
 from bench.backends.swarm.engine import OWNER_LABEL, docker
 from bench.backends.swarm.tasks import Deployed, cpu_budget, facts
@@ -49,7 +49,6 @@ LOAD_SERVICES = (render.USER, render.WORKER)
 RELAY = Path(__file__).with_name("relay.py")
 RELAY_PORT = 8000  # the relay's first listening port in its container (one per relayed port)
 MASTER_WAIT_S = 60  # how long the master waits for its workers to connect
-LOCUSTFILE = "/bench/locustfile.py"  # the lab's, in every python image; a user's beside it in their app's image
 LEAVE_WAIT_S = 120.0  # how long to wait for compose containers to end before leaving the swarm
 TIP = "start the engine: dockerd & (or install docker.io)"
 
@@ -180,10 +179,7 @@ class SwarmBackend:
         name = _unused_name(run.stack_dir)
         data = render.swarm_data(stack)
         work = run.stack_dir / "work"
-        pipeline.render_templates(stack, work, swarm_context(stack, data, run.params, run.serves(stack)))
-        plan = render.plan(stack, self._env(stack, run, name), data, render.Choices(
-            run.replicas, self._constraints["stack"], self._constraints["load"]))  # fmt: skip
-        (work / "swarm-stack.yml").write_text(plan.text(), encoding="utf-8")
+        plan = self._plan(stack, data, run, name)
         logs = run.stack_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         deployed: Deployed | None = None
@@ -199,6 +195,16 @@ class SwarmBackend:
             yield target
         finally:
             self._tear_down(name, deployed, logs)
+
+    def _plan(self, stack: Stack, data: render.SwarmData, run: BringUp, name: str) -> render.Plan:
+        """The pipeline's configs rendered into work/ and the stack file (work/swarm-stack.yml) deployed from them."""
+        work = run.stack_dir / "work"
+        pipeline.render_templates(stack, work, swarm_context(stack, data, run.params, run.serves(stack)))
+        choices = render.Choices(run.replicas, self._constraints["stack"], self._constraints["load"],
+                                 locustfiles(run.locustfile))  # fmt: skip
+        plan = render.plan(stack, self._env(stack, run, name), data, choices)
+        (work / "swarm-stack.yml").write_text(plan.text(), encoding="utf-8")
+        return plan
 
     def _env(self, stack: Stack, run: BringUp, name: str) -> dict[str, str]:
         """The pipeline's variables for the compose file, as under compose (the load's folder: the master's
@@ -392,8 +398,8 @@ class SwarmLauncher:
         out.mkdir(parents=True, exist_ok=True)
         hand_over(out, self.uid, self.gid)
         env = dict(self.master.environment) | locust_env(settings, render.OUT) | render.SHIP
-        files = LOCUSTFILE + (f",{USERLOAD}/{Path(settings.locustfile).name}" if settings.locustfile else "")
-        args = locust_args(base_url, replace(settings, processes=1), render.OUT, files, master=True)
+        args = locust_args(base_url, replace(settings, processes=1), render.OUT, locustfiles(settings.locustfile),
+                           master=True)  # fmt: skip
         args += ["--master", "--expect-workers", str(settings.processes),
                  "--expect-workers-max-wait", str(MASTER_WAIT_S)]  # fmt: skip
         argv = ["docker", "run", "--rm", "--name", master_name(self.stack), "--network",

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from bench.backends.docker.variables import interpolate
+from bench.backends.docker.variables import LOCUSTFILE, interpolate
 from bench.errors import ConfigError
 from bench.stacks import ROOT, Stack
 
@@ -103,6 +103,7 @@ class Choices:
     replicas: int = 1  # of each `replicated` service
     stack_constraints: tuple[str, ...] = ()  # placement of the stack's services
     load_constraints: tuple[str, ...] = ()  # placement of the locust workers
+    locustfiles: str = LOCUSTFILE  # the workers' -f: the master's (a user's locustfile beside the lab's)
 
 
 @dataclass(frozen=True)
@@ -154,10 +155,21 @@ def plan(stack: Stack, env: Mapping[str, str], data: SwarmData, choices: Choices
         constraints = choices.load_constraints if name == WORKER else choices.stack_constraints
         rendered[name] = _service(name, spec, count, constraints, data, configs, dropped)
         replicas[name] = count
+    rendered[WORKER]["command"] = _worker_files(rendered[WORKER].get("command"), choices.locustfiles, compose_file)
     document = {"version": data.version, "services": rendered,
                 "networks": {NETWORK: {"driver": "overlay", "attachable": True}},
                 "configs": {key: {"file": path} for key, path in configs.items()}}  # fmt: skip
     return Plan(_escaped(document), _levels(services, list(rendered)), replicas, _master(services[USER]), dropped)
+
+
+def _worker_files(command: Any, files: str, where: Path) -> list[str]:
+    """The workers' command running `files` (the master's locustfiles: a worker needs every user class the master
+    spawns); a command that does not name the lab's locustfile is an error, never left as it was."""
+    flag = f"-f {LOCUSTFILE} "
+    if not isinstance(command, list) or sum(flag in str(part) for part in command) != 1:
+        raise ConfigError(f"{where}: the worker service's command must run `locust {flag}...` once (stacks/common/"
+                          "load.yml), so a user's locustfile can be put beside it")  # fmt: skip
+    return [str(part).replace(flag, f"-f {files} ") for part in command]
 
 
 def load_services(compose_file: Path, env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
