@@ -244,48 +244,6 @@ def test_a_task_the_engine_failed_to_start_is_started_again_and_other_failures_a
     assert len(calls) == 1 + tasks.START_RETRIES
 
 
-@pytest.fixture
-def your_app(tmp_path: Path) -> Path:
-    """A Flask app a new user would bring (`/work` and `/health`), its mix and a locustfile, in tmp_path."""
-    (tmp_path / "cal.py").write_text("from flask import Flask\napp = Flask(__name__)\n\n"
-                                     "@app.get('/work')\ndef work():\n    return 'done'\n")  # fmt: skip
-    (tmp_path / "mix.toml").write_text('[[request]]\npath = "/work"\n')
-    (tmp_path / "mine.py").write_text("from locust import HttpUser\n")
-    return tmp_path
-
-
-@pytest.mark.parametrize(
-    ("flags", "refused"),
-    [
-        (["--app", "cal:app", "--requests", "{d}/mix.toml"], "--app, --health, --requests"),  # /health: --app's default
-        (["--app", "cal:app", "--requests", "{d}/mix.toml", "--health", "/h"], "--app, --health, --requests"),
-        (["--locustfile", "{d}/mine.py"], "--locustfile"),
-        (["--requests", "{d}/mix.toml"], "--requests"),
-    ],
-    ids=["app", "health", "locustfile", "requests"],
-)
-def test_a_backend_that_does_not_honour_your_app_refuses_it_up_front(
-    flags: list[str], refused: str, your_app: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Swarm served the lab's users API in place of a user's app and reported 404s as a measurement (issue 20), and
-    refused these flags until its bring-up honoured them: a backend that does not is refused before anything starts
-    (no run folder, no engine asked). Swarm honours them all now (tests/integration/test_swarm.py runs your app)."""
-    import bench.backends
-    from bench.cli import main
-
-    assert bench.backends.UNHONOURED == {}
-    monkeypatch.setattr(bench.backends, "UNHONOURED", {"swarm": ("--app", "--health", "--locustfile", "--requests")})
-
-    results = your_app / "results"
-    argv = ["stack", "flask_gunicorn", "--backend", "swarm", "--app-dir", str(your_app), "--results", str(results)]
-    code = main([*argv, *(f.format(d=your_app) for f in flags)])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert f"ERROR: --backend swarm does not honour {refused} yet" in err
-    assert "TIP: use --backend compose or --backend local for your own app" in err
-    assert not results.exists()
-
-
 def test_the_workers_run_the_masters_locustfiles_or_the_stack_is_refused(tmp_path: Path) -> None:
     """A locust worker without a user class the master spawns never reports: the load hung until the runner
     gave up ("locust did not stop within 60 s"). So the workers' -f is the master's, and a worker command that
