@@ -104,6 +104,10 @@ HEALTH = Option("health", ("--health",), "--app's readiness path (default /healt
 REQUIREMENTS = Option("requirements", ("--requirements",), "--app's dependencies, a requirements file: wheels "
                       "for the containers (compose)", env="BENCH_REQUIREMENTS")  # fmt: skip
 YOUR_APP = (APP, APP_DIR, INTERFACE, REQUESTS, LOCUSTFILE, HEALTH, REQUIREMENTS)
+INJECT = Option("inject", ("--inject",), "make the lab's app misbehave on purpose, in every backend: delay=2ms (each "
+                "request waits), delayed=10%% (only that share waits), errors=1%% (that share answered 500), "
+                "status=503 (that error's status); recorded in run.json settings, not in the label",
+                env="BENCH_INJECT", metavar="FAULTS")  # fmt: skip
 RESULTS = Option("results", ("--results",), "results folder (default: results/ of the lab)", env="BENCH_RESULTS")
 SLO = Option("slo", ("--slo",), "service level objectives every stack must meet, comma-separated FIGURE OP VALUE: "
              "avg, p50, p90, p95, p99, p99.9, max in ms or s; errors in %%; rps; operators < <= > >= (e.g. "
@@ -112,7 +116,8 @@ SLO = Option("slo", ("--slo",), "service level objectives every stack must meet,
 
 LOAD = (PRESET, USERS, SPAWN_RATE, DURATION, WARMUP)
 PLACEMENT = (BACKEND, READY_TIMEOUT, PIN, UID, GID, REPLICAS, EXISTING_SWARM)
-SHARED = (*LOAD, WAIT, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, SET, RESULTS, SLO, *YOUR_APP)
+SHARED = (*LOAD, WAIT, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT, SET, RESULTS, SLO, *YOUR_APP,
+          INJECT)  # fmt: skip
 
 
 def max_in_flight(text: str | None) -> int:

@@ -37,6 +37,7 @@ class BringUp:
     health_path: str | None = None  # readiness path (None: the stack's)
     locustfile: Path | None = None  # a user's own locustfile (compose bakes it into the app's image)
     replicas: int = 1  # swarm: tasks of the stack's app service (--replicas, or a row's @replicas=N)
+    faults: Mapping[str, str] = field(default_factory=dict)  # --inject: the apps' fault switch, BENCH_FAULT_*
 
     def serves(self, stack: Stack) -> App:
         return self.app or own_app(stack.app, stack.interface)

@@ -38,7 +38,14 @@ from bench.backends.base import LOOPBACK, BringUp, RunningStack, wait_until_ok
 from bench.backends.docker.cli import answers, hand_over, last_line, output, quiet, text
 from bench.backends.docker.stats import EngineStats, labelled
 from bench.backends.docker.teardowns import Teardowns
-from bench.backends.docker.variables import AppImages, container_layout, interpolate, locustfiles, variables
+from bench.backends.docker.variables import (
+    AppImages,
+    container_layout,
+    interpolate,
+    locustfiles,
+    variables,
+    with_switches,
+)
 from bench.backends.pipeline import free_port
 from bench.console import progress
 from bench.errors import MissingToolError, StackFailed
@@ -98,8 +105,9 @@ def render_configs(stack: Stack, params: Mapping[str, str], dest: Path) -> None:
     pipeline.render_templates(stack, dest, compose_context(stack, params))
 
 
-def run_file(stack: Stack, dest: Path) -> tuple[Path, dict[str, Any]]:
-    """The stack's compose file as a run uses it, in `dest`, and the healthchecks it left out (service -> test).
+def run_file(stack: Stack, dest: Path, switches: Mapping[str, str] | None = None) -> tuple[Path, dict[str, Any]]:
+    """The stack's compose file as a run uses it, in `dest`, and the healthchecks it left out (service -> test);
+    `switches` (--inject: the app's fault switch) in the environment of each of the stack's services.
 
     Docker runs a healthcheck in the service's container every interval for as long as it runs, loads
     included: about 0.1 s of CPU a second for a python probe (0.02 s for `true`), on the stack's own CPUs.
@@ -117,6 +125,8 @@ def run_file(stack: Stack, dest: Path) -> tuple[Path, dict[str, Any]]:
             checks[name] = test
         if isinstance(service.get("depends_on"), dict):
             service["depends_on"] = list(service["depends_on"])
+        if switches and name not in _load_services(stack):
+            service["environment"] = with_switches(service, switches)
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / "docker-compose.yml"
     header = f"# {os.path.relpath(source, ROOT)} as this run used it, without healthchecks (bench/backends/compose.py)"
@@ -301,7 +311,7 @@ class ComposeBackend:
         env = self._env(stack, run, published)
         if _fixed_addresses(stack):  # its networks cannot exist twice on one engine: the last project goes first
             self._settle()
-        compose_file, checks = run_file(stack, run.stack_dir / "work")
+        compose_file, checks = run_file(stack, run.stack_dir / "work", run.faults)
         argv = [*self._compose, "-p", project, "--project-directory", str(stack.path), "-f", str(compose_file)]
         session = _Project(project, stack, argv, env, logs)
         try:  # the project name is fixed before anything starts, so `finally` can always take it down

@@ -59,7 +59,8 @@ def render_templates(stack: Stack, dest: Path, filled: Mapping[str, str]) -> Non
 def environment(stack: Stack, run: BringUp) -> dict[str, str]:
     """What the stack's processes (local) or its compose file (compose, swarm) read of this bring-up: the app
     to serve and how (BENCH_APP*, the servers' factory switches), the health path, the parameters
-    (BENCH_PARAM_*), and who owns the files the load generator writes (BENCH_UID, BENCH_GID). The requests
+    (BENCH_PARAM_*), who owns the files the load generator writes (BENCH_UID, BENCH_GID), and the app's fault
+    switch (--inject: BENCH_FAULT_*, which the stack's services get unless one sets its own). The requests
     (--requests) and a user's locustfile reach locust through the load's own settings, alike everywhere
     (bench/load.py: locust_env, locust_args)."""
     app = run.serves(stack)
@@ -71,7 +72,7 @@ def environment(stack: Stack, run: BringUp) -> dict[str, str]:
         "BENCH_HEALTH_PATH": run.health(stack),
         "BENCH_UID": str(uid),
         "BENCH_GID": str(gid),
-    } | app.environment() | param_variables(stack, run.params)
+    } | app.environment() | param_variables(stack, run.params) | dict(run.faults)
 
 
 def published(stack: Stack) -> list[str]:

@@ -30,7 +30,7 @@ from bench.scenarios.base import (
     plan_progress,
     stacks_of,
 )
-from bench.userapp import Workload, load_mix, mix_json, resolve_app
+from bench.userapp import Workload, load_mix, mix_json, parse_inject, resolve_app
 from bench.variants import Variant
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class Measure(Scenario[MeasureConfig]):
                                                  "STACK@NAME=VALUE,... with those parameters", nargs="+",
                                                  metavar="NAME")  # fmt: skip
     options = (*opt.LOAD, opt.WAIT, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.SET,
-               opt.RESULTS, opt.SLO, *opt.YOUR_APP)  # fmt: skip
+               opt.RESULTS, opt.SLO, *opt.YOUR_APP, opt.INJECT)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "max_in_flight": "the stack comparison is a closed loop of -u users; an arrival rate (the open model) "
         "is `bench breaker --rate` or `bench sweep --model open`",
@@ -143,8 +143,11 @@ def your_workload(values: Values) -> Workload:
         app = resolve_app(values["app"], values.get("interface"), app_dir, requirements)
         if requests is None and locustfile is None:
             raise ConfigError("--app needs the requests to send", tip="--requests mix.toml or --locustfile FILE")
+    inject = parse_inject(values.get("inject"))
+    if inject and app is not None:
+        raise ConfigError("--inject switches the lab's own app's faults, not your app's", tip="leave out --app")
     return Workload(app, load_mix(requests) if requests else (), locustfile, health or (None if app is None else
-                    "/health"))  # fmt: skip
+                    "/health"), inject)  # fmt: skip
 
 
 def fitting(chosen: list[Variant], workload: Workload) -> tuple[list[Variant], tuple[tuple[str, str], ...]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,12 @@ from bench.backends.docker.variables import USERLOAD, interpolate
 from bench.backends.local import _env, local_context
 from bench.backends.swarm import SwarmBackend, SwarmLauncher, render
 from bench.backends.swarm.engine import Engine
+from bench.errors import ConfigError
 from bench.load import LOCUSTFILE, LocalLauncher
 from bench.results import LoadShape
 from bench.stacks import Stack, discover
 from bench.stacks import render as fill
-from bench.userapp import App, Request, mix_json
+from bench.userapp import App, Request, mix_json, parse_inject
 
 STACK = "flask_gunicorn"
 APP_IMAGE = "bench/userapp:contract"
@@ -95,7 +97,7 @@ def _filled_by_compose(stack: Stack, run: BringUp, env: dict[str, str]) -> dict[
     command = compose_command()
     if command is None:
         pytest.skip("no compose command (docker compose or docker-compose)")
-    path, _ = run_file(stack, run.stack_dir / "work")
+    path, _ = run_file(stack, run.stack_dir / "work", run.faults)  # as the bring-up writes it
     argv = [*command, "-p", "contract", "--project-directory", str(stack.path), "-f", str(path), "config"]
     done = subprocess.run(argv, env=dict(os.environ) | env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -150,3 +152,75 @@ def test_swarm_serves_your_app_from_its_image_and_loads_it_with_your_mix_and_loc
     assert _after("--user", locust) == f"{UID}:{GID}" and _after("-f", locust) == (
         f"/bench/locustfile.py,{USERLOAD}/mine.py")  # fmt: skip
     assert f"BENCH_MIX={load.mix}" in locust
+
+
+FAULTS = {"BENCH_FAULT_DELAY_MS": "2", "BENCH_FAULT_ERROR_RATE": "0.01"}  # --inject delay=2ms,errors=1%
+
+
+@pytest.mark.parametrize(
+    ("text", "switches"),
+    [
+        ("delay=2ms,errors=1%", FAULTS),
+        (" delay = 0.5s , delayed=10%, status=503,errors=0.25", {"BENCH_FAULT_DELAY_MS": "500",
+         "BENCH_FAULT_DELAY_RATE": "0.1", "BENCH_FAULT_STATUS": "503", "BENCH_FAULT_ERROR_RATE": "0.25"}),
+        ("errors=100%", {"BENCH_FAULT_ERROR_RATE": "1"}),
+        ("", {}),
+    ],
+)
+def test_inject_reads_as_the_apps_fault_switch(text: str, switches: dict[str, str]) -> None:
+    assert parse_inject(text) == switches
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("delay=2", "--inject: delay='2' is not a duration up to 600s (2ms, 0.5s)"),
+        ("errors=150%", "--inject: errors='150%' is not a share 0-100% (1%, 0.01)"),
+        ("status=404", "--inject: status='404' is not an HTTP status 500-599"),
+        ("colour=red", "--inject: cannot read 'colour=red'"),
+        ("delay=2ms,delay=3ms", "--inject: delay given twice"),
+    ],
+)
+def test_inject_refuses_what_it_cannot_read(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_inject(text)
+
+
+def test_the_fault_switch_reaches_the_lab_app_in_every_backend(tmp_path: Path) -> None:
+    """--inject's variables in the app's environment wherever it runs: local's process, compose's and swarm's app
+    service (never the load generator's)."""
+    stack = discover()[STACK]
+    run = BringUp(tmp_path / "run" / STACK, faults=FAULTS)
+    assert FAULTS.items() <= _env(run.serves(stack), pipeline.environment(stack, run)).items()  # local
+    compose_env = _compose_env(stack, run)
+    services = _filled_by_compose(stack, run, compose_env)
+    assert FAULTS.items() <= services["app"]["environment"].items()
+    assert not {k for k in services["user"].get("environment", {}) if k.startswith("BENCH_FAULT_")}
+    plan = _swarm_plan(stack, run)
+    assert FAULTS.items() <= plan.document["services"]["app"]["environment"].items()
+    assert not {k for k in plan.document["services"]["worker"]["environment"] if k.startswith("BENCH_FAULT_")}
+
+
+def test_a_service_that_sets_its_own_fault_keeps_it(tmp_path: Path) -> None:
+    """The gateway's instances fail on purpose by their own settings; --inject is under them, never over them."""
+    gateway = discover(hidden=True)["gateway"]
+    own = {name: dict(s.get("environment") or {}) for name, s in yaml.safe_load(
+        (gateway.path / gateway.compose.file).read_text())["services"].items()}  # fmt: skip
+    failing = next(name for name, env in own.items() if env.get("BENCH_FAULT_ERROR_RATE") == "1")
+    path, _ = run_file(gateway, tmp_path, {"BENCH_FAULT_ERROR_RATE": "0.01", "BENCH_FAULT_DELAY_MS": "2"})
+    services = yaml.safe_load(path.read_text())["services"]
+    assert services[failing]["environment"]["BENCH_FAULT_ERROR_RATE"] == "1"
+    assert services[failing]["environment"]["BENCH_FAULT_DELAY_MS"] == "2"
+
+
+def test_inject_with_your_app_is_refused_up_front(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Only the lab's app reads the fault switch: with --app it would change nothing, so it is refused."""
+    from bench.cli import main
+
+    (tmp_path / "cal.py").write_text("from flask import Flask\napp = Flask(__name__)\n")
+    (tmp_path / "mix.toml").write_text('[[request]]\npath = "/"\n')
+    app = ["--app", "cal:app", "--app-dir", str(tmp_path), "--requests", str(tmp_path / "mix.toml")]
+    code = main(["stack", "flask_gunicorn", *app, "--inject", "errors=1%", "--results", str(tmp_path / "results")])
+    assert code == 2
+    assert "ERROR: --inject switches the lab's own app's faults, not your app's" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()

@@ -69,6 +69,20 @@ def variables(stack: Stack, run: BringUp, out: Path, ncpu: int, image: str, ngin
     }
 
 
+def service_environment(spec: Mapping[str, Any]) -> dict[str, str]:
+    """A compose service's `environment`, in either of its forms (a table, or a list of NAME=VALUE), as a dict."""
+    env = spec.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(str(item).partition("=")[::2] for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def with_switches(spec: Mapping[str, Any], switches: Mapping[str, str]) -> dict[str, str]:
+    """A stack service's environment with the app's switches (--inject: BENCH_FAULT_*) under what it sets itself
+    (the gateway's instances set their own faults)."""
+    return dict(switches) | service_environment(spec)
+
+
 def locustfiles(user: str | Path | None) -> str:
     """Locust's -f in a container: the lab's locustfile, and beside it the user's (--locustfile) in its image."""
     return LOCUSTFILE + (f",{USERLOAD}/{Path(user).name}" if user else "")

@@ -201,7 +201,7 @@ class SwarmBackend:
         work = run.stack_dir / "work"
         pipeline.render_templates(stack, work, swarm_context(stack, data, run.params, run.serves(stack)))
         choices = render.Choices(run.replicas, self._constraints["stack"], self._constraints["load"],
-                                 locustfiles(run.locustfile))  # fmt: skip
+                                 locustfiles(run.locustfile), run.faults)  # fmt: skip
         plan = render.plan(stack, self._env(stack, run, name), data, choices)
         (work / "swarm-stack.yml").write_text(plan.text(), encoding="utf-8")
         return plan
