@@ -160,6 +160,13 @@ def preset_name(text: str, flag: str = "--preset") -> str:
     return PRESET_ALIASES.get(text, text)
 
 
+def an_injection(text: str, flag: str = "--inject") -> dict[str, str]:
+    """`delay=2ms,errors=1%` -> the apps' fault switch variables (bench/userapp.py reads the keys)."""
+    from bench.userapp import parse_inject  # the fault switch's keys live with the workload
+
+    return parse_inject(text)
+
+
 def a_slo(text: str, flag: str) -> slo_lib.Slo:
     return slo_lib.parse(text, flag)
 
@@ -237,6 +244,11 @@ REQUIREMENTS: Option[Path | None] = Option("requirements", ("--requirements",), 
                                            "requirements file: wheels for the containers (compose)", a_folder,
                                            env="BENCH_REQUIREMENTS")  # fmt: skip
 YOUR_APP = (APP, APP_DIR, INTERFACE, REQUESTS, LOCUSTFILE, HEALTH, REQUIREMENTS)
+INJECT: Option[dict[str, str] | None] = Option("inject", ("--inject",), "make the lab's app misbehave on purpose, "
+                                               "in every backend: delay=2ms (each request waits), delayed=10%% (only "
+                                               "that share waits), errors=1%% (that share answered 500), status=503 "
+                                               "(that error's status); recorded in run.json settings, not in the "
+                                               "label", an_injection, env="BENCH_INJECT", metavar="FAULTS")  # fmt: skip
 RESULTS = Option("results", ("--results",), "results folder", a_path, env="BENCH_RESULTS",
                  default=str(ROOT / "results"))  # fmt: skip
 SLO: Option[slo_lib.Slo | None] = Option("slo", ("--slo",), "service level objectives every stack must meet, "
@@ -248,7 +260,7 @@ SLO: Option[slo_lib.Slo | None] = Option("slo", ("--slo",), "service level objec
 LOAD = (PRESET, USERS, SPAWN_RATE, DURATION, WARMUP)
 PLACEMENT = (BACKEND, READY_TIMEOUT, PIN, UID, GID, REPLICAS, EXISTING_SWARM)
 SHARED: tuple[Option[Any], ...] = (*LOAD, WAIT, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT,
-                                   SET, RESULTS, SLO, *YOUR_APP)  # fmt: skip
+                                   SET, RESULTS, SLO, *YOUR_APP, INJECT)  # fmt: skip
 
 
 def unset(option: Option[Any]) -> Any:

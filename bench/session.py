@@ -139,7 +139,7 @@ class Session:
         p, w = self.placement, self.workload
         bring_up = BringUp(self.run_dir / folder, params, p.ready_timeout, p.uid, p.gid, p.stack_cpus, p.load_cpus,
                            app=w.app, health_path=w.health, locustfile=w.locustfile,
-                           replicas=replicas or p.replicas)  # fmt: skip
+                           replicas=replicas or p.replicas, faults=w.inject)  # fmt: skip
         with self.backend.up(stack, bring_up) as running:
             progress(f"[{stack.name}] ready in {time.monotonic() - started:.1f} s")
             if stack.verify:

@@ -31,6 +31,7 @@ import sys
 import tomllib
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,51 @@ def _request(table: Any, where: str) -> Request:
                    {str(k): str(v) for k, v in dict(table.get("headers", {})).items()}, tuple(expect))  # fmt: skip
 
 
+# --inject: the lab's app misbehaving on purpose, through its fault switch (apps/users.py FaultSwitch)
+INJECT_KEYS = {  # --inject key -> the apps' variable, and how its value reads
+    "delay": "BENCH_FAULT_DELAY_MS",  # 2ms, 0.5s: every (or `delayed`) request waits this long
+    "delayed": "BENCH_FAULT_DELAY_RATE",  # 10%: the share of requests that wait (default all)
+    "errors": "BENCH_FAULT_ERROR_RATE",  # 1%: the share of requests answered with an error
+    "status": "BENCH_FAULT_STATUS",  # 503: that error's status (default 500)
+}
+INJECT_TIP = "e.g. --inject delay=2ms,errors=1% (keys: delay, delayed, errors, status)"
+
+
+def parse_inject(text: str | None) -> dict[str, str]:
+    """`delay=2ms,errors=1%` -> the apps' fault switch variables ({"BENCH_FAULT_DELAY_MS": "2", ...}); a key or
+    value that cannot be read is a one-line ConfigError naming it."""
+    found: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        key, eq, value = (s.strip() for s in part.partition("="))
+        if not eq or key not in INJECT_KEYS:
+            raise ConfigError(f"--inject: cannot read {part!r}", tip=INJECT_TIP)
+        if INJECT_KEYS[key] in found:
+            raise ConfigError(f"--inject: {key} given twice", tip=INJECT_TIP)
+        found[INJECT_KEYS[key]] = _inject_value(key, value)
+    return found
+
+
+def _inject_value(key: str, value: str) -> str:
+    try:
+        if key == "delay":
+            ms = float(value.removesuffix("ms")) if value.endswith("ms") else float(value.removesuffix("s")) * 1000
+            if not value.endswith("s") or not 0 <= ms <= 600_000:
+                raise ValueError
+            return f"{ms:g}"
+        if key == "status":
+            if not 500 <= int(value) <= 599:
+                raise ValueError
+            return str(int(value))
+        share = float(value.removesuffix("%")) / 100 if value.endswith("%") else float(value)
+        if not 0 <= share <= 1:
+            raise ValueError
+        return f"{share:g}"
+    except ValueError:
+        shown = {"delay": "a duration up to 600s (2ms, 0.5s)", "status": "an HTTP status 500-599"}
+        raise ConfigError(f"--inject: {key}={value!r} is not {shown.get(key, 'a share 0-100% (1%, 0.01)')}",
+                          tip=INJECT_TIP) from None
+
+
 @dataclass(frozen=True)
 class Workload:
     """What a run serves and sends: the app (None: each stack's own), its mix, locustfile and health path."""
@@ -189,12 +235,14 @@ class Workload:
     mix: tuple[Request, ...] = ()
     locustfile: Path | None = None
     health: str | None = None
+    inject: Mapping[str, str] = field(default_factory=dict)  # --inject: the lab's app's fault switch (BENCH_FAULT_*)
 
     def check(self, base_url: str, own: bool) -> None:
-        """Before any load: the lab's own API answers as it must; a mix's every path answers without a 5xx."""
+        """Before any load: the lab's own API answers as it must (unless told to fail: --inject errors=...); a
+        mix's every path answers without a 5xx."""
         if self.mix:
             check_paths(base_url, self.mix)
-        elif own and self.locustfile is None:
+        elif own and self.locustfile is None and not float(self.inject.get(INJECT_KEYS["errors"], 0)):
             from bench.verify import verify
 
             verify(base_url)
@@ -208,6 +256,7 @@ class Workload:
             shown["requests"] = [f"{r.method} {r.path} x{r.weight}" for r in self.mix]
         if self.locustfile is not None:
             shown["locustfile"] = str(self.locustfile)
+        shown |= {"inject": dict(self.inject)} if self.inject else {}
         return shown | ({"health_path": self.health} if self.health else {})
 
 

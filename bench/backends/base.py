@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from bench.errors import StackFailed
 from bench.load import Launcher, LocalLauncher
@@ -18,6 +18,8 @@ from bench.metrics import Usage
 from bench.options import Placement
 from bench.stacks import Stack
 from bench.userapp import App, own_app
+
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,18 @@ class BringUp:
     health_path: str | None = None  # readiness path (None: the stack's)
     locustfile: Path | None = None  # a user's own locustfile (compose bakes it into the app's image)
     replicas: int = 1  # swarm: tasks of the stack's app service (--replicas, or a row's @replicas=N)
+    faults: Mapping[str, str] = field(default_factory=dict)  # --inject: the apps' fault switch, BENCH_FAULT_*
 
     def serves(self, stack: Stack) -> App:
         return self.app or own_app(stack.app, stack.interface)
+
+    def health(self, stack: Stack) -> str:
+        """The readiness path: the run's (--health), else the stack's."""
+        return self.health_path or stack.health_path
+
+    def owner(self) -> tuple[int, int]:
+        """uid, gid of the files the load generator writes (--uid, --gid; else this process's)."""
+        return (self.uid if self.uid is not None else os.getuid(), self.gid if self.gid is not None else os.getgid())
 
 
 @dataclass
@@ -69,6 +80,13 @@ class RunningStack:
     not_measured: dict[str, str] = field(default_factory=dict)  # signal -> why the backend cannot read it
 
 
+    @classmethod
+    def on_loopback(cls, stack: Stack, ports: Mapping[str, int], **watch: Any) -> RunningStack:
+        """A stack whose target (and Envoy's admin, where it has one) this host reaches on these loopback ports."""
+        admin = f"http://{LOOPBACK}:{ports['admin']}" if "admin" in ports else None
+        return cls(base_url=f"http://{LOOPBACK}:{ports[stack.target]}", admin_url=admin, **watch)
+
+
 def _own_namespace() -> list[int | None]:
     return [None]
 
@@ -89,40 +107,6 @@ class Backend(Protocol):
     def up(self, stack: Stack, bring_up: BringUp) -> AbstractContextManager[RunningStack]:
         """Start the stack, wait until it is ready, yield it, always tear it down."""
         ...
-
-
-class Teardowns:
-    """Bring-ups being taken down on a thread of their own while the run goes on (the next stack comes up
-    meanwhile); `wait` until they are gone. A teardown returns what went wrong, or None."""
-
-    def __init__(self, name: str) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-teardown")
-        self._pending: list[Future[str | None]] = []
-
-    def submit(self, teardown: Callable[[], str | None]) -> None:
-        self._pending.append(self._pool.submit(teardown))
-
-    def pending(self) -> int:
-        return sum(not t.done() for t in self._pending)
-
-    def wait(self, shielded: bool = False) -> list[str]:
-        """What went wrong in each teardown submitted, once all are done (a failure raised counts too).
-        `shielded` (the run's end): a Ctrl-C while waiting is let pass (three times), so nothing is left behind."""
-        problems, interrupts = [], 0
-        while self._pending:
-            try:
-                problem = self._pending[0].result()
-            except KeyboardInterrupt:
-                if shielded and interrupts < 3:
-                    interrupts += 1
-                    continue
-                raise
-            except Exception as exc:
-                problem = str(exc)
-            if problem:
-                problems.append(problem)
-            self._pending.pop(0)
-        return problems
 
 
 def wait_until_ok(url: str, timeout: float, died: Callable[[], None], log_tail: Callable[[], str],

@@ -22,7 +22,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -33,45 +33,49 @@ from typing import Any
 import yaml
 
 from bench import images
-from bench.backends.base import BringUp, RunningStack, Teardowns, wait_until_ok
-from bench.backends.local import free_port
+from bench.backends import pipeline
+from bench.backends.base import LOOPBACK, BringUp, RunningStack, wait_until_ok
+from bench.backends.docker.cli import answers, hand_over, last_line, output, quiet, text
+from bench.backends.docker.stats import EngineStats, labelled
+from bench.backends.docker.teardowns import Teardowns
+from bench.backends.docker.variables import (
+    AppImages,
+    container_layout,
+    interpolate,
+    locustfiles,
+    variables,
+    with_switches,
+)
+from bench.backends.pipeline import free_port
 from bench.console import progress
 from bench.errors import MissingToolError, StackFailed
 from bench.load import CLIENT_SWITCHES, locust_args, locust_env
-from bench.metrics import Usage, cgroup_cpu_seconds
 from bench.options import Placement
 from bench.procs import Child
 from bench.results import LoadShape
-from bench.stacks import ROOT, Stack, discovery, render
-from bench.userapp import App
-from bench.variants import environment as params_environment
-from bench.variants import template_context
+from bench.stacks import ROOT, Stack
+from bench.userapp import App, own_app
 
-LOOPBACK = "127.0.0.1"
-WORKDIR = "/tmp/work"  # where nginx keeps its pid and temp files inside its container
 CONFIG_DIR = "compose"  # the rendered default configs committed in each stack folder
 USER_SERVICE = "user"  # the load generator: locust alone, or the master of `worker`s
 WORKER_SERVICE = "worker"  # locust workers (--processes N under compose: `up --scale worker=N`)
 LOAD_SERVICES = (USER_SERVICE, WORKER_SERVICE)
 MASTER_WAIT_S = 60  # how long the master waits for its workers to connect
 OUT = "/out"  # the generator containers' mount of the bring-up's folder
-LOCUSTFILE = "/bench/locustfile.py"
-USERAPP, USERLOAD = "/userapp", "/userload"  # where --app's folder and --locustfile go in its image
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 TIP = "start the engine: dockerd & (or install docker.io docker-compose)"
 _counter = itertools.count(1)
 _services: dict[tuple[str, int], list[str]] = {}  # (compose file, its mtime) -> its services
-_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _STARTS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="generators")  # idle generator containers
 
 
 @functools.cache  # asked by the backend choice and by the check: each answer costs a process start
 def compose_command() -> list[str] | None:
     """`docker compose` when the v2 plugin answers, else `docker-compose` (v1), else None."""
-    if shutil.which("docker") and _answers(["docker", "compose", "version"]):
+    if shutil.which("docker") and answers(["docker", "compose", "version"]):
         return ["docker", "compose"]
-    if shutil.which("docker-compose") and _answers(["docker-compose", "version"]):
+    if shutil.which("docker-compose") and answers(["docker-compose", "version"]):
         return ["docker-compose"]
     return None
 
@@ -91,50 +95,19 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def compose_context(stack: Stack, params: Mapping[str, str]) -> dict[str, str]:
-    """What `{{placeholders}}` in the stack's templates mean under compose."""
-    context = {"python": "python", "stack_dir": "/stack", "workdir": WORKDIR, "bind_host": "0.0.0.0"}
-    for name, port in stack.ports.items():
-        context[f"port.{name}"] = str(port)
-        context[f"host.{name}"] = stack.compose.hosts.get(name, LOOPBACK)
-        context[f"discovery.{name}"] = discovery(context[f"host.{name}"])
-    return context | template_context(stack, params, context)
+def compose_context(stack: Stack, params: Mapping[str, str], app: App | None = None) -> dict[str, str]:
+    """What `{{placeholders}}` in the stack's templates mean under compose (`app`: the stack's own when None)."""
+    return pipeline.context(stack, container_layout(stack), params, app or own_app(stack.app, stack.interface))
 
 
 def render_configs(stack: Stack, params: Mapping[str, str], dest: Path) -> None:
     """Render the stack's templates for compose into `dest` (mounted as BENCH_CONFIG_DIR)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    context = compose_context(stack, params)
-    for name in stack.templates:
-        text = render((stack.path / name).read_text(encoding="utf-8"), context)
-        (dest / Path(name).name).write_text(text, encoding="utf-8")
+    pipeline.render_templates(stack, dest, compose_context(stack, params))
 
 
-def interpolate(value: Any, env: Mapping[str, str]) -> Any:
-    """Compose's variable syntax (`${VAR}`, `${VAR:-default}`, `${VAR-default}`, `$VAR`, `$$`) over `env`."""
-    if isinstance(value, dict):
-        return {k: interpolate(v, env) for k, v in value.items()}
-    if isinstance(value, list):
-        return [interpolate(v, env) for v in value]
-    if not isinstance(value, str):
-        return value
-
-    def fill(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group(1) or match.group(4)
-        given = env.get(name)
-        if match.group(2) == ":-":
-            return given or match.group(3)
-        if match.group(2) == "-":
-            return match.group(3) if given is None else given
-        return given or ""
-
-    return _VARIABLE.sub(fill, value)
-
-
-def run_file(stack: Stack, dest: Path) -> tuple[Path, dict[str, Any]]:
-    """The stack's compose file as a run uses it, in `dest`, and the healthchecks it left out (service -> test).
+def run_file(stack: Stack, dest: Path, switches: Mapping[str, str] | None = None) -> tuple[Path, dict[str, Any]]:
+    """The stack's compose file as a run uses it, in `dest`, and the healthchecks it left out (service -> test);
+    `switches` (--inject: the app's fault switch) in the environment of each of the stack's services.
 
     Docker runs a healthcheck in the service's container every interval for as long as it runs, loads
     included: about 0.1 s of CPU a second for a python probe (0.02 s for `true`), on the stack's own CPUs.
@@ -152,6 +125,8 @@ def run_file(stack: Stack, dest: Path) -> tuple[Path, dict[str, Any]]:
             checks[name] = test
         if isinstance(service.get("depends_on"), dict):
             service["depends_on"] = list(service["depends_on"])
+        if switches and name not in _load_services(stack):
+            service["environment"] = with_switches(service, switches)
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / "docker-compose.yml"
     header = f"# {os.path.relpath(source, ROOT)} as this run used it, without healthchecks (bench/backends/compose.py)"
@@ -174,11 +149,6 @@ def project_name(stack_dir: Path, n: int) -> str:
     """bench-<run-id>-<stack folder>-<n>, in the characters both compose versions accept."""
     raw = f"bench-{stack_dir.parent.name}-{stack_dir.name}-{n}".lower()
     return re.sub(r"[^a-z0-9_-]+", "-", raw)
-
-
-def cpuset(cpus: tuple[int, ...] | None, ncpu: int) -> str:
-    """A container's `cpuset` from `--pin`'s CPUs; every CPU of the engine when nothing is pinned."""
-    return ",".join(map(str, cpus)) if cpus else f"0-{max(ncpu, 1) - 1}"
 
 
 class Generators:
@@ -210,7 +180,7 @@ class Generators:
         done = _compose_call([*self.compose, "run", "-d", "--no-deps", "-T", "--name", self.name(service), service,
                               "sleep", "infinity"], dict(os.environ) | self.env, self.log)  # fmt: skip
         if done.returncode != 0:
-            raise StackFailed(f"the {service} container did not start: {_last_line(done.stderr)}", done.stderr[-2000:])
+            raise StackFailed(f"the {service} container did not start: {last_line(done.stderr)}", done.stderr[-2000:])
 
     def remove(self) -> None:
         """Every generator container, at once (what locust wrote is in the results folder), once each has started
@@ -218,7 +188,7 @@ class Generators:
         if self.started:
             wait(self.started.values())
             names = [self.name(service) for service in self.started]
-            done = _quiet(["docker", "rm", "-f", *names])
+            done = quiet(["docker", "rm", "-f", *names])
             with open(self.log, "a", encoding="utf-8") as out:
                 out.write(f"$ docker rm -f {' '.join(names)}  -> {done.returncode}\n{done.stderr}\n")
             self.started.clear()
@@ -244,10 +214,10 @@ class ComposeLauncher:
         """`docker exec -e ... <container> python -m locust ...`, its pid kept where `stop` finds it; the
         variables' values travel in the environment of `docker exec` (the client switches too)."""
         out.mkdir(parents=True, exist_ok=True)
-        _hand_over(out, self.uid, self.gid)  # the container user writes here, nobody else
+        hand_over(out, self.uid, self.gid)  # the container user writes here, nobody else
         inner = f"{OUT}/{out.resolve().relative_to(self.folder.resolve())}"
         env = locust_env(settings, inner)
-        files = LOCUSTFILE + (f",{USERLOAD}/{Path(settings.locustfile).name}" if settings.locustfile else "")
+        files = locustfiles(settings.locustfile)
         args = locust_args(base_url, replace(settings, processes=1), inner, files, master=settings.processes > 1)
         if settings.processes > 1:
             args += ["--master", "--expect-workers", str(settings.processes),
@@ -272,7 +242,7 @@ class ComposeLauncher:
         started = _compose_call([*self.compose, *up], env, out / "workers.log")
         try:
             if started.returncode != 0:
-                raise StackFailed(f"locust workers did not start: {_last_line(started.stderr)}", started.stderr[-2000:])
+                raise StackFailed(f"locust workers did not start: {last_line(started.stderr)}", started.stderr[-2000:])
             yield
         finally:
             _compose_call([*self.compose, "logs", "--no-color", WORKER_SERVICE], env, out / "workers.log")
@@ -283,7 +253,7 @@ class ComposeLauncher:
         be a moment away when the load has only just started), then wait for it."""
         pid = _pid_file(out)
         wait = f'for i in $(seq 50); do [ -s {pid} ] && exec kill -TERM "$(cat {pid})"; sleep 0.1; done'
-        _quiet(["docker", "exec", self.generators.name(self.service), "sh", "-c", wait])  # it may have just ended
+        quiet(["docker", "exec", self.generators.name(self.service), "sh", "-c", wait])  # it may have just ended
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.popen.wait(timeout=grace)
 
@@ -297,7 +267,7 @@ class ComposeBackend:
         self._compose: list[str] | None = None
         self._images: images.Images | None = None
         self._ncpu = 1
-        self._app_images: dict[tuple[str, str], str] = {}  # (app, locustfile) -> image with them
+        self._app_images = AppImages()  # the lab's python image, or one with the user's app
         self._teardowns = Teardowns("compose")  # projects going down while the next stack comes up
 
     def check(self, stacks: list[Stack]) -> None:
@@ -309,7 +279,7 @@ class ComposeBackend:
                 raise MissingToolError(f"stack {stack.name!r} has no {stack.compose.file}")
         if self._images is None:  # once per run: later checks (the floor) reuse them
             self._compose = compose_command()
-            self._ncpu = int(_run(["docker", "info", "--format", "{{.NCPU}}"]).strip() or "1")
+            self._ncpu = int(output(["docker", "info", "--format", "{{.NCPU}}"], TIP).strip() or "1")
             self._images = images.prepare(progress)
 
     @contextmanager
@@ -336,12 +306,12 @@ class ComposeBackend:
         project = _unused_project(run.stack_dir)
         logs = run.stack_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        render_configs(stack, run.params, run.stack_dir / "work")
-        published = {name: free_port() for name in _published(stack)}
+        pipeline.render_templates(stack, run.stack_dir / "work", compose_context(stack, run.params, run.serves(stack)))
+        published = {name: free_port() for name in pipeline.published(stack)}
         env = self._env(stack, run, published)
         if _fixed_addresses(stack):  # its networks cannot exist twice on one engine: the last project goes first
             self._settle()
-        compose_file, checks = run_file(stack, run.stack_dir / "work")
+        compose_file, checks = run_file(stack, run.stack_dir / "work", run.faults)
         argv = [*self._compose, "-p", project, "--project-directory", str(stack.path), "-f", str(compose_file)]
         session = _Project(project, stack, argv, env, logs)
         try:  # the project name is fixed before anything starts, so `finally` can always take it down
@@ -349,39 +319,20 @@ class ComposeBackend:
             session.generators.start(USER_SERVICE)  # while the stack gets ready
             target = self._target(stack, session, published)
             session.wait_healthy(checks, run.ready_timeout)  # every service, as depends_on waited for them
-            _wait_ready(target.base_url + (run.health_path or stack.health_path), session, run.ready_timeout)
+            _wait_ready(target.base_url + run.health(stack), session, run.ready_timeout)
             target.deployment |= session.limits()
             self._settle()  # the previous stack went down while this one came up: not during this load
             yield target
         finally:
             self._teardowns.submit(session.down)
 
-    def _env(self, stack: Stack, run: BringUp, published: Mapping[str, int]) -> dict[str, str]:
+    def _env(self, stack: Stack, run: BringUp, ports: Mapping[str, int]) -> dict[str, str]:
+        """The pipeline's variables for the compose file (the generators' /out: the bring-up's folder, each load
+        writes in a folder of it) and the loopback ports published for the host."""
         assert self._images is not None
-        env = {
-            "BENCH_UID": str(run.uid if run.uid is not None else os.getuid()),
-            "BENCH_GID": str(run.gid if run.gid is not None else os.getgid()),
-            "BENCH_OUT": str(run.stack_dir.resolve()),  # the generators' /out; each load writes in a folder of it
-            "BENCH_CONFIG_DIR": str((run.stack_dir / "work").resolve()),
-            "BENCH_STACK_CPUSET": cpuset(run.stack_cpus, self._ncpu),  # --pin, honoured as cpusets
-            "BENCH_USER_CPUSET": cpuset(run.load_cpus, self._ncpu),
-            "BENCH_PYTHON_IMAGE": self._app_image(run),
-            "BENCH_NGINX_IMAGE": self._images.nginx,
-        }
-        env |= params_environment(stack, run.params)  # BENCH_PARAM_WORKERS=4, ... for the compose file
-        env |= _app_environment(run.serves(stack), run.health_path or stack.health_path)
-        return env | {f"BENCH_PORT_{name.upper()}": str(port) for name, port in published.items()}
-
-    def _app_image(self, run: BringUp) -> str:
-        """The lab's python image, or one built on it with the user's app, dependencies and locustfile."""
-        assert self._images is not None
-        app = run.app
-        if (app is None or app.own) and run.locustfile is None:
-            return self._images.python
-        key = (app.target if app else "", str(run.locustfile or ""))
-        if key not in self._app_images:
-            self._app_images[key] = images.app_image(self._images, app, run.locustfile, progress)
-        return self._app_images[key]
+        image = self._app_images.image(self._images, run, progress)
+        env = variables(stack, run, run.stack_dir, self._ncpu, image, self._images.nginx)
+        return env | {f"BENCH_PORT_{name.upper()}": str(port) for name, port in ports.items()}
 
     def _target(self, stack: Stack, session: _Project, published: Mapping[str, int]) -> RunningStack:
         assert self._images is not None and self._compose is not None
@@ -398,9 +349,9 @@ class ComposeBackend:
                                    session.generators, Path(env["BENCH_OUT"]))  # fmt: skip
         clients = {name: replace(launcher, service=client.compose_service)
                    for name, client in stack.clients.items() if client.compose_service}  # fmt: skip
-        return RunningStack(
-            base_url=f"http://{LOOPBACK}:{published[stack.target]}",
-            admin_url=f"http://{LOOPBACK}:{published['admin']}" if "admin" in published else None,
+        return RunningStack.on_loopback(
+            stack,
+            published,
             usage=session.usage,
             problem=session.problem,
             log_tail=session.log_tail,
@@ -440,7 +391,7 @@ class _Project:
         self.services = [s for s in self._all_services() if s not in self.load_services]
         started = self.compose("up", "-d", "--no-build", *self.services, timeout=timeout + 60)
         if started.returncode != 0:
-            raise StackFailed(f"compose up failed: {_last_line(started.stderr)}", self.log_tail() or started.stderr)
+            raise StackFailed(f"compose up failed: {last_line(started.stderr)}", self.log_tail() or started.stderr)
 
     def _all_services(self) -> list[str]:
         """Every service of the compose file, as compose reads it (once per file and version of it)."""
@@ -466,7 +417,7 @@ class _Project:
                 if dead := self.problem():
                     raise StackFailed(f"a container died during start: {dead}", self.log_tail())
                 found = [c for c in self.containers() if c.labels.get(SERVICE_LABEL) == service]
-                if found and _quiet(["docker", "exec", found[0].id, *argv]).returncode == 0:
+                if found and quiet(["docker", "exec", found[0].id, *argv]).returncode == 0:
                     break
                 if time.monotonic() > deadline:
                     raise StackFailed(f"service {service} not healthy after {timeout:g} s", self.log_tail())
@@ -532,7 +483,7 @@ class _Project:
                 done = self.compose("down", "-v", "--remove-orphans", "-t", "1", timeout=120)  # measured already
                 if done.returncode == 0:
                     return None
-            return f"compose down failed for {self.name}: {_last_line(done.stderr)}"
+            return f"compose down failed for {self.name}: {last_line(done.stderr)}"
         finally:
             if self._client is not None:
                 self._client.close()
@@ -547,20 +498,13 @@ def _fixed_addresses(stack: Stack) -> bool:
     return re.search(r"^[^#]*\bsubnet\s*:", text, re.MULTILINE) is not None
 
 
-def _app_environment(app: App, health: str) -> dict[str, str]:
-    """What the compose files read of the app they serve: target, factory, import path, readiness path."""
-    path = f"{USERAPP}:/bench" if app.folder else "/bench"
-    return {"BENCH_APP": app.target, "BENCH_APP_NAME": app.name, "BENCH_APP_FACTORY": "true" if app.factory else
-            "false", "BENCH_APP_PATH": path, "BENCH_HEALTH_PATH": health}  # fmt: skip
-
-
 def _compose_call(argv: list[str], env: dict[str, str], log: Path, timeout: float = 120) -> CompletedProcess[str]:
     """Run one compose command, appending what it printed to `log`."""
     try:
         # own session: a Ctrl-C at the terminal reaches us, and we still run `down` after it
         done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, start_new_session=True)
     except subprocess.TimeoutExpired as exc:
-        done = subprocess.CompletedProcess(argv, 124, _text(exc.stdout), _text(exc.stderr) + "\n(timed out)")
+        done = subprocess.CompletedProcess(argv, 124, text(exc.stdout), text(exc.stderr) + "\n(timed out)")
     with open(log, "a", encoding="utf-8") as out:
         out.write(f"$ {' '.join(argv[argv.index('-f') + 2 :])}  -> {done.returncode}\n{done.stdout}{done.stderr}\n")
     return done
@@ -585,143 +529,17 @@ def _load_services(stack: Stack) -> set[str]:
     return {*LOAD_SERVICES, *(c.compose_service for c in stack.clients.values() if c.compose_service)}
 
 
-def _published(stack: Stack) -> list[str]:
-    """The ports the host reaches: the target, and Envoy's admin where there is one."""
-    return [stack.target, *(["admin"] if "admin" in stack.ports and stack.target != "admin" else [])]
-
-
 def _unused_project(stack_dir: Path) -> str:
     """A project name no container on the engine carries yet (runs in parallel never collide)."""
     while True:
         name = project_name(stack_dir, next(_counter))
-        if not _run(["docker", "ps", "-aq", "--filter", f"label={PROJECT_LABEL}={name}"]).strip():
+        if not output(["docker", "ps", "-aq", "--filter", f"label={PROJECT_LABEL}={name}"], TIP).strip():
             return name
-
-
-def labelled(client: Any, label: str, keep: Callable[[Mapping[str, str]], bool]) -> list[Any]:
-    """The containers carrying `label` whose labels `keep` accepts. docker-py's containers.list() inspects every
-    container it lists, and one removed in between (a load generator's one-off container going away) made it
-    raise NotFound in the middle of a load: the list is read without inspecting, and a container gone by the
-    time it is read is left out."""
-    import docker
-
-    found = []
-    for summary in client.api.containers(all=True, filters={"label": label}):
-        if keep(summary.get("Labels") or {}):
-            with contextlib.suppress(docker.errors.NotFound):
-                found.append(client.containers.get(summary["Id"]))
-    return found
-
-
-class EngineStats:
-    """The engine's stats of a stack's containers (`containers()`), read in parallel: the engine answers each
-    one-shot read on its next collection tick (about 1 s), so one container after another would take that long
-    per container, at every usage sample and again at the end of each load. A snapshot younger than
-    `max_age_s` is reused."""
-
-    def __init__(self, containers: Callable[[], list[Any]]) -> None:
-        self._containers = containers
-        self._snapshot: tuple[float, list[tuple[Any, dict[str, Any]]]] | None = None
-
-    def read(self, max_age_s: float = 0.0) -> list[tuple[Any, dict[str, Any]]]:
-        """(container, its engine stats) for each container."""
-        if self._snapshot is not None and time.monotonic() - self._snapshot[0] <= max_age_s:
-            return self._snapshot[1]
-        containers = self._containers()
-        with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
-            read = list(pool.map(lambda c: c.stats(stream=False, one_shot=True), containers))
-        self._snapshot = (time.monotonic(), list(zip(containers, read, strict=True)))
-        return self._snapshot[1]
-
-    def usage(self) -> Usage:
-        """CPU seconds and memory in use of the containers together; CPU from the container's cgroup where this
-        host can read it (exact now; the engine's reads of several containers can differ by half a second,
-        which on a short load moved the CPU % by a quarter), else the engine's."""
-        cpu, memory = 0.0, 0
-        for container, stats in self.read():
-            pid = int(container.attrs.get("State", {}).get("Pid") or 0)
-            exact = cgroup_cpu_seconds(pid, container.id) if pid else None
-            cpu += exact if exact is not None else int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get(
-                "total_usage", 0)) / 1e9  # fmt: skip
-            memory += memory_in_use(stats.get("memory_stats", {}))
-        return Usage(cpu, memory)
-
-    def memory_state(self) -> dict[str, float]:
-        """OOM kills, memory limit hits and the fullest container's share of its limit, now and at its peak,
-        from the usage sampler's last reading when it was taken as the load ended."""
-        readings = []
-        for container, read in self.read(max_age_s=2.0):
-            container.reload()
-            readings.append((bool(container.attrs.get("State", {}).get("OOMKilled")), read.get("memory_stats", {})))
-        return memory_state(readings)
-
-
-def memory_state(readings: Iterable[tuple[bool, Mapping[str, Any]]]) -> dict[str, float]:
-    """(OOM-killed, the Docker API's memory_stats) of each container -> OOM kills, limit hits (cgroup v1
-    failcnt), the fullest container's share of its limit in use now (`limit_pct`) and at its peak
-    (`peak_pct`: cgroup v1's max_usage, page cache included, so 100 means it reached its limit)."""
-    oom, hits, fullest, peak = 0, 0, 0.0, 0.0
-    for killed, stats in readings:
-        oom += killed
-        hits += int(stats.get("failcnt", 0) or 0)
-        limit = int(stats.get("limit", 0) or 0)
-        if limit:
-            fullest = max(fullest, 100 * memory_in_use(stats) / limit)
-            peak = max(peak, 100 * int(stats.get("max_usage", 0) or 0) / limit)
-    return {"oom_kills": oom, "limit_hits": hits, "limit_pct": round(fullest, 1), "peak_pct": round(peak, 1)}
-
-
-def memory_in_use(stats: Mapping[str, Any]) -> int:
-    """Memory in use as `docker stats` counts it: usage without the inactive page cache."""
-    usage = int(stats.get("usage", 0))
-    detail = stats.get("stats", {})
-    inactive = detail.get("total_inactive_file", detail.get("inactive_file", 0))
-    return max(usage - int(inactive), 0)
-
-
-def _hand_over(path: Path, uid: int, gid: int) -> None:
-    """Hand the folder to the container's user (root can; anyone else already owns it)."""
-    with contextlib.suppress(PermissionError):
-        if (path.stat().st_uid, path.stat().st_gid) != (uid, gid):
-            os.chown(path, uid, gid)
-
-
-def _answers(argv: Sequence[str]) -> bool:
-    try:
-        return subprocess.run(list(argv), capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def _run(argv: Sequence[str]) -> str:
-    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
-    if done.returncode != 0:
-        raise MissingToolError(f"{' '.join(argv)} failed: {done.stderr.strip()[-500:]}", tip=TIP)
-    return done.stdout
 
 
 def _pid_file(out: Path) -> str:
     """Where the locust of the load writing into `out` keeps its pid, in its generator container."""
     return f"/tmp/locust-{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(out.resolve()))}.pid"
-
-
-def _quiet(argv: Sequence[str]) -> CompletedProcess[str]:
-    """Run a docker command whose failure is not the run's (its caller says what it means)."""
-    try:
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return subprocess.CompletedProcess(list(argv), 124, "", str(exc))
-
-
-def _text(data: str | bytes | None) -> str:
-    if isinstance(data, bytes):
-        return data.decode("utf-8", "replace")
-    return data or ""
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
 
 
 def write_default_configs() -> None:

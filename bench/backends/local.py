@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import shutil
 import socket
 import sys
@@ -13,19 +12,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.backends.base import BringUp, RunningStack, wait_until_ok
+from bench.backends import pipeline
+from bench.backends.base import LOOPBACK, BringUp, RunningStack, wait_until_ok
+from bench.backends.pipeline import Layout, free_port, render_templates
 from bench.errors import MissingToolError, StackFailed
 from bench.load import LocalLauncher
 from bench.metrics import Usage, process_tree_usage, time_wait_count
 from bench.options import Placement
 from bench.procs import ProcessGroup, tail
-from bench.stacks import ROOT, Stack, discovery, render
+from bench.stacks import ROOT, Stack, render
 from bench.userapp import App
-from bench.variants import template_context
 
 # binaries installed with the Python dependencies (envoy, gunicorn) live next to python
 _PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-LOOPBACK = "127.0.0.1"
+
+__all__ = ["LocalBackend", "free_port", "local_context", "render_templates"]  # free_port, render_templates: tests
 
 
 class LocalBackend:
@@ -58,7 +59,7 @@ class LocalBackend:
         group = ProcessGroup()
         logs = run.stack_dir / "logs"
         try:  # the group is recorded before any start, so a failed start still tears down
-            env = _env(run.serves(stack))
+            env = _env(run.serves(stack), pipeline.environment(stack, run))
             for proc in stack.processes:
                 argv = [render(part, context) for part in proc.command]
                 own = env | {k: render(v, context) for k, v in proc.env.items()}  # a process's own switches
@@ -71,32 +72,16 @@ class LocalBackend:
                               for name, client in stack.clients.items()}  # fmt: skip
             pinning = f"stack on CPUs {_cpus(run.stack_cpus)}, locust on CPUs {_cpus(run.load_cpus)}"
             target.deployment["pinning"] = pinning
-            _wait_http(target.base_url + (run.health_path or stack.health_path), group, run.ready_timeout)
+            _wait_http(target.base_url + run.health(stack), group, run.ready_timeout)
             yield target
         finally:
             group.stop()
 
 
 def local_context(stack: Stack, run: BringUp, workdir: Path, ports: dict[str, int]) -> dict[str, str]:
-    context = {
-        "python": sys.executable,
-        "stack_dir": str(stack.path),
-        "workdir": str(workdir),
-        "bind_host": LOOPBACK,
-    }
-    for name, port in ports.items():
-        context[f"port.{name}"] = str(port)
-        context[f"host.{name}"] = LOOPBACK
-        context[f"discovery.{name}"] = discovery(LOOPBACK)
-    return context | template_context(stack, run.params, context) | run.serves(stack).context()
-
-
-def render_templates(stack: Stack, workdir: Path, context: dict[str, str]) -> None:
-    """Each template of the stack, filled in, under its base name in `workdir`."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    for name in stack.templates:
-        text = render((stack.path / name).read_text(encoding="utf-8"), context)
-        (workdir / Path(name).name).write_text(text, encoding="utf-8")
+    """The pipeline's context for processes on this host: every port on loopback, the running Python."""
+    layout = Layout(ports, python=sys.executable, stack_dir=str(stack.path), workdir=str(workdir), bind_host=LOOPBACK)
+    return pipeline.context(stack, layout, run.params, run.serves(stack))
 
 
 def _target(stack: Stack, ports: dict[str, int], group: ProcessGroup) -> RunningStack:
@@ -109,10 +94,9 @@ def _target(stack: Stack, ports: dict[str, int], group: ProcessGroup) -> Running
     def usage() -> Usage:
         return process_tree_usage(c.pid for c in group.children if c.exited() is None)
 
-    admin = f"http://{LOOPBACK}:{ports['admin']}" if "admin" in ports else None
-    return RunningStack(
-        base_url=f"http://{LOOPBACK}:{ports[stack.target]}",
-        admin_url=admin,
+    return RunningStack.on_loopback(
+        stack,
+        ports,
         usage=usage,
         time_wait=lambda: time_wait_count(set(ports.values())),
         problem=problem,
@@ -127,39 +111,15 @@ def _cpus(cpus: tuple[int, ...] | None) -> str:
     return ",".join(map(str, cpus)) if cpus else "all"
 
 
-def _env(app: App) -> dict[str, str]:
-    """The servers' environment: the lab's folder on the path (your app's folder first), the factory switch."""
-    env = dict(os.environ) | app.environment()
+def _env(app: App, bring_up: dict[str, str]) -> dict[str, str]:
+    """The servers' environment: this one's, the pipeline's (`bring_up`), the lab's folder on the path (your app's
+    folder first)."""
+    env = dict(os.environ) | bring_up
     env["PATH"] = _PATH
     folders = [str(app.folder) if app.folder else None, str(ROOT), env.get("PYTHONPATH")]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, folders))
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-LISTEN_PORTS = (20000, 32767)  # where free ports are picked: below Linux's default ephemeral range
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing uses right now, outside the ephemeral range: a port the
-    kernel hands out (bind to 0) may meanwhile become the local end of someone's outgoing connection
-    (locust's, a health check's), and the server meant to listen on it fails with EADDRINUSE."""
-    low, high = LISTEN_PORTS
-    try:
-        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-        high = min(high, ephemeral - 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    for port in random.sample(range(low, high + 1), min(200, max(0, high + 1 - low))):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((LOOPBACK, port))
-            except OSError:
-                continue
-            return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a narrowed range: the kernel's choice
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_tcp(port: int, group: ProcessGroup, timeout: float) -> None:

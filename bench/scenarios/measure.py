@@ -58,7 +58,7 @@ class Measure(Scenario[MeasureConfig]):
                                                       "STACK@NAME=VALUE,... with those parameters", nargs="+",
                                                       metavar="NAME")  # fmt: skip
     options = (*opt.LOAD, opt.WAIT, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.SET,
-               opt.RESULTS, opt.SLO, *opt.YOUR_APP)  # fmt: skip
+               opt.RESULTS, opt.SLO, *opt.YOUR_APP, opt.INJECT)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "max_in_flight": "the stack comparison is a closed loop of -u users; an arrival rate (the open model) "
         "is `bench breaker --rate` or `bench sweep --model open`",
@@ -124,8 +124,11 @@ def your_workload(flags: Flags) -> Workload:
     health = flags.of(opt.HEALTH)
     if not health.startswith("/"):
         raise ConfigError(f"--health: a path starting with /, got {health!r}")
+    inject = flags.of(opt.INJECT) or {}
     if target is None:
-        return Workload(None, load_mix(requests) if requests else (), locustfile, None)
+        return Workload(None, load_mix(requests) if requests else (), locustfile, None, inject)
+    if inject:
+        raise ConfigError("--inject switches the lab's own app's faults, not your app's", tip="leave out --app")
     app = resolve_app(target, flags.of(opt.INTERFACE), flags.of(opt.APP_DIR), flags.of(opt.REQUIREMENTS))
     if requests is None and locustfile is None:
         raise ConfigError("--app needs the requests to send", tip="--requests mix.toml or --locustfile FILE")

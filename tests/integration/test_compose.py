@@ -7,6 +7,7 @@ Skipped only when no Docker engine answers (CI starts one).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from dataclasses import dataclass
@@ -114,3 +115,23 @@ def test_ctrl_c_during_a_load_keeps_what_locust_measured_and_leaves_no_container
     left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={compose.PROJECT_LABEL}={project}"],
                           capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert not left.strip(), left
+
+
+def test_inject_makes_the_lab_app_fail_and_wait_in_its_container(tmp_path: Path) -> None:
+    """--inject delay=30ms,errors=100% reaches the app's fault switch in its container: every request but /health
+    (never faulted) waits 30 ms and is answered 500. Recorded in the settings; the label stays the stack's."""
+    done = run_bench("stack", "flask_gunicorn", *LOAD, "--no-floor", "--inject", "delay=30ms,errors=100%",
+                     "--results", str(tmp_path), timeout=300)  # fmt: skip
+    run_dir, run = only_run(tmp_path)
+    (m,) = measurements(run)
+    assert run["settings"]["inject"] == {"BENCH_FAULT_DELAY_MS": "30", "BENCH_FAULT_ERROR_RATE": "1"}, done.stderr
+    assert m["label"] == "flask_gunicorn" and not [k for k in m["params"] if "fault" in k or "inject" in k]
+    rows = json.loads((run_dir / m["folder"] / "load" / "locust.json").read_text())
+    health = [r for r in rows if r["name"] == "/health"]
+    work = [r for r in rows if r["name"] != "/health"]
+    assert len(work) >= 5 and sum(r["num_requests"] for r in work) > 0, rows
+    for r in work:
+        assert r["num_failures"] == r["num_requests"] and r["min_response_time"] >= 30, r
+    assert all(r["num_failures"] == 0 for r in health), health
+    f = m["figures"]
+    assert f["status_codes"]["500"] == f["failures"] > 0 and set(f["status_codes"]) <= {"200", "500"}

@@ -16,6 +16,7 @@ Skipped only when no Docker engine answers.
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bench.backends.swarm import engine
 from bench.record import Tally
@@ -189,3 +191,64 @@ def test_nothing_of_the_run_is_left_and_the_swarm_is_as_before(measured: Measure
     assert _swarm_networks() == measured.networks_before  # docker_gwbridge and ingress gone if they were
     if measured.before[0] != "active":
         assert "swarm: left the swarm initialised for this run" in measured.stderr
+
+
+def _lab_when_engine_free(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`./lab ARGV` from a user's folder; while it refuses because another checkout's compose run is up, again."""
+    deadline = time.monotonic() + WAIT_FOR_ENGINE_S
+    while True:
+        while engine.compose_containers() and time.monotonic() < deadline:
+            time.sleep(5)
+        done = subprocess.run([str(ROOT / "lab"), *argv], cwd=cwd, capture_output=True, text=True, timeout=600)
+        if done.returncode == 2 and REFUSED in done.stderr and time.monotonic() < deadline:
+            time.sleep(10)
+            continue
+        return done
+
+
+YOUR_APP = ("from flask import Flask\napp = Flask(__name__)\n\n@app.get('/h')\ndef h():\n    return 'ok'\n\n"
+            "@app.get('/work/<int:n>')\ndef work(n):\n    return str(n * n)\n")  # fmt: skip
+YOUR_MIX = '[[request]]\npath = "/work/3"\nname = "square"\nweight = 2\n\n[[request]]\npath = "/h"\nname = "health"\n'
+YOUR_LOCUSTFILE = ("from locust import HttpUser, constant, task\n\n\nclass Squares(HttpUser):\n"
+                   "    wait_time = constant(0)\n\n    @task\n    def square(self) -> None:\n"
+                   "        self.client.get('/work/4', name='square4')\n")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sends", "names"),
+    [(["--requests", "mix.toml"], {"square", "health"}), (["--locustfile", "myload.py"], {"square4"})],
+    ids=["requests", "locustfile"],
+)
+def test_your_app_runs_on_the_swarm_with_its_requests_and_health_path(
+    sends: list[str], names: set[str], tmp_path: Path
+) -> None:
+    """Swarm once served the lab's users API in place of a user's app: 5036 failures of 5036 (404), exit 0 (issue
+    20). Here the user's Flask app has no /health (only /h) and no users API: only it can answer their requests,
+    sent from their mix or their own locustfile (which the locust workers need too: every user class the master
+    spawns)."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "mymod.py").write_text(YOUR_APP)
+    (mine / "mix.toml").write_text(YOUR_MIX)
+    (mine / "myload.py").write_text(YOUR_LOCUSTFILE)
+    results = tmp_path / "results"
+    existing = ["--existing-swarm"] if _swarm_state()[0] == "active" else []
+    done = _lab_when_engine_free(["stack", "flask_gunicorn", "--app", "mymod:app", *sends, "--health", "/h", *LOAD,
+                                  "--no-floor", *existing, "--results", str(results)], mine)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run_dir, run = only_run(results)
+    (m,) = measurements(run)
+    f = m["figures"]
+    assert m["status"] == "ok" and m["backend"] == "swarm", (m["error"], m["log_tail"])
+    assert f["failures"] == 0 and f["requests"] > 0 and f["status_codes"] == {"200": f["requests"]}
+    assert run["settings"]["app"]["target"] == "mymod:app" and run["settings"]["health_path"] == "/h"
+    sent = json.loads((run_dir / m["folder"] / "load" / "locust.json").read_text())
+    assert {r["name"] for r in sent} == names  # your requests were sent and answered, not the lab's
+    if "--requests" in sends:
+        with open(run_dir / "results.csv", newline="") as csv_file:
+            (row,) = list(csv.DictReader(csv_file))
+        assert {r["name"] for r in json.loads(row["load.mix"])} == names
+    stack_file = yaml.safe_load((run_dir / m["folder"] / "work" / "swarm-stack.yml").read_text())
+    app = stack_file["services"]["app"]
+    assert app["image"].startswith("bench/userapp:") and app["command"][-1] == "mymod:app"
+    assert "/h'" in app["healthcheck"]["test"][-1]

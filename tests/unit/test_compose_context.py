@@ -13,12 +13,12 @@ from bench.backends.compose import (
     ComposeLauncher,
     Generators,
     compose_context,
-    cpuset,
     probe_argv,
     project_name,
     render_configs,
     run_file,
 )
+from bench.backends.docker.variables import cpuset
 from bench.load import LOCUSTFILE, locust_env
 from bench.results import LoadShape
 from bench.stacks import discover

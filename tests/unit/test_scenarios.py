@@ -42,7 +42,7 @@ OTHER = {
     "app": "apps.fastapi_app:app", "app_dir": str(TINY[1]), "interface": "asgi", "health": "/ready",
     "requests": str(ROOT / "tests" / "data" / "apps" / "pypi.toml"), "requirements": str(ROOT / "requirements.txt"),
     "locustfile": str(ROOT / "bench" / "locustfile.py"),
-    "experiments": "retries,auth", "split": "70/30",
+    "experiments": "retries,auth", "split": "70/30", "inject": "delay=2ms,errors=1%",
 }  # fmt: skip
 SWARM_ONLY = {"replicas", "existing_swarm"}  # accepted with --backend swarm only
 IDS = [s.command for s in SCENARIOS]

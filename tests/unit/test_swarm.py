@@ -3,6 +3,7 @@ override data, compose's variable syntax, and the flags that only swarm honours.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -240,3 +241,16 @@ def test_a_task_the_engine_failed_to_start_is_started_again_and_other_failures_a
     with pytest.raises(StackFailed, match="remount dir as readonly"):  # retried START_RETRIES times, then said
         _Engine(always).wait_running(["app"], {"app": 1}, timeout=5)
     assert len(calls) == 1 + tasks.START_RETRIES
+
+
+def test_the_workers_run_the_masters_locustfiles_or_the_stack_is_refused(tmp_path: Path) -> None:
+    """A locust worker without a user class the master spawns never reports: the load hung until the runner
+    gave up ("locust did not stop within 60 s"). So the workers' -f is the master's, and a worker command that
+    does not name the lab's locustfile (which the user's goes beside) is an error, not left as it was."""
+    files = "/bench/locustfile.py,/userload/mine.py"
+    plan = _plan("flask_gunicorn", tmp_path, locustfiles=files)
+    command = plan.document["services"]["worker"]["command"]
+    assert f"exec python -m locust -f {files} --worker --master-host" in command[2]
+    wrong = re.escape("the worker service's command must run `locust -f /bench/locustfile.py")
+    with pytest.raises(ConfigError, match=wrong):
+        render._worker_files(["python", "-m", "locust", "--worker"], files, Path("docker-compose.yml"))

@@ -28,8 +28,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import images
-from bench.backends.base import BringUp, RunningStack, Teardowns, wait_until_ok
-from bench.backends.compose import compose_context, cpuset
+from bench.backends import pipeline
+from bench.backends.base import BringUp, RunningStack, wait_until_ok
+from bench.backends.docker.cli import hand_over
+from bench.backends.docker.teardowns import Teardowns
+from bench.backends.docker.variables import AppImages, container_layout, locustfiles, variables
 from bench.backends.swarm import engine, render
 from bench.backends.swarm.engine import OWNER_LABEL, docker
 from bench.backends.swarm.tasks import Deployed, cpu_budget, facts
@@ -39,9 +42,8 @@ from bench.load import locust_args, locust_env
 from bench.options import Placement
 from bench.procs import Child
 from bench.results import LoadShape
-from bench.stacks import Stack, discovery
-from bench.stacks import render as fill
-from bench.variants import environment as params_environment
+from bench.stacks import Stack
+from bench.userapp import App, own_app
 
 LOAD_SERVICES = (render.USER, render.WORKER)
 RELAY = Path(__file__).with_name("relay.py")
@@ -64,6 +66,7 @@ class SwarmBackend:
         self._scope: str | None = None  # what the run did to the engine's swarm (None: no scope yet)
         self._removing: list[str] = []  # stacks torn down whose removal the run's end waits for
         self._teardowns = Teardowns("swarm")
+        self._app_images = AppImages()  # the lab's python image, or one with the user's app (as compose builds it)
 
     def check(self, stacks: list[Stack]) -> None:
         if shutil.which("docker") is None:
@@ -176,14 +179,11 @@ class SwarmBackend:
         name = _unused_name(run.stack_dir)
         data = render.swarm_data(stack)
         work = run.stack_dir / "work"
-        render_configs(stack, swarm_context(stack, data, run.params), work)
-        plan = render.plan(stack, self._env(stack, run, name), data, render.Choices(
-            run.replicas, self._constraints["stack"], self._constraints["load"]))  # fmt: skip
-        (work / "swarm-stack.yml").write_text(plan.text(), encoding="utf-8")
+        plan = self._plan(stack, data, run, name)
         logs = run.stack_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         deployed: Deployed | None = None
-        relayed = [stack.target, *(["admin"] if "admin" in stack.ports and stack.target != "admin" else [])]
+        relayed = pipeline.published(stack)
         ports: dict[str, int] = {}
         image = self._images.python
         try:  # the name is fixed before anything is created, so `finally` can always remove it
@@ -191,39 +191,53 @@ class SwarmBackend:
             _deploy(name, plan, work, deployed, run.ready_timeout, lambda: ports.update(
                 start_relay(name, {p: (data.target_service, stack.ports[p]) for p in relayed}, image)))  # fmt: skip
             target = self._target(stack, data, name, plan, deployed, run, ports)
-            wait_until_ok(target.base_url + stack.health_path, run.ready_timeout, _died(deployed), deployed.log_tail)
+            wait_until_ok(target.base_url + run.health(stack), run.ready_timeout, _died(deployed), deployed.log_tail)
             yield target
         finally:
             self._tear_down(name, deployed, logs)
 
+    def _plan(self, stack: Stack, data: render.SwarmData, run: BringUp, name: str) -> render.Plan:
+        """The pipeline's configs rendered into work/ and the stack file (work/swarm-stack.yml) deployed from them."""
+        work = run.stack_dir / "work"
+        pipeline.render_templates(stack, work, swarm_context(stack, data, run.params, run.serves(stack)))
+        choices = render.Choices(run.replicas, self._constraints["stack"], self._constraints["load"],
+                                 locustfiles(run.locustfile), run.faults)  # fmt: skip
+        plan = render.plan(stack, self._env(stack, run, name), data, choices)
+        (work / "swarm-stack.yml").write_text(plan.text(), encoding="utf-8")
+        return plan
+
     def _env(self, stack: Stack, run: BringUp, name: str) -> dict[str, str]:
-        """The BENCH_* variables the compose file reads, as under compose, and the master's name."""
+        """The pipeline's variables for the compose file, as under compose (the load's folder: the master's
+        /out; the python image: the user's app built on the lab's, as compose builds it), and the master's name."""
         assert self._images is not None and self._engine is not None
-        env = {
-            "BENCH_UID": str(run.uid if run.uid is not None else os.getuid()),
-            "BENCH_GID": str(run.gid if run.gid is not None else os.getgid()),
-            "BENCH_OUT": str((run.stack_dir / "load").resolve()),
-            "BENCH_CONFIG_DIR": str((run.stack_dir / "work").resolve()),
-            "BENCH_STACK_CPUSET": cpuset(run.stack_cpus, self._engine.ncpu),  # -> limits: as many CPUs
-            "BENCH_USER_CPUSET": cpuset(run.load_cpus, self._engine.ncpu),
-            "BENCH_PYTHON_IMAGE": self._images.python,
-            "BENCH_NGINX_IMAGE": self._images.nginx,
-            "BENCH_MASTER_HOST": master_name(name),
-        }
-        return env | params_environment(stack, run.params)
+        image = self._app_image(run)
+        env = variables(stack, run, run.stack_dir / "load", self._engine.ncpu, image, self._images.nginx)
+        return env | {"BENCH_MASTER_HOST": master_name(name)}
+
+    def _app_image(self, run: BringUp) -> str:
+        """The image serving the app; one with the user's app is built on this node, so every other node must
+        have been handed it (refused before deploying if one lacks it)."""
+        assert self._images is not None
+        image = self._app_images.image(self._images, run, progress)
+        if image != self._images.python and len(self._nodes) > 1:
+            missing = engine.missing_images([image], os.environ.get("BENCH_RUN_ID") or str(os.getpid()))
+            if missing:
+                raise ConfigError(f"swarm nodes without your app's image {image}: {', '.join(sorted(missing))}",
+                                  tip=f"on this node: docker save {image} | ssh NODE docker load; or run on a "
+                                  "single-node swarm")  # fmt: skip
+        return image
 
     def _target(self, stack: Stack, data: render.SwarmData, name: str, plan: render.Plan, deployed: Deployed,
                 run: BringUp, ports: Mapping[str, int]) -> RunningStack:  # fmt: skip
         assert self._images is not None
         tasks = deployed.tasks()
         ncpu = {n.name: n.ncpu for n in self._nodes}
-        uid = run.uid if run.uid is not None else os.getuid()
-        gid = run.gid if run.gid is not None else os.getgid()
+        uid, gid = run.owner()
         launcher = SwarmLauncher(name, plan.master, f"{name}_{render.WORKER}", uid, gid)
         remote = [t.name for t in tasks if t.node != self._engine_name()]
-        return RunningStack(
-            base_url=f"http://127.0.0.1:{ports[stack.target]}",
-            admin_url=f"http://127.0.0.1:{ports['admin']}" if "admin" in ports else None,
+        return RunningStack.on_loopback(
+            stack,
+            ports,
             usage=deployed.usage,
             problem=deployed.problem,
             log_tail=deployed.log_tail,
@@ -279,14 +293,6 @@ def _remove(name: str, deployed: Deployed | None, logs: Path) -> str | None:
     return None
 
 
-def render_configs(stack: Stack, context: Mapping[str, str], dest: Path) -> None:
-    """The stack's templates rendered for swarm into `dest` (each becomes a swarm config)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in stack.templates:
-        text = fill((stack.path / name).read_text(encoding="utf-8"), context)
-        (dest / Path(name).name).write_text(text, encoding="utf-8")
-
-
 def _refuse_if_compose_runs() -> None:
     busy = engine.compose_containers()
     if busy:
@@ -298,13 +304,12 @@ def _refuse_if_compose_runs() -> None:
             "pass --existing-swarm")  # fmt: skip
 
 
-def swarm_context(stack: Stack, data: render.SwarmData, params: Mapping[str, str]) -> dict[str, str]:
-    """The compose context with the override's hosts (fastapi_istio: the app service's name, not loopback)."""
-    context = compose_context(stack, params)
-    for port, host in data.hosts.items():
-        context[f"host.{port}"] = host
-        context[f"discovery.{port}"] = discovery(host)
-    return context
+def swarm_context(stack: Stack, data: render.SwarmData, params: Mapping[str, str], app: App | None = None
+                  ) -> dict[str, str]:  # fmt: skip
+    """The pipeline's context in containers, with the override's hosts (fastapi_istio: the app service's name,
+    not loopback); `app`: the stack's own when None."""
+    layout = container_layout(stack, data.hosts)
+    return pipeline.context(stack, layout, params, app or own_app(stack.app, stack.interface))
 
 
 def _deploy(name: str, plan: render.Plan, work: Path, deployed: Deployed, timeout: float,
@@ -391,9 +396,10 @@ class SwarmLauncher:
     def command(self, settings: LoadShape, base_url: str, out: Path) -> tuple[list[str], dict[str, str]]:
         """`docker run ... python -m locust --master ...`; the CLI forwards the runner's SIGTERM to it."""
         out.mkdir(parents=True, exist_ok=True)
-        _hand_over(out, self.uid, self.gid)
+        hand_over(out, self.uid, self.gid)
         env = dict(self.master.environment) | locust_env(settings, render.OUT) | render.SHIP
-        args = locust_args(base_url, replace(settings, processes=1), render.OUT, "/bench/locustfile.py", master=True)
+        args = locust_args(base_url, replace(settings, processes=1), render.OUT, locustfiles(settings.locustfile),
+                           master=True)  # fmt: skip
         args += ["--master", "--expect-workers", str(settings.processes),
                  "--expect-workers-max-wait", str(MASTER_WAIT_S)]  # fmt: skip
         argv = ["docker", "run", "--rm", "--name", master_name(self.stack), "--network",
@@ -439,12 +445,6 @@ def _append(log: Path, title: str, done: object) -> None:
     stdout, stderr = getattr(done, "stdout", ""), getattr(done, "stderr", "")
     with open(log, "a", encoding="utf-8") as f:
         f.write(f"{title} -> {getattr(done, 'returncode', '?')}\n{stdout}{stderr}\n")
-
-
-def _hand_over(path: Path, uid: int, gid: int) -> None:
-    with contextlib.suppress(PermissionError):
-        if (path.stat().st_uid, path.stat().st_gid) != (uid, gid):
-            os.chown(path, uid, gid)
 
 
 __all__ = ["SwarmBackend", "SwarmLauncher", "swarm_context"]

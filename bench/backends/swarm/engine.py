@@ -8,12 +8,12 @@ and everything removed is found by the exact name of a stack this run deployed.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.backends.docker.cli import TIP, docker, last_line
 from bench.errors import BenchError, MissingToolError, StackFailed
 
 ADVERTISE = "127.0.0.1"  # a single-node swarm for the run: the manager listens on loopback only
@@ -21,21 +21,6 @@ STACK_LABEL = "com.docker.stack.namespace"  # set by `docker stack deploy` on ev
 OWNER_LABEL = "bench.swarm.stack"  # on the containers the lab runs beside a stack (relay, locust master)
 COMPOSE_LABEL = "com.docker.compose.project"
 LEFT_BY_SWARM = ("docker_gwbridge", "ingress")  # networks a swarm creates on the engine and leaving can leave
-TIP = "start the engine: dockerd & (or install docker.io)"
-
-
-def docker(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """One docker CLI call; a failure (when `check`) is a StackFailed with what docker said."""
-    try:
-        done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
-                              start_new_session=True)  # fmt: skip  # a Ctrl-C reaches us, not it
-    except subprocess.TimeoutExpired as exc:
-        raise StackFailed(f"docker {' '.join(args[:3])} did not finish within {timeout:g} s") from exc
-    except OSError as exc:
-        raise MissingToolError(f"docker cannot run: {exc}", tip=TIP) from exc
-    if check and done.returncode != 0:
-        raise StackFailed(f"docker {' '.join(args[:3])} failed: {_last_line(done.stderr)}", done.stderr[-2000:])
-    return done
 
 
 @dataclass(frozen=True)
@@ -52,7 +37,7 @@ class Engine:
 def engine() -> Engine:
     done = docker("info", "--format", "{{json .Swarm}}\t{{.Name}}\t{{.NCPU}}", timeout=20, check=False)
     if done.returncode != 0:
-        raise MissingToolError(f"no Docker engine answers: {_last_line(done.stderr)}", tip=TIP)
+        raise MissingToolError(f"no Docker engine answers: {last_line(done.stderr)}", tip=TIP)
     swarm, name, ncpu = done.stdout.strip().split("\t")
     info = json.loads(swarm)
     return Engine(info.get("LocalNodeState") or "inactive", bool(info.get("ControlAvailable")),
@@ -90,7 +75,7 @@ class OwnSwarm:
         for name in left:
             done = docker("network", "rm", name, check=False)
             if done.returncode != 0:
-                problems.append(f"network {name}: {_last_line(done.stderr)}")
+                problems.append(f"network {name}: {last_line(done.stderr)}")
         if engine().state != "inactive":
             problems.append("the engine is still a swarm member after `docker swarm leave --force`")
         return problems
@@ -195,7 +180,7 @@ def _swarm_list(kind: str, label: str) -> list[str]:
     if done.returncode != 0 and "not a swarm manager" in done.stderr:
         return []
     if done.returncode != 0:
-        raise StackFailed(f"docker {kind} ls failed: {_last_line(done.stderr)}")
+        raise StackFailed(f"docker {kind} ls failed: {last_line(done.stderr)}")
     return done.stdout.split()
 
 
@@ -222,11 +207,8 @@ def wait_removed(name: str, timeout: float = 60) -> Leftovers:
     return leftovers(name)
 
 
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
-
-
 def refuse(message: str, tip: str) -> BenchError:
     """An error a user can act on (exit 2), before anything of the run started."""
     return BenchError(message, tip=tip)
+
+__all__ = ["docker"]  # the docker CLI call, for the rest of the swarm backend

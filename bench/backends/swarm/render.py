@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from bench.backends.compose import interpolate
+from bench.backends.docker.variables import LOCUSTFILE, interpolate, service_environment, with_switches
 from bench.errors import ConfigError
 from bench.stacks import ROOT, Stack
 
@@ -103,6 +103,8 @@ class Choices:
     replicas: int = 1  # of each `replicated` service
     stack_constraints: tuple[str, ...] = ()  # placement of the stack's services
     load_constraints: tuple[str, ...] = ()  # placement of the locust workers
+    locustfiles: str = LOCUSTFILE  # the workers' -f: the master's (a user's locustfile beside the lab's)
+    switches: Mapping[str, str] = field(default_factory=dict)  # the app's fault switch (--inject) in each service
 
 
 @dataclass(frozen=True)
@@ -154,10 +156,23 @@ def plan(stack: Stack, env: Mapping[str, str], data: SwarmData, choices: Choices
         constraints = choices.load_constraints if name == WORKER else choices.stack_constraints
         rendered[name] = _service(name, spec, count, constraints, data, configs, dropped)
         replicas[name] = count
+        if name != WORKER:
+            rendered[name]["environment"] = with_switches(rendered[name], choices.switches)
+    rendered[WORKER]["command"] = _worker_files(rendered[WORKER].get("command"), choices.locustfiles, compose_file)
     document = {"version": data.version, "services": rendered,
                 "networks": {NETWORK: {"driver": "overlay", "attachable": True}},
                 "configs": {key: {"file": path} for key, path in configs.items()}}  # fmt: skip
     return Plan(_escaped(document), _levels(services, list(rendered)), replicas, _master(services[USER]), dropped)
+
+
+def _worker_files(command: Any, files: str, where: Path) -> list[str]:
+    """The workers' command running `files` (the master's locustfiles: a worker needs every user class the master
+    spawns); a command that does not name the lab's locustfile is an error, never left as it was."""
+    flag = f"-f {LOCUSTFILE} "
+    if not isinstance(command, list) or sum(flag in str(part) for part in command) != 1:
+        raise ConfigError(f"{where}: the worker service's command must run `locust {flag}...` once (stacks/common/"
+                          "load.yml), so a user's locustfile can be put beside it")  # fmt: skip
+    return [str(part).replace(flag, f"-f {files} ") for part in command]
 
 
 def load_services(compose_file: Path, env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
@@ -183,7 +198,7 @@ def _extended(spec: dict[str, Any], where: Path, env: Mapping[str, str]) -> dict
         raise ConfigError(f"{where}: extends {extends['service']!r}, which {base_file} does not have")
     merged = base | spec
     merged["volumes"] = _by_target([*base.get("volumes", []), *spec["volumes"]])
-    merged["environment"] = _environment(base) | _environment(spec)
+    merged["environment"] = service_environment(base) | service_environment(spec)
     return merged
 
 
@@ -198,13 +213,6 @@ def _by_target(volumes: Sequence[str]) -> list[str]:
     return list(found.values())
 
 
-def _environment(spec: Mapping[str, Any]) -> dict[str, str]:
-    env = spec.get("environment") or {}
-    if isinstance(env, list):
-        env = dict(item.partition("=")[::2] for item in env)
-    return {str(k): str(v) for k, v in env.items()}
-
-
 def _service(name: str, spec: Mapping[str, Any], replicas: int, constraints: Sequence[str], data: SwarmData,
              configs: dict[str, str], dropped: dict[str, str]) -> dict[str, Any]:  # fmt: skip
     """One compose service as a swarm service."""
@@ -214,7 +222,7 @@ def _service(name: str, spec: Mapping[str, Any], replicas: int, constraints: Seq
                           "(bench/backends/swarm/render.py)")  # fmt: skip
     out = {k: spec[k] for k in KEPT if k in spec}
     out.setdefault("stop_grace_period", data.stop_grace_period)
-    out["environment"] = _environment(spec) | (SHIP if name == WORKER else {})
+    out["environment"] = service_environment(spec) | (SHIP if name == WORKER else {})
     mounts = [_config(v, name, configs) for v in spec.get("volumes", []) if v.split(":")[1] != OUT]
     if mounts:
         out["configs"] = mounts
@@ -269,8 +277,9 @@ def _master(spec: Mapping[str, Any]) -> Master:
         source, target = volume.split(":")[:2]
         if target != OUT:
             files[source] = target
-    return Master(image=str(spec["image"]), user=str(spec.get("user", "")), environment=_environment(spec) | SHIP,
-                  files=files, cpus=float(len(cpu_list(str(spec["cpuset"])))) if spec.get("cpuset") else None,
+    return Master(image=str(spec["image"]), user=str(spec.get("user", "")),
+                  environment=service_environment(spec) | SHIP, files=files,
+                  cpus=float(len(cpu_list(str(spec["cpuset"])))) if spec.get("cpuset") else None,
                   memory=str(spec["mem_limit"]) if spec.get("mem_limit") else None)  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bench.backends.compose import EngineStats, labelled
+from bench.backends.docker.stats import EngineStats, labelled
 from bench.backends.swarm.engine import STACK_LABEL, docker
 from bench.console import progress
 from bench.errors import StackFailed
