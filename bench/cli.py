@@ -33,7 +33,7 @@ from bench.results import RunResult
 from bench.scenarios import SCENARIOS, Scenario, ScenarioConfig
 
 T = TypeVar("T")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SLO, EXIT_INTERRUPTED = 0, 1, 2, 99, 130
+EXIT_OK, EXIT_FAILED, EXIT_SLO, EXIT_INTERRUPTED = 0, 1, 99, 130  # 2, bad input: BenchError.exit_code
 EXIT_CODES = (
     "exit codes: 0 everything measured (and every stack met the --slo); 1 a measurement failed; 2 bad input or a "
     "missing tool; 99 a stack missed the --slo (all measured); 130 interrupted"
@@ -288,5 +288,5 @@ def _run(text: str, results_dir: Path) -> tuple[Path, RunResult]:
         raise ConfigError(f"cannot read {folder / RUN_FILE}: {exc}") from exc
 
 
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+def _sigterm_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # SIGTERM gets the same orderly teardown as Ctrl-C

@@ -33,22 +33,15 @@ task_nodes  # bench/cluster.py: where a service's tasks run, read from the manag
 leftovers  # bench/cluster.py: what a cluster left behind; tests/integration/test_cluster.py checks nothing is
 verify_rs256  # bench/jwt.py: tests/unit/test_gateway.py checks what `mint` signs with it (Envoy checks the real ones)
 
+# --- bench/locustfile.py: what locust reads from the lab's locustfile
+_.CPU_MONITOR_INTERVAL  # set on locust.runners, read by locust's CPU warning
+ApiUser  # a User class locust runs (closed model)
+OpenUser  # a User class locust runs (open model)
+_.abstract  # locust's User attribute (the base classes)
+_.default_headers  # FastHttpUser's attribute, read by locust
+_.wait_time  # locust's User method
+_.on_start  # locust's User hook
+_.on_stop  # locust's User hook
+
 # --- benchmarks/
 VanillaUser  # benchmarks/vanilla_locustfile.py: locust runs the User classes of its locustfile
-
-# --- TEMPORARY, to be sorted by the lead after merging issue 20's parts: findings in files other helpers were
-# rewriting at the time (bench/cli.py, load.py, locustfile.py, report/, results.py), listed here untouched so
-# the check could land green beside them. Delete each line, and the dead code it names or move it above
-# with its reason; the section must end empty. "dead" = nothing calls or reads it (vulture's finding holds).
-EXIT_USAGE  # bench/cli.py:33: dead: the 2 returned comes from BenchError.exit_code (bench/errors.py)
-_.option_string  # bench/cli.py:137 `_Replace.__call__`: argparse's Action signature (rename to _option_string)
-signum  # bench/cli.py:272 `_sigterm_as_interrupt`: signal handler signature (rename to _signum)
-locust_totals  # bench/load.py:197: dead (issue 20 names it)
-_.CPU_MONITOR_INTERVAL  # bench/locustfile.py:69: set on locust.runners, read by locust
-ApiUser  # bench/locustfile.py:390: a User class locust runs
-OpenUser  # bench/locustfile.py:466: a User class locust runs
-_.abstract  # bench/locustfile.py:393, 470: locust's User attribute
-_.default_headers  # bench/locustfile.py:394, 472: FastHttpUser's attribute, read by locust
-_.wait_time  # bench/locustfile.py:396: locust's User method
-_.on_start  # bench/locustfile.py:477: locust's User hook
-_.on_stop  # bench/locustfile.py:486: locust's User hook
