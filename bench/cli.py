@@ -164,7 +164,7 @@ def value_of(args: argparse.Namespace, option: Option[T]) -> T:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench.stacks import discover
+    from bench.stacks.catalog import discover
 
     found = discover()
     width = max(len(n) for n in found)
@@ -195,7 +195,7 @@ def _slo_verdicts(run: RunResult) -> int:
     """Print each label's SLO verdict; how many missed it."""
     if run.slo is None:
         return 0
-    from bench.slo import line
+    from bench.analysis.slo import line
 
     missed = len(run.slo.failed)
     say = f"ERROR: {missed} of {len(run.slo.verdicts)} missed the SLO" if missed else "SLO met by every stack"
@@ -222,11 +222,11 @@ def cmd_k8s(args: argparse.Namespace) -> int:
         if "breaker" in vars(args):
             raise ConfigError("k8s gateway does not take --breaker", tip="the gateway's policies are in "
                               "stacks/gateway/gateway.toml")  # fmt: skip
-        from bench.k8s_gateway import main_k8s_gateway
+        from bench.gateway.spec_k8s import main_k8s_gateway
 
         paths = main_k8s_gateway(args.out)
     else:
-        from bench.k8s import main_k8s
+        from bench.gateway.istio_k8s import main_k8s
 
         paths = main_k8s(breaker, args.out)
     for path in paths:

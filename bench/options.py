@@ -18,11 +18,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
-from bench import slo as slo_lib
+from bench.analysis import slo as slo_lib
 from bench.errors import ConfigError
 from bench.results import MAX_IN_FLIGHT as MAX_IN_FLIGHT_DEFAULT
 from bench.results import LoadShape
-from bench.stacks import ROOT
+from bench.stacks.catalog import ROOT
 
 T = TypeVar("T")
 Parser = Callable[[str, str], T]  # (text, flag) -> its value, or a ConfigError that names the flag
@@ -162,7 +162,7 @@ def preset_name(text: str, flag: str = "--preset") -> str:
 
 def an_injection(text: str, flag: str = "--inject") -> dict[str, str]:
     """`delay=2ms,errors=1%` -> the apps' fault switch variables (bench/userapp.py reads the keys)."""
-    from bench.userapp import parse_inject  # the fault switch's keys live with the workload
+    from bench.stacks.userapp import parse_inject  # the fault switch's keys live with the workload
 
     return parse_inject(text)
 

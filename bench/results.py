@@ -7,7 +7,7 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
   2 - one typed row per measurement, `measurements[]` (the floor is one of them, role "floor"):
       `label` (the row name: stack, or stack@param=value,...), `role` (stack | floor |
       capacity | overload | step), `params` (stack parameters that applied, e.g. the breaker
-      preset), `load` (the load shape that applied), `figures` (bench/record.py's Figures:
+      preset), `load` (the load shape that applied), `figures` (bench/load/record.py's Figures:
       counts, `latency` and `ok_latency` with every percentile, per second and per window),
       `usage` (the stack's CPU and memory), `deployment` (was `details`), `step` (a sweep
       step's load, verdict and knee). `scenario` is top-level; `stacks{}` holds each stack's
@@ -15,7 +15,7 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       (`bench layers`: `pairs[]` with each pair's rows and the fixed rate they were loaded at).
       `params` holds every stack parameter that applied, defaults included. `signals`: the
       stack side's TCP counters, listen backlogs and (compose) memory state; `figures.client_tcp`
-      locust's side; `limited_by`: the rules of bench/rules.toml that fired, headline first.
+      locust's side; `limited_by`: the rules of bench/analysis/rules.toml that fired, headline first.
       Version-1 files are read by upgrading them (`upgrade_v1`).
       Added to version 2 before it was published (2026-11-26), so without a bump: `slo` (null
       without --slo): `text`, the objectives as given (also in `settings`), and `verdicts[]`, one
@@ -45,7 +45,7 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       rps, failures, status codes, latency, per_second/per_window, late/held/lateness/peak_in_flight;
       `slots` == requests + unfinished + unsent; late warmup answers are the warmup's counts.
   4 - `summary[]`: one entry per role and label (`label`, `role`, `repeats`, `ok_repeats`, `figures`:
-      every figure of bench/summary.py's registry as {median, min, max, n} over the ok repeats),
+      every figure of bench/analysis/summary.py's registry as {median, min, max, n} over the ok repeats),
       derived figures included (requests per CPU-second `usage.requests_per_cpu_s`, errors
       `figures.error_pct`, `figures.success_pct`, `figures.app_5xx`, the clients' whole-load counts
       `whole.*`). Written from the measurements each time the run is saved and never read back:
@@ -66,9 +66,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from bench.analysis.summary import summarize
 from bench.errors import ConfigError
-from bench.record import Figures, Latency
-from bench.summary import summarize
+from bench.load.record import Figures, Latency
 
 SCHEMA_VERSION = 4
 READS = (1, 2, 3, 4)  # versions this lab reads (a summary missing before 4 is computed when reported)
@@ -96,7 +96,7 @@ class LoadShape:
     rate: float | None = None  # total arrival rate (open model); None: closed loop
     processes: int = 1  # locust processes (a master and this many workers when > 1)
     max_in_flight: int = MAX_IN_FLIGHT  # open model: requests in flight allowed, all processes together
-    mix: str = ""  # the requests sent, as JSON (bench/userapp.py's --requests); "" the lab's users API mix
+    mix: str = ""  # the requests sent, as JSON (bench/stacks/userapp.py's --requests); "" the lab's users API mix
     locustfile: str = ""  # the user's own locustfile, beside the lab's recorder; "" none
 
     @property
@@ -151,7 +151,7 @@ class SweepStep:
 
 @dataclass(frozen=True)
 class Signals:
-    """What the stack's side said during the load, beyond CPU and memory (bench/diagnosis.py reads it)."""
+    """What the stack's side said during the load, beyond CPU and memory (bench/analysis/diagnosis.py reads it)."""
 
     scope: str = ""  # "stack netns" (compose: the stack's own counters) | "host-wide" (local: shared with locust)
     server_tcp: dict[str, int] = field(default_factory=dict)  # TCP counter deltas over the measured window
@@ -167,7 +167,7 @@ class Signals:
 
 @dataclass(frozen=True)
 class Verdict:
-    """One rule of bench/rules.toml that fired for a measurement: what limited it (a limit) or may (a risk),
+    """One rule of bench/analysis/rules.toml that fired for a measurement: what limited it (a limit) or may (a risk),
     the evidence, a tip."""
 
     rule: str

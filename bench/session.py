@@ -22,15 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import envoy, machine, netns
+from bench.analysis.diagnosis import judge
 from bench.backends import get_backend, resolve_backend
 from bench.backends.base import Backend, BringUp, RunningStack
 from bench.console import progress
-from bench.diagnosis import judge
 from bench.errors import Interrupted, MissingToolError, StackFailed
-from bench.load import run_load
-from bench.metrics import Sampler
-from bench.netns import NetnsProbe
+from bench.load.runner import run_load
 from bench.options import Placement
 from bench.results import (
     LoadShape,
@@ -44,9 +41,12 @@ from bench.results import (
     now_iso,
     save_run,
 )
-from bench.stacks import Stack, floor_stack
-from bench.userapp import Workload
-from bench.variants import resolve
+from bench.sampling import envoy, machine, netns
+from bench.sampling.metrics import Sampler
+from bench.sampling.netns import NetnsProbe
+from bench.stacks.catalog import Stack, floor_stack
+from bench.stacks.userapp import Workload
+from bench.stacks.variants import resolve
 
 FLOOR_MAX_S = 5.0  # the floor needs only a few seconds of the same load shape
 

@@ -2,7 +2,7 @@
 
 - wrk (C, event loop) runs benchmarks/wrk_mix.lua, the lab's request mix, and prints one JSON
   line that is read instead of its human text.
-- the lab's locust is bench/locustfile.py through bench.load.run_load, exactly as a lab run
+- the lab's locust is bench/load/locustfile.py through bench.load.runner.run_load, exactly as a lab run
   starts it; its figures are the lab's own (warmup left out).
 - vanilla locust is benchmarks/vanilla_locustfile.py: a plain FastHttpUser with the same
   requests and nothing of the lab's recording, to price what the lab adds per request.
@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import StackFailed
-from bench.load import LocalLauncher, run_load
-from bench.metrics import cpu_jiffies
+from bench.load.runner import LocalLauncher, run_load
 from bench.procs import ProcessGroup, tail
 from bench.results import LoadShape
-from bench.stacks import ROOT
+from bench.sampling.metrics import cpu_jiffies
+from bench.stacks.catalog import ROOT
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_mix.lua")
 VANILLA = Path(__file__).with_name("vanilla_locustfile.py")
@@ -163,8 +163,8 @@ def wrk(url: str, connections: int, duration_s: float, rate: float, cpus: tuple[
 def lab(url: str, load: LoadShape, out: Path, cpus: tuple[int, ...] | None,
         problem: Callable[[], str | None] = lambda: None,
         stack_cpus: tuple[int, ...] | None = None) -> Sample:  # fmt: skip
-    """The lab's own load run (bench.load.run_load, bench/locustfile.py) -> the lab's figures, and how busy the
-    CPUs were over the window locust measured (its warmup and start-up left out)."""
+    """The lab's own load run (bench.load.runner.run_load, bench/load/locustfile.py) -> the lab's figures, and how
+    busy the CPUs were over the window locust measured (its warmup and start-up left out)."""
     with BusyLog(Pins(stack_cpus, cpus)) as ticks:
         outcome = _run(url, load, out, cpus, problem, LocalLauncher(cpus))
     stack_busy, load_busy = ticks.busy(*measured_window(out))

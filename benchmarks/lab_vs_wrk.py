@@ -51,7 +51,7 @@ from bench.backends.local import LocalBackend
 from bench.errors import BenchError, ConfigError, StackFailed
 from bench.options import parse_duration, parse_pin, positive_float, positive_int
 from bench.results import LoadShape, write_text_atomic
-from bench.stacks import ROOT, Stack, discover, floor_stack, load_stack, select
+from bench.stacks.catalog import ROOT, Stack, discover, floor_stack, load_stack, select
 from benchmarks import generators as gen
 from benchmarks.generators import Sample
 
@@ -350,7 +350,7 @@ def render(cost: GeneratorCost, results: Sequence[StackResult], settings: Settin
         f"- Machine: {cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
         f"- Pinning (the lab's `--pin auto`): stacks on CPU {_cpus(settings.stack_cpus)}, load generators "
         f"(locust, wrk) on CPU {_cpus(settings.load_cpus)}",
-        f"- Tools: locust {_version('locust')} (bench/locustfile.py and benchmarks/vanilla_locustfile.py, "
+        f"- Tools: locust {_version('locust')} (bench/load/locustfile.py and benchmarks/vanilla_locustfile.py, "
         f"FastHttpUser, 1 process) and {wrk_version()} (-t1, benchmarks/wrk_mix.lua), the same 7 requests",
         f"- Every measurement: {w} s warmup + {d} s, {settings.pairs} interleaved pairs, median [min-max]; peak at "
         f"{settings.concurrency} users / connections; moderate at {settings.rate:g} req/s",

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from tabulate import tabulate
 
-from bench.stacks import ROOT
+from bench.stacks.catalog import ROOT
 
 COMMANDS = {"bench list": ["list"], "bench --help": ["--help"]}
 GOAL_S = 0.5

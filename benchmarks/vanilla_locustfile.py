@@ -1,6 +1,6 @@
 """A vanilla locust user: the lab's request mix with nothing of the lab's recording.
 
-benchmarks/lab_vs_wrk.py runs it beside bench/locustfile.py against the floor nginx, so the
+benchmarks/lab_vs_wrk.py runs it beside bench/load/locustfile.py against the floor nginx, so the
 lab's own per-request work (its histogram, windows, open-model bookkeeping) is priced: the
 lab's locustfile should drive the same target within 10 % of this one's rate.
 """
@@ -16,7 +16,7 @@ POST_IDS = range(100, 200)
 
 
 class VanillaUser(FastHttpUser):
-    """The seven requests of bench/locustfile.py, in equal shares, closed loop, no wait."""
+    """The seven requests of bench/load/locustfile.py, in equal shares, closed loop, no wait."""
 
     @task
     def root(self) -> None:

@@ -1,4 +1,4 @@
--- wrk script: the request mix of bench/locustfile.py, for benchmarks/lab_vs_wrk.py.
+-- wrk script: the request mix of bench/load/locustfile.py, for benchmarks/lab_vs_wrk.py.
 --
 -- Locust's ApiUser picks one of 7 tasks at random with equal weight; here each
 -- connection's next request comes from one rotation through the same 7 requests

@@ -14,5 +14,5 @@ RUN python3 -m venv /opt/venv
 COPY ${WHEELHOUSE} /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels -r /wheels/requirements.txt && rm -rf /wheels
 COPY apps /bench/apps
-COPY bench/locustfile.py bench/record.py bench/lab_load.py bench/window.py /bench/
+COPY bench/load/locustfile.py bench/load/record.py bench/load/lab_load.py bench/load/window.py /bench/
 WORKDIR /bench

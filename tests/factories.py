@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.record import Figures, ProcessReport, Tally
+from bench.load.record import Figures, ProcessReport, Tally
 from bench.results import LoadShape, Measurement, Role, RunResult, StackUsage
 
 START = 1_700_000_000.0

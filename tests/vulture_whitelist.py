@@ -18,22 +18,26 @@ _.ensure_ascii  # apps/flask_app.py `_JSONProvider`: read by Flask's JSON provid
 _.merge_slashes  # apps/flask_app.py: set on werkzeug's URL map, read by werkzeug
 
 # --- bench/: record fields written to run.json and the process reports by `asdict`, read back by name
-_.p90_ms  # bench/record.py `Latency`: filled from its `percentile` metadata; the report reads fields by name
-_.p95_ms  # bench/record.py `Latency`
-_.p99_9_ms  # bench/record.py `Latency`
-_.ok_latency  # bench/record.py `Figures`: run.json; bench/report/tables.py reads it by name
-_.lateness  # bench/record.py `Figures`: run.json (the open model's send time - due time)
-_.process  # bench/record.py `ProcessReport`: <host>-<pid> in each locust process's report file
+_.p90_ms  # bench/load/record.py `Latency`: filled from its `percentile` metadata; the report reads fields by name
+_.p95_ms  # bench/load/record.py `Latency`
+_.p99_9_ms  # bench/load/record.py `Latency`
+_.ok_latency  # bench/load/record.py `Figures`: run.json; bench/report/tables.py reads it by name
+_.lateness  # bench/load/record.py `Figures`: run.json (the open model's send time - due time)
+_.process  # bench/load/record.py `ProcessReport`: <host>-<pid> in each locust process's report file
 _.schema_version  # bench/results.py `RunResult`: run.json's version field, written by asdict, read as `version`
-_.redirect_request  # bench/verify.py `_NoRedirect`: urllib's redirect handler calls it
+_.redirect_request  # bench/stacks/verify.py `_NoRedirect`: urllib's redirect handler calls it
 parse_flags  # bench/cli.py: the flags a command line gives, as main() parses them; tests/unit/test_cli.py and
 # test_scenarios.py read the typed flags without running the command
-variables  # bench/lab_load.py: every variable the locustfile reads; tests/unit/test_load.py checks no CLI name is one
-task_nodes  # bench/cluster.py: where a service's tasks run, read from the manager; tests/integration/test_cluster.py
-leftovers  # bench/cluster.py: what a cluster left behind; tests/integration/test_cluster.py checks nothing is
-verify_rs256  # bench/jwt.py: tests/unit/test_gateway.py checks what `mint` signs with it (Envoy checks the real ones)
+variables  # bench/load/lab_load.py: every variable the locustfile reads;
+# tests/unit/test_load.py checks no CLI name is one
+task_nodes  # bench/backends/swarm/cluster.py: where a service's tasks run, read from the manager;
+# tests/integration/test_cluster.py
+leftovers  # bench/backends/swarm/cluster.py: what a cluster left behind;
+# tests/integration/test_cluster.py checks nothing is
+verify_rs256  # bench/gateway/jwt.py: tests/unit/test_gateway.py checks what `mint` signs with it
+# (Envoy checks the real ones)
 
-# --- bench/locustfile.py: what locust reads from the lab's locustfile
+# --- bench/load/locustfile.py: what locust reads from the lab's locustfile
 _.CPU_MONITOR_INTERVAL  # set on locust.runners, read by locust's CPU warning
 ApiUser  # a User class locust runs (closed model)
 OpenUser  # a User class locust runs (open model)

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.errors import StackFailed
-from bench.load import Launcher, LocalLauncher
-from bench.metrics import Usage
+from bench.load.runner import Launcher, LocalLauncher
 from bench.options import Placement
-from bench.stacks import Stack
-from bench.userapp import App, own_app
+from bench.sampling.metrics import Usage
+from bench.stacks.catalog import Stack
+from bench.stacks.userapp import App, own_app
 
 LOOPBACK = "127.0.0.1"
 

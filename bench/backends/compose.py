@@ -32,9 +32,9 @@ from typing import Any
 
 import yaml
 
-from bench import images
 from bench.backends import pipeline
 from bench.backends.base import LOOPBACK, BringUp, RunningStack, wait_until_ok
+from bench.backends.docker import images
 from bench.backends.docker.cli import answers, hand_over, last_line, output, quiet, text
 from bench.backends.docker.stats import EngineStats, labelled
 from bench.backends.docker.teardowns import Teardowns
@@ -49,12 +49,12 @@ from bench.backends.docker.variables import (
 from bench.backends.pipeline import free_port
 from bench.console import progress
 from bench.errors import MissingToolError, StackFailed
-from bench.load import CLIENT_SWITCHES, locust_args, locust_env
+from bench.load.runner import CLIENT_SWITCHES, locust_args, locust_env
 from bench.options import Placement
 from bench.procs import Child
 from bench.results import LoadShape
-from bench.stacks import ROOT, Stack
-from bench.userapp import App, own_app
+from bench.stacks.catalog import ROOT, Stack
+from bench.stacks.userapp import App, own_app
 
 CONFIG_DIR = "compose"  # the rendered default configs committed in each stack folder
 USER_SERVICE = "user"  # the load generator: locust alone, or the master of `worker`s
@@ -544,7 +544,7 @@ def _pid_file(out: Path) -> str:
 
 def write_default_configs() -> None:
     """Rewrite stacks/<name>/compose/* : the configs a by-hand `docker compose up` mounts."""
-    from bench.stacks import discover
+    from bench.stacks.catalog import discover
 
     for stack in discover(hidden=True).values():
         if stack.templates:

@@ -16,12 +16,12 @@ from bench.backends import pipeline
 from bench.backends.base import LOOPBACK, BringUp, RunningStack, wait_until_ok
 from bench.backends.pipeline import Layout, free_port, render_templates
 from bench.errors import MissingToolError, StackFailed
-from bench.load import LocalLauncher
-from bench.metrics import Usage, process_tree_usage, time_wait_count
+from bench.load.runner import LocalLauncher
 from bench.options import Placement
 from bench.procs import ProcessGroup, tail
-from bench.stacks import ROOT, Stack, render
-from bench.userapp import App
+from bench.sampling.metrics import Usage, process_tree_usage, time_wait_count
+from bench.stacks.catalog import ROOT, Stack, render
+from bench.stacks.userapp import App
 
 # binaries installed with the Python dependencies (envoy, gunicorn) live next to python
 _PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.backends.base import LOOPBACK, BringUp
-from bench.stacks import Stack, discovery, render
-from bench.userapp import App
-from bench.variants import environment as param_variables
-from bench.variants import template_context
+from bench.stacks.catalog import Stack, discovery, render
+from bench.stacks.userapp import App
+from bench.stacks.variants import environment as param_variables
+from bench.stacks.variants import template_context
 
 LISTEN_PORTS = (20000, 32767)  # where free ports are picked: below Linux's default ephemeral range
 
@@ -62,7 +62,7 @@ def environment(stack: Stack, run: BringUp) -> dict[str, str]:
     (BENCH_PARAM_*), who owns the files the load generator writes (BENCH_UID, BENCH_GID), and the app's fault
     switch (--inject: BENCH_FAULT_*, which the stack's services get unless one sets its own). The requests
     (--requests) and a user's locustfile reach locust through the load's own settings, alike everywhere
-    (bench/load.py: locust_env, locust_args)."""
+    (bench/load/runner.py: locust_env, locust_args)."""
     app = run.serves(stack)
     uid, gid = run.owner()
     return {

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from bench.analysis.summary import RunSummary, summarize
 from bench.report import breaker, common, gateway, html, layers, measure, sweep
 from bench.report.tables import tidy
 from bench.results import RUN_FILE, RunResult, load_run, write_bytes_atomic, write_text_atomic
-from bench.summary import RunSummary, summarize
 
 SUMMARY = "summary.md"
 CSV = "results.csv"

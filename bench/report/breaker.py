@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.analysis.summary import LabelSummary, RunSummary
 from bench.report import charts as chart_files
 from bench.report.common import codes
 from bench.report.tables import Column, cells, markdown, number, section
 from bench.results import Measurement, RunResult
-from bench.summary import LabelSummary, RunSummary
 
 COLUMNS = [
     Column("figures.offered_rps"),

@@ -26,9 +26,9 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 from matplotlib.typing import RcKeyType
 
-from bench.record import Latency
+from bench.analysis.summary import LabelSummary, Spread
+from bench.load.record import Latency
 from bench.results import Measurement, RunResult
-from bench.summary import LabelSummary, Spread
 
 LATENCY = "latency.png"
 THROUGHPUT = "throughput.png"

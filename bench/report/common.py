@@ -6,10 +6,10 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from bench.analysis.summary import LabelSummary, RunSummary
 from bench.report.charts import TITLES
 from bench.report.tables import markdown, number, section
 from bench.results import Measurement, RunResult, Verdict
-from bench.summary import LabelSummary, RunSummary
 
 
 def header(run: RunResult, where: Path) -> str:

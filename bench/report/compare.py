@@ -35,14 +35,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import stats
+from bench.analysis import stats
+from bench.analysis.summary import FIGURES, LabelSummary, summarize
 from bench.errors import ConfigError
 from bench.report.tables import markdown as table
 from bench.report.tables import number
 from bench.report.verdicts import Verdict, verdict
 from bench.results import RunResult
-from bench.stacks import canonical_params
-from bench.summary import FIGURES, LabelSummary, summarize
+from bench.stacks.catalog import canonical_params
 
 ROLES = {"measure": "stack", "breaker": "overload"}  # the rows a comparison is about, by scenario
 # the short table first: the headline's figures (bench/report/measure.py), each as A -> B and its verdict

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import envoy, stats
+from bench.analysis import stats
+from bench.analysis.summary import LabelSummary, RunSummary, Spread
 from bench.report.common import codes
 from bench.report.tables import Column, cells, markdown, number, section
 from bench.report.verdicts import Verdict, verdict
 from bench.results import Measurement, RunResult
-from bench.summary import LabelSummary, RunSummary, Spread
+from bench.sampling import envoy
 
 LATENCY = [Column("latency.avg_ms", "avg ms", "{:.2f}"), Column("latency.p50_ms", "p50 ms", "{:.2f}"),
            Column("latency.p99_ms", "p99 ms", "{:.2f}"), Column("figures.rps", "req/s", "{:.0f}")]  # fmt: skip

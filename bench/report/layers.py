@@ -7,12 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import stats
+from bench.analysis import stats
+from bench.analysis.summary import RunSummary, Spread
 from bench.report import charts as chart_files
 from bench.report.common import workers_note
 from bench.report.tables import markdown, number, section
 from bench.results import Measurement, RunResult
-from bench.summary import RunSummary, Spread
 
 # Istio's own figure for its sidecar (Performance and Scalability, Istio 1.16.2, unchanged since 1.12):
 # https://istio.io/v1.16/docs/ops/deployment/performance-and-scalability

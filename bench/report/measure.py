@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import stats
+from bench.analysis import stats
+from bench.analysis.summary import FIGURES, LabelSummary, RunSummary
 from bench.report import charts as chart_files
 from bench.report.common import codes, headline, limited_by, workers_note
 from bench.report.objectives import slo_section
 from bench.report.tables import Column, cells, markdown, section
 from bench.report.verdicts import verdict
 from bench.results import RunResult
-from bench.summary import FIGURES, LabelSummary, RunSummary
 
 # the headline: what a person reads at a glance (stack and limited by come first)
 HEADLINE = [

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.analysis.summary import RunSummary
 from bench.report import charts as chart_files
 from bench.report.objectives import cell, verdict_word
 from bench.report.tables import markdown, number, section
 from bench.results import Measurement, RunResult
-from bench.summary import RunSummary
 
 
 def sections(run: RunResult, summary: RunSummary) -> list[str]:

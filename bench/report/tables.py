@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from bench import envoy
+from bench.analysis.summary import FIGURES, LabelSummary, figure
 from bench.results import Measurement, RunResult
-from bench.summary import FIGURES, LabelSummary, figure
+from bench.sampling import envoy
 
 
 def row_of(m: Measurement) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench import stats
-from bench.summary import LabelSummary, Spread, by_name
+from bench.analysis import stats
+from bench.analysis.summary import LabelSummary, Spread, by_name
 
 
 @dataclass(frozen=True)

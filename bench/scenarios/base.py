@@ -15,19 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from bench import options as opt
-from bench import slo as slo_lib
-from bench import stacks as stack_files
+from bench.analysis import slo as slo_lib
 from bench.errors import ConfigError
 from bench.options import Flags, Option, Placement
 from bench.results import LoadShape
-from bench.stacks import Stack
-from bench.variants import Variant, variants
+from bench.stacks import catalog as stack_files
+from bench.stacks.catalog import Stack
+from bench.stacks.variants import Variant, variants
 
 if TYPE_CHECKING:
     from bench.session import Session
 
 
-USER_CLASS = "FastHttpUser"  # the locustfile's users (bench/locustfile.py)
+USER_CLASS = "FastHttpUser"  # the locustfile's users (bench/load/locustfile.py)
 SETTING = "setting"  # a config field's metadata key: how run.json's settings show it (`shown`)
 
 

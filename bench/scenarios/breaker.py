@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bench import istio
 from bench import options as opt
-from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError
+from bench.gateway import istio
 from bench.options import Flags, Option
 from bench.results import LoadShape
 from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, shown
+from bench.stacks import catalog as stack_files
 
 if TYPE_CHECKING:
     from bench.session import Session

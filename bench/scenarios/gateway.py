@@ -2,7 +2,7 @@
 
 Weighted routing, retries, timeouts, an IP allow-list, trace ids and client authentication, each
 configured in Istio's terms in stacks/gateway/gateway.toml and served by a real Envoy. Each
-experiment brings the gateway stack up once, Envoy rendered for it (bench/gateway.py: each variant
+experiment brings the gateway stack up once, Envoy rendered for it (bench/gateway/spec.py: each variant
 on a listener of its own, all through the same upstream processes), then loads its phases in
 turn, `--repeat` times interleaved (off, on, off, on, ...), every one with the same closed-loop
 load. A phase is a variant loaded as one client: the usual one, one from an address the allow-list
@@ -20,15 +20,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from bench import gateway, jwt, lab_load
 from bench import options as opt
-from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
+from bench.gateway import jwt
+from bench.gateway import spec as gateway
+from bench.load import lab_load
 from bench.options import Flags, Option
 from bench.results import LoadShape, Measurement
 from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, plan_progress, shown
-from bench.stacks import Stack
+from bench.stacks import catalog as stack_files
+from bench.stacks.catalog import Stack
 
 if TYPE_CHECKING:
     from bench.backends.base import RunningStack

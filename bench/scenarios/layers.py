@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
-from bench import stacks as stack_files
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
 from bench.options import Flags, Option
 from bench.results import LoadShape, Measurement, Role, folder_of
 from bench.scenarios.base import USER_CLASS, Scenario, ScenarioConfig, plan_progress, shown, stacks_of
-from bench.variants import Variant, variants
+from bench.stacks import catalog as stack_files
+from bench.stacks.variants import Variant, variants
 
 if TYPE_CHECKING:
     from bench.session import Session

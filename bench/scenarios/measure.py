@@ -12,8 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
-from bench import slo as slo_lib
-from bench import stacks as stack_files
+from bench.analysis import slo as slo_lib
 from bench.console import progress
 from bench.errors import ConfigError
 from bench.options import Flags, Option
@@ -27,8 +26,9 @@ from bench.scenarios.base import (
     shown,
     stacks_of,
 )
-from bench.userapp import Workload, load_mix, mix_json, resolve_app
-from bench.variants import Variant
+from bench.stacks import catalog as stack_files
+from bench.stacks.userapp import Workload, load_mix, mix_json, resolve_app
+from bench.stacks.variants import Variant
 
 if TYPE_CHECKING:
     from bench.session import Session

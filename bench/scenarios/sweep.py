@@ -11,7 +11,7 @@ the target, is marked when the stack's sweep ends.
 
 With `--slo` (which replaces --p99-target) the knee is only where throughput stops following
 the load (or errors pass 1 %), and the climb goes on past it until a step misses an upper
-bound of the SLO (`p99<100ms`, `errors<1%`: what more load makes worse; bench/slo.py), then
+bound of the SLO (`p99<100ms`, `errors<1%`: what more load makes worse; bench/analysis/slo.py), then
 bisects between the last load that kept them and that one. The highest load that met every
 objective is the stack's *sustainable* load, reported beside the peak throughput; a stack
 with none fails the SLO (exit code 99).
@@ -25,14 +25,14 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
-from bench import slo as slo_lib
-from bench import stacks as stack_files
+from bench.analysis import slo as slo_lib
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
 from bench.options import Flags, Option
 from bench.results import MAX_IN_FLIGHT, LoadShape, Measurement, SloResult, SweepStep, folder_of
 from bench.scenarios.base import Scenario, ScenarioConfig, chosen_variants, shown, stacks_of
-from bench.variants import Variant
+from bench.stacks import catalog as stack_files
+from bench.stacks.variants import Variant
 
 if TYPE_CHECKING:
     from bench.backends.base import RunningStack

@@ -1,4 +1,5 @@
-"""A 3-node swarm of real engines in containers (bench/cluster.py), HTTP across its overlay, and nothing left.
+"""A 3-node swarm of real engines in containers (bench/backends/swarm/cluster.py), HTTP across its overlay, and
+nothing left.
 
 node1 manages, node2 is labelled `bench.role=stack`, node3 `bench.role=load`. A two-replica dnsrr service
 constrained to the stack label answers with its container's host name; a container on the load node
@@ -19,8 +20,8 @@ import time
 
 import pytest
 
-from bench import cluster
-from bench.images import debian_base
+from bench.backends.docker.images import debian_base
+from bench.backends.swarm import cluster
 
 SERVE = "hostname > /tmp/who && cd /tmp && exec python3 -m http.server 8000"
 FETCH = """

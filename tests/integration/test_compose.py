@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bench.backends import compose
-from bench.stacks import discover
+from bench.stacks.catalog import discover
 from tests.integration.conftest import measurements, only_run, run_bench
 from tests.integration.test_interrupts import interrupt_when
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import gateway, istio
 from bench.backends.base import BringUp
 from bench.backends.local import free_port, local_context, render_templates
-from bench.stacks import discover
+from bench.gateway import istio
+from bench.gateway import spec as gateway
+from bench.stacks.catalog import discover
 
 STACKS = discover(hidden=True)
 BIN = Path(sys.executable).parent

@@ -1,4 +1,4 @@
-"""Each "limited by" rule of bench/rules.toml provoked for real, and a negative control where none fires.
+"""Each "limited by" rule of bench/analysis/rules.toml provoked for real, and a negative control where none fires.
 
 The causes are made, not mocked: a listen backlog of 1 under 200 users, the tight circuit
 breaker, locust flat out against nginx answering from memory, a CPU hog on the stack's CPU,

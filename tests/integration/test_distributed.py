@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bench.backends import compose
-from bench.record import Tally
+from bench.load.record import Tally
 from tests.integration.conftest import measurements, only_run, run_bench
 
 STACK = "flask_gunicorn"

@@ -20,7 +20,7 @@ from tests.integration.conftest import ROOT, table_rows
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
 
 SCRIPT = ROOT / "benchmarks" / "wrk_mix.lua"
-# bench/locustfile.py's 7 tasks, as (method, path without the varying ids)
+# bench/load/locustfile.py's 7 tasks, as (method, path without the varying ids)
 LOCUST_MIX = {
     ("GET", "/"),
     ("GET", "/health"),

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench.stacks import discover
+from bench.stacks.catalog import discover
 from tests.integration.conftest import measurements, only_run, run_bench, table_rows
 
 SHORT = ["-u", "8", "-r", "8", "-t", "1s", "--warmup", "0.5s", "--repeat", "1", "--backend", "local"]

@@ -74,8 +74,9 @@ def recorded() -> Iterator[Recorder]:
     recorder = Recorder()
     threading.Thread(target=recorder.serve, daemon=True).start()
     try:
-        done = subprocess.run([sys.executable, "-m", "locust", "-f", "bench/locustfile.py", "--headless", "-u", "1",
-                               "-r", "1", "-t", "1s", "-H", f"http://127.0.0.1:{recorder.port}", "--only-summary"],
+        done = subprocess.run([sys.executable, "-m", "locust", "-f", "bench/load/locustfile.py", "--headless",
+                               "-u", "1", "-r", "1", "-t", "1s", "-H", f"http://127.0.0.1:{recorder.port}",
+                               "--only-summary"],
                               cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
         yield recorder

@@ -30,8 +30,8 @@ import pytest
 import yaml
 
 from bench.backends.swarm import engine
-from bench.record import Tally
-from bench.stacks import discover
+from bench.load.record import Tally
+from bench.stacks.catalog import discover
 from tests.integration.conftest import ROOT, as_at_a_terminal, measurements, only_run, table_rows
 
 UID = GID = 4321

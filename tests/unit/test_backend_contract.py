@@ -20,20 +20,20 @@ from typing import Any
 import pytest
 import yaml
 
-from bench import images
 from bench.backends import pipeline
 from bench.backends.base import BringUp
 from bench.backends.compose import ComposeBackend, ComposeLauncher, Generators, compose_command, run_file
+from bench.backends.docker import images
 from bench.backends.docker.variables import USERLOAD, interpolate
 from bench.backends.local import _env, local_context
 from bench.backends.swarm import SwarmBackend, SwarmLauncher, render
 from bench.backends.swarm.engine import Engine
 from bench.errors import ConfigError
-from bench.load import LOCUSTFILE, LocalLauncher
+from bench.load.runner import LOCUSTFILE, LocalLauncher
 from bench.results import LoadShape
-from bench.stacks import Stack, discover
-from bench.stacks import render as fill
-from bench.userapp import App, Request, mix_json, parse_inject
+from bench.stacks.catalog import Stack, discover
+from bench.stacks.catalog import render as fill
+from bench.stacks.userapp import App, Request, mix_json, parse_inject
 
 STACK = "flask_gunicorn"
 APP_IMAGE = "bench/userapp:contract"

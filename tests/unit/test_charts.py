@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
+from bench.analysis.summary import Spread, summarize
 from bench.report.charts import whole_seconds, write_charts
 from bench.report.common import chart_links
 from bench.results import Measurement, RunResult
-from bench.summary import Spread, summarize
 from tests.factories import failed, measured, run_of
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

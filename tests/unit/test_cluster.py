@@ -1,8 +1,9 @@
-"""bench/cluster.py's pure parts: the roles a cluster's nodes get, the capabilities a host lacks, the image tag."""
+"""bench/backends/swarm/cluster.py's pure parts: the roles a cluster's nodes get, the capabilities a host lacks,
+the image tag."""
 
 from __future__ import annotations
 
-from bench import cluster
+from bench.backends.swarm import cluster
 
 # /proc/self/status of this machine's root shell: every capability but bit 24 (CAP_SYS_RESOURCE)
 STATUS = "Name:\tbash\nCapInh:\t0000000000000000\nCapBnd:\t000001fffeffffff\nCapAmb:\t0000000000000000\n"

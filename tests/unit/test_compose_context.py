@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench import images, istio
 from bench.backends.compose import (
     CONFIG_DIR,
     ComposeLauncher,
@@ -18,10 +17,12 @@ from bench.backends.compose import (
     render_configs,
     run_file,
 )
+from bench.backends.docker import images
 from bench.backends.docker.variables import cpuset
-from bench.load import LOCUSTFILE, locust_env
+from bench.gateway import istio
+from bench.load.runner import LOCUSTFILE, locust_env
 from bench.results import LoadShape
-from bench.stacks import discover
+from bench.stacks.catalog import discover
 
 STACKS = discover(hidden=True)  # the floor runs under compose too
 TEMPLATED = [name for name, stack in STACKS.items() if stack.templates]
@@ -153,14 +154,14 @@ def test_what_the_locustfile_imports_ships_with_it_everywhere() -> None:
     copied = (images.ROOT / "dockerfiles" / "python.Dockerfile").read_text()
     mounted = (images.ROOT / "stacks" / "common" / "load.yml").read_text()  # every stack's user and workers
     for name in shipped:
-        assert f"bench/{name}.py" in copied.split("COPY bench/locustfile.py")[1].splitlines()[0], name
-        assert f'"../../bench/{name}.py:/bench/{name}.py:ro"' in mounted, name
+        assert f"bench/load/{name}.py" in copied.split("COPY bench/load/locustfile.py")[1].splitlines()[0], name
+        assert f'"../../bench/load/{name}.py:/bench/{name}.py:ro"' in mounted, name
 
 
 def test_the_python_image_is_tagged_by_what_it_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another checkout retagging bench/python:latest on the same engine must not change what a run runs."""
-    for name in ("dockerfiles/python.Dockerfile", "bench/locustfile.py", "bench/record.py", "bench/lab_load.py",
-                 "bench/window.py", "apps/users.py"):
+    beside = [f"bench/load/{name}.py" for name in ("locustfile", "record", "lab_load", "window")]
+    for name in ("dockerfiles/python.Dockerfile", *beside, "apps/users.py"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(name)
     monkeypatch.setattr(images, "ROOT", tmp_path)

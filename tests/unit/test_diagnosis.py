@@ -1,4 +1,4 @@
-"""The limited-by rules (bench/rules.toml) against measurements built by hand: each limit and each risk
+"""The limited-by rules (bench/analysis/rules.toml) against measurements built by hand: each limit and each risk
 provoked, and a control beside it where it must stay silent. A limit needs harm seen in the window; a
 risk is a level, listed apart and never the headline."""
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.diagnosis import judge, load_rules
+from bench.analysis.diagnosis import judge, load_rules
 from bench.errors import ConfigError
-from bench.record import Figures
+from bench.load.record import Figures
 from bench.results import Measurement, Signals, StackUsage
 
 FIRED: set[str] = set()  # every rule some test below made fire: checked against rules.toml at the end

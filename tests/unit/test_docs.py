@@ -300,15 +300,16 @@ def test_command_reference_covers_every_command() -> None:
         assert f"\n## {name}\n" in text and f"usage: python -m bench {name}" in text, name
 
 
-# --- docs/limited-by.md: the rules of bench/rules.toml ------------------------------------------
+# --- docs/limited-by.md: the rules of bench/analysis/rules.toml ------------------------------------------
 
 
 def test_limited_by_page_lists_every_rule_in_order() -> None:
-    """Each rule of bench/rules.toml is a row of docs/limited-by.md, in the file's order, with its conditions."""
-    rules = tomllib.loads((ROOT / "bench" / "rules.toml").read_text(encoding="utf-8"))
+    """Each rule of bench/analysis/rules.toml is a row of docs/limited-by.md, in the file's order, with its
+    conditions."""
+    rules = tomllib.loads((ROOT / "bench" / "analysis" / "rules.toml").read_text(encoding="utf-8"))
     text = (DOCS / "limited-by.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `(\w+)` \| (limit|risk) \| (.*?) \|", text, re.MULTILINE)
-    assert [name for name, _, _ in rows] == list(rules), "docs/limited-by.md's rules differ from bench/rules.toml"
+    assert [name for name, _, _ in rows] == list(rules), "docs/limited-by.md's rules differ from the rules file"
     for name, kind, when in rows:
         rule = rules[name]
         groups = [", ".join(f"`{c}`" for c in group) for group in ([rule["when"]] if "when" in rule else [])

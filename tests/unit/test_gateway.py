@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from bench import gateway, jwt
 from bench.errors import ConfigError
-from bench.stacks import discover
+from bench.gateway import jwt
+from bench.gateway import spec as gateway
+from bench.stacks.catalog import discover
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = discover(hidden=True)["gateway"]

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import envoy, report, stats
-from bench.record import Figures, ProcessReport, Tally
+from bench import report
+from bench.analysis import stats
+from bench.load.record import Figures, ProcessReport, Tally
 from bench.results import LoadShape, Measurement, RunResult, StackUsage, load_run, save_run
+from bench.sampling import envoy
 from tests.integration.conftest import table_rows
 
 START = 1_700_000_000.0

@@ -1,6 +1,10 @@
-"""The layers of bench/, read from the source (parsed, never imported): a backend never imports a sibling
-backend (they share through bench/backends/base.py, pipeline.py and docker/), nor the session or the
-report; the report never reaches back into the backends. Imports inside functions count too."""
+"""The layers of bench/, read from the source (parsed, never imported). Data flows one way: what runs
+(bench/stacks/, bench/gateway/) -> bring-up (bench/backends/) -> load and sampling (bench/load/, bench/sampling/)
+-> run.json (bench/results.py) -> verdicts (bench/analysis/) -> the report (bench/report/). So: a backend never
+imports a sibling backend (they share through bench/backends/base.py, pipeline.py and docker/), nor the session
+or the report; the report and the verdicts never run anything (no backend, session or load runner); describing
+what runs imports nothing downstream; what ships beside the locustfile imports nothing of bench but itself.
+Imports inside functions count too."""
 
 from __future__ import annotations
 
@@ -9,11 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from bench.stacks import ROOT
+from bench.stacks.catalog import ROOT
 
 BACKENDS = ("local", "compose", "swarm")  # how a stack is brought up: one strategy each
 SHARED = ("base", "pipeline", "docker")  # what the backends share, importing no backend themselves
 DOWNSTREAM = ("bench.report", "bench.session")  # what runs the backends or reads their results
+RUNS = ("bench.backends", "bench.session", "bench.load.runner")  # what brings stacks up or loads them
+DESCRIBES = ("bench.stacks", "bench.gateway")  # what runs, read from stacks/: upstream of everything else
+AFTER_DESCRIBING = ("bench.backends", "bench.load", "bench.sampling", "bench.results", "bench.analysis",
+                    "bench.session", "bench.scenarios", "bench.report", "bench.cli")  # fmt: skip
+# The locustfile imports these by their bare names from its own folder, inside locust, wherever locust runs.
+SHIPPED = ("bench.load.locustfile", "bench.load.lab_load", "bench.load.record", "bench.load.window")
 
 
 def imported(module: str, source: str, package: bool = False) -> set[str]:
@@ -58,8 +68,14 @@ def problems(module: str, source: str, package: bool = False) -> list[str]:
             found.append(f"{module} imports {name}: what the backends share imports no backend")
         if mine is not None and any(_within(name, d) for d in DOWNSTREAM):
             found.append(f"{module} imports {name}: a backend never reaches the session or the report")
-        if _within(module, "bench.report") and _within(name, "bench.backends"):
-            found.append(f"{module} imports {name}: the report reads results only, never the backends")
+        if _within(module, "bench.report") and any(_within(name, r) for r in RUNS):
+            found.append(f"{module} imports {name}: the report reads results only, never runs anything")
+        if _within(module, "bench.analysis") and any(_within(name, r) for r in RUNS):
+            found.append(f"{module} imports {name}: verdicts are computed from measurements, never by running")
+        if any(_within(module, d) for d in DESCRIBES) and any(_within(name, a) for a in AFTER_DESCRIBING):
+            found.append(f"{module} imports {name}: describing what runs imports nothing downstream")
+        if module in SHIPPED and _within(name, "bench") and not any(_within(name, s) for s in SHIPPED):
+            found.append(f"{module} imports {name}: what ships beside the locustfile imports only itself")
         if len(found) > before:
             wrong.append(name)
     return found
@@ -73,11 +89,12 @@ def _modules() -> list[tuple[str, Path]]:
     return found
 
 
-def test_no_backend_imports_a_sibling_the_session_or_the_report() -> None:
+def test_no_module_imports_across_its_layer() -> None:
     found = [p for module, path in _modules()
              for p in problems(module, path.read_text(encoding="utf-8"), path.name == "__init__.py")]  # fmt: skip
     assert found == []
-    assert {m for m, _ in _modules()} >= {"bench.backends.docker.cli", "bench.backends.swarm", "bench.report"}
+    assert {m for m, _ in _modules()} >= {"bench.backends.docker.cli", "bench.backends.swarm", "bench.report",
+                                          "bench.analysis.summary", "bench.stacks.catalog", *SHIPPED}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -95,6 +112,13 @@ def test_no_backend_imports_a_sibling_the_session_or_the_report() -> None:
         ("bench.backends.compose", "from bench.report.tables import x", False, "bench.report.tables: a backend"),
         ("bench.backends.pipeline", "from bench import report", False, "bench.report: a backend never"),
         ("bench.report.tables", "from bench.backends.base import RunningStack", False, "reads results only"),
+        ("bench.report.compare", "from bench.load.runner import run_load", False, "reads results only"),
+        ("bench.analysis.summary", "from bench import session", False, "bench.session: verdicts are computed"),
+        ("bench.analysis.slo", "from bench.backends.docker import stats", False, "never by running"),
+        ("bench.stacks.variants", "from bench.results import Measurement", False, "imports nothing downstream"),
+        ("bench.gateway.spec", "def f():\n    from bench.analysis import stats\n", False, "nothing downstream"),
+        ("bench.load.window", "from bench.results import LoadShape", False, "beside the locustfile imports only"),
+        ("bench.load.record", "from bench.stacks.catalog import ROOT", False, "beside the locustfile imports only"),
     ],
 )
 def test_the_rules_fail_on_an_import_across_the_layers(module: str, source: str, package: bool, wrong: str) -> None:
@@ -105,7 +129,7 @@ def test_the_rules_fail_on_an_import_across_the_layers(module: str, source: str,
 def test_what_the_backends_share_and_their_own_parts_are_allowed() -> None:
     source = ("import docker\nfrom bench.backends import pipeline\nfrom bench.backends.base import BringUp\n"
               "from bench.backends.docker.cli import docker\nfrom bench.backends.swarm import engine\n"
-              "from . import render\nfrom bench.load import locust_args\n")  # fmt: skip
+              "from . import render\nfrom bench.load.runner import locust_args\n")  # fmt: skip
     assert problems("bench.backends.swarm", source, package=True) == []
     assert imported("bench.backends.swarm", "from . import render", package=True) == {
         "bench.backends.swarm", "bench.backends.swarm.render"}  # fmt: skip

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench import istio
 from bench.errors import ConfigError
-from bench.stacks import discover
+from bench.gateway import istio
+from bench.stacks.catalog import discover
 
 BREAKER_FILE = discover()["fastapi_istio"].path / "breaker.toml"
 

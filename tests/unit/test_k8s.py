@@ -12,8 +12,9 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from bench import istio, k8s
-from bench.stacks import discover
+from bench.gateway import istio
+from bench.gateway import istio_k8s as k8s
+from bench.stacks.catalog import discover
 
 STACK_DIR = discover()["fastapi_istio"].path
 PRESETS = istio.load_presets(STACK_DIR / "breaker.toml")

@@ -12,8 +12,9 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from bench import gateway, k8s_gateway
-from bench.stacks import discover
+from bench.gateway import spec as gateway
+from bench.gateway import spec_k8s as k8s_gateway
+from bench.stacks.catalog import discover
 from tests.unit.test_k8s import K8S_VERSION, istio_validator
 
 STACK = discover(hidden=True)["gateway"]

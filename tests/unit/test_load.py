@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from bench import options as opt
-from bench.lab_load import PREFIX, LabLoad
-from bench.load import locust_args, locust_env, main, read_samples
-from bench.record import Figures, ProcessReport, Tally, bucket, bucket_value, percentile
+from bench.load.lab_load import PREFIX, LabLoad
+from bench.load.record import Figures, ProcessReport, Tally, bucket, bucket_value, percentile
+from bench.load.runner import locust_args, locust_env, main, read_samples
 from bench.results import LoadShape
 from bench.scenarios import SCENARIOS
-from bench.stacks import ROOT
+from bench.stacks.catalog import ROOT
 
 
 def window(index: int, start: float, end: float, ok: list[float], failed: tuple[float, ...] = (),
@@ -139,7 +139,7 @@ def test_no_name_means_one_thing_to_the_cli_and_another_to_the_locustfile() -> N
 
 
 def test_every_lab_load_name_in_the_repository_is_one_the_locustfile_reads() -> None:
-    """A variable renamed in bench/lab_load.py but not in a compose file or a backend fails here."""
+    """A variable renamed in bench/load/lab_load.py but not in a compose file or a backend fails here."""
     texts = [p for pattern in ("bench/**/*.py", "stacks/**/*.yml", "dockerfiles/*") for p in ROOT.glob(pattern)]
     used = {name for p in texts for name in re.findall(r"LAB_LOAD_[A-Z_]+", p.read_text(encoding="utf-8"))}
     assert used - {PREFIX} <= set(LabLoad().to_env())

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from bench.errors import ConfigError
-from bench.params import load_params
 from bench.report.compare import compare_runs
 from bench.results import RunResult
-from bench.stacks import canonical_params, discover
-from bench.variants import template_context, variants
+from bench.stacks.catalog import canonical_params, discover
+from bench.stacks.params import load_params
+from bench.stacks.variants import template_context, variants
 from tests.factories import measured, run_of
 
 OLD, NEW = "uvicorn.workers.UvicornWorker", "uvicorn_worker.UvicornWorker"

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from bench import report
-from bench.record import Latency
+from bench.analysis.summary import FIGURES, summarize
+from bench.load.record import Latency
 from bench.report.common import limited_by
 from bench.results import RunResult, Verdict, load_run, save_run
-from bench.summary import FIGURES, summarize
 from tests.factories import failed, measured, run_of
 
 ROOT = Path(__file__).resolve().parents[2]

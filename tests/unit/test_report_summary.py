@@ -1,4 +1,4 @@
-"""One owner per figure: bench/summary.py's registry and each label's summary feed run.json, results.csv,
+"""One owner per figure: bench/analysis/summary.py's registry and each label's summary feed run.json, results.csv,
 summary.md / report.html and `bench compare`; a derived figure is one registry entry."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from bench import report
+from bench.analysis.summary import FIGURES, Figure, register, summarize
 from bench.report.compare import compare_runs, markdown
 from bench.results import Measurement, RunResult, load_run, save_run
-from bench.summary import FIGURES, Figure, register, summarize
 from tests.factories import failed, measured, run_of
 from tests.integration.conftest import table_rows
 

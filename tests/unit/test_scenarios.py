@@ -41,7 +41,7 @@ OTHER = {
     "set": ["workers=1,2"], "wait": "50ms", "slo": "p99<50ms,errors<1%", "replicas": "2", "existing_swarm": True,
     "app": "apps.fastapi_app:app", "app_dir": str(TINY[1]), "interface": "asgi", "health": "/ready",
     "requests": str(ROOT / "tests" / "data" / "apps" / "pypi.toml"), "requirements": str(ROOT / "requirements.txt"),
-    "locustfile": str(ROOT / "bench" / "locustfile.py"),
+    "locustfile": str(ROOT / "bench" / "load" / "locustfile.py"),
     "experiments": "retries,auth", "split": "70/30", "inject": "delay=2ms,errors=1%",
 }  # fmt: skip
 SWARM_ONLY = {"replicas", "existing_swarm"}  # accepted with --backend swarm only
@@ -164,7 +164,7 @@ def test_the_cli_loads_no_measuring_or_rendering_code() -> None:
     """`bench list` and `--help` stay quick: locust, the backends, pandas, tabulate and matplotlib
     load only when a command needs them (benchmarks/startup.py times it)."""
     heavy = ("matplotlib", "pandas", "tabulate", "numpy", "locust", "gevent", "docker", "psutil", "markdown_it",
-             "selenium", "scipy", "bench.session", "bench.backends", "bench.load", "bench.report")  # fmt: skip
+             "selenium", "scipy", "bench.session", "bench.backends", "bench.load.runner", "bench.report")  # fmt: skip
     code = "import sys, bench.cli; print(' '.join(sorted(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     found = [m for m in loaded.stdout.split() if m.startswith(heavy)]

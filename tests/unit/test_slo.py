@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
-from bench import slo
+from bench.analysis import slo
 from bench.cli import EXIT_FAILED, EXIT_OK, EXIT_SLO, main
 from bench.errors import ConfigError
-from bench.record import Figures, Latency, ProcessReport, Tally
+from bench.load.record import Figures, Latency, ProcessReport, Tally
 from bench.report import write_summaries
 from bench.results import LoadShape, Measurement, RunResult, SloResult, load_run, save_run
 from bench.scenarios import sweep as sweep_scenario
 from bench.scenarios.measure import judge as judge_measure
-from bench.stacks import discover, select
-from bench.variants import Variant, variants
+from bench.stacks.catalog import discover, select
+from bench.stacks.variants import Variant, variants
 from tests.factories import START, failed, measured, run_of
 from tests.integration.conftest import table_rows
 

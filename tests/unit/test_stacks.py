@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from bench.errors import ConfigError
-from bench.stacks import discover, in_all, load_stack, render
-from bench.userapp import own_app
-from bench.variants import environment, resolve, template_context, variants
+from bench.stacks.catalog import discover, in_all, load_stack, render
+from bench.stacks.userapp import own_app
+from bench.stacks.variants import environment, resolve, template_context, variants
 
 STACKS = discover(hidden=True)
 CONTROLS = ["fastapi", "flask_gunicorn_gthread", "uvicorn", "fastapi_nginx", "granian_wsgi", "granian_asgi"]

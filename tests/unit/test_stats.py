@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from bench import stats
+from bench.analysis import stats
+from bench.analysis.summary import group
 from bench.report.verdicts import verdict
-from bench.summary import group
 from tests.factories import measured
 
 

@@ -15,9 +15,9 @@ import yaml
 from bench.backends.swarm import render, swarm_context, tasks
 from bench.errors import ConfigError, StackFailed
 from bench.scenarios import SCENARIOS
-from bench.stacks import ROOT, discover
-from bench.stacks import render as fill
-from bench.variants import variants
+from bench.stacks.catalog import ROOT, discover
+from bench.stacks.catalog import render as fill
+from bench.stacks.variants import variants
 from tests.unit.test_scenarios import values
 
 STACKS = discover(hidden=True)  # the floor is deployed under swarm too
@@ -67,7 +67,7 @@ def test_every_stack_renders_to_a_swarm_stack_file(name: str, tmp_path: Path) ->
     assert worker["environment"]["LAB_LOAD_SHIP"] == "1" and worker["user"] == "4321:4321"
     shipped = ("locustfile", "record", "lab_load", "window")
     assert {c["target"] for c in worker["configs"]} == {f"/bench/{name}.py" for name in shipped}
-    assert plan.master.files == {str(ROOT / f"bench/{name}.py"): f"/bench/{name}.py" for name in shipped}
+    assert plan.master.files == {str(ROOT / f"bench/load/{name}.py"): f"/bench/{name}.py" for name in shipped}
     assert plan.master.environment["LAB_LOAD_SHIP"] == "1" and plan.master.cpus == 1.0
     assert sorted(s for level in plan.levels for s in level) == sorted(doc["services"])
 
@@ -130,7 +130,7 @@ def test_a_compose_key_without_a_swarm_translation_is_refused(tmp_path: Path) ->
     text = (folder / "docker-compose.yml").read_text()
     (folder / "docker-compose.yml").write_text(text.replace("  app:\n", "  app:\n    privileged: true\n", 1))
     (tmp_path / "common").symlink_to(ROOT / "stacks" / "common")
-    from bench.stacks import load_stack
+    from bench.stacks.catalog import load_stack
 
     with pytest.raises(ConfigError, match="compose key 'privileged' has no swarm translation"):
         render.plan(load_stack(folder / "stack.toml"), _env(tmp_path), render.swarm_data(STACKS["flask"]),
@@ -141,7 +141,7 @@ def test_an_unknown_key_in_a_swarm_override_names_the_file(tmp_path: Path) -> No
     folder = tmp_path / "flask"
     shutil.copytree(STACKS["flask"].path, folder)
     (folder / "swarm.toml").write_text('replicas = 3\n')
-    from bench.stacks import load_stack
+    from bench.stacks.catalog import load_stack
 
     with pytest.raises(ConfigError, match=r"flask/swarm.toml: unknown key 'replicas'"):
         render.swarm_data(load_stack(folder / "stack.toml"))

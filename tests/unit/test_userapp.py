@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bench.errors import ConfigError, StackFailed
-from bench.stacks import discover
-from bench.userapp import App, check_paths, load_mix, own_app
+from bench.stacks.catalog import discover
+from bench.stacks.userapp import App, check_paths, load_mix, own_app
 
 
 def mix(tmp_path: Path, text: str) -> Path:

@@ -1,5 +1,5 @@
-"""The measured window and the open model's schedule (bench/window.py), driven on a fake clock as
-bench/locustfile.py drives them inside locust; every expected value is computed by hand in the test."""
+"""The measured window and the open model's schedule (bench/load/window.py), driven on a fake clock as
+bench/load/locustfile.py drives them inside locust; every expected value is computed by hand in the test."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bench.record import Figures, Tally
-from bench.window import Clock, Recorder, Schedule, Slot
+from bench.load.record import Figures, Tally
+from bench.load.window import Clock, Recorder, Schedule, Slot
 
 WALL = 1_800_000_000.0  # the wall clock's reading at monotonic time 0
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.metrics import Usage, cgroup_cpu_seconds
+from bench.sampling.metrics import Usage, cgroup_cpu_seconds
 
 
 def labelled(client: Any, label: str, keep: Callable[[Mapping[str, str]], bool]) -> list[Any]:

@@ -9,11 +9,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bench import images
 from bench.backends import pipeline
 from bench.backends.base import BringUp
-from bench.stacks import Stack
-from bench.userapp import App
+from bench.backends.docker import images
+from bench.stacks.catalog import Stack
+from bench.stacks.userapp import App
 
 USERAPP, USERLOAD = "/userapp", "/userload"  # where --app's folder and --locustfile go in its image
 LOCUSTFILE = "/bench/locustfile.py"  # the lab's, in every python image (the recorder)

@@ -27,9 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench import images
 from bench.backends import pipeline
 from bench.backends.base import BringUp, RunningStack, wait_until_ok
+from bench.backends.docker import images
 from bench.backends.docker.cli import hand_over
 from bench.backends.docker.teardowns import Teardowns
 from bench.backends.docker.variables import AppImages, container_layout, locustfiles, variables
@@ -38,12 +38,12 @@ from bench.backends.swarm.engine import OWNER_LABEL, docker
 from bench.backends.swarm.tasks import Deployed, cpu_budget, facts
 from bench.console import progress
 from bench.errors import ConfigError, MissingToolError, StackFailed
-from bench.load import locust_args, locust_env
+from bench.load.runner import locust_args, locust_env
 from bench.options import Placement
 from bench.procs import Child
 from bench.results import LoadShape
-from bench.stacks import Stack
-from bench.userapp import App, own_app
+from bench.stacks.catalog import Stack
+from bench.stacks.userapp import App, own_app
 
 LOAD_SERVICES = (render.USER, render.WORKER)
 RELAY = Path(__file__).with_name("relay.py")
@@ -358,7 +358,7 @@ def _unused_name(stack_dir: Path) -> str:
 
 
 def _any_stack() -> Stack:
-    from bench.stacks import floor_stack
+    from bench.stacks.catalog import floor_stack
 
     return floor_stack()
 

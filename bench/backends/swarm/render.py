@@ -26,18 +26,18 @@ import yaml
 
 from bench.backends.docker.variables import LOCUSTFILE, interpolate, service_environment, with_switches
 from bench.errors import ConfigError
-from bench.stacks import ROOT, Stack
+from bench.stacks.catalog import ROOT, Stack
 
 COMMON = ROOT / "stacks" / "common" / "swarm.toml"
 OVERRIDE = "swarm.toml"  # beside a stack's docker-compose.yml
 NETWORK = "net"  # the stack's overlay network, `<stack>_net` once deployed
 USER, WORKER = "user", "worker"  # the load services of stacks/common/load.yml
 OUT = "/out"  # where locust writes, in the master's container
-SHIP = {"LAB_LOAD_SHIP": "1"}  # locust workers send their files to the master (bench/lab_load.py)
+SHIP = {"LAB_LOAD_SHIP": "1"}  # locust workers send their files to the master (bench/load/lab_load.py)
 KEPT = ("image", "command", "entrypoint", "environment", "healthcheck", "user", "working_dir", "stop_signal",
         "stop_grace_period")  # fmt: skip
 DROPPED = {  # compose key -> what becomes of it under swarm
-    "build": "images are built before the run (bench/images.py) and must be on every node",
+    "build": "images are built before the run (bench/backends/docker/images.py) and must be on every node",
     "ports": "nothing is published: everything that talks to the stack runs on its overlay network",
     "depends_on": "the stack is deployed in that order, each step running healthy before the next",
     "profiles": "the load services are handled apart",

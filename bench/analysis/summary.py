@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bench import envoy
-from bench.record import Figures, Latency
+from bench.load.record import Figures, Latency
+from bench.sampling import envoy
 
 if TYPE_CHECKING:
     from bench.results import Measurement, RunResult

@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bench.record import read_tcp_counters, tcp_deltas
+from bench.load.record import read_tcp_counters, tcp_deltas
 
 
 @dataclass

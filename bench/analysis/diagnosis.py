@@ -1,4 +1,4 @@
-"""Say why: a measurement's signals, and the rules (bench/rules.toml) that turn them into a
+"""Say why: a measurement's signals, and the rules (bench/analysis/rules.toml) that turn them into a
 "limited by" verdict with its evidence and a tip, and the risks listed beside it.
 
 A rule is a *limit* (evidence that the stack or the client was harmed in the window: work

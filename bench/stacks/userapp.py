@@ -243,7 +243,7 @@ class Workload:
         if self.mix:
             check_paths(base_url, self.mix)
         elif own and self.locustfile is None and not float(self.inject.get(INJECT_KEYS["errors"], 0)):
-            from bench.verify import verify
+            from bench.stacks.verify import verify
 
             verify(base_url)
 
@@ -261,7 +261,8 @@ class Workload:
 
 
 def mix_json(mix: tuple[Request, ...]) -> str:
-    """The mix as the locustfile reads it from LAB_LOAD_MIX (bench/lab_load.py): no file to ship into containers."""
+    """The mix as the locustfile reads it from LAB_LOAD_MIX (bench/load/lab_load.py): no file to ship into
+    containers."""
     return json.dumps([r.__dict__ for r in mix])
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError
-from bench.params import Param, load_params
+from bench.stacks.params import Param, load_params
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # BENCH_STACKS_DIR points the lab at another folder of stacks (your own, or test fixtures)
 STACKS_DIR = Path(os.environ.get("BENCH_STACKS_DIR") or ROOT / "stacks")
 
@@ -75,10 +75,10 @@ class Stack:
     health_path: str
     processes: tuple[Process, ...]
     templates: tuple[str, ...]  # files rendered into the work folder (by their base name) before start
-    params: Mapping[str, Param]  # the parameters it accepts (bench/params.py)
+    params: Mapping[str, Param]  # the parameters it accepts (bench/stacks/params.py)
     reference: Mapping[str, Any]  # published figures from the seeds, shown beside ours
     compose: Compose = Compose("docker-compose.yml", "app", {})
-    gateway_file: str | None = None  # the gateway stack's Istio objects (bench/gateway.py renders them)
+    gateway_file: str | None = None  # the gateway stack's Istio objects (bench/gateway/spec.py renders them)
     clients: Mapping[str, Client] = field(default_factory=dict)  # other clients the load can be sent as
 
     def __str__(self) -> str:

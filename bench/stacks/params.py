@@ -14,7 +14,7 @@ are rendered from the values (`{{param.workers}}`; under compose also `BENCH_PAR
     values = ["sync", "gthread"]
     default = "sync"
     # aliases = {"OLD" = "gthread"}: a choice's old names, still accepted and taken as the value they
-    # name (runs and labels stored under the old name still compare with new ones: bench/stacks.py)
+    # name (runs and labels stored under the old name still compare with new ones: bench/stacks/catalog.py)
 
     [params.breaker]
     type = "preset"          # one table of `file` (the Istio circuit breaker presets)
@@ -32,7 +32,7 @@ are rendered from the values (`{{param.workers}}`; under compose also `BENCH_PAR
     default = ""
 
 A parameter named `workers` is the server's process count (the report compares it with the
-CPUs the stack had). bench/variants.py turns values into the rows a run measures.
+CPUs the stack had). bench/stacks/variants.py turns values into the rows a run measures.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError
-from bench.istio import PRESET_ALIASES  # the breaker preset's old name
+from bench.gateway.istio import PRESET_ALIASES  # the breaker preset's old name
 
 KINDS = ("int", "choice", "preset", "text")
 

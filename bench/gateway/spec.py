@@ -1,6 +1,6 @@
 """The API gateway's Istio objects, rendered for Envoy the way Istio renders them.
 
-(bench/k8s_gateway.py writes the same objects as Kubernetes manifests.) The gateway stack's
+(bench/gateway/spec_k8s.py writes the same objects as Kubernetes manifests.) The gateway stack's
 gateway.toml holds, in Istio's field names: the upstream instances, the hosts they make up (a
 Service and its DestinationRule each), and per experiment its variants: a VirtualService http
 route, and the AuthorizationPolicy and RequestAuthentication that apply. One experiment becomes
@@ -16,7 +16,7 @@ pilot/pkg/security/authz/model, pilot/pkg/security/authn/policy_applier.go):
   unavailable, cancelled, retriable-status-codes; another host each time, up to 5 host
   selections); attempts 0 -> none; retryOn's numbers -> retriable_status_codes
 - timeout unset -> 0s (Istio switches Envoy's 15 s default off), else the route's timeout
-- DestinationRule trafficPolicy -> the cluster's circuit breakers etc. (bench/istio.py)
+- DestinationRule trafficPolicy -> the cluster's circuit breakers etc. (bench/gateway/istio.py)
 - AuthorizationPolicy -> the RBAC filter, action ALLOW or DENY: a rule's from[] ORed, a source's
   fields ANDed, a field's values ORed; ipBlocks -> direct_remote_ip (the TCP peer), and
   requestPrincipals -> the token's iss/sub, which jwt_authn puts in its metadata
@@ -39,8 +39,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench import istio, jwt
 from bench.errors import ConfigError
+from bench.gateway import istio, jwt
 
 LISTENERS = ("gateway", "gateway_1", "gateway_2")  # stack ports of the variants' listeners, in order
 SERVICE_PORT = 5000  # the Services' port in the manifests (seed 000's containerPort), in cluster names

@@ -4,7 +4,7 @@ A variant is one row: `flask_gunicorn`, a tagged copy `flask_gunicorn@a` (an A/A
 `flask_gunicorn@workers=2,worker_class=gthread` (the values it runs with).
 `--set workers=1,2,4 --set worker_class=sync,gthread` makes every combination, as
 hyperfine's parameter lists do. Every value is checked against the stack's declaration
-(bench/params.py) before anything starts.
+(bench/stacks/params.py) before anything starts.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bench.errors import ConfigError
-from bench.stacks import Stack
+from bench.stacks.catalog import Stack
 
 # Not stack parameters but how a row is deployed, settable like one (`stack@replicas=2`, `--set replicas=1,2`):
 # swarm's tasks of the app service. Every stack takes it; only --backend swarm honours more than 1.
@@ -34,7 +34,8 @@ def template_context(stack: Stack, given: Mapping[str, str], where: Mapping[str,
     """`{{param.NAME}}` for every parameter, and the Envoy fields rendered from them: the breaker's where
     the stack has one, the gateway's experiment where it is the gateway (`where`: each port's host and
     number, as the backend placed them)."""
-    from bench import gateway, istio
+    from bench.gateway import istio
+    from bench.gateway import spec as gateway
 
     values = resolve(stack, given)
     context = {f"param.{name}": value for name, value in values.items()}

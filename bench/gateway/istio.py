@@ -1,6 +1,6 @@
 """Istio's objects rendered the way Istio renders them for Envoy: the DestinationRule circuit breaker.
 
-(bench/k8s.py writes the same objects as Kubernetes manifests.) A stack's breaker file
+(bench/gateway/istio_k8s.py writes the same objects as Kubernetes manifests.) A stack's breaker file
 (breaker.toml) holds named presets of `spec.trafficPolicy` in Istio's own field names. This
 module turns one preset into the Envoy cluster fields Istio would generate
 (istio/istio pilot/pkg/networking/core/cluster_traffic_policy.go):

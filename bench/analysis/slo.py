@@ -36,10 +36,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bench.analysis.summary import Spread, figure
 from bench.errors import ConfigError
-from bench.record import Latency
+from bench.load.record import Latency
 from bench.results import Measurement, ObjectiveVerdict, SloVerdict
-from bench.summary import Spread, figure
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,

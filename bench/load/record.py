@@ -5,7 +5,7 @@ serializes and unserializes itself).
 
 Standard library only: the locustfile imports this file by itself, inside locust, wherever
 locust runs (locally, in the `user` and `worker` containers, on a remote worker), so it ships
-beside bench/locustfile.py everywhere (the python image, .dockerignore, the compose mounts).
+beside bench/load/locustfile.py everywhere (the python image, .dockerignore, the compose mounts).
 
 - `Tally`: what one locust process counted in one stretch of time (a window, a minute by
   default). Tallies add up (`merge`): histograms and counters sum, min and max combine.

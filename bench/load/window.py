@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING or __package__:  # bench.window: the runner's side and the tests
-    from bench.record import ProcessReport, Tally, local_ports, read_tcp_counters, tcp_deltas
+    from bench.load.record import ProcessReport, Tally, local_ports, read_tcp_counters, tcp_deltas
 else:  # beside the locustfile, inside locust, which puts that folder on sys.path
     from record import ProcessReport, Tally, local_ports, read_tcp_counters, tcp_deltas
 

@@ -1,7 +1,7 @@
 """Drive headless locust against a running stack and read its machine-readable output.
 
 Locust runs as a subprocess (its gevent patching must not touch this process). The
-figures come from the tallies bench/locustfile.py streams (bench/record.py: percentiles
+figures come from the tallies bench/load/locustfile.py streams (bench/load/record.py: percentiles
 within 0.005 ms below 100 ms, warmup left out, status codes); locust's own --csv and
 --json-file files are kept beside them for cross-checks.
 """
@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.lab_load import LabLoad, variable
+from bench.load.lab_load import LabLoad, variable
+from bench.load.record import Figures, ProcessReport, Tally
 from bench.procs import Child, ProcessGroup, tail
-from bench.record import Figures, ProcessReport, Tally
 from bench.results import LoadShape
-from bench.stacks import ROOT
+from bench.stacks.catalog import ROOT
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 SAMPLES_PREFIX = "samples"  # each locust process writes samples-<host>-<pid>[-w<N>].json
-CLIENT_SWITCHES = (variable("headers"),)  # what run_load's `client_env` may set (bench/lab_load.py)
+CLIENT_SWITCHES = (variable("headers"),)  # what run_load's `client_env` may set (bench/load/lab_load.py)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def locust_args(base_url: str, settings: LoadShape, out: str, locustfile: str, m
 
 
 def lab_load(settings: LoadShape, out: str) -> LabLoad:
-    """What each locust process of this load is told (bench/lab_load.py), writing under `out` as it sees it."""
+    """What each locust process of this load is told (bench/load/lab_load.py), writing under `out` as it sees it."""
     return LabLoad(
         samples=f"{out}/{SAMPLES_PREFIX}",
         warmup_s=settings.warmup_s,
@@ -84,7 +84,7 @@ def lab_load(settings: LoadShape, out: str) -> LabLoad:
 
 
 def locust_env(settings: LoadShape, out: str) -> dict[str, str]:
-    """The environment the locustfile reads (bench/lab_load.py), and unbuffered output."""
+    """The environment the locustfile reads (bench/load/lab_load.py), and unbuffered output."""
     return lab_load(settings, out).to_env() | {"PYTHONUNBUFFERED": "1"}
 
 
@@ -140,7 +140,7 @@ def run_load(
 ) -> LoadOutcome:
     """Run locust until it ends, the stack breaks (`problem()` says why) or Ctrl-C.
 
-    `client_env` sets the locustfile's client switches (LAB_LOAD_HEADERS: bench/lab_load.py);
+    `client_env` sets the locustfile's client switches (LAB_LOAD_HEADERS: bench/load/lab_load.py);
     under compose they reach locust in its container as `docker exec -e` flags (bench/backends/compose.py).
     In every case locust is stopped with SIGTERM first, which makes it write its files,
     so what was measured up to that moment is kept.
@@ -213,6 +213,3 @@ def main(argv: list[str]) -> int:
     print(json.dumps(shown, indent=2))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

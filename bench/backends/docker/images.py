@@ -12,7 +12,7 @@ and the files it copies) as well as `latest`, and a run's containers use the dig
 checkouts building on the same engine retag `latest` at any time, and a run must not pick up their
 code halfway (their apps may lack what this checkout's stacks switch on).
 
-`python -m bench.images` prepares everything, for running a stack's docker-compose.yml by hand.
+`python -m bench.backends.docker.images` prepares everything, for running a stack's docker-compose.yml by hand.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import ConfigError, MissingToolError, StackFailed
-from bench.stacks import ROOT
-from bench.userapp import App
+from bench.stacks.catalog import ROOT
+from bench.stacks.userapp import App
 
 CACHE = ROOT / ".cache"
 REQUIREMENTS = ROOT / "requirements.txt"
@@ -124,7 +124,7 @@ def python_tag(base: str, wheels: str) -> str:
     """`bench/python:<digest>` of what the Python image holds: its Dockerfile, base image, wheelhouse stamp,
     and every file it copies (apps/, the locustfile and the modules beside it)."""
     beside = ("locustfile.py", "record.py", "lab_load.py", "window.py")
-    copied = [ROOT / "dockerfiles" / "python.Dockerfile", *(ROOT / "bench" / n for n in beside)]
+    copied = [ROOT / "dockerfiles" / "python.Dockerfile", *(ROOT / "bench" / "load" / n for n in beside)]
     copied += [p for p in (ROOT / "apps").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     digest = hashlib.sha256(f"{base}\n{wheels}\n".encode())
     for path in sorted(copied):

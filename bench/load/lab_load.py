@@ -1,11 +1,11 @@
 """What the locustfile is told: one record, written by the runner and read by the locustfile.
 
-bench/load.py turns a load shape into a `LabLoad` and its environment (`to_env`); bench/locustfile.py,
+bench/load/runner.py turns a load shape into a `LabLoad` and its environment (`to_env`); bench/load/locustfile.py,
 in every locust process, reads it back (`from_env`). Each variable is named after its field with the
 prefix LAB_LOAD_, which no flag of the CLI uses: `BENCH_DURATION=1m` is what a person gives the CLI,
 `LAB_LOAD_DURATION_S=60` what one locust process is told. Standard library only: this file ships
 beside the locustfile wherever it runs (the lab's Python image, the containers' mounts, swarm configs),
-as bench/record.py does.
+as bench/load/record.py does.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class LabLoad:
     wait_s: float = 0.0  # each user's wait between requests (0: closed loop, flat out)
     process_rate: float = 0.0  # this process's share of the arrival rate, req/s (open model); 0: closed loop
     process_max_in_flight: int = 10_000  # this process's share of the open model's bound on requests in flight
-    mix: str = ""  # the requests to send, as JSON (bench/userapp.py); "": the lab's users API
+    mix: str = ""  # the requests to send, as JSON (bench/stacks/userapp.py); "": the lab's users API
     own_users: bool = True  # False beside a user's own locustfile (`-f lab,theirs`): theirs send, the lab records
     window_s: float = 60.0  # seconds per streamed window
     ship: bool = False  # a worker sends its files to the master over locust's connection (swarm: other nodes)

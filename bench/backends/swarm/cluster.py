@@ -32,8 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.backends.docker.images import DEBIAN_MIRROR, DEBIAN_SUITE
 from bench.errors import ConfigError, MissingToolError, StackFailed
-from bench.images import DEBIAN_MIRROR, DEBIAN_SUITE
 
 IMAGE = "bench/cluster-node"
 PACKAGES = ("docker.io", "iptables", "iproute2", "procps", "ca-certificates")
