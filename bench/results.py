@@ -166,7 +166,7 @@ class Signals:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Finding:
     """One rule of bench/analysis/rules.toml that fired for a measurement: what limited it (a limit) or may (a risk),
     the evidence, a tip."""
 
@@ -177,7 +177,7 @@ class Verdict:
     kind: str = "limit"  # limit | risk (runs before risks existed hold limits only)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Verdict:
+    def from_json(cls, data: dict[str, Any]) -> Finding:
         return cls(**_known(cls, data))
 
 
@@ -252,8 +252,8 @@ class Measurement:
     deployment: dict[str, str] = field(default_factory=dict)  # ports, pinning, compose project, images
     step: SweepStep | None = None
     signals: Signals = field(default_factory=Signals)
-    limited_by: list[Verdict] | None = None  # the limits that fired, headline first; [] none found; None not judged
-    risks: list[Verdict] = field(default_factory=list)  # the risks that fired: levels, never the headline
+    limited_by: list[Finding] | None = None  # the limits that fired, headline first; [] none found; None not judged
+    risks: list[Finding] = field(default_factory=list)  # the risks that fired: levels, never the headline
     counts: dict[str, int] = field(default_factory=dict)  # counted beside the load (the gateway's trace log)
 
     @property
@@ -273,8 +273,8 @@ class Measurement:
             "usage": StackUsage.from_json(data.get("usage")),
             "step": SweepStep.from_json(data.get("step")),
             "signals": Signals.from_json(data.get("signals")),
-            "limited_by": None if verdicts is None else [Verdict.from_json(v) for v in verdicts],
-            "risks": [Verdict.from_json(v) for v in data.get("risks", [])],
+            "limited_by": None if verdicts is None else [Finding.from_json(v) for v in verdicts],
+            "risks": [Finding.from_json(v) for v in data.get("risks", [])],
         }))  # fmt: skip
 
 

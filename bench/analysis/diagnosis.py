@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import ConfigError
-from bench.results import Measurement, Verdict
+from bench.results import Finding, Measurement
 
 RULES_FILE = Path(__file__).with_name("rules.toml")
 _CONDITION = re.compile(r"^\s*([a-z_.]+)\s*(>=|<=|==|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
@@ -109,16 +109,16 @@ def signals(m: Measurement, stack_cpus: int | None) -> dict[str, float]:
     return found
 
 
-def diagnose(m: Measurement, stack_cpus: int | None, rules: list[Rule] | None = None) -> list[Verdict]:
+def diagnose(m: Measurement, stack_cpus: int | None, rules: list[Rule] | None = None) -> list[Finding]:
     """Every rule that fires, limits and risks alike, in precedence order; [] is "none found"."""
     found = signals(m, stack_cpus)
     fired = [r for r in (rules if rules is not None else load_rules()) if r.fires(found)]
-    return [Verdict(r.name, r.headline, {e: found[e] for e in r.evidence if e in found}, r.tip, r.kind)
+    return [Finding(r.name, r.headline, {e: found[e] for e in r.evidence if e in found}, r.tip, r.kind)
             for r in fired]  # fmt: skip
 
 
-def judge(m: Measurement, stack_cpus: int | None, rules: list[Rule] | None = None) -> tuple[list[Verdict],
-                                                                                             list[Verdict]]:
+def judge(m: Measurement, stack_cpus: int | None, rules: list[Rule] | None = None) -> tuple[list[Finding],
+                                                                                             list[Finding]]:
     """(limits, risks) that fired, each in precedence order: the first limit is the headline."""
     fired = diagnose(m, stack_cpus, rules)
     return [v for v in fired if v.kind == "limit"], [v for v in fired if v.kind == "risk"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from bench.analysis.summary import LabelSummary, RunSummary
 from bench.report.charts import TITLES
 from bench.report.tables import markdown, number, section
-from bench.results import Measurement, RunResult, Verdict
+from bench.results import Finding, Measurement, RunResult
 
 
 def header(run: RunResult, where: Path) -> str:
@@ -192,7 +192,7 @@ def limited_by(summary: RunSummary, role: str = "stack") -> str:
     return section("What limited each stack", "\n".join(lines), note)
 
 
-def _evidence(verdict: Verdict) -> str:
+def _evidence(verdict: Finding) -> str:
     return ", ".join(f"{k} {v:g}" for k, v in verdict.evidence.items())
 
 

@@ -14,7 +14,7 @@ from bench import report
 from bench.analysis.summary import FIGURES, summarize
 from bench.load.record import Latency
 from bench.report.common import limited_by
-from bench.results import RunResult, Verdict, load_run, save_run
+from bench.results import Finding, RunResult, load_run, save_run
 from tests.factories import failed, measured, run_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +100,7 @@ def test_run_json_reads_back_as_written(tmp_path: Path) -> None:
 
 
 def test_what_limited_a_stack_names_what_the_other_repeats_said() -> None:
-    cpu = Verdict(rule="cpu", headline="stack CPU saturated", evidence={"stack.cpu_pct": 98.0}, tip="add CPUs")
+    cpu = Finding(rule="cpu", headline="stack CPU saturated", evidence={"stack.cpu_pct": 98.0}, tip="add CPUs")
     ms = [measured("flask", repeat=i) for i in (1, 2, 3)]
     for m, verdicts in zip(ms, ([], [cpu], []), strict=True):
         m.limited_by = verdicts
