@@ -222,7 +222,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
         if "breaker" in vars(args):
             raise ConfigError("k8s gateway does not take --breaker", tip="the gateway's policies are in "
                               "stacks/gateway/gateway.toml")  # fmt: skip
-        from bench.gateway.spec_k8s import main_k8s_gateway
+        from bench.gateway.api_gateway_k8s import main_k8s_gateway
 
         paths = main_k8s_gateway(args.out)
     else:

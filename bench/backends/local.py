@@ -20,7 +20,7 @@ from bench.load.runner import LocalLauncher
 from bench.options import Placement
 from bench.procs import ProcessGroup, tail
 from bench.sampling.metrics import Usage, process_tree_usage, time_wait_count
-from bench.stacks.catalog import ROOT, Stack, render
+from bench.stacks.catalog import ROOT, Stack, fill
 from bench.stacks.userapp import App
 
 # binaries installed with the Python dependencies (envoy, gunicorn) live next to python
@@ -61,8 +61,8 @@ class LocalBackend:
         try:  # the group is recorded before any start, so a failed start still tears down
             env = _env(run.serves(stack), pipeline.environment(stack, run))
             for proc in stack.processes:
-                argv = [render(part, context) for part in proc.command]
-                own = env | {k: render(v, context) for k, v in proc.env.items()}  # a process's own switches
+                argv = [fill(part, context) for part in proc.command]
+                own = env | {k: fill(v, context) for k, v in proc.env.items()}  # a process's own switches
                 group.start(proc.name, argv, logs / f"{proc.name}.log", cwd=ROOT, env=own, cpus=run.stack_cpus)
                 if proc.ready_port:
                     _wait_tcp(ports[proc.ready_port], group, run.ready_timeout)

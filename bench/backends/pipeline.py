@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.backends.base import LOOPBACK, BringUp
-from bench.stacks.catalog import Stack, discovery, render
+from bench.stacks.catalog import Stack, discovery, fill
 from bench.stacks.userapp import App
-from bench.stacks.variants import environment as param_variables
-from bench.stacks.variants import template_context
+from bench.stacks.variants import param_variables, template_context
 
 LISTEN_PORTS = (20000, 32767)  # where free ports are picked: below Linux's default ephemeral range
 
@@ -52,7 +51,7 @@ def render_templates(stack: Stack, dest: Path, filled: Mapping[str, str]) -> Non
     """Each template of the stack, filled in with `filled` (a `context`), under its base name in `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in stack.templates:
-        text = render((stack.path / name).read_text(encoding="utf-8"), filled)
+        text = fill((stack.path / name).read_text(encoding="utf-8"), filled)
         (dest / Path(name).name).write_text(text, encoding="utf-8")
 
 

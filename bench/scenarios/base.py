@@ -19,7 +19,7 @@ from bench.analysis import slo as slo_lib
 from bench.errors import ConfigError
 from bench.options import Flags, Option, Placement
 from bench.results import LoadShape
-from bench.stacks import catalog as stack_files
+from bench.stacks import catalog
 from bench.stacks.catalog import Stack
 from bench.stacks.variants import Variant, variants
 
@@ -123,7 +123,7 @@ def chosen_variants(flags: Flags, default: Sequence[str]) -> list[Variant]:
     """The rows a run measures: the named stacks (or `default`), `@` labels and `--set` combinations
     checked against each stack's parameters; `--breaker` for the stacks that have one."""
     named = list(flags.names) or list(default)
-    stacks = stack_files.select([name.partition("@")[0] for name in named])
+    stacks = catalog.select([name.partition("@")[0] for name in named])
     breaker = {"breaker": flags.of(opt.BREAKER)} if opt.BREAKER in flags else {}
     sets: list[str] = flags.of(opt.SET) if opt.SET in flags else []
     found = variants(list(zip(stacks, named, strict=True)), sets)

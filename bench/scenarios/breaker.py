@@ -22,7 +22,7 @@ from bench.gateway import istio
 from bench.options import Flags, Option
 from bench.results import LoadShape
 from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, shown
-from bench.stacks import catalog as stack_files
+from bench.stacks import catalog
 
 if TYPE_CHECKING:
     from bench.session import Session
@@ -97,7 +97,7 @@ class Breaker(Scenario[BreakerConfig]):
     }
 
     def configure(self, flags: Flags) -> BreakerConfig:
-        stack = stack_files.select(list(flags.names) or ["fastapi_istio"])[0]
+        stack = catalog.select(list(flags.names) or ["fastapi_istio"])[0]
         if not stack.breaker_file:
             raise ConfigError(f"stack {stack.name!r} has no circuit breaker", tip="use a stack with a breaker file")
         preset = istio.choose(stack.path / stack.breaker_file, flags.of(opt.BREAKER)).name  # unknown: refused here

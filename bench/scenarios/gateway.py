@@ -2,7 +2,7 @@
 
 Weighted routing, retries, timeouts, an IP allow-list, trace ids and client authentication, each
 configured in Istio's terms in stacks/gateway/gateway.toml and served by a real Envoy. Each
-experiment brings the gateway stack up once, Envoy rendered for it (bench/gateway/spec.py: each variant
+experiment brings the gateway stack up once, Envoy rendered for it (bench/gateway/api_gateway.py: each variant
 on a listener of its own, all through the same upstream processes), then loads its phases in
 turn, `--repeat` times interleaved (off, on, off, on, ...), every one with the same closed-loop
 load. A phase is a variant loaded as one client: the usual one, one from an address the allow-list
@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, ClassVar
 from bench import options as opt
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
-from bench.gateway import jwt
-from bench.gateway import spec as gateway
+from bench.gateway import api_gateway, jwt
 from bench.load import lab_load
 from bench.options import Flags, Option
 from bench.results import LoadShape, Measurement
 from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, plan_progress, shown
-from bench.stacks import catalog as stack_files
+from bench.stacks import catalog
 from bench.stacks.catalog import Stack
 
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ def _names(text: str, flag: str) -> tuple[str, ...]:
 
 
 def _split(text: str, flag: str) -> tuple[int, ...]:
-    return gateway.parse_split(text)
+    return api_gateway.parse_split(text)
 
 
 EXPERIMENTS: Option[tuple[str, ...] | None] = Option("experiments", ("--experiments",), "which experiments, "
@@ -61,8 +60,8 @@ _ONE_LOAD = "every phase of every experiment has the same load: set it with -u, 
 class Phase:
     """One measured load of an experiment: a variant's listener, loaded as one client."""
 
-    variant: gateway.Variant
-    client: str  # default | outside | token | expired | forged (gateway.CLIENTS)
+    variant: api_gateway.ExperimentVariant
+    client: str  # default | outside | token | expired | forged (api_gateway.CLIENTS)
     port: str  # the stack port of the variant's listener
 
     @property
@@ -76,14 +75,14 @@ class Phase:
         return shown | ({"weights": "/".join(map(str, weights))} if len(weights) > 1 else {})
 
 
-def plan(spec: gateway.GatewaySpec, experiment: str, split: tuple[int, ...] | None) -> list[Phase]:
+def plan(spec: api_gateway.GatewaySpec, experiment: str, split: tuple[int, ...] | None) -> list[Phase]:
     """Every phase of an experiment, variants in the file's order (off first), each client in turn."""
     variants = spec.variants(experiment, split if _splits(spec, experiment) else None)
-    listeners = zip(variants, gateway.LISTENERS, strict=False)
+    listeners = zip(variants, api_gateway.LISTENERS, strict=False)
     return [Phase(variant, client, port) for variant, port in listeners for client in variant.clients]
 
 
-def _splits(spec: gateway.GatewaySpec, experiment: str) -> bool:
+def _splits(spec: api_gateway.GatewaySpec, experiment: str) -> bool:
     return any(len(v.http["route"]) > 1 for v in spec.experiments[experiment])
 
 
@@ -112,10 +111,10 @@ class Gateway(Scenario[GatewayConfig]):
     }
 
     def configure(self, flags: Flags) -> GatewayConfig:
-        stack = stack_files.select([STACK])[0]
+        stack = catalog.select([STACK])[0]
         if not stack.gateway_file:
             raise ConfigError(f"stack {STACK!r} names no gateway file in its stack.toml")
-        spec = gateway.load(stack.path / stack.gateway_file)  # a bad gateway.toml is refused before anything runs
+        spec = api_gateway.load(stack.path / stack.gateway_file)  # a bad gateway.toml is refused before anything runs
         experiments = _experiments(flags.of(EXPERIMENTS), spec)
         split = flags.of(SPLIT)
         if split is not None:
@@ -132,12 +131,12 @@ class Gateway(Scenario[GatewayConfig]):
     def run(self, session: Session, config: GatewayConfig) -> None:
         stack = config.stacks[0]
         assert stack.gateway_file is not None
-        spec = gateway.load(stack.path / stack.gateway_file)
+        spec = api_gateway.load(stack.path / stack.gateway_file)
         for experiment in config.experiments:
             run_experiment(session, stack, spec, experiment, config)
 
 
-def _experiments(chosen: tuple[str, ...] | None, spec: gateway.GatewaySpec) -> tuple[str, ...]:
+def _experiments(chosen: tuple[str, ...] | None, spec: api_gateway.GatewaySpec) -> tuple[str, ...]:
     if chosen is None:
         return tuple(spec.experiments)
     unknown = [name for name in chosen if name not in spec.experiments]
@@ -147,7 +146,7 @@ def _experiments(chosen: tuple[str, ...] | None, spec: gateway.GatewaySpec) -> t
     return chosen
 
 
-def run_experiment(session: Session, stack: Stack, spec: gateway.GatewaySpec, experiment: str,
+def run_experiment(session: Session, stack: Stack, spec: api_gateway.GatewaySpec, experiment: str,
                    config: GatewayConfig) -> None:  # fmt: skip
     """One bring-up, Envoy rendered for this experiment; every phase loaded, repeats interleaved."""
     phases = plan(spec, experiment, config.split)
@@ -177,7 +176,7 @@ def _label(phase: Phase) -> str:
     return f"{STACK}@{phase.variant.experiment}={phase.name}"
 
 
-def measure_phase(session: Session, running: RunningStack, stack: Stack, spec: gateway.GatewaySpec, phase: Phase,
+def measure_phase(session: Session, running: RunningStack, stack: Stack, spec: api_gateway.GatewaySpec, phase: Phase,
                   repeat: int, load: LoadShape, folder: str) -> Measurement:  # fmt: skip
     """Load one variant's listener as one client; record the measurement (the trace log's growth too)."""
     label = _label(phase)
@@ -185,7 +184,7 @@ def measure_phase(session: Session, running: RunningStack, stack: Stack, spec: g
     progress(f"[{label}{'' if repeat == 1 else f' #{repeat}'}] loading {running.load_urls[phase.port]}")
     target = replace(running, load_url=running.load_urls[phase.port],
                      launcher=running.clients[phase.client] if phase.client == "outside" else running.launcher)
-    trace_log = session.run_dir / folder / "work" / gateway.TRACE_LOG
+    trace_log = session.run_dir / folder / "work" / api_gateway.TRACE_LOG
     offset = _size(trace_log)
     out = session.run_dir / folder / f"{phase.name.replace('+', '-')}-r{repeat}"
     session.load(target, m, out, client_env(spec, phase))
@@ -194,7 +193,7 @@ def measure_phase(session: Session, running: RunningStack, stack: Stack, spec: g
     return session.record(m)
 
 
-def client_env(spec: gateway.GatewaySpec, phase: Phase) -> dict[str, str] | None:
+def client_env(spec: api_gateway.GatewaySpec, phase: Phase) -> dict[str, str] | None:
     """The locustfile's client switches for a token-carrying client: a fresh JWT of its kind."""
     if phase.client not in jwt.TOKEN_KINDS:
         return None
@@ -203,7 +202,7 @@ def client_env(spec: gateway.GatewaySpec, phase: Phase) -> dict[str, str] | None
     return {lab_load.variable("headers"): json.dumps({"Authorization": f"Bearer {token}"})}
 
 
-def _token_issuer(spec: gateway.GatewaySpec, experiment: str) -> tuple[str, Path]:
+def _token_issuer(spec: api_gateway.GatewaySpec, experiment: str) -> tuple[str, Path]:
     """The issuer the experiment's RequestAuthentication trusts, and the folder of its key set (the signing keys
     are beside it)."""
     for variant in spec.experiments[experiment]:

@@ -27,13 +27,13 @@ from bench.errors import ConfigError, StackFailed
 from bench.options import Flags, Option
 from bench.results import LoadShape, Measurement, Role, folder_of
 from bench.scenarios.base import USER_CLASS, Scenario, ScenarioConfig, plan_progress, shown, stacks_of
-from bench.stacks import catalog as stack_files
+from bench.stacks import catalog
 from bench.stacks.variants import Variant, variants
 
 if TYPE_CHECKING:
     from bench.session import Session
 
-PAIRS_FILE = stack_files.STACKS_DIR / "layers.toml"
+PAIRS_FILE = catalog.STACKS_DIR / "layers.toml"
 RATE_SHARE = 0.5  # the fixed rate: this share of the slower row's capacity
 
 
@@ -104,7 +104,7 @@ class Layers(Scenario[LayersConfig]):
             raise ConfigError(f"pair {unknown[0]!r} not found", tip=f"known pairs: {', '.join(known)}")
         pairs = tuple(known[n] for n in names)
         labels = list(dict.fromkeys(label for p in pairs for label in (p.base, p.other)))
-        rows = variants(list(zip(stack_files.select([n.partition("@")[0] for n in labels]), labels, strict=True)))
+        rows = variants(list(zip(catalog.select([n.partition("@")[0] for n in labels]), labels, strict=True)))
         return LayersConfig(
             stacks=stacks_of(rows),
             placement=flags.placement,

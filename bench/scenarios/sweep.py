@@ -31,7 +31,7 @@ from bench.errors import ConfigError, StackFailed
 from bench.options import Flags, Option
 from bench.results import MAX_IN_FLIGHT, LoadShape, Measurement, SloResult, SweepStep, folder_of
 from bench.scenarios.base import Scenario, ScenarioConfig, chosen_variants, shown, stacks_of
-from bench.stacks import catalog as stack_files
+from bench.stacks import catalog
 from bench.stacks.variants import Variant
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class Sweep(Scenario[SweepConfig]):
     }  # fmt: skip
 
     def configure(self, flags: Flags) -> SweepConfig:
-        chosen = chosen_variants(flags, [s.name for s in stack_files.in_all()])
+        chosen = chosen_variants(flags, [s.name for s in catalog.in_all()])
         slo = flags.of(opt.SLO)
         if slo is not None and flags.has(P99_TARGET):
             raise ConfigError("--slo replaces --p99-target: give one of them",

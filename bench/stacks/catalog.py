@@ -2,7 +2,7 @@
 
 Everything about a stack that is data lives in its folder; this module only reads it.
 Commands and server configs carry `{{name}}` placeholders (ports, hosts, paths) that a
-backend fills in with `render`, so the same nginx.conf serves local processes and compose.
+backend fills in with `fill`, so the same nginx.conf serves local processes and compose.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class Stack:
     params: Mapping[str, Param]  # the parameters it accepts (bench/stacks/params.py)
     reference: Mapping[str, Any]  # published figures from the seeds, shown beside ours
     compose: Compose = Compose("docker-compose.yml", "app", {})
-    gateway_file: str | None = None  # the gateway stack's Istio objects (bench/gateway/spec.py renders them)
+    gateway_file: str | None = None  # the gateway stack's Istio objects (bench/gateway/api_gateway.py renders them)
     clients: Mapping[str, Client] = field(default_factory=dict)  # other clients the load can be sent as
 
     def __str__(self) -> str:
@@ -253,13 +253,13 @@ def discovery(host: str) -> str:
     return "STATIC"
 
 
-def render(text: str, context: Mapping[str, str]) -> str:
+def fill(text: str, context: Mapping[str, str]) -> str:
     """Fill `{{name}}` placeholders; an unknown name is an error, never left in silently."""
 
-    def fill(match: re.Match[str]) -> str:
+    def value(match: re.Match[str]) -> str:
         key = match.group(1)
         if key not in context:
             raise ConfigError(f"unknown placeholder {{{{{key}}}}} (known: {', '.join(sorted(context))})")
         return context[key]
 
-    return _PLACEHOLDER.sub(fill, text)
+    return _PLACEHOLDER.sub(value, text)

@@ -34,19 +34,18 @@ def template_context(stack: Stack, given: Mapping[str, str], where: Mapping[str,
     """`{{param.NAME}}` for every parameter, and the Envoy fields rendered from them: the breaker's where
     the stack has one, the gateway's experiment where it is the gateway (`where`: each port's host and
     number, as the backend placed them)."""
-    from bench.gateway import istio
-    from bench.gateway import spec as gateway
+    from bench.gateway import api_gateway, istio
 
     values = resolve(stack, given)
     context = {f"param.{name}": value for name, value in values.items()}
     if stack.breaker_file:
         context |= istio.template_context(istio.choose(stack.path / stack.breaker_file, values["breaker"]))
     if stack.gateway_file:
-        context |= gateway.template_context(stack.path / stack.gateway_file, values, where)
+        context |= api_gateway.template_context(stack.path / stack.gateway_file, values, where)
     return context
 
 
-def environment(stack: Stack, given: Mapping[str, str]) -> dict[str, str]:
+def param_variables(stack: Stack, given: Mapping[str, str]) -> dict[str, str]:
     """The values as compose files read them: BENCH_PARAM_WORKERS=4, ..."""
     return {f"BENCH_PARAM_{name.upper()}": value for name, value in resolve(stack, given).items()}
 

@@ -10,8 +10,7 @@ import pytest
 
 from bench.backends.base import BringUp
 from bench.backends.local import free_port, local_context, render_templates
-from bench.gateway import istio
-from bench.gateway import spec as gateway
+from bench.gateway import api_gateway, istio
 from bench.stacks.catalog import discover
 
 STACKS = discover(hidden=True)
@@ -46,7 +45,7 @@ def test_envoy_validates_the_config_for_every_breaker_preset(preset: str, tmp_pa
     assert "OK" in done.stdout + done.stderr
 
 
-GATEWAY = gateway.load(STACKS["gateway"].path / "gateway.toml")
+GATEWAY = api_gateway.load(STACKS["gateway"].path / "gateway.toml")
 
 
 @pytest.mark.parametrize("experiment", [*GATEWAY.experiments, "weights+split"])

@@ -31,8 +31,7 @@ from bench.backends.swarm.engine import Engine
 from bench.errors import ConfigError
 from bench.load.runner import LOCUSTFILE, LocalLauncher
 from bench.results import LoadShape
-from bench.stacks.catalog import Stack, discover
-from bench.stacks.catalog import render as fill
+from bench.stacks.catalog import Stack, discover, fill
 from bench.stacks.userapp import App, Request, mix_json, parse_inject
 
 STACK = "flask_gunicorn"

@@ -16,25 +16,24 @@ import pytest
 import yaml
 
 from bench.errors import ConfigError
-from bench.gateway import jwt
-from bench.gateway import spec as gateway
+from bench.gateway import api_gateway, jwt
 from bench.stacks.catalog import discover
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = discover(hidden=True)["gateway"]
-SPEC = gateway.load(STACK.path / "gateway.toml")
+SPEC = api_gateway.load(STACK.path / "gateway.toml")
 CONTEXT = {"bind_host": "127.0.0.1"} | {f"host.{p}": "127.0.0.1" for p in STACK.ports}
 CONTEXT |= {f"port.{p}": str(9000 + i) for i, p in enumerate(STACK.ports)}
 
 
-def variant(experiment: str, name: str) -> gateway.Variant:
+def variant(experiment: str, name: str) -> api_gateway.ExperimentVariant:
     return next(v for v in SPEC.experiments[experiment] if v.name == name)
 
 
 def rendered(experiment: str, split: str | None = None) -> dict[str, Any]:
     """The experiment's listeners and clusters, as the envoy.yaml placeholders carry them."""
     params = {"experiment": experiment} | ({"split": split} if split else {})
-    context = gateway.template_context(STACK.path / "gateway.toml", params, CONTEXT)
+    context = api_gateway.template_context(STACK.path / "gateway.toml", params, CONTEXT)
     return {"listeners": json.loads(context["gateway.listeners"]), "clusters": json.loads(context["gateway.clusters"])}
 
 
@@ -50,7 +49,7 @@ def filters_of(listener: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_stack_serves_every_variant_and_names_every_instance() -> None:
-    assert set(gateway.LISTENERS) <= set(STACK.ports) and STACK.target == gateway.LISTENERS[0]
+    assert set(api_gateway.LISTENERS) <= set(STACK.ports) and STACK.target == api_gateway.LISTENERS[0]
     assert set(SPEC.instances) <= set(STACK.ports)
     assert {p.name for p in STACK.processes} == {*SPEC.instances, "envoy"}
     for experiment, variants in SPEC.experiments.items():
@@ -70,12 +69,12 @@ def test_the_instances_switches_agree_in_stack_toml_the_compose_file_and_gateway
         }
         assert in_compose == faults, proc.name
         assert f"0.0.0.0:{STACK.ports[proc.name]}" in compose[proc.name]["command"], proc.name
-    assert compose["traced"]["environment"]["BENCH_TRACE_LOG"] == f"/trace/{gateway.TRACE_LOG}"
+    assert compose["traced"]["environment"]["BENCH_TRACE_LOG"] == f"/trace/{api_gateway.TRACE_LOG}"
     assert "urlopen" not in str(compose["traced"]["healthcheck"])  # an HTTP probe would be logged, without a trace id
     assert (
         STACK.processes[[p.name for p in STACK.processes].index("traced")]
         .env["BENCH_TRACE_LOG"]
-        .endswith(f"/{gateway.TRACE_LOG}")
+        .endswith(f"/{api_gateway.TRACE_LOG}")
     )
 
 
@@ -110,9 +109,9 @@ def test_a_subset_cluster_holds_the_instances_with_its_labels() -> None:
 
 
 def test_retries_follow_istios_convert_policy() -> None:
-    assert gateway.retry_policy(None) == gateway.ISTIO_DEFAULT_RETRIES  # unset: Istio retries twice anyway
-    assert gateway.retry_policy({"attempts": 0}) is None
-    on = gateway.retry_policy({"attempts": 3, "retryOn": "5xx,503,reset", "perTryTimeout": "250ms"})
+    assert api_gateway.retry_policy(None) == api_gateway.ISTIO_DEFAULT_RETRIES  # unset: Istio retries twice anyway
+    assert api_gateway.retry_policy({"attempts": 0}) is None
+    on = api_gateway.retry_policy({"attempts": 3, "retryOn": "5xx,503,reset", "perTryTimeout": "250ms"})
     assert on is not None
     assert (on["num_retries"], on["retry_on"], on["retriable_status_codes"]) == (
         3,
@@ -268,7 +267,7 @@ def test_a_field_the_renderer_would_drop_is_refused(tmp_path: Path) -> None:
     path.write_text(text)
     shutil.copytree(STACK.path / "jwt", tmp_path / "jwt")
     with pytest.raises(ConfigError, match=r"experiment.timeouts.on.http: 'mirror' is not rendered by the lab"):
-        gateway.load(path)
+        api_gateway.load(path)
 
 
 def test_the_data_file_is_istios_own_field_names() -> None:
@@ -281,11 +280,11 @@ def test_a_route_of_100_and_0_keeps_the_lone_destinations_header() -> None:
     http = {"route": [{"destination": {"host": "users", "subset": "v1"}, "weight": 100,
                        "headers": {"response": {"set": {"x-bench-version": "v1"}}}},
                       {"destination": {"host": "users", "subset": "v2"}, "weight": 0}]}  # fmt: skip
-    assert gateway.route_action(http)["cluster"] == "outbound|5000|v1|users"  # Istio drops weight 0
-    assert gateway.route_headers(http)[0]["header"]["value"] == "v1"
+    assert api_gateway.route_action(http)["cluster"] == "outbound|5000|v1|users"  # Istio drops weight 0
+    assert api_gateway.route_headers(http)[0]["header"]["value"] == "v1"
 
 
 def test_an_instance_that_is_no_port_of_the_stack_is_one_line() -> None:
     context = {k: v for k, v in CONTEXT.items() if k != "port.slow"}
     with pytest.raises(ConfigError, match="'slow' is no port of the gateway stack"):
-        gateway.template_context(STACK.path / "gateway.toml", {"experiment": "timeouts"}, context)
+        api_gateway.template_context(STACK.path / "gateway.toml", {"experiment": "timeouts"}, context)

@@ -116,7 +116,7 @@ def test_no_module_imports_across_its_layer() -> None:
         ("bench.analysis.summary", "from bench import session", False, "bench.session: verdicts are computed"),
         ("bench.analysis.slo", "from bench.backends.docker import stats", False, "never by running"),
         ("bench.stacks.variants", "from bench.results import Measurement", False, "imports nothing downstream"),
-        ("bench.gateway.spec", "def f():\n    from bench.analysis import stats\n", False, "nothing downstream"),
+        ("bench.gateway.api_gateway", "def f():\n    from bench.analysis import stats\n", False, "nothing downstream"),
         ("bench.load.window", "from bench.results import LoadShape", False, "beside the locustfile imports only"),
         ("bench.load.record", "from bench.stacks.catalog import ROOT", False, "beside the locustfile imports only"),
     ],

@@ -12,8 +12,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from bench.gateway import istio
-from bench.gateway import istio_k8s as k8s
+from bench.gateway import istio, istio_k8s
 from bench.stacks.catalog import discover
 
 STACK_DIR = discover()["fastapi_istio"].path
@@ -32,23 +31,24 @@ INT_FORMATS.checks("int32")(_int32)
 
 def manifests(preset: str) -> dict[str, dict[str, Any]]:
     """kind -> rendered manifest for one preset."""
-    return {doc["kind"]: doc for doc in k8s.render_manifests(PRESETS[preset])}
+    return {doc["kind"]: doc for doc in istio_k8s.render_manifests(PRESETS[preset])}
 
 
 def test_committed_files_are_what_the_seed_preset_renders() -> None:
     committed = {path.name: path.read_text(encoding="utf-8") for path in (STACK_DIR / "k8s").glob("*.yaml")}
-    assert committed == k8s.manifest_texts(PRESETS["seed000"]), "regenerate with: python -m bench k8s --breaker seed000"
+    regenerate = "regenerate with: python -m bench k8s --breaker seed000"
+    assert committed == istio_k8s.manifest_texts(PRESETS["seed000"]), regenerate
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_yaml_reads_back_as_the_manifests(preset: str) -> None:
-    texts = k8s.manifest_texts(PRESETS[preset])
-    assert [yaml.safe_load(text) for text in texts.values()] == k8s.render_manifests(PRESETS[preset])
+    texts = istio_k8s.manifest_texts(PRESETS[preset])
+    assert [yaml.safe_load(text) for text in texts.values()] == istio_k8s.render_manifests(PRESETS[preset])
 
 
 def test_write_manifests_writes_the_four_files(tmp_path: Path) -> None:
-    written = k8s.write_manifests(PRESETS["tight"], tmp_path / "out")
-    assert sorted(path.name for path in written) == sorted(k8s.FILES.values())
+    written = istio_k8s.write_manifests(PRESETS["tight"], tmp_path / "out")
+    assert sorted(path.name for path in written) == sorted(istio_k8s.FILES.values())
     rule = yaml.safe_load((tmp_path / "out" / "destination-rule.yaml").read_text(encoding="utf-8"))
     assert rule["spec"]["trafficPolicy"]["connectionPool"]["tcp"]["maxConnections"] == 1
 

@@ -12,14 +12,13 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from bench.gateway import spec as gateway
-from bench.gateway import spec_k8s as k8s_gateway
+from bench.gateway import api_gateway, api_gateway_k8s
 from bench.stacks.catalog import discover
 from tests.unit.test_k8s import K8S_VERSION, istio_validator
 
 STACK = discover(hidden=True)["gateway"]
-SPEC = gateway.load(STACK.path / "gateway.toml")
-TEXTS = k8s_gateway.manifest_texts(SPEC)
+SPEC = api_gateway.load(STACK.path / "gateway.toml")
+TEXTS = api_gateway_k8s.manifest_texts(SPEC)
 DOCS = [(name, doc) for name, text in TEXTS.items() for doc in yaml.safe_load_all(text)]
 ISTIO_KINDS = ("VirtualService", "DestinationRule", "AuthorizationPolicy", "RequestAuthentication")
 
@@ -30,8 +29,9 @@ def test_committed_files_are_what_gateway_toml_renders() -> None:
 
 
 def test_the_yaml_reads_back_as_the_objects() -> None:
-    expected = k8s_gateway.base(SPEC) + [
-        doc for variants in SPEC.experiments.values() for v in variants for doc in k8s_gateway.variant_objects(SPEC, v)
+    expected = api_gateway_k8s.base(SPEC) + [
+        doc for variants in SPEC.experiments.values() for v in variants
+        for doc in api_gateway_k8s.variant_objects(SPEC, v)
     ]
     assert [doc for _, doc in DOCS] == expected
 
@@ -84,16 +84,16 @@ def _has(doc: Any, path: list[Any]) -> bool:
 def test_manifests_and_envoy_carry_the_same_numbers() -> None:
     for variants in SPEC.experiments.values():
         for variant in variants:
-            vs, *policies = k8s_gateway.variant_objects(SPEC, variant)
+            vs, *policies = api_gateway_k8s.variant_objects(SPEC, variant)
             http = vs["spec"]["http"][0]
-            action = gateway.route_action(variant.http)
+            action = api_gateway.route_action(variant.http)
             weighted = action.get("weighted_clusters", {}).get("clusters", [])
             assert [c["weight"] for c in weighted] == [d["weight"] for d in http["route"] if len(http["route"]) > 1]
             retries = http.get("retries")
             assert action.get("retry_policy", {}).get("num_retries", 0) == (
                 2 if retries is None else retries["attempts"]
             )
-            assert action["timeout"] == gateway.istio.envoy_duration(http.get("timeout", "0s"))
+            assert action["timeout"] == api_gateway.istio.envoy_duration(http.get("timeout", "0s"))
             for policy in policies:
                 if policy["kind"] == "RequestAuthentication":
                     rule = policy["spec"]["jwtRules"][0]

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from bench.errors import ConfigError
-from bench.stacks.catalog import discover, in_all, load_stack, render
+from bench.stacks.catalog import discover, fill, in_all, load_stack
 from bench.stacks.userapp import own_app
-from bench.stacks.variants import environment, resolve, template_context, variants
+from bench.stacks.variants import param_variables, resolve, template_context, variants
 
 STACKS = discover(hidden=True)
 CONTROLS = ["fastapi", "flask_gunicorn_gthread", "uvicorn", "fastapi_nginx", "granian_wsgi", "granian_asgi"]
@@ -28,14 +28,14 @@ def test_every_placeholder_is_known(name: str) -> None:
         context |= {f"port.{port}": "1", f"host.{port}": "h", f"discovery.{port}": "STATIC"}
     context |= template_context(stack, {}, context) | own_app(stack.app, stack.interface).context()
     for proc in stack.processes:
-        assert all("{{" not in render(part, context) for part in proc.command)
+        assert all("{{" not in fill(part, context) for part in proc.command)
     for template in stack.templates:
-        assert "{{" not in render((stack.path / template).read_text(), context)
+        assert "{{" not in fill((stack.path / template).read_text(), context)
 
 
 def test_unknown_placeholder_is_an_error_not_left_in() -> None:
     with pytest.raises(ConfigError, match=r"unknown placeholder \{\{port.nope\}\}"):
-        render("listen {{port.nope}};", {"port.app": "1"})
+        fill("listen {{port.nope}};", {"port.app": "1"})
 
 
 def test_a_stack_toml_without_its_keys_names_the_file(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_the_compose_files_defaults_are_the_parameters_defaults(name: str) -> No
     """A compose file run by hand (no BENCH_PARAM_* set) must run the stack as its stack.toml's defaults."""
     stack = STACKS[name]
     text = (stack.path / stack.compose.file).read_text()
-    for variable, value in environment(stack, {}).items():
+    for variable, value in param_variables(stack, {}).items():
         if variable in text:
             assert f"${{{variable}:-{value}}}" in text, (variable, value)
 
@@ -88,7 +88,7 @@ def test_set_lists_make_every_combination_labelled_by_what_was_set() -> None:
 
 def test_the_rendered_gunicorn_config_carries_the_values() -> None:
     context = template_context(STACKS["flask_gunicorn"], {"workers": "2", "worker_class": "gthread"}, {})
-    conf = render((STACKS["flask_gunicorn"].path / "../common/gunicorn.conf.py").read_text(), context)
+    conf = fill((STACKS["flask_gunicorn"].path / "../common/gunicorn.conf.py").read_text(), context)
     assert 'workers = 2\nworker_class = "gthread"' in conf and "backlog = 2048" in conf
 
 

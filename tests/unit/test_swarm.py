@@ -15,8 +15,7 @@ import yaml
 from bench.backends.swarm import render, swarm_context, tasks
 from bench.errors import ConfigError, StackFailed
 from bench.scenarios import SCENARIOS
-from bench.stacks.catalog import ROOT, discover
-from bench.stacks.catalog import render as fill
+from bench.stacks.catalog import ROOT, discover, fill
 from bench.stacks.variants import variants
 from tests.unit.test_scenarios import values
 

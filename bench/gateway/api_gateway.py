@@ -1,6 +1,6 @@
 """The API gateway's Istio objects, rendered for Envoy the way Istio renders them.
 
-(bench/gateway/spec_k8s.py writes the same objects as Kubernetes manifests.) The gateway stack's
+(bench/gateway/api_gateway_k8s.py writes the same objects as Kubernetes manifests.) The gateway stack's
 gateway.toml holds, in Istio's field names: the upstream instances, the hosts they make up (a
 Service and its DestinationRule each), and per experiment its variants: a VirtualService http
 route, and the AuthorizationPolicy and RequestAuthentication that apply. One experiment becomes
@@ -94,8 +94,9 @@ class Host:
 
 
 @dataclass(frozen=True)
-class Variant:
-    """One listener's configuration: a VirtualService http route and the policies that apply."""
+class ExperimentVariant:
+    """One side of an experiment (`off`, `on`, ...), on a listener of its own: a VirtualService http route and
+    the policies that apply. (A row a run measures is bench/stacks/variants.py's `Variant`.)"""
 
     experiment: str
     name: str
@@ -118,9 +119,9 @@ class GatewaySpec:
     path: Path
     instances: Mapping[str, Instance]
     hosts: Mapping[str, Host]
-    experiments: Mapping[str, tuple[Variant, ...]]
+    experiments: Mapping[str, tuple[ExperimentVariant, ...]]
 
-    def variants(self, experiment: str, split: Sequence[int] | None = None) -> tuple[Variant, ...]:
+    def variants(self, experiment: str, split: Sequence[int] | None = None) -> tuple[ExperimentVariant, ...]:
         """The experiment's variants; with `split`, one more: the weighted variant with these weights."""
         if experiment not in self.experiments:
             raise ConfigError(f"experiment {experiment!r} not found in {self.path}",
@@ -171,7 +172,7 @@ def parse_split(text: str) -> tuple[int, ...]:
 # --- checking the file ------------------------------------------------------------------------------
 
 
-def _fit(experiment: str, variants: tuple[Variant, ...], path: Path) -> tuple[Variant, ...]:
+def _fit(experiment: str, variants: tuple[ExperimentVariant, ...], path: Path) -> tuple[ExperimentVariant, ...]:
     if len(variants) > len(LISTENERS):
         raise ConfigError(f"{path}: experiment {experiment!r} has {len(variants)} variants; the gateway has "
                           f"{len(LISTENERS)} listeners (stack ports {', '.join(LISTENERS)})")  # fmt: skip
@@ -198,12 +199,13 @@ def _host(name: str, raw: Mapping[str, Any], instances: Mapping[str, Instance], 
     return host
 
 
-def _variant(experiment: str, name: str, raw: Mapping[str, Any], hosts: Mapping[str, Host], path: Path) -> Variant:
+def _variant(experiment: str, name: str, raw: Mapping[str, Any], hosts: Mapping[str, Host],
+             path: Path) -> ExperimentVariant:
     where = f"{path}: experiment.{experiment}.{name}"
     _known_keys(raw, _VARIANT_KEYS, where)
-    variant = Variant(experiment, name, raw.get("http", {}), raw.get("authorizationPolicy"),
-                      raw.get("requestAuthentication"), bool(raw.get("requestId", True)),
-                      tuple(raw.get("clients", ["default"])))  # fmt: skip
+    variant = ExperimentVariant(experiment, name, raw.get("http", {}), raw.get("authorizationPolicy"),
+                                raw.get("requestAuthentication"), bool(raw.get("requestId", True)),
+                                tuple(raw.get("clients", ["default"])))  # fmt: skip
     _check_http(variant.http, hosts, where)
     if variant.authorization_policy is not None:
         _check_authorization(variant.authorization_policy, f"{where}.authorizationPolicy")
@@ -320,7 +322,7 @@ def cluster_name(host: str, subset: str | None) -> str:
     return f"outbound|{SERVICE_PORT}|{subset or ''}|{host}"
 
 
-def _cluster_keys(variant: Variant) -> list[tuple[str, str | None]]:
+def _cluster_keys(variant: ExperimentVariant) -> list[tuple[str, str | None]]:
     return [(d["destination"]["host"], d["destination"].get("subset")) for d in variant.http["route"]]
 
 
@@ -349,7 +351,7 @@ def cluster(spec: GatewaySpec, host_name: str, subset: str | None, context: Mapp
     return out
 
 
-def listener(spec: GatewaySpec, variant: Variant, port: str, context: Mapping[str, str]) -> dict[str, Any]:
+def listener(spec: GatewaySpec, variant: ExperimentVariant, port: str, context: Mapping[str, str]) -> dict[str, Any]:
     """A listener on stack port `port` serving one variant."""
     prefix = f"{variant.experiment}_{variant.name}"
     return {
@@ -362,7 +364,7 @@ def listener(spec: GatewaySpec, variant: Variant, port: str, context: Mapping[st
     }  # fmt: skip
 
 
-def connection_manager(spec: GatewaySpec, variant: Variant, prefix: str) -> dict[str, Any]:
+def connection_manager(spec: GatewaySpec, variant: ExperimentVariant, prefix: str) -> dict[str, Any]:
     """The HTTP connection manager: request ids, the route, and the filters the policies call for."""
     filters = []
     if variant.request_authentication is not None:
