@@ -170,7 +170,7 @@ class Session:
         m.figures, m.time_wait = outcome.figures, running.time_wait()
         m.usage = sampler.summary(m.figures.window() if m.figures else None)  # over locust's measured window
         if before is not None and (after := _envoy_counters(running)) is not None:
-            m.envoy = envoy.deltas(before, after)
+            m.envoy = envoy.before_after(before, after)
         m.signals = _signals(running, probes, tcp_before)
         m.limited_by, m.risks = judge(m, running.cpus or self.stack_cpus)
         if outcome.interrupted:

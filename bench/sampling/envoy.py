@@ -62,7 +62,7 @@ def split(name: str) -> tuple[str, str] | None:
     return None
 
 
-def deltas(before: dict[str, int], after: dict[str, int]) -> dict[str, list[int]]:
+def before_after(before: dict[str, int], after: dict[str, int]) -> dict[str, list[int]]:
     """name -> [before, after] for the run's record (0 for a counter one side lacks)."""
     return {name: [before.get(name, 0), after.get(name, 0)] for name in sorted({*before, *after})}
 

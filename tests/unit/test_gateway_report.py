@@ -58,7 +58,7 @@ def test_envoy_counters_of_every_cluster_and_listener_are_kept_apart_and_summed(
     assert envoy.split("cluster.outbound|5000||users-pool.upstream_rq_retry") == ("outbound|5000||users-pool",
                                                                                   "upstream_rq_retry")  # fmt: skip
     assert envoy.split("http.auth_required.rbac.denied") == ("auth_required", "rbac.denied")
-    counters = envoy.deltas({"cluster.a.upstream_rq_retry": 1}, {"cluster.a.upstream_rq_retry": 5,
+    counters = envoy.before_after({"cluster.a.upstream_rq_retry": 1}, {"cluster.a.upstream_rq_retry": 5,
                                                                   "cluster.b.upstream_rq_retry": 2})  # fmt: skip
     assert envoy.change(counters, "upstream_rq_retry") == 6 and envoy.change(counters, "upstream_rq_retry", "b") == 2
 
