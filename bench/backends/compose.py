@@ -35,7 +35,7 @@ import yaml
 from bench.backends import pipeline
 from bench.backends.base import LOOPBACK, BringUp, RunningStack, wait_until_ok
 from bench.backends.docker import images
-from bench.backends.docker.cli import answers, hand_over, last_line, output, quiet, text
+from bench.backends.docker.command import answers, hand_over, last_line, output, quiet, text
 from bench.backends.docker.stats import EngineStats, labelled
 from bench.backends.docker.teardowns import Teardowns
 from bench.backends.docker.variables import (

@@ -93,7 +93,7 @@ def test_no_module_imports_across_its_layer() -> None:
     found = [p for module, path in _modules()
              for p in problems(module, path.read_text(encoding="utf-8"), path.name == "__init__.py")]  # fmt: skip
     assert found == []
-    assert {m for m, _ in _modules()} >= {"bench.backends.docker.cli", "bench.backends.swarm", "bench.report",
+    assert {m for m, _ in _modules()} >= {"bench.backends.docker.command", "bench.backends.swarm", "bench.report",
                                           "bench.analysis.summary", "bench.stacks.catalog", *SHIPPED}  # fmt: skip
 
 
@@ -128,7 +128,7 @@ def test_the_rules_fail_on_an_import_across_the_layers(module: str, source: str,
 
 def test_what_the_backends_share_and_their_own_parts_are_allowed() -> None:
     source = ("import docker\nfrom bench.backends import pipeline\nfrom bench.backends.base import BringUp\n"
-              "from bench.backends.docker.cli import docker\nfrom bench.backends.swarm import engine\n"
+              "from bench.backends.docker.command import docker\nfrom bench.backends.swarm import engine\n"
               "from . import render\nfrom bench.load.runner import locust_args\n")  # fmt: skip
     assert problems("bench.backends.swarm", source, package=True) == []
     assert imported("bench.backends.swarm", "from . import render", package=True) == {

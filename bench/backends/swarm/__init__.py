@@ -30,7 +30,7 @@ from pathlib import Path
 from bench.backends import pipeline
 from bench.backends.base import BringUp, RunningStack, wait_until_ok
 from bench.backends.docker import images
-from bench.backends.docker.cli import hand_over
+from bench.backends.docker.command import hand_over
 from bench.backends.docker.teardowns import Teardowns
 from bench.backends.docker.variables import AppImages, container_layout, locustfiles, variables
 from bench.backends.swarm import engine, render

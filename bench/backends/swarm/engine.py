@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.backends.docker.cli import TIP, docker, last_line
+from bench.backends.docker.command import TIP, docker, last_line
 from bench.errors import BenchError, MissingToolError, StackFailed
 
 ADVERTISE = "127.0.0.1"  # a single-node swarm for the run: the manager listens on loopback only
