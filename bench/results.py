@@ -50,6 +50,17 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       `figures.error_pct`, `figures.success_pct`, `figures.app_5xx`, the clients' whole-load counts
       `whole.*`). Written from the measurements each time the run is saved and never read back:
       an older file is read as it is (its summary is computed when it is reported).
+  5 - Verdicts are judged on successful answers only. `figures.ok_latency.avg_ms` is exact (the
+      tally keeps the successful answers' sum) and `figures.ok_corrected` (open model: successful
+      answers timed from when each was due) appears; the summary's `ok_latency.*`, `ok_corrected.*`
+      and `figures.ok_rps` are what the headline, verdicts, the SLO, compare and the sweep read, and
+      `latency.*`, `corrected.*`, `figures.rps` (every answer, failures included) are only shown.
+      `figures.error_pct` is the one errors figure: failed + unanswered of requests + unanswered
+      slots. `slo.verdicts[]`: a label passes when a majority of its ok repeats (two: both) each met
+      every objective (before: each objective's median), `met_by` (those repeats) and `needed`
+      appear; an objective's `met` is a majority of the repeats meeting it and `missed_values` holds
+      the missing repeats' own values. Older files are read as they are: an ok figure they lack is
+      taken from every answer's only when the load had no failure (the two are then the same).
 
 Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
          results/runs/<run-id>/<label>[-r<N>]/   logs/, work/ (rendered configs), load/ (locust files)
@@ -70,8 +81,8 @@ from bench.analysis.summary import summarize
 from bench.errors import ConfigError
 from bench.load.record import Figures, Latency
 
-SCHEMA_VERSION = 4
-READS = (1, 2, 3, 4)  # versions this lab reads (a summary missing before 4 is computed when reported)
+SCHEMA_VERSION = 5
+READS = (1, 2, 3, 4, 5)  # versions this lab reads (a summary missing before 4 is computed when reported)
 RUN_FILE = "run.json"
 MAX_IN_FLIGHT = 10_000  # the open model's default bound, like vegeta's -max-workers
 
@@ -188,8 +199,9 @@ class ObjectiveVerdict:
     objective: str  # as given: "p99<100ms"
     unit: str  # of `value`: ms | % | req/s
     value: float | None  # the median over the ok repeats (a sweep: the judged step's); None: no value
-    met: bool
+    met: bool  # stacks: a majority of the ok repeats met it (two: both); a sweep: the judged step met it
     missed_in: list[int] = field(default_factory=list)  # repeats whose own value missed it
+    missed_values: list[float | None] = field(default_factory=list)  # each of those repeats' own value
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ObjectiveVerdict:
@@ -198,12 +210,15 @@ class ObjectiveVerdict:
 
 @dataclass(frozen=True)
 class SloVerdict:
-    """One label against the SLO: passed when every objective was met."""
+    """One label against the SLO. Stacks: passed when a majority of the ok repeats (two: both) each met every
+    objective; a sweep: when some step met every objective."""
 
     label: str
     passed: bool
     objectives: list[ObjectiveVerdict] = field(default_factory=list)
     repeats: int = 0  # ok repeats judged (a sweep: ok steps)
+    met_by: list[int] | None = None  # stacks: the ok repeats that met every objective (None: a sweep, or before 5)
+    needed: int = 0  # stacks: how many of them passing takes (a majority; two repeats: both)
     sustainable: float | None = None  # a sweep: the highest load that met the SLO (users or req/s)
 
     @classmethod

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.analysis.diagnosis import judge
+from bench.analysis.summary import ok_latency, ok_rps
 from bench.backends import get_backend, resolve_backend
 from bench.backends.base import Backend, BringUp, RunningStack
 from bench.console import progress
@@ -283,8 +284,8 @@ def _envoy_counters(running: RunningStack) -> dict[str, int] | None:
 
 def _announce(m: Measurement) -> None:
     if m.ok and m.figures is not None and m.usage is not None:
-        f, lat = m.figures, m.figures.latency
-        progress(f"    ok: {f.rps:.0f} req/s, avg {lat.avg_ms:.2f} ms, p99 {lat.p99_ms:.2f} ms, "
+        f, lat = m.figures, ok_latency(m.figures)  # successful answers, as the summary's headline
+        progress(f"    ok: {ok_rps(f):.0f} req/s, avg {lat.avg_ms or 0:.2f} ms, p99 {lat.p99_ms or 0:.2f} ms, "
                  f"{f.failures} failures of {f.requests}, stack CPU {m.usage.cpu_percent}%")  # fmt: skip
         return
     progress(f"    {m.status.upper()}: {m.error}")

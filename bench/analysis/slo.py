@@ -4,23 +4,28 @@ An SLO is objectives separated by commas, each FIGURE OP VALUE (spaces around th
 
   avg p50 p90 p95 p99 p99.9 max   response time; a unit is required: ms or s
   errors                          % of requests without a successful answer; unit %
-  rps                             requests answered per second; a plain number
+  rps                             successful answers per second; a plain number
   OP                              <  <=  >  >=
 
 Each figure at most once. Anything else (an unknown figure, unit or operator, a missing unit, a
 value that is not a number) is a ConfigError naming what is wrong and listing what is valid,
 raised before anything starts.
 
-What a figure means follows the run's own figures (bench/record.py): under the open model (an
-arrival rate) latency is timed from when each request was *due* (`corrected`, so the waiting an
-overloaded stack imposes counts) and `errors` counts every due request that got no successful
-answer (failed, unanswered or never sent); under the closed model they are the plain latency
-and failed / answered requests.
+Every figure is read from bench/summary.py's registry, and latency and rps count successful
+answers only (a failure answered in 1 ms must not make a stack look fast); errors are their own
+figure, with one definition: failed + unanswered / requests + unanswered slots. Under the open
+model (an arrival rate) latency is timed from when each request was *due* (`ok_corrected`, so the
+waiting an overloaded stack imposes counts) and `errors` counts every due request that got no
+successful answer (failed, unanswered or never sent); under the closed model latency is timed
+from the send and errors are failed / answered requests.
 
 Judging (the verdicts are run.json's `slo`, bench/results.py):
-- stacks side by side (`bench all`/`stack`): a label passes when the *median* over its ok
-  repeats meets every objective; repeats that missed an objective on their own are listed
-  but do not fail it. A label with no ok repeat fails.
+- stacks side by side (`bench all`/`stack`): a label passes when a *majority* of its ok repeats
+  each met every objective (one repeat: it; two: both; three: two of them). A label cannot pass on
+  medians alone: p99 40 and 150 ms in two repeats have a median of 95 ms, yet one repeat missed
+  `p99<100ms`, so the label fails. Each objective still shows its median over the ok repeats as
+  its figure, and lists the repeats that missed it with their own values. A label with no ok
+  repeat fails.
 - a sweep: a step meets the SLO when its one measurement meets every objective. An upper
   bound missed (`<`, `<=`: what more load makes worse) ends the sweep's climb; a lower bound
   (`rps>500`) may still be met at a higher load, so it does not. A stack passes when some step
@@ -76,13 +81,13 @@ class Objective:
         return OPERATORS[self.op](value, self.threshold)
 
     def key(self, open_model: bool) -> str:
-        """The figure of bench/summary.py's registry this objective judges: under the open model latency is
-        timed from when each request was due; errors has one definition there (`error_pct`)."""
+        """The figure of bench/summary.py's registry this objective judges: successful answers only (under the
+        open model timed from when each was due); errors has one definition there (`error_pct`)."""
         if self.figure == "rps":
-            return "figures.rps"
+            return "figures.ok_rps"
         if self.figure == "errors":
             return "figures.error_pct"
-        return f"{'corrected' if open_model else 'latency'}.{LATENCY[self.figure]}"
+        return f"{'ok_corrected' if open_model else 'ok_latency'}.{LATENCY[self.figure]}"
 
     def value_of(self, m: Measurement) -> float | None:
         """This objective's figure in one measurement; None when it has none."""
@@ -156,16 +161,21 @@ def _in_unit(figure: str, number: float, unit: str, item: str, flag: str) -> flo
 
 
 def judge(slo: Slo, label: str, measurements: Sequence[Measurement]) -> SloVerdict:
-    """One label's repeats: each objective on the median over the ok repeats, the repeats that missed listed."""
+    """One label's repeats: passed when a majority of the ok repeats (two: both) each met every objective;
+    each objective shows its median over the ok repeats and the repeats that missed it, with their values."""
     ok = [m for m in measurements if m.ok and m.figures is not None]
+    needed = len(ok) // 2 + 1
+    met_by = [m.repeat for m in ok if not missed(slo, m)]
     found = []
     for o in slo.objectives:
-        values = {m.repeat: v for m in ok if (v := o.value_of(m)) is not None}
+        values = {m.repeat: o.value_of(m) for m in ok}
         spread = Spread.of(values.values())  # the median the summary's tables show
-        middle = spread.mid if spread else None
-        missed = sorted(r for r, v in values.items() if not o.met(v))
-        found.append(ObjectiveVerdict(o.text, o.unit, _rounded(middle), middle is not None and o.met(middle), missed))
-    return SloVerdict(label, bool(ok) and all(v.met for v in found), found, repeats=len(ok))
+        misses = sorted(r for r, v in values.items() if v is None or not o.met(v))
+        met = bool(ok) and len(ok) - len(misses) >= needed
+        found.append(ObjectiveVerdict(o.text, o.unit, _rounded(spread.mid if spread else None), met, misses,
+                                      [_rounded(values[r]) for r in misses]))  # fmt: skip
+    return SloVerdict(label, bool(ok) and len(met_by) >= needed, found, repeats=len(ok), met_by=met_by,
+                      needed=needed if ok else 0)  # fmt: skip
 
 
 def missed(slo: Slo, m: Measurement) -> list[Objective]:
@@ -203,12 +213,33 @@ def judge_sweep(slo: Slo, label: str, steps: Sequence[Measurement]) -> SloVerdic
 
 
 def line(v: SloVerdict) -> str:
-    """`flask: passed` or `flask: FAILED (p99 120.30 ms, not <100ms)`, for the terminal."""
+    """`flask: passed: 2 of 3 repeats met every objective; repeat 2 missed p99<100ms (150.00 ms)`, or
+    `flask: FAILED: ...`, for the terminal and the summary."""
+    if v.met_by is not None:
+        return f"{v.label}: {'passed' if v.passed else 'FAILED'}: {repeats_said(v)}"
     if v.passed:
         return f"{v.label}: passed" + (f" (sustainable up to {v.sustainable:g})" if v.sustainable else "")
     if not v.repeats:
         return f"{v.label}: FAILED (no successful measurement)"
     return f"{v.label}: FAILED ({'; '.join(miss(o.objective, o.value, o.unit) for o in v.objectives if not o.met)})"
+
+
+def repeats_said(v: SloVerdict) -> str:
+    """`1 of 2 repeats met every objective (needs both); repeat 2 missed p99<100ms (150.00 ms)`: how many ok
+    repeats met every objective, what passing needs when it failed, and what each other repeat missed."""
+    if not v.repeats:
+        return "no successful measurement"
+    met = v.met_by or []
+    text = f"{len(met)} of {v.repeats} repeat{'s' if v.repeats > 1 else ''} met every objective"
+    if not v.passed:
+        text += f" (needs {'both' if v.repeats == 2 else 'it' if v.repeats == 1 else v.needed})"
+    by_repeat: dict[int, list[str]] = {}
+    for o in v.objectives:
+        for repeat, value in zip(o.missed_in, o.missed_values or [None] * len(o.missed_in), strict=True):
+            shown = "no value" if value is None else f"{value:.2f} {o.unit}"
+            by_repeat.setdefault(repeat, []).append(f"{o.objective} ({shown})")
+    said = [f"repeat {r} missed {', '.join(by_repeat[r])}" for r in sorted(by_repeat)]
+    return "; ".join([text, *said])
 
 
 def _rounded(value: float | None) -> float | None:

@@ -104,20 +104,58 @@ def _latency_name(field_name: str) -> str:
     return field_name.removesuffix("_ms").replace("_", ".")
 
 
+def ok_latency(f: Figures) -> Latency:
+    """The successful answers' latency, timed from the send: what every verdict, the SLO and the sweep judge
+    (a failure answered in 1 ms must not make a stack look fast). Without failures it is every answer's, whose
+    average is exact in files before version 5 too (they kept no average of the successful answers)."""
+    return f.latency if f.failures == 0 else f.ok_latency
+
+
+def ok_due_latency(f: Figures) -> Latency | None:
+    """The open model's successful answers timed from when each was due (None under the closed model). With
+    every due slot answered successfully it is every slot's (exact in files before version 5 too)."""
+    if not f.slots:
+        return None
+    return f.corrected if f.failures == 0 and f.unfinished + f.unsent == 0 else f.ok_corrected
+
+
+def ok_rps(f: Figures) -> float:
+    """Successful answers per second of the measured window: the throughput verdicts and the sweep judge."""
+    return f.rps * (f.requests - f.failures) / f.requests if f.requests else 0.0
+
+
 def _latency(field_name: str) -> Figure:
+    """Every answer, failures included, timed from the send: shown, never judged."""
     name = _latency_name(field_name)
-    return Figure(f"latency.{field_name}", f"{name} ms", "{:.1f}" if field_name == "max_ms" else "{:.2f}",
-                  _on(lambda f: getattr(f.latency, field_name)), name=name,
+    return Figure(f"latency.{field_name}", f"{name} ms (all answers)", "{:.1f}" if field_name == "max_ms"
+                  else "{:.2f}", _on(lambda f: getattr(f.latency, field_name)), name=f"all {name}")  # fmt: skip
+
+
+def _ok_latency(field_name: str) -> Figure:
+    """The successful answers only, timed from the send: the figure verdicts and the SLO are judged on."""
+    name = _latency_name(field_name)
+    return Figure(f"ok_latency.{field_name}", f"{name} ms", "{:.1f}" if field_name == "max_ms" else "{:.2f}",
+                  _on(lambda f: getattr(ok_latency(f), field_name)), name=name,
                   words="average response time" if name == "avg" else name, unit="ms", lower_is_better=True,
                   compared=field_name != "max_ms")  # fmt: skip
 
 
 def _due(field_name: str) -> Figure:
-    """Under the open model: timed from when each request was due, so an overloaded stack's queue counts."""
+    """Under the open model: every slot due, answered or not, failed or not, timed from when it was due; shown
+    (the breaker's waiting), never judged."""
     name = _latency_name(field_name)
     return Figure(f"corrected.{field_name}", f"{name} ms from due", "{:.1f}",
-                  _on(lambda f: getattr(f.corrected, field_name) if f.slots else None), name=f"due {name}",
-                  words=f"{name} from due", unit="ms", lower_is_better=True,
+                  _on(lambda f: getattr(f.corrected, field_name) if f.slots else None),
+                  name=f"all due {name}")  # fmt: skip
+
+
+def _ok_due(field_name: str) -> Figure:
+    """Under the open model: the successful answers timed from when each was due, so an overloaded stack's queue
+    counts; unanswered and failed slots are the errors figure's."""
+    name = _latency_name(field_name)
+    return Figure(f"ok_corrected.{field_name}", f"{name} ms from due (ok)", "{:.1f}",
+                  _on(lambda f: None if (due := ok_due_latency(f)) is None else getattr(due, field_name)),
+                  name=f"due {name}", words=f"{name} from due", unit="ms", lower_is_better=True,
                   compared=field_name in ("p50_ms", "p99_ms"), open_only=True)  # fmt: skip
 
 
@@ -126,9 +164,10 @@ def _usage(pick: Callable[[Any], float | None]) -> Read:
 
 
 def error_pct(m: Measurement) -> float | None:
-    """The one definition of errors: requests without a successful answer, in % of those that should have had
-    one. Open model: every due slot that got none (failed, unanswered or never sent) of the slots due; closed
-    model: failed of answered requests."""
+    """The one definition of errors: (failed + unanswered) / (requests + unanswered slots), in %: requests
+    without a successful answer of those that should have had one. Open model: every due slot that got none
+    (failed, unanswered or never sent; slots == requests + unfinished + unsent) of the slots due; closed model
+    (no slots: a user waits for its answer): failed of answered requests."""
     f = m.figures
     if f is None:
         return None
@@ -166,10 +205,13 @@ def _whole_code(code: str) -> Read:
 
 
 for _f in (
+    *(_ok_latency(n) for n in ("avg_ms", *Latency.percentile_fields(), "max_ms")),
+    *(_ok_due(n) for n in ("avg_ms", *Latency.percentile_fields(), "max_ms")),
     *(_latency(n) for n in ("avg_ms", *Latency.percentile_fields(), "max_ms")),
     *(_due(n) for n in ("avg_ms", *Latency.percentile_fields(), "max_ms")),
-    Figure("figures.rps", "req/s", "{:.0f}", _on(lambda f: f.rps), name="rps", words="throughput", unit="req/s",
-           lower_is_better=False, compared=True),
+    Figure("figures.ok_rps", "req/s", "{:.0f}", _on(ok_rps), name="rps", words="throughput", unit="req/s",
+           lower_is_better=False, derived=True, listed=False, compared=True),
+    Figure("figures.rps", "answers/s (all)", "{:.0f}", _on(lambda f: f.rps), name="all rps"),
     Figure("figures.requests", "requests", "{:.0f}", _on(lambda f: f.requests), name="requests"),
     Figure("figures.failures", "failures", "{:.0f}", _on(lambda f: f.failures), name="failures"),
     Figure("figures.offered_rps", "offered req/s", "{:.0f}", _on(lambda f: f.offered_rps)),

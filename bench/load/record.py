@@ -161,6 +161,7 @@ class Tally:
     failures: int = _merged("sum")
     overloaded: int = _merged("sum")  # 503s with x-envoy-overloaded: true (the breaker, not the app)
     sum_ms: float = _merged("sum", 0.0)
+    ok_sum_ms: float = _merged("sum", 0.0)  # of the successful requests: their exact average
     min_ms: float | None = _merged("min", None)
     max_ms: float | None = _merged("max", None)
     ok_hist: Counter[int] = field(default_factory=Counter, metadata=_BY_INT)  # bucket -> successful requests
@@ -173,6 +174,8 @@ class Tally:
     corrected_hist: Counter[int] = field(default_factory=Counter, metadata=_BY_INT)  # every slot due
     corrected_sum_ms: float = _merged("sum", 0.0)
     corrected_max_ms: float | None = _merged("max", None)
+    ok_corrected_hist: Counter[int] = field(default_factory=Counter, metadata=_BY_INT)  # successful answers only
+    ok_corrected_sum_ms: float = _merged("sum", 0.0)
     lateness_hist: Counter[int] = field(default_factory=Counter, metadata=_BY_INT)  # send time - slot
     late: int = _merged("sum")  # slots sent more than LATE_MS after they were due
     held: int = _merged("sum")  # slots that waited because MAX_IN_FLIGHT requests were in flight
@@ -196,12 +199,16 @@ class Tally:
         `request_id`: what a gateway's answer said, see the module docstring)."""
         if corrected_ms is not None:
             self._due(corrected_ms)
+            if not failed:
+                self.ok_corrected_hist[bucket(corrected_ms)] += 1
+                self.ok_corrected_sum_ms += corrected_ms
         if version is not None:
             self.version_hist.setdefault(version, Counter())[bucket(ms)] += 1
         self.retried += max(attempts - 1, 0)
         self.request_ids += request_id
         (self.failed_hist if failed else self.ok_hist)[bucket(ms)] += 1
         self.sum_ms += ms
+        self.ok_sum_ms += 0.0 if failed else ms
         self.min_ms = ms if self.min_ms is None else min(self.min_ms, ms)
         self.max_ms = ms if self.max_ms is None else max(self.max_ms, ms)
         self.status_codes[str(status)] += 1
@@ -241,7 +248,7 @@ class Tally:
     def latency(self, ok_only: bool = False) -> Latency:
         """Latency of every request, or of the successful ones only."""
         if ok_only:
-            return Latency.of(self.ok_hist)
+            return Latency.of(self.ok_hist, self.ok_sum_ms)
         return Latency.of(self.ok_hist + self.failed_hist, self.sum_ms, self.min_ms, self.max_ms)
 
     def to_json(self) -> dict[str, Any]:
@@ -407,6 +414,7 @@ class Figures:
     # The open model (empty in the closed one): latency timed from each slot's due time, every
     # slot due in the window counted (answered or not); how late slots left; the run's end.
     corrected: Latency = field(default_factory=Latency)
+    ok_corrected: Latency = field(default_factory=Latency)  # the same, successful answers only
     slots: int = 0  # slots due in the measured window
     lateness: Latency = field(default_factory=Latency)  # send time - due time, of the slots sent
     late: int = 0  # slots sent more than LATE_MS late, or never
@@ -465,6 +473,7 @@ class Figures:
             generator_bound=(busiest or 0) >= GENERATOR_BUSY_PERCENT or warnings > 0,
             processes=len(reports),
             corrected=Latency.of(total.corrected_hist, total.corrected_sum_ms, None, total.corrected_max_ms),
+            ok_corrected=Latency.of(total.ok_corrected_hist, total.ok_corrected_sum_ms),
             slots=sum(total.corrected_hist.values()),
             lateness=Latency.of(total.lateness_hist),
             late=total.late,
@@ -495,6 +504,7 @@ class Figures:
             "latency": Latency.from_json(data.get("latency")),
             "ok_latency": Latency.from_json(data.get("ok_latency")),
             "corrected": Latency.from_json(data.get("corrected")),
+            "ok_corrected": Latency.from_json(data.get("ok_corrected")),
             "lateness": Latency.from_json(data.get("lateness")),
             "per_window": [WindowFigures.from_json(w) for w in data.get("per_window", [])],
             "version_latency": {v: Latency.from_json(lat) for v, lat in (data.get("version_latency") or {}).items()},

@@ -35,7 +35,8 @@ EXPLAINED = (
     "so the waiting a slow service imposes is counted (wrk2's correction of coordinated omission), and a slot "
     "still unanswered when the phase ended counts as late by all the time it waited. *ok % of slots* is the "
     "share of due requests that got a successful answer within the phase. *late slots* left more than 10 ms "
-    "after they were due (the generator or the in-flight bound held them)."
+    "after they were due (the generator or the in-flight bound held them), or never left. *unanswered at end*: "
+    "sent, no answer when the phase ended; slots never sent are counted apart in each preset's reading below."
 )
 
 
@@ -83,20 +84,24 @@ def _reading(preset: str, s: LabelSummary) -> str:
         return f"`{preset}`: not measured."
     slots = sum(f.slots for f in measured)
     ok = sum(f.requests - f.failures for f in measured)
-    unanswered = sum(f.unfinished + f.unsent for f in measured)
+    unfinished, unsent = sum(f.unfinished for f in measured), sum(f.unsent for f in measured)
     overloaded = sum(f.overloaded for f in measured)
     overflow = sum(s.values("envoy.upstream_rq_pending_overflow").values())
     text = (f"`{preset}`: {slots} requests were due at {offered.mid if offered else 0:.0f} req/s; {ok} got a "
             f"successful answer ({100 * ok / slots:.2f} %), answers came at {rps.mid:.0f} req/s, and timed from when "
             f"they were due, p99 was {due.mid if due else 0:.0f} ms.")  # fmt: skip
-    if unanswered:
-        text += f" {unanswered} were still unanswered when the phase ended (counted late by all they waited)."
+    if unfinished:
+        text += f" {unfinished} were sent but still unanswered when the phase ended (counted late by all they waited)."
     if overloaded:
         same = ", exactly the pending-overflow count Envoy reports" if overloaded == overflow else ""
         text += f" Envoy refused {overloaded} requests with a fast 503 (x-envoy-overloaded){same}."
-    held = sum(f.held + f.unsent for f in measured)
+    held = sum(f.held for f in measured)
     if held:
-        text += f" The in-flight bound (--max-in-flight) held {held} slots: the offered rate was not fully sent."
+        text += (f" {held} waited for a free sender, --max-in-flight requests being in flight already, and left "
+                 "late.")  # fmt: skip
+    if unsent:
+        text += (f" {unsent} fell due in the phase but were never sent: still queued when it ended (behind the "
+                 "in-flight bound, or a generator that fell behind) or due in its last moment.")  # fmt: skip
     return text
 
 

@@ -26,7 +26,7 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 from matplotlib.typing import RcKeyType
 
-from bench.analysis.summary import LabelSummary, Spread
+from bench.analysis.summary import LabelSummary, Spread, ok_latency, ok_rps
 from bench.load.record import Latency
 from bench.results import Measurement, RunResult
 
@@ -41,7 +41,9 @@ TITLES = {
     SWEEP: "Throughput and p99 against load, knee marked",
 }
 
-PERCENTILES = [(name.removesuffix("_ms").replace("_", "."), f"latency.{name}") for name in Latency.percentile_fields()]
+# successful answers only, as the tables and verdicts beside the chart (bench/summary.py's `ok_latency.*`)
+PERCENTILES = [(name.removesuffix("_ms").replace("_", "."), f"ok_latency.{name}")
+               for name in Latency.percentile_fields()]  # fmt: skip
 _PERCENTILE_COLOURS = ["#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c", "#08306b"]  # light -> dark
 _STACK_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 _LOG_RATIO = 30.0  # above this max/min spread a linear axis squashes the small bars into nothing
@@ -98,7 +100,8 @@ def sweep_chart(run: RunResult, out_dir: Path) -> list[Path]:
             ax.set_ylim(bottom=0)
             ax.set_title(name)
             right = ax.twinx()
-            right.plot(loads, [m.latency.p99_ms or 0 for m in mine], "s--", color="#555555", label="p99 ms")
+            right.plot(loads, [ok_latency(m.figures).p99_ms or 0 if m.figures else 0 for m in mine], "s--",
+                       color="#555555", label="p99 ms")  # fmt: skip
             right.set_ylabel("p99 ms")
             right.set_ylim(bottom=0)
             for knee in (m for m in mine if m.step and m.step.knee):
@@ -121,7 +124,8 @@ def _step_load(m: Measurement) -> float:
 
 
 def _rps(m: Measurement) -> float:
-    return m.figures.rps if m.figures else 0.0
+    """Successful answers per second, as the sweep's knee was judged on."""
+    return ok_rps(m.figures) if m.figures else 0.0
 
 
 def _latency(groups: dict[str, LabelSummary]) -> Figure | None:

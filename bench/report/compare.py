@@ -253,7 +253,9 @@ METHOD = (
     "Welch t interval on the log values (the runs are independent: no pairs), written as a factor (1.42x slower); "
     f"*not significant*: some of the interval lies within {stats.MIN_EFFECT:.0%} of no change, or the repeats had "
     "no spread at all (bench/stats.py). *A* and *B* are the medians of those repeats, the figures each run's own "
-    "summary shows. With few repeats the interval is wide: measure with --repeat 3 or more."
+    "summary shows. Latency and req/s count successful answers only (errors are their own figure); a run written "
+    "before run.json 5 has them only where nothing failed, so no verdict mixes the two definitions. With few "
+    "repeats the interval is wide: measure with --repeat 3 or more."
 )
 
 

@@ -19,8 +19,8 @@ from bench.report.verdicts import Verdict, verdict
 from bench.results import Measurement, RunResult
 from bench.sampling import envoy
 
-LATENCY = [Column("latency.avg_ms", "avg ms", "{:.2f}"), Column("latency.p50_ms", "p50 ms", "{:.2f}"),
-           Column("latency.p99_ms", "p99 ms", "{:.2f}"), Column("figures.rps", "req/s", "{:.0f}")]  # fmt: skip
+LATENCY = [Column("ok_latency.avg_ms", "avg ms", "{:.2f}"), Column("ok_latency.p50_ms", "p50 ms", "{:.2f}"),
+           Column("ok_latency.p99_ms", "p99 ms", "{:.2f}"), Column("figures.ok_rps", "req/s", "{:.0f}")]  # fmt: skip
 OWN: dict[str, list[Column]] = {  # each experiment's own figures, beside the common ones
     "retries": [
         Column("whole.retried", "retried (clients, whole load)", "{:.0f}"),

@@ -4,6 +4,7 @@ the seed's figures."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bench.analysis import stats
 from bench.analysis.summary import FIGURES, LabelSummary, RunSummary
@@ -16,23 +17,25 @@ from bench.results import RunResult
 
 # the headline: what a person reads at a glance (stack and limited by come first)
 HEADLINE = [
-    Column("latency.avg_ms", "avg (ms)"),
-    Column("latency.p99_ms", "p99 (ms)"),
-    Column("figures.rps", "req/s"),
+    Column("ok_latency.avg_ms", "avg (ms)"),
+    Column("ok_latency.p99_ms", "p99 (ms)"),
+    Column("figures.ok_rps", "req/s"),
     Column("figures.error_pct", "errors", "{:.2f}%"),
     Column("usage.requests_per_cpu_s", "req per CPU-s"),
 ]
 # every other figure, in a second table below it
 DETAIL = [
-    Column("latency.p50_ms"), Column("latency.p90_ms"), Column("latency.p95_ms"), Column("latency.p99_9_ms"),
-    Column("latency.max_ms"), Column("figures.generator_cpu_percent"), Column("usage.cpu_percent"),
-    Column("usage.peak_rss_mb"), Column("time_wait"),
+    Column("ok_latency.p50_ms"), Column("ok_latency.p90_ms"), Column("ok_latency.p95_ms"),
+    Column("ok_latency.p99_9_ms"), Column("ok_latency.max_ms"), Column("figures.generator_cpu_percent"),
+    Column("usage.cpu_percent"), Column("usage.peak_rss_mb"), Column("time_wait"),
 ]  # fmt: skip
 NOTE = (
     "Figures cover the measured window only (warmup excluded). Percentiles are read from 0.01 ms buckets "
     "below 100 ms (0.1 ms to 1 s, 1 ms above), so within half a bucket of the true value; averages, min "
     "and max are exact. With repeats, a cell is the median and [min-max] the spread over the successful repeats. "
-    "*errors*: requests without a successful answer, % of those sent (open model: of those due). *req per CPU-s*: "
+    "Latency and req/s count successful answers only (a failure answered fast must not make a stack look fast). "
+    "*errors*: failed + unanswered of requests + unanswered slots, in % (closed model: failed of sent; open model: "
+    "of those due). *req per CPU-s*: "
     "requests served per second of the stack's CPU (all its processes). CPU % is of one core, summed over the "
     "stack's processes.\n"
     "**generator-bound**: locust's own CPU reached 90 % of its core (or its CPU warning fired), so the load "
@@ -42,8 +45,8 @@ NOTE = (
 
 def sections(run: RunResult, summary: RunSummary) -> list[str]:
     stacks = summary.of("stack")
-    return [main_table(run, stacks), detail_table(stacks), limited_by(summary), slo_section(run), comparison(stacks),
-            reference(run, stacks)]  # fmt: skip
+    return [main_table(run, stacks), detail_table(stacks), limited_by(summary), slo_section(run),
+            comparison(stacks, run.settings), reference(run, stacks)]  # fmt: skip
 
 
 def charts(run: RunResult, summary: RunSummary, out_dir: Path) -> list[Path]:
@@ -96,17 +99,25 @@ def detail_table(labels: dict[str, LabelSummary], title: str = "Every other figu
     return section(title, markdown(rows, head), "Requests and failures are summed over the successful repeats.")
 
 
-def comparison(labels: dict[str, LabelSummary]) -> str:
-    """pyperf-style: each label against the first, each figure with its 95 % interval or "not significant"."""
+def comparison(labels: dict[str, LabelSummary], settings: dict[str, Any]) -> str:
+    """pyperf-style: each label against the first, each figure with its 95 % interval or "not significant".
+    Closed model (the run's settings have no arrival rate): throughput gets the verdict and latency is shown
+    beside it, not judged a second time (Little's law makes them one fact); open model: latency at equal load."""
     ok = {label: s for label, s in labels.items() if any(m.figures for m in s.ok)}
     if len(ok) < 2:
         return ""
     (base_label, base), *others = ok.items()
+    open_model = bool(settings.get("rate"))
     lines = []
     for label, s in others:
-        found = [verdict(name, base, s, interleaved=True) for name in ("avg", "p99", "rps")]
-        lines.append(f"- `{label}`: " + "; ".join(v.text() for v in found if v))
-    notes = [METHOD]
+        if open_model:
+            found = [verdict(name, base, s, interleaved=True) for name in OPEN_MODEL]
+            lines.append(f"- `{label}`: " + "; ".join(v.text() for v in found if v))
+        else:
+            rps = verdict("rps", base, s, interleaved=True)
+            lines.append(f"- `{label}`: " + "; ".join(t for t in (rps.text() if rps else "", _latency_shown(base, s))
+                                                      if t))  # fmt: skip
+    notes = ([] if open_model else [little(settings)]) + [METHOD]
     if any(len(s.ok) < 2 for s in ok.values()):
         notes.append("With one repeat there is no interval; use --repeat 3 or more.")
     return section(f"Compared with `{base_label}`", "\n".join(lines), " ".join(notes))
@@ -115,10 +126,32 @@ def comparison(labels: dict[str, LabelSummary]) -> str:
 METHOD = (
     "Repeats are interleaved, so repeat i of each stack was measured side by side: a ratio is the geometric "
     "mean of the per-repeat ratios, its 95 % interval a t interval on their logarithms (bench/stats.py); "
-    "the figures beside it are the medians of the same repeats, as in the tables above. "
+    "the figures beside it are the medians of the same repeats, as in the tables above (successful answers "
+    "only). "
     f"*Not significant*: some of the interval lies within {stats.MIN_EFFECT:.0%} of no change, or the repeats had "
     "no spread at all (no spread in N repeats says nothing about the noise)."
 )
+OPEN_MODEL = ("avg", "p99", "due p99", "rps")  # at one offered rate: latency is a finding of its own
+
+
+def _latency_shown(base: LabelSummary, other: LabelSummary) -> str:
+    """`latency at these users, not judged apart: avg 5.20 vs 8.90 ms, p99 12.00 vs 20.00 ms` (medians)."""
+    shown = []
+    for key, name in (("ok_latency.avg_ms", "avg"), ("ok_latency.p99_ms", "p99")):
+        a, b = base.spread(key), other.spread(key)
+        if a is not None and b is not None:
+            shown.append(f"{name} {b.mid:.2f} vs {a.mid:.2f} ms")
+    return "latency at these users, not judged apart: " + ", ".join(shown) if shown else ""
+
+
+def little(settings: dict[str, Any]) -> str:
+    """The closed model's note: at fixed users average latency and throughput are one measurement."""
+    users = settings.get("users")
+    at = f"{users} users" if users else "a fixed number of users"
+    return (f"Closed model ({at}, each sending its next request when the last is answered): average response "
+            f"time and req/s are one fact, not two (Little's law: avg ~= users / req/s), so only throughput gets "
+            "a verdict; the latency beside it is the same finding seen from the other side. A latency verdict needs "
+            "equal load: the open model (`--rate`), where every stack is offered the same requests per second.")
 
 
 def reference(run: RunResult, labels: dict[str, LabelSummary]) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.analysis.summary import RunSummary
+from bench.analysis.summary import RunSummary, ok_latency, ok_rps
+from bench.load.record import Latency
 from bench.report import charts as chart_files
 from bench.report.objectives import cell, verdict_word
 from bench.report.tables import markdown, number, section
@@ -33,8 +34,8 @@ def sweep_section(run: RunResult, summary: RunSummary) -> str:
         knee = next((m for m in mine if m.step and m.step.knee), None)
         broke = min((m for m in mine if m.step and m.step.verdict != "ok"), key=_load, default=None)
         cells = ["none", "-", "-", "-", "-"] if knee is None else [
-            f"{_load(knee):g}", f"{_rps(knee):.0f}", number(knee.latency.p50_ms, "{:.2f}"),
-            number(knee.latency.p99_ms, "{:.2f}"), number(knee.usage.cpu_percent if knee.usage else None, "{:.0f}")]
+            f"{_load(knee):g}", f"{_rps(knee):.0f}", number(_ok(knee).p50_ms, "{:.2f}"),
+            number(_ok(knee).p99_ms, "{:.2f}"), number(knee.usage.cpu_percent if knee.usage else None, "{:.0f}")]
         cells += [f"{_load(broke):g}", broke.step.verdict if broke.step else ""] if broke else ["-", "not reached"]
         knees.append([f"`{name}`", *cells])
     head = ["stack", f"knee ({unit})", "req/s", "p50 ms", "p99 ms", "stack CPU %", f"broke at ({unit})", "why"]
@@ -45,6 +46,12 @@ def sweep_section(run: RunResult, summary: RunSummary) -> str:
 
 def _intro(sweep: dict[str, Any], slo: bool) -> str:
     model, errors = sweep.get("model", "closed"), sweep.get("max_error_pct", "?")
+    ok_only = (" Latency and req/s count successful answers only; errors are failed + unanswered of requests + "
+               "unanswered slots.")  # fmt: skip
+    return _knee_said(sweep, slo, model, errors) + ok_only
+
+
+def _knee_said(sweep: dict[str, Any], slo: bool, model: str, errors: Any) -> str:
     if slo:
         return (f"The knee: the highest load at which throughput still followed the load and errors stayed under "
                 f"{errors} % ({model} model). --slo replaces the p99 target: the sweep went on past the knee until "
@@ -56,7 +63,7 @@ def _intro(sweep: dict[str, Any], slo: bool) -> str:
 def _every_step(steps: list[Measurement], unit: str, slo: str | None) -> str:
     """One row per step, in load order per stack; with --slo, whether it met it."""
     rows = [[f"`{m.label}`", f"{_load(m):g}", str(m.load.users if m.load else "-"), f"{_rps(m):.0f}",
-             number(m.latency.p50_ms, "{:.2f}"), number(m.latency.p99_ms, "{:.2f}"),
+             number(_ok(m).p50_ms, "{:.2f}"), number(_ok(m).p99_ms, "{:.2f}"),
              str(m.figures.failures if m.figures else "-"), number(m.usage.cpu_percent if m.usage else None, "{:.0f}"),
              number(m.figures.generator_cpu_percent if m.figures else None, "{:.0f}"), _step_verdict(m)]
             + ([_slo_cell(m)] if slo else []) for m in steps]  # fmt: skip
@@ -103,7 +110,13 @@ def _load(m: Measurement) -> float:
 
 
 def _rps(m: Measurement) -> float:
-    return m.figures.rps if m.figures else 0.0
+    """Successful answers per second: what the knee was judged on (bench/summary.py)."""
+    return ok_rps(m.figures) if m.figures else 0.0
+
+
+def _ok(m: Measurement) -> Latency:
+    """The successful answers' latency: what the step's verdict was judged on."""
+    return ok_latency(m.figures) if m.figures else Latency()
 
 
 def _step_verdict(m: Measurement) -> str:

@@ -33,7 +33,7 @@ def row_of(m: Measurement) -> dict[str, Any]:
     if m.figures is not None:
         f = m.figures.to_json()
         row |= _flat("figures", {k: v for k, v in f.items() if not isinstance(v, (dict, list))})
-        for name in ("latency", "ok_latency", "corrected", "lateness", "status_codes", "versions",
+        for name in ("latency", "ok_latency", "corrected", "ok_corrected", "lateness", "status_codes", "versions",
                      "warmup_status_codes"):  # nested: latency.p99_ms  # fmt: skip
             row |= _flat(name, f[name])
         for version, latency in f["version_latency"].items():  # version_latency.v1.p99_ms

@@ -15,6 +15,10 @@ bound of the SLO (`p99<100ms`, `errors<1%`: what more load makes worse; bench/an
 bisects between the last load that kept them and that one. The highest load that met every
 objective is the stack's *sustainable* load, reported beside the peak throughput; a stack
 with none fails the SLO (exit code 99).
+
+Every step is judged on successful answers only (bench/summary.py: `ok_latency`, `ok_rps`; a
+stack that fails fast does not look faster or higher) and on errors as one figure (`error_pct`:
+failed + unanswered of requests + unanswered slots).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
 from bench.analysis import slo as slo_lib
+from bench.analysis.summary import error_pct, ok_latency, ok_rps
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
 from bench.options import Flags, Option
@@ -173,7 +178,8 @@ def _coarse_then_fine(session: Session, running: RunningStack, variant: Variant,
         m.step = SweepStep(value, settings.unit, verdict(m, _best(steps), settings), slo_missed=said)
         f = m.figures
         slo_said = "" if said is None else "; SLO " + ("missed: " + ", ".join(said) if said else "met")
-        progress(f"    {value} {settings.unit}: {f.rps if f else 0:.0f} req/s, p99 {m.latency.p99_ms} ms "
+        progress(f"    {value} {settings.unit}: {ok_rps(f) if f else 0:.0f} ok req/s, "
+                 f"p99 {ok_latency(f).p99_ms if f else None} ms "
                  f"-> {m.step.verdict}{slo_said}")  # fmt: skip
         steps.append(m)
         session.record(m)  # kept now: a Ctrl-C in the next step loses nothing of this one
@@ -215,32 +221,33 @@ def verdict(m: Measurement, best: Measurement | None, settings: SweepSettings) -
     f = m.figures
     if not m.ok or f is None:
         return f"failed: {m.error}"
-    errors = 100 * f.failures / f.requests if f.requests else 100.0
-    if errors > settings.max_error_pct:
-        return f"errors {errors:.1f} % > {settings.max_error_pct:g} %"
-    p99 = f.latency.p99_ms
+    errors = error_pct(m)  # the one definition: the open model's unanswered slots count
+    if errors is None or errors > settings.max_error_pct:
+        return f"errors {100.0 if errors is None else errors:.1f} % > {settings.max_error_pct:g} %"
+    p99 = ok_latency(f).p99_ms  # successful answers only: failing fast is not keeping up
     target = None if settings.slo else settings.p99_target_ms  # --slo replaces the p99 target
     if target is not None and (p99 is None or p99 > target):
         return f"p99 {p99} ms > {target:g} ms"
+    rps = ok_rps(f)  # successful answers per second
     if settings.model == "open":
         offered = f.offered_rps or 0.0
-        if f.rps < settings.min_kept * offered:
-            return f"rate not kept ({f.rps:.0f} of {offered:.0f} req/s)"
+        if rps < settings.min_kept * offered:
+            return f"rate not kept ({rps:.0f} of {offered:.0f} req/s)"
         return "ok"
     users = m.load.users if m.load else 0
     best_users = best.load.users if best and best.load else 0
-    best_rps = best.figures.rps if best and best.figures else 0.0
+    best_rps = ok_rps(best.figures) if best and best.figures else 0.0
     # doubling the users must buy min_gain more req/s; a smaller step proportionally less
     needed = settings.min_gain * math.log2(users / best_users) if best_users and best_users < users else 0
-    if best is not None and needed > 0 and f.rps < best_rps * (1 + needed):
-        gain = 100 * (f.rps / best_rps - 1) if best_rps else 0.0
+    if best is not None and needed > 0 and rps < best_rps * (1 + needed):
+        gain = 100 * (rps / best_rps - 1) if best_rps else 0.0
         return f"throughput stopped growing ({gain:+.0f} % for {users} vs {best_users} users)"
     return "ok"
 
 
 def _best(steps: list[Measurement]) -> Measurement | None:
     good = [s for s in steps if s.step and s.step.verdict == "ok" and s.figures]
-    return max(good, key=lambda s: s.figures.rps if s.figures else 0.0) if good else None
+    return max(good, key=lambda s: ok_rps(s.figures) if s.figures else 0.0) if good else None
 
 
 def _mark_sustainable(steps: list[Measurement]) -> None:

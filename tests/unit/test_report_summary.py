@@ -53,7 +53,7 @@ def test_a_derived_figure_registered_once_appears_everywhere(tail_ratio: Figure,
     run = replace(run_of(*_repeats("flask", [11.0, 21.0, 31.0]), failed("nginx")), status="complete")
     run_dir = _save(tmp_path, run)
     stored = json.loads((run_dir / "run.json").read_text())
-    assert stored["schema_version"] == 4
+    assert stored["schema_version"] == 5
     flask = next(s for s in stored["summary"] if s["label"] == "flask")
     assert flask["figures"][KEY] == pytest.approx({"median": 15.0, "min": 9.1667, "max": 19.375, "n": 3}, abs=1e-4)
     assert (flask["repeats"], flask["ok_repeats"]) == ([1, 2, 3], [1, 2, 3])
@@ -86,8 +86,18 @@ def test_the_headline_reads_the_same_summary_as_the_verdicts(tmp_path: Path) -> 
     # 100 requests in 10 s = 10 req/s; on 90 % of a core for 10 s (9 CPU-s): 11 req per CPU-s
     assert table_rows(summary, "`flask`")[0] == ["`flask`", "-", "2.20 [2.00-2.40]", "2.20 [2.00-2.40]", "10",
                                                  "0.00%", "11"]  # fmt: skip
-    # the verdict's figures are the same medians: 1.10 vs 2.20, ratio exactly 0.5 in every pair
-    assert "median 1.10 vs 2.20 ms" in summary
+    # closed model: throughput has the verdict, the latency beside it is the same medians (1.10 vs 2.20), not judged
+    assert ("- `flask_gunicorn`: throughput not significant (1.00x (no change), no spread in 3 repeats; median 10 vs "
+            "10 req/s); latency at these users, not judged apart: avg 1.10 vs 2.20 ms, p99 1.10 vs 2.20 ms\n"
+            ) in summary  # fmt: skip
+    assert summary.count("Little's law") == 1
+    # at one offered rate (the open model, as run.json's settings say) latency is judged: ratio 0.5 in every pair
+    run.settings = {"rate": 10.0}
+    save_run(run_dir, run)
+    summary = report.write_summaries(tmp_path, run_dir).read_text()
+    said = "average response time not significant (2.00x faster, no spread in 3 repeats; median 1.10 vs 2.20 ms)"
+    assert said in summary
+    assert "Little's law" not in summary
 
 
 def test_a_failed_repeat_on_one_side_compares_every_ok_repeat_unpaired() -> None:
