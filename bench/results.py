@@ -50,6 +50,13 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       `figures.error_pct`, `figures.success_pct`, `figures.app_5xx`, the clients' whole-load counts
       `whole.*`). Written from the measurements each time the run is saved and never read back:
       an older file is read as it is (its summary is computed when it is reported).
+  5 - the noise guard and the open model in `bench stack`/`all`: role `floor_end` (the floor measured
+      again when the comparison ends, same load and window as the start's role `floor`); `noise`
+      (written, never read back: the two floors' req/s and avg and how far the end moved from the
+      start, `changed` past 10 %; null without both floors); role `peak` (the closed loop flat out
+      whose slowest row sets a relative `--rate 50%`); settings `rate` (as given), `offered_rps`
+      (the rate every row was offered) and `max_in_flight` for `stack`/`all` runs under `--rate`,
+      whose rows' latency is then read from due time (`corrected`). Versions 1-4 read as before.
 
 Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
          results/runs/<run-id>/<label>[-r<N>]/   logs/, work/ (rendered configs), load/ (locust files)
@@ -67,11 +74,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench.errors import ConfigError
+from bench.noise import floor_change
 from bench.record import Figures, Latency
 from bench.summary import summarize
 
-SCHEMA_VERSION = 4
-READS = (1, 2, 3, 4)  # versions this lab reads (a summary missing before 4 is computed when reported)
+SCHEMA_VERSION = 5
+READS = (1, 2, 3, 4, 5)  # versions this lab reads (a summary missing before 4 is computed when reported)
 RUN_FILE = "run.json"
 MAX_IN_FLIGHT = 10_000  # the open model's default bound, like vegeta's -max-workers
 
@@ -80,8 +88,11 @@ Status = Literal["ok", "failed", "interrupted"]
 # breaker experiment's first, closed-loop phase; overload: a breaker phase at the offered
 # rate; step: one load step of a sweep; saturation / fixed_rate: `bench layers`' closed loop
 # flat out, and its open-model rate that both rows of a pair sustain; experiment: one phase (a
-# variant, loaded as one client) of a gateway experiment
-Role = Literal["stack", "floor", "capacity", "overload", "step", "saturation", "fixed_rate", "experiment"]
+# variant, loaded as one client) of a gateway experiment; floor_end: the floor again when a stack
+# comparison ends (the noise guard); peak: a stack comparison's closed loop flat out, whose slowest
+# row sets a relative --rate
+Role = Literal["stack", "floor", "floor_end", "peak", "capacity", "overload", "step", "saturation", "fixed_rate",
+               "experiment"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -312,9 +323,12 @@ class RunResult:
         return next(iter(self.rows("floor")), None)
 
     def to_json(self) -> dict[str, Any]:
-        """The run as run.json holds it: every measurement, then each label's summary (derived figures included)."""
+        """The run as run.json holds it: every measurement, then each label's summary (derived figures included)
+        and the noise guard's two floors."""
         data = asdict(self)
-        return {"schema_version": data.pop("schema_version"), **data, "summary": summarize(self).to_json()}
+        change = floor_change(self)
+        return {"schema_version": data.pop("schema_version"), **data, "summary": summarize(self).to_json(),
+                "noise": None if change is None else change.to_json()}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunResult:

@@ -13,7 +13,7 @@ import pytest
 
 from bench import report
 from bench.report.compare import compare_runs, markdown
-from bench.results import Measurement, RunResult, load_run, save_run
+from bench.results import SCHEMA_VERSION, Measurement, RunResult, load_run, save_run
 from bench.summary import FIGURES, Figure, register, summarize
 from tests.factories import failed, measured, run_of
 from tests.integration.conftest import table_rows
@@ -53,7 +53,7 @@ def test_a_derived_figure_registered_once_appears_everywhere(tail_ratio: Figure,
     run = replace(run_of(*_repeats("flask", [11.0, 21.0, 31.0]), failed("nginx")), status="complete")
     run_dir = _save(tmp_path, run)
     stored = json.loads((run_dir / "run.json").read_text())
-    assert stored["schema_version"] == 4
+    assert stored["schema_version"] == SCHEMA_VERSION == 5
     flask = next(s for s in stored["summary"] if s["label"] == "flask")
     assert flask["figures"][KEY] == pytest.approx({"median": 15.0, "min": 9.1667, "max": 19.375, "n": 3}, abs=1e-4)
     assert (flask["repeats"], flask["ok_repeats"]) == ([1, 2, 3], [1, 2, 3])
