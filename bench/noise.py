@@ -46,6 +46,16 @@ class FloorChange:
     def changed(self) -> bool:
         return self.size > CHANGED
 
+    @property
+    def factor(self) -> float:
+        """The move as a ratio >= 1, as a verdict's ratio reads (1000 -> 800 req/s: 1.25x)."""
+        pairs = ((self.start_rps, self.end_rps), (self.start_avg_ms, self.end_avg_ms))
+        return max((max(a / b, b / a) for a, b in pairs if a > 0 and b > 0), default=1.0)
+
+    def could_explain(self, ratio: float) -> bool:
+        """Whether a ratio measured across this move (`1.12x`, either way) is no larger than the move itself."""
+        return max(ratio, 1 / ratio) <= self.factor if ratio > 0 else False
+
     def to_json(self) -> dict[str, Any]:
         return {"start_rps": self.start_rps, "end_rps": self.end_rps, "start_avg_ms": self.start_avg_ms,
                 "end_avg_ms": self.end_avg_ms, "rps_change_pct": round(100 * self.rps_change, 1),

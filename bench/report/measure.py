@@ -7,10 +7,11 @@ from pathlib import Path
 
 from bench import stats
 from bench.report import charts as chart_files
+from bench.report import noise
 from bench.report.common import codes, headline, limited_by, workers_note
 from bench.report.objectives import slo_section
 from bench.report.tables import Column, cells, markdown, section
-from bench.report.verdicts import verdict
+from bench.report.verdicts import Verdict, verdict
 from bench.results import RunResult
 from bench.summary import FIGURES, LabelSummary, RunSummary
 
@@ -22,6 +23,12 @@ HEADLINE = [
     Column("figures.error_pct", "errors", "{:.2f}%"),
     Column("usage.requests_per_cpu_s", "req per CPU-s"),
 ]
+# the open model (`--rate`): every row offered one rate, latency timed from when each request was due
+OPEN_HEADLINE = [Column("corrected.avg_ms", "avg from due (ms)", "{:.2f}"),
+                 Column("corrected.p99_ms", "p99 from due (ms)", "{:.2f}"), *HEADLINE[2:]]  # fmt: skip
+OPEN_DETAIL = [Column("figures.offered_rps"), Column("latency.avg_ms", "avg from send ms"),
+               Column("latency.p99_ms", "p99 from send ms"), Column("figures.late"), Column("figures.unfinished")]
+VERDICTS = {"closed": ("avg", "p99", "rps"), "open": ("due avg", "due p99")}  # at equal load: latency only
 # every other figure, in a second table below it
 DETAIL = [
     Column("latency.p50_ms"), Column("latency.p90_ms"), Column("latency.p95_ms"), Column("latency.p99_9_ms"),
@@ -42,8 +49,14 @@ NOTE = (
 
 def sections(run: RunResult, summary: RunSummary) -> list[str]:
     stacks = summary.of("stack")
-    return [main_table(run, stacks), detail_table(stacks), limited_by(summary), slo_section(run), comparison(stacks),
-            reference(run, stacks)]  # fmt: skip
+    return [noise.section(run, compared(stacks)), main_table(run, stacks), detail_table(stacks), limited_by(summary),
+            slo_section(run), comparison(stacks), reference(run, stacks)]  # fmt: skip
+
+
+def model(labels: dict[str, LabelSummary]) -> str:
+    """`open` when every row was offered an arrival rate (`--rate`), else `closed`."""
+    loads = [m.load for s in labels.values() for m in s.repeats]
+    return "open" if loads and all(load is not None and load.rate for load in loads) else "closed"
 
 
 def charts(run: RunResult, summary: RunSummary, out_dir: Path) -> list[Path]:
@@ -54,9 +67,10 @@ def main_table(run: RunResult, labels: dict[str, LabelSummary], title: str = "Re
     """The headline: one row per label, what limited it and five figures as median [min-max] over the ok repeats."""
     if not labels:
         return ""
-    figures = cells(labels, HEADLINE)
+    columns = OPEN_HEADLINE if model(labels) == "open" else HEADLINE
+    figures = cells(labels, columns)
     rows = [[f"`{label}`", _limit_cell(s), *figures[label]] for label, s in labels.items()]
-    head = ["stack", "limited by", *(c.title for c in HEADLINE)]
+    head = ["stack", "limited by", *(c.title for c in columns)]
     measured = [m for s in labels.values() for m in s.repeats]
     return section(title, markdown(rows, head), NOTE, workers_note(run, measured))
 
@@ -80,8 +94,9 @@ def detail_table(labels: dict[str, LabelSummary], title: str = "Every other figu
     CPU and memory, every derived figure of the registry (bench/summary.py) not shown yet, status codes."""
     if not labels:
         return ""
-    already = {c.key for c in (*HEADLINE, *DETAIL)}
-    columns = [*DETAIL, *(Column(f.key) for f in FIGURES.values() if f.derived and f.listed and f.key not in already)]
+    detail = [*OPEN_DETAIL, *DETAIL] if model(labels) == "open" else DETAIL
+    already = {c.key for c in (*HEADLINE, *OPEN_HEADLINE, *detail)}
+    columns = [*detail, *(Column(f.key) for f in FIGURES.values() if f.derived and f.listed and f.key not in already)]
     figures = cells(labels, columns)
     rows = []
     for label, s in labels.items():
@@ -96,17 +111,28 @@ def detail_table(labels: dict[str, LabelSummary], title: str = "Every other figu
     return section(title, markdown(rows, head), "Requests and failures are summed over the successful repeats.")
 
 
+def compared(labels: dict[str, LabelSummary]) -> dict[str, list[Verdict]]:
+    """Each label against the first (`{}` with fewer than two measured): latency and throughput in the closed
+    model, latency from due time in the open one (every row offered the same rate)."""
+    ok = {label: s for label, s in labels.items() if any(m.figures for m in s.ok)}
+    if len(ok) < 2:
+        return {}
+    (_, base), *others = ok.items()
+    names = VERDICTS[model(ok)]
+    return {label: [v for name in names if (v := verdict(name, base, s, interleaved=True))] for label, s in others}
+
+
 def comparison(labels: dict[str, LabelSummary]) -> str:
     """pyperf-style: each label against the first, each figure with its 95 % interval or "not significant"."""
     ok = {label: s for label, s in labels.items() if any(m.figures for m in s.ok)}
-    if len(ok) < 2:
+    found = compared(labels)
+    if not found:
         return ""
-    (base_label, base), *others = ok.items()
-    lines = []
-    for label, s in others:
-        found = [verdict(name, base, s, interleaved=True) for name in ("avg", "p99", "rps")]
-        lines.append(f"- `{label}`: " + "; ".join(v.text() for v in found if v))
+    base_label = next(iter(ok))
+    lines = [f"- `{label}`: " + "; ".join(v.text() for v in verdicts) for label, verdicts in found.items()]
     notes = [METHOD]
+    if model(ok) == "open":
+        notes.append(OPEN_NOTE)
     if any(len(s.ok) < 2 for s in ok.values()):
         notes.append("With one repeat there is no interval; use --repeat 3 or more.")
     return section(f"Compared with `{base_label}`", "\n".join(lines), " ".join(notes))
@@ -118,6 +144,13 @@ METHOD = (
     "the figures beside it are the medians of the same repeats, as in the tables above. "
     f"*Not significant*: some of the interval lies within {stats.MIN_EFFECT:.0%} of no change, or the repeats had "
     "no spread at all (no spread in N repeats says nothing about the noise)."
+)
+
+
+OPEN_NOTE = (
+    "Every row was offered the same arrival rate (`--rate`, the open model), so these are latencies at equal load, "
+    "each timed from when its request was due (corrected for coordinated omission): a stack that fell behind "
+    "pays for its queue. Throughput is the rate offered unless a row could not keep up (see errors)."
 )
 
 
