@@ -3,13 +3,21 @@ relative rate resolves, the errors naming the flag, and what `stack`/`breaker` d
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
 from bench.cli import main, parse_flags
 from bench.errors import ConfigError
 from bench.options import Rate, parse_rate
+from bench.record import Figures, ProcessReport, Tally
+from bench.report import render
+from bench.results import LoadShape, Measurement
 from bench.scenarios.breaker import BreakerConfig
 from bench.scenarios.measure import MeasureConfig
+from bench.summary import summarize
+from tests.factories import START, run_of
 
 
 @pytest.mark.parametrize(
@@ -86,3 +94,37 @@ def test_a_relative_rate_keeps_users_for_its_peak() -> None:
     assert isinstance(config, MeasureConfig)
     assert (config.peak_load().users, config.peak_load().model) == (12, "closed")
     assert config.settings()["rate"] == "50% of the slowest row's closed-loop peak"
+
+
+def _open_row(label: str, repeat: int, sent_ms: float, late_ms: float) -> Measurement:
+    """100 requests at 100 req/s for 1 s, each answered `sent_ms` after its send and sent `late_ms` after it
+    fell due, counted the way the locustfile counts them (bench/record.py's Tally)."""
+    tally = Tally(window=0, start=START, end=START + 1.0)
+    for _ in range(100):
+        tally.send(late_ms, held=False, in_flight=1)
+        tally.add(0, sent_ms, 200, False, False, corrected_ms=sent_ms + late_ms)
+    report = ProcessReport(process="host-1", measured_from=START, stopped=START + 1.0, offered_rps=100.0)
+    return Measurement(label=label, stack=label, repeat=repeat, status="ok", backend="local", folder=label,
+                       load=LoadShape.open(100.0, 1.0), figures=Figures.of([tally], [report]))  # fmt: skip
+
+
+def test_an_open_model_summary_reads_latency_from_due_and_compares_it_at_equal_load() -> None:
+    # a: 2 ms from send, sent 1 ms late: 3 ms from due; b twice as slow from send and as late: 6 ms (+ spread)
+    ms = [_open_row("a", r, 2.0, 1.0) for r in (1, 2, 3)]
+    ms += [_open_row("b", r, 4.0 * (1 + 0.01 * r), 2.0) for r in (1, 2, 3)]
+    run = replace(run_of(*ms), settings={"rate": "100 req/s", "offered_rps": 100.0})
+    text = render(run, summarize(run), Path("runs/x"))
+    assert "**Open model**: every row offered 100 req/s (`--rate`: 100 req/s)" in text
+    head = table_rows(text, "stack")[0]
+    a = dict(zip(head, table_rows(text, "`a`")[0], strict=True))
+    b = dict(zip(head, table_rows(text, "`b`")[0], strict=True))
+    assert (a["avg from due (ms)"], b["avg from due (ms)"]) == ("3.00", "6.08 [6.04-6.12]")
+    (line,) = [x for x in text.splitlines() if x.startswith("- `b`: ")]
+    assert line.startswith("- `b`: avg from due 2.03x slower (95 % CI ") and "median 6.08 vs 3.00 ms" in line
+    assert "p99 from due " in line and "throughput" not in line
+    assert "Every row was offered the same arrival rate" in text
+
+
+def table_rows(markdown: str, first: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in markdown.splitlines()
+            if line.startswith(f"| {first} ")]  # fmt: skip
