@@ -254,10 +254,10 @@ def _signals(running: RunningStack, probes: list[NetnsProbe], before: list[dict[
     return Signals(running.scope, server, backlogs, min(caps) if caps else None, memory, not_measured)
 
 
-# Roles whose requests are all meant to succeed (`stack`/`all` rows and the floor): a gateway's experiments deny
-# some clients on purpose, a breaker's overload 503s and a sweep's broken steps are what those measure (Envoy's
-# own 503s are left out below for the same reason).
-_SERVING_ROLES = ("stack", "floor")
+# Roles whose requests are all meant to succeed (`stack`/`all` rows, their peaks and the floors): a gateway's
+# experiments deny some clients on purpose, a breaker's overload 503s and a sweep's broken steps are what those
+# measure (Envoy's own 503s are left out below for the same reason).
+_SERVING_ROLES = ("stack", "floor", "floor_end", "peak")
 
 
 def mostly_failed(m: Measurement) -> str | None:

@@ -32,8 +32,11 @@ def _open_model(run: RunResult) -> str:
         return ""
     offered = run.settings.get("offered_rps")
     at = f"{offered:g} req/s" if isinstance(offered, int | float) else "no rate (its peak was not measured)"
-    return (f"\n**Open model**: every row offered {at} (`--rate`: {run.settings['rate']}), so latency is compared at "
-            "equal load, timed from when each request was due (corrected for coordinated omission).\n")
+    peaks = ", ".join(f"`{m.label}` {m.figures.rps:.0f} req/s" for m in run.rows("peak") if m.ok and m.figures)
+    return (f"\n**Open model**: every row offered {at} (`--rate`: {run.settings['rate']}"
+            + (f"; closed-loop peaks: {peaks}" if peaks else "")
+            + "), so latency is compared at equal load, timed from when each request was due (corrected for "
+            "coordinated omission).\n")  # fmt: skip
 
 
 def codes(measurements: list[Measurement]) -> str:
