@@ -146,6 +146,41 @@ def _number(text: str, flag: str, kind: type[int] | type[float], not_a: str, low
     return value
 
 
+@dataclass(frozen=True)
+class Rate:
+    """An arrival rate (the open model): req/s, or a multiple of a closed-loop peak the run measures first."""
+
+    value: float  # req/s; relative: the multiple of the peak (`50%`: 0.5, `2x`: 2.0)
+    relative: bool = False
+
+    def resolve(self, peak_rps: float | None) -> float | None:
+        """req/s; None when it is relative and the peak could not be measured."""
+        if not self.relative:
+            return self.value
+        return round(self.value * peak_rps, 1) if peak_rps else None
+
+    def of(self, peak: str) -> str:
+        """As a person reads it: `200 req/s`, `50% of <peak>`, `2x <peak>`."""
+        if not self.relative:
+            return f"{self.value:g} req/s"
+        return f"{self.value:g}x {peak}" if self.value >= 1 else f"{100 * self.value:g}% of {peak}"
+
+
+_RATE = re.compile(r"^(\d+(?:\.\d+)?)\s*(x|%|/s|req/s|rps)?$")
+
+
+def parse_rate(text: str, flag: str = "--rate") -> Rate:
+    """`200`, `200/s` (req/s), `50%` (half the closed-loop peak), `2x` (twice it)."""
+    match = _RATE.match(str(text).strip().lower())
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"{flag}: cannot read {text!r} as a rate",
+                          tip="use req/s like 200 or 200/s, or a share of the peak measured first: 50%, 2x")
+    value, unit = float(match.group(1)), match.group(2)
+    if unit == "%":
+        return Rate(value / 100, relative=True)
+    return Rate(value, relative=unit == "x")
+
+
 def a_path(text: str, flag: str) -> Path:
     return Path(text)
 
@@ -249,6 +284,9 @@ INJECT: Option[dict[str, str] | None] = Option("inject", ("--inject",), "make th
                                                "that share waits), errors=1%% (that share answered 500), status=503 "
                                                "(that error's status); recorded in run.json settings, not in the "
                                                "label", an_injection, env="BENCH_INJECT", metavar="FAULTS")  # fmt: skip
+RATE: Option[Rate | None] = Option("rate", ("--rate",), "the open model: requests arrive at this rate whatever the "
+                                   "answers do, req/s (200, 200/s), or a share of the closed-loop peak measured "
+                                   "first (50%%, 2x)", parse_rate, env="BENCH_RATE")  # fmt: skip
 RESULTS = Option("results", ("--results",), "results folder", a_path, env="BENCH_RESULTS",
                  default=str(ROOT / "results"))  # fmt: skip
 SLO: Option[slo_lib.Slo | None] = Option("slo", ("--slo",), "service level objectives every stack must meet, "
@@ -259,8 +297,8 @@ SLO: Option[slo_lib.Slo | None] = Option("slo", ("--slo",), "service level objec
 
 LOAD = (PRESET, USERS, SPAWN_RATE, DURATION, WARMUP)
 PLACEMENT = (BACKEND, READY_TIMEOUT, PIN, UID, GID, REPLICAS, EXISTING_SWARM)
-SHARED: tuple[Option[Any], ...] = (*LOAD, WAIT, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, MAX_IN_FLIGHT,
-                                   SET, RESULTS, SLO, *YOUR_APP, INJECT)  # fmt: skip
+SHARED: tuple[Option[Any], ...] = (*LOAD, WAIT, REPEAT, PROCESSES, *PLACEMENT, NO_FLOOR, BREAKER, RATE,
+                                   MAX_IN_FLIGHT, SET, RESULTS, SLO, *YOUR_APP, INJECT)  # fmt: skip
 
 
 def unset(option: Option[Any]) -> Any:

@@ -61,6 +61,13 @@ run.json history (bump SCHEMA_VERSION on any change a script reading it would no
       appear; an objective's `met` is a majority of the repeats meeting it and `missed_values` holds
       the missing repeats' own values. Older files are read as they are: an ok figure they lack is
       taken from every answer's only when the load had no failure (the two are then the same).
+      The noise guard and the open model in `bench stack`/`all`: role `floor_end` (the floor measured
+      again when the comparison ends, same load and window as the start's role `floor`); `noise`
+      (written, never read back: the two floors' req/s and avg and how far the end moved from the
+      start, `changed` past 10 %; null without both floors); role `peak` (the closed loop flat out
+      whose slowest row sets a relative `--rate 50%`); settings `rate` (as given), `offered_rps`
+      (the rate every row was offered) and `max_in_flight` for `stack`/`all` runs under `--rate`,
+      whose rows' latency is then read from due time (`ok_corrected`).
 
 Layout:  results/runs/<run-id>/run.json, summary.md, results.csv, *.png
          results/runs/<run-id>/<label>[-r<N>]/   logs/, work/ (rendered configs), load/ (locust files)
@@ -77,6 +84,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from bench.analysis.noise import floor_change
 from bench.analysis.summary import summarize
 from bench.errors import ConfigError
 from bench.load.record import Figures, Latency
@@ -91,8 +99,11 @@ Status = Literal["ok", "failed", "interrupted"]
 # breaker experiment's first, closed-loop phase; overload: a breaker phase at the offered
 # rate; step: one load step of a sweep; saturation / fixed_rate: `bench layers`' closed loop
 # flat out, and its open-model rate that both rows of a pair sustain; experiment: one phase (a
-# variant, loaded as one client) of a gateway experiment
-Role = Literal["stack", "floor", "capacity", "overload", "step", "saturation", "fixed_rate", "experiment"]
+# variant, loaded as one client) of a gateway experiment; floor_end: the floor again when a stack
+# comparison ends (the noise guard); peak: a stack comparison's closed loop flat out, whose slowest
+# row sets a relative --rate
+Role = Literal["stack", "floor", "floor_end", "peak", "capacity", "overload", "step", "saturation", "fixed_rate",
+               "experiment"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -327,9 +338,12 @@ class RunResult:
         return next(iter(self.rows("floor")), None)
 
     def to_json(self) -> dict[str, Any]:
-        """The run as run.json holds it: every measurement, then each label's summary (derived figures included)."""
+        """The run as run.json holds it: every measurement, then each label's summary (derived figures included)
+        and the noise guard's two floors."""
         data = asdict(self)
-        return {"schema_version": data.pop("schema_version"), **data, "summary": summarize(self).to_json()}
+        change = floor_change(self)
+        return {"schema_version": data.pop("schema_version"), **data, "summary": summarize(self).to_json(),
+                "noise": None if change is None else change.to_json()}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunResult:

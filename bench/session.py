@@ -207,10 +207,11 @@ class Session:
             raise KeyboardInterrupt
         return m
 
-    def measure_floor(self, load: LoadShape) -> Measurement | None:
+    def measure_floor(self, load: LoadShape, role: Role = "floor") -> Measurement | None:
         """The same load shape against a trivial nginx, on the run's backend (under compose: an nginx
         container loaded from the same locust container image, networks and CPU sets as the stacks):
-        what locust itself adds to every figure.
+        what locust itself adds to every figure. `floor_end`: the same again when the run ends, so a
+        machine that changed speed in between shows (bench/analysis/noise.py).
 
         Optional: when the floor cannot run here, the run goes on without it and says why.
         """
@@ -221,7 +222,7 @@ class Session:
             progress(f"WARNING: load generator floor not measured: {exc}" + (f" ({exc.tip})" if exc.tip else ""))
             return None
         short = LoadShape(**{**load.__dict__, "duration_s": min(load.duration_s, FLOOR_MAX_S)})
-        return self.measure(floor, "floor", short)
+        return self.measure(floor, role, short, folder="floor" if role == "floor" else folder_of(role))
 
 
 def _probes(running: RunningStack) -> list[NetnsProbe]:
@@ -254,10 +255,10 @@ def _signals(running: RunningStack, probes: list[NetnsProbe], before: list[dict[
     return Signals(running.scope, server, backlogs, min(caps) if caps else None, memory, not_measured)
 
 
-# Roles whose requests are all meant to succeed (`stack`/`all` rows and the floor): a gateway's experiments deny
-# some clients on purpose, a breaker's overload 503s and a sweep's broken steps are what those measure (Envoy's
-# own 503s are left out below for the same reason).
-_SERVING_ROLES = ("stack", "floor")
+# Roles whose requests are all meant to succeed (`stack`/`all` rows, their peaks and the floors): a gateway's
+# experiments deny some clients on purpose, a breaker's overload 503s and a sweep's broken steps are what those
+# measure (Envoy's own 503s are left out below for the same reason).
+_SERVING_ROLES = ("stack", "floor", "floor_end", "peak")
 
 
 def mostly_failed(m: Measurement) -> str | None:

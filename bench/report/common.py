@@ -6,6 +6,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from bench.analysis.noise import CHANGED, floor_change
 from bench.analysis.summary import LabelSummary, RunSummary
 from bench.report.charts import TITLES
 from bench.report.tables import markdown, number, section
@@ -21,7 +22,21 @@ def header(run: RunResult, where: Path) -> str:
     return (f"# {title}: run {run.run_id}\n\nStatus **{run.status}**, backend `{run.backend}`, started "
             f"{run.started_at}, finished {run.finished_at or '-'}"
             + (f", load average (1/5/15 min) {shown}" if shown else "")
-            + f". Raw files: `{where}/` (every figure of every measurement: `{where}/results.csv`).\n")  # fmt: skip
+            + f". Raw files: `{where}/` (every figure of every measurement: `{where}/results.csv`).\n"
+            + _open_model(run))  # fmt: skip
+
+
+def _open_model(run: RunResult) -> str:
+    """`stack`/`all --rate`: the rate every row was offered, and what the latency then means."""
+    if run.scenario != "measure" or "rate" not in run.settings:
+        return ""
+    offered = run.settings.get("offered_rps")
+    at = f"{offered:g} req/s" if isinstance(offered, int | float) else "no rate (its peak was not measured)"
+    peaks = ", ".join(f"`{m.label}` {m.figures.rps:.0f} req/s" for m in run.rows("peak") if m.ok and m.figures)
+    return (f"\n**Open model**: every row offered {at} (`--rate`: {run.settings['rate']}"
+            + (f"; closed-loop peaks: {peaks}" if peaks else "")
+            + "), so latency is compared at equal load, timed from when each request was due (corrected for "
+            "coordinated omission).\n")  # fmt: skip
 
 
 def codes(measurements: list[Measurement]) -> str:
@@ -46,8 +61,22 @@ def floor(run: RunResult) -> str:
         f"avg {number(lat.avg_ms, '{:.2f}')} ms, p50 {number(lat.p50_ms, '{:.2f}')} ms, p99 "
         f"{number(lat.p99_ms, '{:.2f}')} ms at {fig.rps:.0f} req/s, locust CPU {fig.generator_cpu_percent}%{bound}. "
         f"Every figure above includes about this much of locust's own time; a stack's req/s near this one means "
-        f"locust set the pace.\n"
+        f"locust set the pace.{_floor_end(run)}\n"
     )
+
+
+def _floor_end(run: RunResult) -> str:
+    """The floor again at the run's end (the noise guard): how far it moved from the start's."""
+    end = next(iter(run.rows("floor_end")), None)
+    if end is None:
+        return ""
+    change = floor_change(run)
+    if change is None:
+        return f" Measured again at the end: {end.error or 'no figures'}."
+    within = "more than" if change.changed else "within"
+    return (f" Measured again at the end: avg {change.end_avg_ms:.2f} ms at {change.end_rps:.0f} req/s "
+            f"({100 * change.rps_change:+.0f} % req/s, {100 * change.avg_change:+.0f} % avg of the start's: {within} "
+            f"{100 * CHANGED:g} %, {'the machine changed speed' if change.changed else 'the machine held its speed'}).")
 
 
 def deployment(summary: RunSummary) -> str:

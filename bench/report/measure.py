@@ -9,10 +9,11 @@ from typing import Any
 from bench.analysis import stats
 from bench.analysis.summary import FIGURES, LabelSummary, RunSummary
 from bench.report import charts as chart_files
+from bench.report import noise
 from bench.report.common import codes, headline, limited_by, workers_note
 from bench.report.objectives import slo_section
 from bench.report.tables import Column, cells, markdown, section
-from bench.report.verdicts import verdict
+from bench.report.verdicts import Verdict, verdict
 from bench.results import RunResult
 
 # the headline: what a person reads at a glance (stack and limited by come first)
@@ -23,6 +24,12 @@ HEADLINE = [
     Column("figures.error_pct", "errors", "{:.2f}%"),
     Column("usage.requests_per_cpu_s", "req per CPU-s"),
 ]
+# the open model (`--rate`): every row offered one rate, latency timed from when each request was due
+OPEN_HEADLINE = [Column("ok_corrected.avg_ms", "avg from due (ms)", "{:.2f}"),
+                 Column("ok_corrected.p99_ms", "p99 from due (ms)", "{:.2f}"), *HEADLINE[2:]]  # fmt: skip
+OPEN_DETAIL = [Column("figures.offered_rps"), Column("ok_latency.avg_ms", "avg from send ms"),
+               Column("ok_latency.p99_ms", "p99 from send ms"), Column("figures.late"), Column("figures.unfinished")]
+VERDICTS = {"closed": ("rps",), "open": ("due avg", "due p99")}  # closed: Little's law; open, at equal load: latency
 # every other figure, in a second table below it
 DETAIL = [
     Column("ok_latency.p50_ms"), Column("ok_latency.p90_ms"), Column("ok_latency.p95_ms"),
@@ -45,8 +52,14 @@ NOTE = (
 
 def sections(run: RunResult, summary: RunSummary) -> list[str]:
     stacks = summary.of("stack")
-    return [main_table(run, stacks), detail_table(stacks), limited_by(summary), slo_section(run),
-            comparison(stacks, run.settings), reference(run, stacks)]  # fmt: skip
+    return [noise.section(run, compared(stacks)), main_table(run, stacks), detail_table(stacks), limited_by(summary),
+            slo_section(run), comparison(stacks, run.settings), reference(run, stacks)]  # fmt: skip
+
+
+def model(labels: dict[str, LabelSummary]) -> str:
+    """`open` when every row was offered an arrival rate (`--rate`), else `closed`."""
+    loads = [m.load for s in labels.values() for m in s.repeats]
+    return "open" if loads and all(load is not None and load.rate for load in loads) else "closed"
 
 
 def charts(run: RunResult, summary: RunSummary, out_dir: Path) -> list[Path]:
@@ -57,9 +70,10 @@ def main_table(run: RunResult, labels: dict[str, LabelSummary], title: str = "Re
     """The headline: one row per label, what limited it and five figures as median [min-max] over the ok repeats."""
     if not labels:
         return ""
-    figures = cells(labels, HEADLINE)
+    columns = OPEN_HEADLINE if model(labels) == "open" else HEADLINE
+    figures = cells(labels, columns)
     rows = [[f"`{label}`", _limit_cell(s), *figures[label]] for label, s in labels.items()]
-    head = ["stack", "limited by", *(c.title for c in HEADLINE)]
+    head = ["stack", "limited by", *(c.title for c in columns)]
     measured = [m for s in labels.values() for m in s.repeats]
     return section(title, markdown(rows, head), NOTE, workers_note(run, measured))
 
@@ -83,8 +97,9 @@ def detail_table(labels: dict[str, LabelSummary], title: str = "Every other figu
     CPU and memory, every derived figure of the registry (bench/summary.py) not shown yet, status codes."""
     if not labels:
         return ""
-    already = {c.key for c in (*HEADLINE, *DETAIL)}
-    columns = [*DETAIL, *(Column(f.key) for f in FIGURES.values() if f.derived and f.listed and f.key not in already)]
+    detail = [*OPEN_DETAIL, *DETAIL] if model(labels) == "open" else DETAIL
+    already = {c.key for c in (*HEADLINE, *OPEN_HEADLINE, *detail)}
+    columns = [*detail, *(Column(f.key) for f in FIGURES.values() if f.derived and f.listed and f.key not in already)]
     figures = cells(labels, columns)
     rows = []
     for label, s in labels.items():
@@ -99,25 +114,32 @@ def detail_table(labels: dict[str, LabelSummary], title: str = "Every other figu
     return section(title, markdown(rows, head), "Requests and failures are summed over the successful repeats.")
 
 
-def comparison(labels: dict[str, LabelSummary], settings: dict[str, Any]) -> str:
-    """pyperf-style: each label against the first, each figure with its 95 % interval or "not significant".
-    Closed model (the run's settings have no arrival rate): throughput gets the verdict and latency is shown
-    beside it, not judged a second time (Little's law makes them one fact); open model: latency at equal load."""
+def compared(labels: dict[str, LabelSummary]) -> dict[str, list[Verdict]]:
+    """Each label against the first (`{}` with fewer than two measured). Closed model: throughput only (at fixed
+    users the average latency is the same fact, Little's law); open model (every row offered one rate): latency
+    from due time, at equal load."""
     ok = {label: s for label, s in labels.items() if any(m.figures for m in s.ok)}
     if len(ok) < 2:
+        return {}
+    (_, base), *others = ok.items()
+    names = VERDICTS[model(ok)]
+    return {label: [v for name in names if (v := verdict(name, base, s, interleaved=True))] for label, s in others}
+
+
+def comparison(labels: dict[str, LabelSummary], settings: dict[str, Any]) -> str:
+    """pyperf-style: each label against the first, each figure with its 95 % interval or "not significant".
+    Closed model: throughput gets the verdict and latency is shown beside it, not judged a second time."""
+    ok = {label: s for label, s in labels.items() if any(m.figures for m in s.ok)}
+    found = compared(labels)
+    if not found:
         return ""
-    (base_label, base), *others = ok.items()
-    open_model = bool(settings.get("rate"))
+    base_label, base = next(iter(ok.items()))
+    open_model = model(ok) == "open"
     lines = []
-    for label, s in others:
-        if open_model:
-            found = [verdict(name, base, s, interleaved=True) for name in OPEN_MODEL]
-            lines.append(f"- `{label}`: " + "; ".join(v.text() for v in found if v))
-        else:
-            rps = verdict("rps", base, s, interleaved=True)
-            lines.append(f"- `{label}`: " + "; ".join(t for t in (rps.text() if rps else "", _latency_shown(base, s))
-                                                      if t))  # fmt: skip
-    notes = ([] if open_model else [little(settings)]) + [METHOD]
+    for label, verdicts in found.items():
+        texts = [v.text() for v in verdicts] + ([] if open_model else [_latency_shown(base, ok[label])])
+        lines.append(f"- `{label}`: " + "; ".join(t for t in texts if t))
+    notes = [OPEN_NOTE if open_model else little(settings), METHOD]
     if any(len(s.ok) < 2 for s in ok.values()):
         notes.append("With one repeat there is no interval; use --repeat 3 or more.")
     return section(f"Compared with `{base_label}`", "\n".join(lines), " ".join(notes))
@@ -131,7 +153,6 @@ METHOD = (
     f"*Not significant*: some of the interval lies within {stats.MIN_EFFECT:.0%} of no change, or the repeats had "
     "no spread at all (no spread in N repeats says nothing about the noise)."
 )
-OPEN_MODEL = ("avg", "p99", "due p99", "rps")  # at one offered rate: latency is a finding of its own
 
 
 def _latency_shown(base: LabelSummary, other: LabelSummary) -> str:
@@ -152,6 +173,13 @@ def little(settings: dict[str, Any]) -> str:
             f"time and req/s are one fact, not two (Little's law: avg ~= users / req/s), so only throughput gets "
             "a verdict; the latency beside it is the same finding seen from the other side. A latency verdict needs "
             "equal load: the open model (`--rate`), where every stack is offered the same requests per second.")
+
+
+OPEN_NOTE = (
+    "Every row was offered the same arrival rate (`--rate`, the open model), so these are latencies at equal load, "
+    "each timed from when its request was due (corrected for coordinated omission): a stack that fell behind "
+    "pays for its queue. Throughput is the rate offered unless a row could not keep up (see errors)."
+)
 
 
 def reference(run: RunResult, labels: dict[str, LabelSummary]) -> str:

@@ -10,16 +10,15 @@ role `overload`, labelled `stack@breaker=<preset>`; the capacity phase has role 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from bench import options as opt
 from bench.console import progress
 from bench.errors import ConfigError
 from bench.gateway import istio
-from bench.options import Flags, Option
+from bench.options import Flags, Option, Rate
 from bench.results import LoadShape
 from bench.scenarios.base import Scenario, ScenarioConfig, interleaved, shown
 from bench.stacks import catalog
@@ -29,43 +28,14 @@ if TYPE_CHECKING:
 
 CAPACITY_LOAD = LoadShape(users=50, spawn_rate=50, duration_s=5.0, warmup_s=2.0)
 PHASE_DURATION = "10s"  # seed 001: vegeta attack -duration=10s
-_RATE = re.compile(r"^(\d+(?:\.\d+)?)(x?)$")
-
-
-@dataclass(frozen=True)
-class Rate:
-    """An arrival rate: absolute req/s, or a multiple of the measured capacity."""
-
-    value: float
-    relative: bool
-
-    def resolve(self, capacity_rps: float | None) -> float | None:
-        """req/s; None when it is relative and the capacity could not be measured."""
-        if not self.relative:
-            return self.value
-        return round(self.value * capacity_rps, 1) if capacity_rps else None
-
-    def __str__(self) -> str:
-        return f"{self.value:g}x capacity" if self.relative else f"{self.value:g} req/s"
-
-
-def parse_rate(text: str, flag: str = "--rate") -> Rate:
-    """`1500` (req/s) or `2x` (twice the measured capacity)."""
-    match = _RATE.match(str(text).strip().lower())
-    if not match or float(match.group(1)) <= 0:
-        raise ConfigError(
-            f"{flag}: cannot read {text!r} as a rate", tip="use req/s like 1500, or 2x for twice capacity"
-        )
-    return Rate(float(match.group(1)), bool(match.group(2)))
-
-
-RATE = Option("rate", ("--rate",), "arrival rate: req/s (1500) or 2x capacity", parse_rate, env="BENCH_RATE",
-              default="2x")  # fmt: skip
+# the shared parser (bench/options.py); relative to the capacity measured first, twice it by default
+RATE = cast(Option[Rate], replace(opt.RATE, help="arrival rate: req/s (1500) or a multiple of the capacity "
+                                  "(2x, 150%%)").defaulting("2x"))  # with a default, never None
 
 
 @dataclass(frozen=True)
 class BreakerConfig(ScenarioConfig):
-    rate: Rate = field(metadata=shown(form=str))
+    rate: Rate = field(metadata=shown(form=lambda r: r.of("capacity")))
     presets: tuple[str, ...]  # breaker off, then the chosen preset
     repeat: int = 3
     duration_s: float = 10.0
@@ -126,8 +96,9 @@ class Breaker(Scenario[BreakerConfig]):
             progress("ERROR: capacity could not be measured, so a relative rate has no meaning; nothing more to run")
             return
         load = LoadShape.open(offered, config.duration_s, config.warmup_s, config.processes, config.max_in_flight)
-        progress(f"overload: {offered:g} req/s offered ({config.rate}), up to {config.max_in_flight} in flight, "
-                 f"presets {', '.join(config.presets)}, {config.repeat} time(s) each, interleaved")  # fmt: skip
+        progress(f"overload: {offered:g} req/s offered ({config.rate.of('capacity')}), up to "
+                 f"{config.max_in_flight} in flight, presets {', '.join(config.presets)}, {config.repeat} time(s) "
+                 "each, interleaved")  # fmt: skip
         for repeat, index in interleaved(config.repeat, config.presets):
             preset = config.presets[index]
             folder = f"{stack.name}-{preset}" + (f"-r{repeat}" if config.repeat > 1 else "")

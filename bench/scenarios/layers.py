@@ -94,6 +94,7 @@ class Layers(Scenario[LayersConfig]):
         "spawn_rate": "every user starts at once", "breaker": _PAIRED, "set": _PAIRED,
         "processes": "one locust process: the rows are compared with each other, not with the generator's ceiling",
         "no_floor": "layers measures no floor",
+        "rate": "layers sets each pair's rate itself: half the slower row's closed-loop peak",
     }  # fmt: skip
 
     def configure(self, flags: Flags) -> LayersConfig:

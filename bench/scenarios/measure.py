@@ -1,13 +1,18 @@
 """The stack comparison behind `bench all` and `bench stack NAME...`.
 
 The load generator's floor first (locust against a trivial nginx), then every stack,
-repeats interleaved (A B C A B C ...), each brought up, checked, loaded once, recorded.
+repeats interleaved (A B C A B C ...), each brought up, checked, loaded once, recorded,
+then the floor again (the noise guard, bench/analysis/noise.py: did the machine change speed?).
+
+The closed model (-u users, flat out) by default; with `--rate` the open model: every row is
+offered the same arrival rate, so latency is compared at equal load (timed from when each
+request was due). `--rate 50%` is half the closed-loop peak of the slowest row, measured first
+in this run (role `peak`, one short closed loop per row), as `bench layers` sets its fixed rate.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,8 +20,8 @@ from bench import options as opt
 from bench.analysis import slo as slo_lib
 from bench.console import progress
 from bench.errors import ConfigError
-from bench.options import Flags, Option
-from bench.results import LoadShape, SloResult, folder_of
+from bench.options import Flags, Option, Rate
+from bench.results import MAX_IN_FLIGHT, LoadShape, SloResult, folder_of
 from bench.scenarios.base import (
     Scenario,
     ScenarioConfig,
@@ -45,6 +50,32 @@ class MeasureConfig(ScenarioConfig):
     skipped: dict[str, str] = field(default_factory=dict)  # stack -> why it cannot serve --app
     floor: bool = True
     slo: slo_lib.Slo | None = None
+    rate: Rate | None = field(default=None, metadata=shown(form=lambda r: r.of(PEAK)))  # None: the closed model
+    max_in_flight: int | None = None  # the open model's bound; None: the closed model has none
+
+    def row_load(self, rps: float | None = None) -> LoadShape:
+        """The rows' load: the closed loop, or the open model at `rps` (the same mix, window and processes)."""
+        if rps is None:
+            return self.load
+        shape = LoadShape.open(rps, self.load.duration_s, self.load.warmup_s, self.load.processes,
+                               self.max_in_flight or MAX_IN_FLIGHT)  # fmt: skip
+        return replace(shape, mix=self.load.mix)
+
+    def peak_load(self) -> LoadShape:
+        """The closed loop whose slowest row sets a relative rate: -u users flat out, a few seconds."""
+        return replace(self.load, duration_s=min(self.load.duration_s, PEAK_MAX_S))
+
+    def settings(self) -> dict[str, Any]:
+        found = super().settings()
+        if self.rate is not None and not self.rate.relative:  # -u/-r shape no load: the open model has no users
+            found = {k: v for k, v in found.items() if k not in ("users", "spawn_rate")} | {
+                "offered_rps": self.rate.value}  # fmt: skip
+        return found
+
+
+PEAK = "the slowest row's closed-loop peak"  # not a capacity: that is defined at an SLO
+PEAK_MAX_S = 5.0  # the peak needs only a few seconds of the closed loop
+_OPEN = "with --rate the rows are offered an arrival rate (the open model)"
 
 
 class Measure(Scenario[MeasureConfig]):
@@ -57,18 +88,15 @@ class Measure(Scenario[MeasureConfig]):
                                                       "under a label of its own (flask@a flask@b: an A/A check), "
                                                       "STACK@NAME=VALUE,... with those parameters", nargs="+",
                                                       metavar="NAME")  # fmt: skip
-    options = (*opt.LOAD, opt.WAIT, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.SET,
-               opt.RESULTS, opt.SLO, *opt.YOUR_APP, opt.INJECT)  # fmt: skip
-    refused: ClassVar[Mapping[str, str]] = {
-        "max_in_flight": "the stack comparison is a closed loop of -u users; an arrival rate (the open model) "
-        "is `bench breaker --rate` or `bench sweep --model open`",
-    }
+    options = (*opt.LOAD, opt.WAIT, opt.REPEAT, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.RATE,
+               opt.MAX_IN_FLIGHT, opt.SET, opt.RESULTS, opt.SLO, *opt.YOUR_APP, opt.INJECT)  # fmt: skip
 
     def configure(self, flags: Flags) -> MeasureConfig:
         workload = your_workload(flags)
         default = [s.name for s in (stack_files.discover().values() if workload.app else stack_files.in_all())]
         chosen, skipped = fitting(chosen_variants(flags, default), workload)
         assert flags.load is not None
+        rate = open_model(flags)
         return MeasureConfig(
             stacks=stacks_of(chosen),
             variants=tuple(chosen),
@@ -82,25 +110,76 @@ class Measure(Scenario[MeasureConfig]):
             workload=workload,
             skipped=skipped,
             slo=flags.of(opt.SLO),
+            rate=rate,
+            max_in_flight=flags.of(opt.MAX_IN_FLIGHT) if rate is not None else None,
         )
 
     def run(self, session: Session, config: MeasureConfig) -> None:
         session.workload = config.workload
         for stack, why in config.skipped.items():
             progress(f"[{stack}] skipped: {why}")
+        # the floor's load: the rows' own, or the closed loop when the rate follows a peak not measured yet
+        floor_load = config.row_load(config.rate.value) if config.rate and not config.rate.relative else config.load
         if config.floor:
-            session.measure_floor(config.load)
+            session.measure_floor(floor_load)
+        rps = offered(session, config)
+        if config.rate is not None and rps is None:
+            progress("ERROR: no row's closed-loop peak could be measured, so a relative --rate has no meaning; "
+                     "nothing more to run")  # fmt: skip
+            return
+        load = config.row_load(rps)
         plan = interleaved(config.repeat, config.variants)
         started = time.monotonic()
         for done, (repeat, index) in enumerate(plan):
-            progress(plan_progress(done, len(plan), started, config.load.warmup_s + config.load.duration_s + 3))
+            progress(plan_progress(done, len(plan), started, load.warmup_s + load.duration_s + 3))
             variant = config.variants[index]
             params = dict(variant.params)
             folder = folder_of(variant.label) + ("" if config.repeat == 1 else f"-r{repeat}")
-            session.measure(variant.stack, "stack", config.load, label=variant.label, repeat=repeat, params=params,
+            session.measure(variant.stack, "stack", load, label=variant.label, repeat=repeat, params=params,
                             folder=folder, replicas=variant.replicas)  # fmt: skip
+        if config.floor:
+            session.measure_floor(floor_load, role="floor_end")
         if config.slo is not None:
             judge(session, config.slo, config.variants)
+
+
+def open_model(flags: Flags) -> Rate | None:
+    """--rate and the flags that go with it, checked together: None for the closed model."""
+    rate = flags.of(opt.RATE)
+    if rate is None:
+        if flags.has(opt.MAX_IN_FLIGHT):
+            raise ConfigError("--max-in-flight applies to the open model only", tip="add --rate 200 (req/s) or 50%")
+        return None
+    clash: list[Option[Any]] = [o for o in (opt.WAIT, opt.LOCUSTFILE) if flags.has(o)]
+    clash += [o for o in (opt.USERS, opt.SPAWN_RATE) if flags.has(o) and not rate.relative]
+    if clash:
+        tip = ("-u/-r shape only the closed loop that measures the peak of a relative rate (--rate 50%)"
+               if clash[0] in (opt.USERS, opt.SPAWN_RATE) else "leave it out, or leave out --rate")  # fmt: skip
+        raise ConfigError(f"{clash[0].shown} does not go with --rate {rate.of('peak')}: {_OPEN}, without users "
+                          "that wait for answers", tip=tip)  # fmt: skip
+    return rate
+
+
+def offered(session: Session, config: MeasureConfig) -> float | None:
+    """The rows' arrival rate, req/s (None: the closed model, or no peak to follow). A relative rate first
+    measures every row's closed-loop peak (once each) and follows the slowest, so every row is offered one
+    load; recorded in run.json's settings."""
+    if config.rate is None:
+        return None
+    peaks: dict[str, float] = {}
+    if config.rate.relative:
+        for variant in config.variants:
+            m = session.measure(variant.stack, "peak", config.peak_load(), label=variant.label,
+                                params=dict(variant.params), folder=f"{folder_of(variant.label)}-peak",
+                                replicas=variant.replicas)  # fmt: skip
+            if m.ok and m.figures and m.figures.rps > 0:
+                peaks[variant.label] = m.figures.rps
+    rps = config.rate.resolve(min(peaks.values()) if peaks else None)
+    if rps is not None:
+        session.run.settings["offered_rps"] = rps
+        session.save()
+        progress(f"open model: {rps:g} req/s offered to every row ({config.rate.of(PEAK)})")
+    return rps
 
 
 def judge(session: Session, slo: slo_lib.Slo, variants: tuple[Variant, ...]) -> None:

@@ -107,6 +107,7 @@ class Sweep(Scenario[SweepConfig]):
         "warmup": "each step has a 2 s warmup of its own",
         "repeat": "a sweep measures each step once; repeat the sweep to see its spread",
         "no_floor": "a sweep measures no floor",
+        "rate": "the open-model sweep steps the rate itself: --model open --start-rate R --max-rate R",
     }  # fmt: skip
 
     def configure(self, flags: Flags) -> SweepConfig:

@@ -141,7 +141,8 @@ def _applied(config: Any, dest: str) -> Any:
 
 
 NEEDS_APP = {"app_dir", "health"}  # applied only beside --app: checked as the value the scenario receives
-APPLIES_WITH = {("sweep", "max_in_flight"): ["--model", "open"]}  # the bound of the open model only
+APPLIES_WITH = {("sweep", "max_in_flight"): ["--model", "open"],  # the bound of the open model only
+                **{(command, "max_in_flight"): ["--rate", "200"] for command in ("stack", "all")}}
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:

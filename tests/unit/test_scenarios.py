@@ -70,8 +70,10 @@ def values(scenario: Scenario[ScenarioConfig], **changed: Any) -> Flags:
 def test_every_declared_flag_changes_the_config(scenario: Scenario[ScenarioConfig]) -> None:
     for option in scenario.options:
         assert option.dest in OTHER, f"add a value for {option.dest} to OTHER"
-        # --max-in-flight bounds the open model only: the sweep takes it with --model open; --app's flags go with it
+        # --max-in-flight bounds the open model only: the sweep takes it with --model open, stack/all with --rate;
+        # --app's flags go with it
         context = {"model": "open"} if option.dest == "max_in_flight" and scenario.command == "sweep" else {}
+        context |= {"rate": "50%"} if option.dest == "max_in_flight" and scenario.command in ("stack", "all") else {}
         if option.dest == "app_dir":  # the same app found in another folder
             context = {"app": "tiny:app", "app_dir": str(TINY[0]), "requests": OTHER["requests"]}
         elif option.dest in ("interface", "health", "requirements"):
