@@ -79,7 +79,9 @@ RULE_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 def rule_outcome(rule: str) -> tuple[bool, bool]:
     """(fired when provoked, silent in the control) for one rule's cases of RULE_CASES."""
     provoked, control = RULE_CASES[rule]
-    return rule in sum(names(*measurement(**provoked)), []), rule not in sum(names(*measurement(**control)), [])
+    fired = [*names(*measurement(**provoked))[0], *names(*measurement(**provoked))[1]]
+    silent = [*names(*measurement(**control))[0], *names(*measurement(**control))[1]]
+    return rule in fired, rule not in silent
 
 
 @pytest.mark.parametrize("rule", sorted(RULE_CASES))
