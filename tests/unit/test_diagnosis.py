@@ -5,6 +5,7 @@ risk is a level, listed apart and never the headline."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,59 @@ def names(m: Measurement, cpus: int) -> tuple[list[str], list[str]]:
     limits, risks = judge(m, cpus)
     FIRED.update(v.rule for v in limits + risks)
     return [v.rule for v in limits], [v.rule for v in risks]
+
+
+# Each rule provoked and a control beside it where it must stay silent, as `measurement()` keyword
+# arguments. The calibration benchmark (benchmarks/calibration.py) prints its rule table from these
+# very cases; the tests above and below check the whole verdicts of related cases.
+RULE_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "oom": ({"stack_cpu": 50.0, "memory": {"limit_pct": 40.0, "limit_hits": 3, "oom_kills": 1, "peak_pct": 100.0}},
+            {"stack_cpu": 50.0, "memory": {"limit_pct": 98.0, "limit_hits": 12, "oom_kills": 0, "peak_pct": 100.0}}),
+    "memory_peak": ({"stack_cpu": 50.0, "memory": {"limit_pct": 98.0, "limit_hits": 12, "oom_kills": 0,
+                                                   "peak_pct": 100.0}},
+                    {"stack_cpu": 50.0, "memory": {"limit_pct": 96.0, "limit_hits": 0, "oom_kills": 0,
+                                                   "peak_pct": 97.0}}),
+    "app_errors": ({"codes": {"200": 9_000, "500": 1_000}, "stack_cpu": 50.0},
+                   {"codes": {"200": 9_950, "500": 50}, "stack_cpu": 50.0}),
+    "breaker": ({"codes": {"200": 9_000, "503": 1_000}, "overloaded": 1_000, "stack_cpu": 50.0},
+                {"codes": {"200": 9_950, "503": 50}, "overloaded": 50, "stack_cpu": 50.0}),
+    "ports": ({"codes": {"200": 9_000, "0": 1_000}, "stack_cpu": 40.0, "ports": (100, 100)},
+              {"codes": {"200": 9_000, "0": 1_000}, "stack_cpu": 40.0, "ports": (10, 100)}),
+    "client_errors": ({"codes": {"200": 9_800, "0": 200}, "stack_cpu": 50.0},
+                      {"codes": {"200": 9_950, "0": 50}, "stack_cpu": 50.0}),
+    "cpu_shared": ({"stack_cpu": 60.0, "busy": 95.0}, {"stack_cpu": 30.0, "busy": 60.0}),
+    "generator": ({"stack_cpu": 40.0, "generator": 95.0}, {"stack_cpu": 97.0, "generator": 95.0}),
+    "listen_queue": ({"stack_cpu": 50.0, "server": {"listen_overflows": 50, "passive_opens": 10_000},
+                      "client": {"syn_retrans": 3}},
+                     {"stack_cpu": 50.0, "server": {"listen_overflows": 50, "passive_opens": 10_000}}),
+    "cpu": ({"stack_cpu": 98.0, "cpus": 2, "busiest": 98.0}, {"stack_cpu": 98.0, "cpus": 2, "busiest": 49.0}),
+    "memory": ({"stack_cpu": 50.0, "memory": {"limit_pct": 96.0, "limit_hits": 0, "oom_kills": 0, "peak_pct": 97.0}},
+               {"stack_cpu": 50.0, "memory": {"limit_pct": 80.0, "limit_hits": 0, "oom_kills": 0,
+                                              "peak_pct": 85.0}}),
+    "ports_filling": ({"stack_cpu": 97.0, "ports": (23_460, 28_232), "client": {"attempt_fails": 0}},
+                      {"stack_cpu": 97.0, "ports": (50, 28_232), "client": {"attempt_fails": 0}}),
+    "listen_overflow": ({"stack_cpu": 50.0, "server": {"listen_overflows": 1, "passive_opens": 10_000},
+                         "client": {"syn_retrans": 1}},
+                        {"stack_cpu": 50.0, "server": {"listen_overflows": 0, "passive_opens": 10_000}}),
+    "generator_busy": ({"stack_cpu": 40.0, "generator": 70.0, "warnings": 1}, {"stack_cpu": 40.0, "generator": 70.0}),
+}  # fmt: skip
+
+
+def rule_outcome(rule: str) -> tuple[bool, bool]:
+    """(fired when provoked, silent in the control) for one rule's cases of RULE_CASES."""
+    provoked, control = RULE_CASES[rule]
+    fired = [*names(*measurement(**provoked))[0], *names(*measurement(**provoked))[1]]
+    silent = [*names(*measurement(**control))[0], *names(*measurement(**control))[1]]
+    return rule in fired, rule not in silent
+
+
+@pytest.mark.parametrize("rule", sorted(RULE_CASES))
+def test_each_rule_fires_when_provoked_and_stays_silent_in_its_control(rule: str) -> None:
+    assert rule_outcome(rule) == (True, True)
+
+
+def test_every_rule_has_a_provoked_case_and_a_control() -> None:
+    assert set(RULE_CASES) == {r.name for r in load_rules()}
 
 
 def test_the_flask_case_reads_cpu_with_ports_as_a_risk() -> None:
