@@ -8,18 +8,18 @@ the run.json it writes, so the figures are the ones a user gets:
 1. Injected truth. A round is one run without a fault and one run per delay d with `--inject
    delay=dms` (the apps' fault switch: every request waits d before it is answered), in an order
    that rotates from round to round. Each run loads `STACK@a STACK@b` (two labels of the same
-   stack, interleaved, `--repeat` times) with a mix without /health (the switch never delays it),
-   few users with a think time (`--wait`) so the offered load is a few % of the stack's peak and no
-   request queues behind another (users <= the stack's workers): queueing would amplify d. The
-   closed model is used because `stack` has no open model yet; with a think time it offers a
-   nearly fixed, low load. The lab's figure is the ok-only average's difference between the run
-   with d and the run without (per repeat the mean of the two labels), with its 95 % Welch interval
+   stack, interleaved, `--repeat` times) with a mix without /health (the switch never delays it), in
+   the open model (`--rate`, default 40 req/s: a few % of the stack's peak, so with d <= 5 ms about
+   0.2 requests are in flight on average against 4 workers and queueing does not amplify d). The
+   lab's figure is the one its open-model verdict reads: the average of the successful answers timed
+   from when each was due (`ok_corrected`), as the difference between the run with d and the run
+   without (per repeat the mean of the two labels), with its 95 % Welch interval
    on raw values (bench/analysis/stats.py `difference`). The truth is d plus `time.sleep`'s own overshoot,
    measured here (the median excess of `time.sleep(d)` repeated). Goal: the interval covers the
    truth in >= 90 % of the rounds; the coverage is given with its Wilson interval.
 2. A/A. Every run above also compares `STACK@b` with `STACK@a`, as its summary's *Compared with*
-   does (paired repeats; significant = the whole interval beyond 3 %), on the ok-only average and
-   p99 and on req/s. A "significant" verdict there is false. Goal: <= 5 % per figure.
+   does at equal load (paired repeats; significant = the whole interval beyond 3 %), on the two figures
+   it judges there: the average and p99 from due time. A "significant" verdict is false. Goal: <= 5 %.
 3. The rule table: each limited-by rule of bench/rules.toml on its provoked case and its control,
    the synthetic cases of tests/unit/test_diagnosis.py (RULE_CASES), judged by bench/analysis/diagnosis.py.
    The real provocations are tests/integration/test_diagnosis.py.
@@ -49,13 +49,13 @@ from tabulate import tabulate
 
 from bench.analysis import stats
 from bench.errors import BenchError
-from bench.options import parse_duration, positive_int
+from bench.options import parse_duration, parse_rate, positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 MIX = '[[request]]\nmethod = "GET"\npath = "/"\n\n[[request]]\nmethod = "GET"\npath = "/users_name/1"\n'
 COVERAGE_GOAL = 0.90
 FALSE_POSITIVE_GOAL = 0.05
-AA_FIGURES = {"avg": ("ok_latency", "avg_ms"), "p99": ("ok_latency", "p99_ms"), "rps": (None, "rps")}
+AA_FIGURES = {"due avg": ("ok_corrected", "avg_ms"), "due p99": ("ok_corrected", "p99_ms")}  # the open verdicts
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
@@ -75,8 +75,7 @@ class Settings:
     repeat: int
     duration: str
     warmup: str
-    users: int
-    wait: str
+    rate: str
     budget_s: float  # no round starts after this much measuring
     out: Path | None
     command: str
@@ -84,8 +83,8 @@ class Settings:
     def lab_args(self, labels: Sequence[str], mix: Path, results: Path, delay_ms: float) -> list[str]:
         """`python -m bench stack ...` for one run; a delay of 0 leaves the fault switch off."""
         inject = ["--inject", f"delay={delay_ms:g}ms"] if delay_ms else []
-        return [sys.executable, "-m", "bench", "stack", *labels, "--backend", self.backend, "-u", str(self.users),
-                "-r", str(self.users), "--wait", self.wait, "-t", self.duration, "--warmup", self.warmup,
+        return [sys.executable, "-m", "bench", "stack", *labels, "--backend", self.backend, "--rate", self.rate,
+                "-t", self.duration, "--warmup", self.warmup,
                 "--repeat", str(self.repeat), "--no-floor", "--requests", str(mix), "--results", str(results),
                 *inject]  # fmt: skip
 
@@ -104,8 +103,8 @@ class Run:
         return self.values.get(label, {}).get(name, {})
 
     def avg_by_repeat(self) -> dict[int, float]:
-        """Per repeat, the mean of the labels' ok-only averages (each repeat measured both side by side)."""
-        by_label = [self.figure(label, "avg") for label in self.values]
+        """Per repeat, the mean of the labels' ok-only averages from due time (both measured side by side)."""
+        by_label = [self.figure(label, "due avg") for label in self.values]
         common = set.intersection(*(set(v) for v in by_label)) if by_label else set()
         return {r: statistics.fmean(v[r] for v in by_label) for r in sorted(common)}
 
@@ -129,7 +128,7 @@ def read_run(run: dict[str, Any], into: Run) -> None:
         if m["role"] != "stack" or m["status"] != "ok" or not m.get("figures"):
             continue
         figures = into.values.setdefault(m["label"], {})
-        for name, (group, key) in AA_FIGURES.items():
+        for name, (group, key) in {**AA_FIGURES, "rps": (None, "rps")}.items():
             source = m["figures"].get(group) if group else m["figures"]
             value = (source or {}).get(key) if group else source.get(key)
             if value is not None:
@@ -271,8 +270,9 @@ def injected_section(runs: Sequence[Run], settings: Settings, overshoot: dict[fl
     rounds = tabulate(detail, headers=["d ms", "round", "difference ms", "95 % interval ms", "covers"],
                       tablefmt="github", disable_numparse=True)  # fmt: skip
     rps = [r.rps for r in runs if r.rps is not None]
-    load = (f"Offered load: {settings.users} users with a think time of {settings.wait} (closed model), "
-            f"median {statistics.median(rps):.0f} req/s per label." if rps else "")  # fmt: skip
+    load = (f"Offered load: `--rate {settings.rate}` (open model), median {statistics.median(rps):.0f} req/s answered "
+            "per label. The figure is the average of the successful answers timed from when each was due." if rps
+            else "")  # fmt: skip
     return ["## 1. Injected truth: is the added delay recovered?", "", table, "", load, "", "Every round:", "",
             rounds, ""]  # fmt: skip
 
@@ -284,8 +284,8 @@ def aa_section(runs: Sequence[Run]) -> list[str]:
         rows.append([name, wilson(sum(found), len(found)),
                      _goal(sum(found) / len(found) <= FALSE_POSITIVE_GOAL if found else None)])
     anyone = [any(v) for r in runs if (v := [s for n in AA_FIGURES for s in aa_verdicts([r], n)])]
-    rows.append(["any of the three", wilson(sum(anyone), len(anyone)), ""])
-    head = ["figure (ok-only latency)", "false 'significant'", f"<= {FALSE_POSITIVE_GOAL:.0%}?"]
+    rows.append(["either", wilson(sum(anyone), len(anyone)), ""])
+    head = ["figure (ok-only, from due)", "false 'significant'", f"<= {FALSE_POSITIVE_GOAL:.0%}?"]
     table = tabulate(rows, headers=head, tablefmt="github", disable_numparse=True)
     return ["## 2. A/A: a stack against itself", "", table, ""]
 
@@ -302,8 +302,8 @@ def render(runs: Sequence[Run], settings: Settings, overshoot: dict[float, float
                                    f"{len({r.round for r in runs})} of {settings.rounds} rounds (--budget)"],
                        ["stack", f"`{settings.stack}`, backend {settings.backend}"],
                        ["each run", f"`{settings.stack}@a {settings.stack}@b`, --repeat {settings.repeat}, "
-                                    f"-t {settings.duration}, --warmup {settings.warmup}, -u {settings.users}, "
-                                    f"--wait {settings.wait}, GET / and /users_name/1"]],
+                                    f"-t {settings.duration}, --warmup {settings.warmup}, --rate {settings.rate}, "
+                                    "GET / and /users_name/1"]],
                       headers=["", ""], tablefmt="github", disable_numparse=True)  # fmt: skip
     failed = [f"- round {r.round}, delay {r.delay_ms:g} ms: {r.error}" for r in runs if r.error]
     rules = tabulate(rule_table(), headers=["rule", "kind", "fired when provoked", "silent in the control"],
@@ -331,8 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", default=env("REPEAT", "3"), help="the lab's --repeat in each run")
     p.add_argument("--duration", default=env("DURATION", "3s"), help="the lab's -t in each run")
     p.add_argument("--warmup", default=env("WARMUP", "1s"), help="the lab's --warmup in each run")
-    p.add_argument("--users", default=env("USERS", "4"), help="locust users (<= the stack's workers: no queueing)")
-    p.add_argument("--wait", default=env("WAIT", "20ms"), help="each user's think time: keeps the load low")
+    p.add_argument("--rate", default=env("RATE", "40"), help="the lab's --rate: a few %% of the stack's peak")
     p.add_argument("--budget", default=env("BUDGET", "18m"), help="no round starts after this much measuring")
     p.add_argument("--out", type=Path, default=Path(env("OUT", "")) if env("OUT", "") else None,
                    help="Markdown file to write (default: stdout only)")
@@ -349,12 +348,14 @@ def make_settings(args: argparse.Namespace, argv: Sequence[str]) -> Settings:
         raise BenchError(f"--delays {args.delays!r}: every delay above 0 ms")
     parse_duration(args.duration, "--duration")
     parse_duration(args.warmup, "--warmup", allow_zero=True)
-    parse_duration(args.wait, "--wait", allow_zero=True)
+    rate = parse_rate(args.rate, "--rate")
+    if rate.relative:
+        raise BenchError(f"--rate {args.rate!r}: an absolute rate in req/s (a relative one would measure a peak)")
     python = Path(sys.executable)
     shown = python.relative_to(ROOT) if python.is_relative_to(ROOT) else python
     return Settings(args.stack, args.backend, delays, positive_int(args.rounds, "--rounds"),
                     positive_int(args.repeat, "--repeat"), args.duration, args.warmup,
-                    positive_int(args.users, "--users"), args.wait,
+                    args.rate,
                     parse_duration(args.budget, "--budget"), args.out,
                     shlex.join([str(shown), "-m", "benchmarks.calibration", *argv]))  # fmt: skip
 

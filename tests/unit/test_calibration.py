@@ -11,21 +11,21 @@ from benchmarks.calibration import Run, aa_verdicts, read_run, recovered, rule_t
 
 
 def run_json(avgs: dict[str, list[float]], failed: int | None = None) -> dict[str, Any]:
-    """run.json's measurements: label -> its ok-only averages by repeat (p99 = 2 x avg, 100 req/s)."""
+    """run.json's measurements: label -> its ok-only averages from due time by repeat (p99 = 2 x avg, 100 req/s)."""
     ms = [{"role": "floor", "status": "ok", "label": "floor", "repeat": 1, "figures": {}}]
     for label, values in avgs.items():
         for i, v in enumerate(values, 1):
             status = "failed" if failed == i and label.endswith("@b") else "ok"
             ms.append({"role": "stack", "status": status, "label": label, "repeat": i,
-                       "figures": {"rps": 100.0, "ok_latency": {"avg_ms": v, "p99_ms": 2 * v}}})  # fmt: skip
+                       "figures": {"rps": 100.0, "ok_corrected": {"avg_ms": v, "p99_ms": 2 * v}}})  # fmt: skip
     return {"measurements": ms}
 
 
 def test_a_run_is_read_by_label_and_repeat_and_averaged_over_its_labels() -> None:
     run = Run(0.0, 1)
     read_run(run_json({"s@a": [2.0, 2.2, 2.4], "s@b": [2.2, 2.4, 2.0]}, failed=3), run)
-    assert run.figure("s@a", "avg") == {1: 2.0, 2: 2.2, 3: 2.4}
-    assert run.figure("s@b", "p99") == {1: 4.4, 2: 4.8}  # repeat 3 failed: left out
+    assert run.figure("s@a", "due avg") == {1: 2.0, 2: 2.2, 3: 2.4}
+    assert run.figure("s@b", "due p99") == {1: 4.4, 2: 4.8}  # repeat 3 failed: left out
     assert run.avg_by_repeat() == pytest.approx({1: 2.1, 2: 2.3})  # only repeats both labels have
     assert run.rps == 100.0
 
@@ -48,10 +48,10 @@ def test_an_aa_run_is_significant_only_when_the_whole_paired_interval_is_beyond_
     same, apart = Run(0.0, 1), Run(0.0, 2)
     read_run(run_json({"s@a": [2.0, 2.2, 2.4], "s@b": [2.02, 2.18, 2.41]}), same)
     read_run(run_json({"s@a": [2.0, 2.2, 2.4], "s@b": [2.4, 2.64, 2.88]}), apart)  # 1.2x in every repeat, no spread
-    assert aa_verdicts([same], "avg") == [False]
-    assert aa_verdicts([apart], "avg") == [False]  # no spread in 3 repeats: not significant by itself
-    apart.values["s@b"]["avg"] = {1: 2.4, 2: 2.66, 3: 2.86}  # ratios 1.2, 1.209, 1.192
-    assert aa_verdicts([same, apart], "avg") == [False, True]
+    assert aa_verdicts([same], "due avg") == [False]
+    assert aa_verdicts([apart], "due avg") == [False]  # no spread in 3 repeats: not significant by itself
+    apart.values["s@b"]["due avg"] = {1: 2.4, 2: 2.66, 3: 2.86}  # ratios 1.2, 1.209, 1.192
+    assert aa_verdicts([same, apart], "due avg") == [False, True]
 
 
 def test_wilson_intervals_as_printed() -> None:
