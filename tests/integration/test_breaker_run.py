@@ -33,8 +33,11 @@ def test_breaker_503s_are_counted_by_envoy_and_by_locust_alike(tmp_path: Path) -
         assert seed["label"] == "fastapi_istio@breaker=seed000"
         assert seed["overloaded"] > 0  # 2x capacity queues far more than 100 pending requests
         assert seed["status_codes"]["503"] >= seed["overloaded"]
-        # every breaker 503 locust saw is one Envoy counted as a pending overflow (in-flight at stop: 1 %)
-        assert abs(seed["overloaded"] - overflow(seed)) <= max(2, 0.01 * overflow(seed))
+        # every breaker 503 locust saw in the window is one Envoy counted as a pending overflow; Envoy counts the
+        # whole load, so it may also have refused requests whose 503 reached locust only after the window's end,
+        # which locust counts as sent and unanswered (`unfinished`; no warmup here). On a busy machine locust reads
+        # its answers late: one run here counted 104 fewer than Envoy's 2369, beyond the old 1 % bound.
+        assert seed["overloaded"] <= overflow(seed) <= seed["overloaded"] + seed["unfinished"], seed
     summary = (tmp_path / "summary.md").read_text()
     assert "## Circuit breaker under overload" in summary
     # the offered rate is the same in every repeat: one value, no [min-max]
