@@ -157,8 +157,8 @@ class Session:
         before = _envoy_counters(running)
         probes = _probes(running)
         tcp_before = [p.counters() for p in probes]
-        progress(f"    loading {load.users} users for {load.duration_s:g} s (+{load.warmup_s:g} s warmup)"
-                 + (f" at {load.rate:g} req/s" if load.rate else "") + " ...")  # fmt: skip
+        who = f"offering {load.rate:g} req/s" if load.rate else f"loading {load.users} users"  # open: no users
+        progress(f"    {who} for {load.duration_s:g} s (+{load.warmup_s:g} s warmup) ...")
         # a stack not pinned to --pin's CPUs (swarm: limits) has no CPU set whose business to watch
         sampler = Sampler(running.usage, cpus=self.placement.stack_cpus if running.cpus is None else None)
         sampler.start()

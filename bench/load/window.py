@@ -48,6 +48,9 @@ class Clock:
     cpu: Callable[[], float] = time.process_time
 
 
+EDGE_S = 1e-6  # float rounding between a slot's due time and a window edge (slots are >= 10 us apart)
+
+
 class Phase(enum.Enum):
     WARMUP = "warmup"
     WINDOW = "window"
@@ -124,7 +127,9 @@ class Recorder:
         window = self._current(now) if phase is Phase.WINDOW else None
         if slot is not None:
             slot.settled = True
-            phase = self._phase(slot.due)  # a slot is the window's when it fell due in it
+            phase = self._due_phase(slot.due)  # a slot is the window's when it fell due in it
+            if phase is Phase.AFTER:
+                return  # due at the planned end or later, answered before the stop: not the window's
         if phase is Phase.WARMUP or window is None:
             self._warmup_answer(status, attempts)
             return
@@ -145,7 +150,7 @@ class Recorder:
         if self._phase(now) is not Phase.WINDOW:
             return  # a warmup's send; after the end its answer or the cut counts it
         window = self._current(now)
-        if self._phase(slot.due) is Phase.WINDOW:
+        if self._due_phase(slot.due) is Phase.WINDOW:
             window.send((now - slot.due) * 1000, slot.held, in_flight)
 
     def cut(self, slot: Slot, sent: bool) -> None:
@@ -156,7 +161,7 @@ class Recorder:
             return
         slot.settled = True
         end = self.end()
-        if self.measuring_from is None or slot.due > end or self._phase(slot.due) is not Phase.WINDOW:
+        if self.measuring_from is None or slot.due > end or self._due_phase(slot.due) is not Phase.WINDOW:
             return
         self._current(end).cut((end - slot.due) * 1000, sent)
 
@@ -171,6 +176,21 @@ class Recorder:
         if self.stopped_at is not None and t >= self.stopped_at:
             return Phase.AFTER
         return Phase.WARMUP if t < self.measuring_from else Phase.WINDOW
+
+    def _due_phase(self, due: float) -> Phase:
+        """Which part of the load a slot due at monotonic `due` belongs to: [warmup)[window)[after, the
+        window's end being the one planned (`duration_s` after the warmup) when there is one, so the slot
+        due exactly there, which the timer's lateness would otherwise let in and never send, is the
+        after's: 200 req/s for 5 s are 1000 slots, not 1001. Slot times and the edges are both sums of
+        the same start, so they are compared within `EDGE_S` of float rounding."""
+        assert self.measuring_from is not None
+        if due < self.measuring_from - EDGE_S:
+            return Phase.WARMUP
+        planned = self.measuring_from + self.duration_s if self.duration_s > 0 else None
+        stopped = self.stopped_at is not None and due >= self.stopped_at
+        if stopped or (planned is not None and due >= planned - EDGE_S):
+            return Phase.AFTER
+        return Phase.WINDOW
 
     def _current(self, now: float) -> Tally:
         """The streamed window monotonic time `now` falls in (opened, or the full ones handed out first)."""

@@ -49,9 +49,10 @@ class OpenLoad:
         self.schedule = Schedule(self.rate, self.recorder)
         self.sent = 0
 
-    def run(self) -> None:
-        """From the first slot until the window's end, then the stop (as locust's test_stopping)."""
-        end = self.warmup_s + self.duration_s
+    def run(self, stop_late_s: float = 0.0) -> None:
+        """From the first slot until the window's end, then the stop (as locust's test_stopping), which a
+        timer makes `stop_late_s` late: the schedule goes on sending until then."""
+        end = self.warmup_s + self.duration_s + stop_late_s
         while True:
             self._pass()
             t = min(self.schedule.next_due(), self.pending[0][0] if self.pending else math.inf)
@@ -114,6 +115,21 @@ def test_slots_due_in_the_warmup_and_answered_in_the_window_are_the_warmups() ->
     assert [(w.start, w.end, w.requests) for w in load.windows] == [
         (WALL + 2, WALL + 6, 1000), (WALL + 6, WALL + 10, 2000), (WALL + 10, WALL + 12, 1000)]  # fmt: skip
     assert [sum(w.corrected_hist.values()) for w in load.windows] == [1000, 2000, 1000 + 6000]
+
+
+@pytest.mark.parametrize("stop_late_s", [0.0, 0.0005, 0.003])
+def test_a_stop_a_little_late_counts_the_planned_windows_slots_only(stop_late_s: float) -> None:
+    """200 req/s for 5 s, each answered 1 ms after its send: slots 0..999 (due 0.000..4.995 s) are the
+    window's, 1000 and none more. The stop's timer fires late (0.5 or 3 ms): slot 1000, due at 5.000 s,
+    the planned end, falls due and is sent before the stop (answered at 5.001 s, or cut in flight): it is
+    the after's, counted neither as a slot nor as an answer, so no healthy run shows an unsent slot."""
+    load = OpenLoad(rate=200, warmup_s=0, duration_s=5, bound=100, answer_at=lambda _, sent: sent + 0.001)
+    load.run(stop_late_s)
+    load.schedule.finish()
+    figures = load.figures()
+    assert load.sent == 1000 + (stop_late_s > 0)  # the edge's slot did leave
+    assert (figures.slots, figures.requests, figures.unfinished, figures.unsent, figures.late) == (1000, 1000, 0, 0, 0)
+    assert figures.corrected.max_ms == 1.0
 
 
 def _bounded_load() -> OpenLoad:
