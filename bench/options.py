@@ -196,7 +196,7 @@ def preset_name(text: str, flag: str = "--preset") -> str:
 
 
 def an_injection(text: str, flag: str = "--inject") -> dict[str, str]:
-    """`delay=2ms,errors=1%` -> the apps' fault switch variables (bench/userapp.py reads the keys)."""
+    """`delay=2ms,errors=1%` -> the apps' fault switch variables (bench/stacks/userapp.py reads the keys)."""
     from bench.stacks.userapp import parse_inject  # the fault switch's keys live with the workload
 
     return parse_inject(text)

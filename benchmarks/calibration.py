@@ -20,7 +20,7 @@ the run.json it writes, so the figures are the ones a user gets:
 2. A/A. Every run above also compares `STACK@b` with `STACK@a`, as its summary's *Compared with*
    does at equal load (paired repeats; significant = the whole interval beyond 3 %), on the two figures
    it judges there: the average and p99 from due time. A "significant" verdict is false. Goal: <= 5 %.
-3. The rule table: each limited-by rule of bench/rules.toml on its provoked case and its control,
+3. The rule table: each limited-by rule of bench/analysis/rules.toml on its provoked case and its control,
    the synthetic cases of tests/unit/test_diagnosis.py (RULE_CASES), judged by bench/analysis/diagnosis.py.
    The real provocations are tests/integration/test_diagnosis.py.
 

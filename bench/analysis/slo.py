@@ -11,7 +11,7 @@ Each figure at most once. Anything else (an unknown figure, unit or operator, a 
 value that is not a number) is a ConfigError naming what is wrong and listing what is valid,
 raised before anything starts.
 
-Every figure is read from bench/summary.py's registry, and latency and rps count successful
+Every figure is read from bench/analysis/summary.py's registry, and latency and rps count successful
 answers only (a failure answered in 1 ms must not make a stack look fast); errors are their own
 figure, with one definition: failed + unanswered / requests + unanswered slots. Under the open
 model (an arrival rate) latency is timed from when each request was *due* (`ok_corrected`, so the
@@ -81,7 +81,7 @@ class Objective:
         return OPERATORS[self.op](value, self.threshold)
 
     def key(self, open_model: bool) -> str:
-        """The figure of bench/summary.py's registry this objective judges: successful answers only (under the
+        """The figure of bench/analysis/summary.py's registry this objective judges: successful answers only (under the
         open model timed from when each was due); errors has one definition there (`error_pct`)."""
         if self.figure == "rps":
             return "figures.ok_rps"

@@ -3,15 +3,15 @@
 Run by locust as a subprocess (never imported by the runner: locust's gevent patching
 breaks `requests`/`urllib3` imported earlier in the same process). Besides locust's own
 --csv/--json-file output it counts every measured request itself into a `Tally`
-(bench/record.py: a histogram of 0.01 ms buckets below 100 ms, where locust's own are whole
+(bench/load/record.py: a histogram of 0.01 ms buckets below 100 ms, where locust's own are whole
 milliseconds; status codes; requests per second), leaving the warmup out, and streams it to
 disk one window (a minute) at a time, so a long run keeps flat memory and a crash loses at
 most the current minute. What the window counts, and the open model's schedule, live in
-bench/window.py (plain objects on a clock a test can fake); this file is their locust and
-gevent side. bench/record.py and bench/window.py ship beside this file wherever it runs.
+bench/load/window.py (plain objects on a clock a test can fake); this file is their locust and
+gevent side. bench/load/record.py and bench/load/window.py ship beside this file wherever it runs.
 
-Its settings are one record, `LabLoad` (bench/lab_load.py, beside this file too), read from the
-LAB_LOAD_* variables the runner sets (bench/load.py): where its files go (LAB_LOAD_SAMPLES:
+Its settings are one record, `LabLoad` (bench/load/lab_load.py, beside this file too), read from the
+LAB_LOAD_* variables the runner sets (bench/load/runner.py): where its files go (LAB_LOAD_SAMPLES:
 PREFIX-<host>-<pid>-w<N>.json per window, PREFIX-<host>-<pid>.json when it quits; the runner merges
 them all, the host name keeps worker containers, each its own pid 1, apart), the uncounted warmup
 (from the first request) and the measured time (a locust process running alone quits then, so the
@@ -43,12 +43,12 @@ from typing import Any
 import gevent
 import gevent.pool
 import locust.runners
-from lab_load import LabLoad  # bench/lab_load.py: locust puts this folder on sys.path
+from lab_load import LabLoad  # bench/load/lab_load.py: locust puts this folder on sys.path
 from locust import FastHttpUser, events, task
 from locust.exception import StopUser
 from locust.user.task import LOCUST_STATE_STOPPING
 from record import ATTEMPTS_HEADER, REQUEST_ID_HEADER, VERSION_HEADER, ProcessReport, Tally  # beside this file
-from window import Recorder, Schedule, Slot  # bench/window.py: locust puts this folder on sys.path
+from window import Recorder, Schedule, Slot  # bench/load/window.py: locust puts this folder on sys.path
 
 locust.runners.CPU_MONITOR_INTERVAL = 2.0  # locust's default 10 s never fires in short runs
 
@@ -237,7 +237,7 @@ def add_user(client: Any) -> None:
 
 
 def from_mix(mix: list[dict[str, Any]]) -> list[Any]:
-    """The mix's requests (bench/userapp.py), each repeated by its weight, as request functions."""
+    """The mix's requests (bench/stacks/userapp.py), each repeated by its weight, as request functions."""
 
     def sender(r: dict[str, Any]) -> Any:
         def send(client: Any) -> None:
@@ -294,7 +294,7 @@ class OpenUser(FastHttpUser):
     @task
     def send_on_schedule(self) -> None:
         """Send every slot as it falls due, each from its own greenlet, until the user is told to stop:
-        the requests in flight grow as the stack slows, up to the bound (bench/window.py)."""
+        the requests in flight grow as the stack slows, up to the bound (bench/load/window.py)."""
         if RECORDER.ended:
             raise StopUser  # on_stop counts what is left
         while self._state != LOCUST_STATE_STOPPING and not RECORDER.ended:

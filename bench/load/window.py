@@ -1,8 +1,8 @@
 """The measured window of one locust process, and the open model's schedule, without locust.
 
-bench/locustfile.py runs these inside locust (gevent greenlets, the request events); here they
+bench/load/locustfile.py runs these inside locust (gevent greenlets, the request events); here they
 are plain objects on a `Clock` the caller passes in, so a unit test drives them with a fake one.
-Standard library only: like bench/record.py it ships beside the locustfile wherever locust runs
+Standard library only: like bench/load/record.py it ships beside the locustfile wherever locust runs
 (the python image, .dockerignore, the compose mounts and the swarm configs made from them).
 
 Which requests the window counts:
@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING or __package__:  # bench.window: the runner's side and the tests
+if TYPE_CHECKING or __package__:  # bench.load.window: the runner's side and the tests
     from bench.load.record import ProcessReport, Tally, local_ports, read_tcp_counters, tcp_deltas
 else:  # beside the locustfile, inside locust, which puts that folder on sys.path
     from record import ProcessReport, Tally, local_ports, read_tcp_counters, tcp_deltas
@@ -116,7 +116,7 @@ class Recorder:
     def add(self, ms: float, status: int, failed: bool, overloaded: bool, slot: Slot | None = None,
             version: str | None = None, attempts: int = 1, request_id: bool = False) -> None:  # fmt: skip
         """One answer that took `ms`; `slot`: the open model's slot it answers (None: closed model);
-        `version`, `attempts`, `request_id`: what a gateway's answer said (bench/record.py)."""
+        `version`, `attempts`, `request_id`: what a gateway's answer said (bench/load/record.py)."""
         now = self._now()
         if slot is not None and (slot.settled or self._phase(now) is Phase.AFTER):
             self.cut(slot, sent=True)  # late for the window: unanswered at its end (if it was the window's)

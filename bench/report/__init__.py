@@ -23,7 +23,7 @@ CSV = "results.csv"
 
 
 class Renderer(NamedTuple):
-    """A scenario's sections and charts, both from the run's one summary (bench/summary.py)."""
+    """A scenario's sections and charts, both from the run's one summary (bench/analysis/summary.py)."""
 
     sections: Callable[[RunResult, RunSummary], list[str]]
     charts: Callable[[RunResult, RunSummary, Path], list[Path]]

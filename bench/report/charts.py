@@ -5,7 +5,7 @@ throughput.png  requests per second over the measured window, one line per repea
 resources.png   stack CPU % (of one core) and peak RSS per label
 sweep.png       a sweep's throughput and p99 against the load, knee (and with --slo the sustainable load) marked
 
-A scenario's report module chooses which labels each chart shows (bench/summary.py's
+A scenario's report module chooses which labels each chart shows (bench/analysis/summary.py's
 `LabelSummary`s); only their ok repeats are drawn, bars at the summary's own median [min-max].
 Pyplot is never imported: figures are plain
 `matplotlib.figure.Figure` objects rendered by Agg, so nothing needs a display and no
@@ -41,7 +41,7 @@ TITLES = {
     SWEEP: "Throughput and p99 against load, knee marked",
 }
 
-# successful answers only, as the tables and verdicts beside the chart (bench/summary.py's `ok_latency.*`)
+# successful answers only, as the tables and verdicts beside the chart (bench/analysis/summary.py's `ok_latency.*`)
 PERCENTILES = [(name.removesuffix("_ms").replace("_", "."), f"ok_latency.{name}")
                for name in Latency.percentile_fields()]  # fmt: skip
 _PERCENTILE_COLOURS = ["#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c", "#08306b"]  # light -> dark

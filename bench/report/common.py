@@ -203,7 +203,7 @@ def limited_by(summary: RunSummary, role: str = "stack") -> str:
         otherwise = "".join(f"; {rule} in {n}" for rule, n in rest.items())  # what the other repeats said
         count = f" ({heads.count(head)} of {len(judged)} repeats{otherwise})" if len(judged) > 1 else ""
         if not shown.limited_by:
-            lines.append(f"- `{label}`: none found{count}: no limit of bench/rules.toml fired.")
+            lines.append(f"- `{label}`: none found{count}: no limit of bench/analysis/rules.toml fired.")
         else:
             first, others = shown.limited_by[0], shown.limited_by[1:]
             lines.append(f"- `{label}`: **{first.headline}**{count}. Evidence: {_evidence(first)}. Tip: {first.tip}."
@@ -215,9 +215,10 @@ def limited_by(summary: RunSummary, role: str = "stack") -> str:
     if not lines:
         return ""
     note = ("From the kernel's TCP counters on both sides, the stack's and locust's CPU, the breaker's 503s and the "
-            "containers' memory, by the rules of bench/rules.toml: the first limit (harm seen in the window) that "
-            "fires is the headline; a risk (a level that may become a limit) is listed apart, never as it. Locally the "
-            "stack and locust share the host's TCP counters (host-wide): another program's traffic counts too.")
+            "containers' memory, by the rules of bench/analysis/rules.toml: the first limit (harm seen in the window) "
+            "that fires is the headline; a risk (a level that may become a limit) is listed apart, never as it. "
+            "Locally the stack and locust share the host's TCP counters (host-wide): another program's traffic "
+            "counts too.")
     return section("What limited each stack", "\n".join(lines), note)
 
 

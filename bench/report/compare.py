@@ -2,7 +2,7 @@
 
 Compute, then render (as pyperf's `_compare.py`): `compare_runs` checks that the runs can be
 compared and builds a `Comparison` (one Verdict per label and figure, from bench/report/verdicts.py
-and bench/stats.py); `markdown` only prints it; `write_new` keeps it beside the runs.
+and bench/analysis/stats.py); `markdown` only prints it; `write_new` keeps it beside the runs.
 
 Two runs are independent, so every ratio is Welch's (interleaved=False): B's repeats against A's,
 the ratio of their geometric means with a 95 % t interval, and "not significant" unless the whole
@@ -252,9 +252,9 @@ METHOD = (
     "Each figure of B against A: the ratio of the geometric means of their successful repeats, with a 95 % "
     "Welch t interval on the log values (the runs are independent: no pairs), written as a factor (1.42x slower); "
     f"*not significant*: some of the interval lies within {stats.MIN_EFFECT:.0%} of no change, or the repeats had "
-    "no spread at all (bench/stats.py). *A* and *B* are the medians of those repeats, the figures each run's own "
-    "summary shows. Latency and req/s count successful answers only (errors are their own figure); a run written "
-    "before run.json 5 has them only where nothing failed, so no verdict mixes the two definitions. With few "
+    "no spread at all (bench/analysis/stats.py). *A* and *B* are the medians of those repeats, the figures each "
+    "run's own summary shows. Latency and req/s count successful answers only (errors are their own figure); a run "
+    "written before run.json 5 has them only where nothing failed, so no verdict mixes the two definitions. With few "
     "repeats the interval is wide: measure with --repeat 3 or more."
 )
 

@@ -53,7 +53,7 @@ OWN: dict[str, list[Column]] = {  # each experiment's own figures, beside the co
 }
 TITLES = {"weights": "Weighted routing", "retries": "Retries", "timeouts": "Timeouts", "allowlist": "IP allow-list",
           "trace": "Trace ids", "auth": "Client authentication (JWT)"}  # fmt: skip
-# the phase's client (bench/gateway.py CLIENTS); `outside` is 127.0.0.2 locally, 10.201.16.200 under compose
+# the phase's client (bench/gateway/api_gateway.py CLIENTS); `outside` is 127.0.0.2 locally, 10.201.16.200 under compose
 CLIENTS = {"default": "-", "outside": "refused address", "token": "valid JWT", "expired": "expired JWT",
            "forged": "forged JWT"}  # fmt: skip
 INTRO = (
@@ -62,7 +62,7 @@ INTRO = (
     "a variant (its own listener, the same upstream processes) loaded as one client. Cells are the median "
     "[min-max] over the repeats (counts too: a count per repeat); *requests* and *status codes* are summed over "
     "them. *vs off*: the phase's average response time against the `off` phase's, paired by repeat, with its "
-    "95 % interval (bench/stats.py); *not significant* unless the whole interval lies beyond 3 % "
+    "95 % interval (bench/analysis/stats.py); *not significant* unless the whole interval lies beyond 3 % "
     "from no change. Envoy's counters and the app's log cover the whole load, warmup included, and so do the clients' "
     "counts marked *whole load*; the other figures cover the measured window. Clients: the usual one "
     "(127.0.0.1 locally, 10.201.16.10 under compose), a *refused address* outside the allow-list (127.0.0.2, "

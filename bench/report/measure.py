@@ -94,7 +94,7 @@ def _limit_cell(s: LabelSummary) -> str:
 
 def detail_table(labels: dict[str, LabelSummary], title: str = "Every other figure") -> str:
     """The figures the headline leaves out: status, counts summed over the ok repeats, the other percentiles,
-    CPU and memory, every derived figure of the registry (bench/summary.py) not shown yet, status codes."""
+    CPU and memory, every derived figure of the registry (bench/analysis/summary.py) not shown yet, status codes."""
     if not labels:
         return ""
     detail = [*OPEN_DETAIL, *DETAIL] if model(labels) == "open" else DETAIL
@@ -147,7 +147,7 @@ def comparison(labels: dict[str, LabelSummary], settings: dict[str, Any]) -> str
 
 METHOD = (
     "Repeats are interleaved, so repeat i of each stack was measured side by side: a ratio is the geometric "
-    "mean of the per-repeat ratios, its 95 % interval a t interval on their logarithms (bench/stats.py); "
+    "mean of the per-repeat ratios, its 95 % interval a t interval on their logarithms (bench/analysis/stats.py); "
     "the figures beside it are the medians of the same repeats, as in the tables above (successful answers "
     "only). "
     f"*Not significant*: some of the interval lies within {stats.MIN_EFFECT:.0%} of no change, or the repeats had "

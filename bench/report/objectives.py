@@ -1,7 +1,7 @@
 """The SLO section: each label passed or FAILED, how many of its repeats met every objective, each
 objective's median and the repeats that missed it.
 
-Renders run.json's `slo` (judged by bench/slo.py when the run was measured); computes nothing.
+Renders run.json's `slo` (judged by bench/analysis/slo.py when the run was measured); computes nothing.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ def _load(m: Measurement) -> float:
 
 
 def _rps(m: Measurement) -> float:
-    """Successful answers per second: what the knee was judged on (bench/summary.py)."""
+    """Successful answers per second: what the knee was judged on (bench/analysis/summary.py)."""
     return ok_rps(m.figures) if m.figures else 0.0
 
 

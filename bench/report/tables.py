@@ -2,9 +2,9 @@
 
 `tidy(run)` has one row per measurement and one column per figure, flattened with dots
 (`latency.p99_ms`, `usage.cpu_percent`, `status_codes.503`), the derived figures of
-bench/summary.py's registry included; it is what results.csv holds, so a person can load a run in
+bench/analysis/summary.py's registry included; it is what results.csv holds, so a person can load a run in
 a notebook. A `Column` of a table names a figure by its key; its cells are each label's
-median [min-max] from bench/summary.py (never computed here). `markdown(rows, headers)` renders
+median [min-max] from bench/analysis/summary.py (never computed here). `markdown(rows, headers)` renders
 every table of the report.
 """
 
@@ -61,7 +61,8 @@ def tidy(run: RunResult) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Column:
-    """One figure of a table: its key in bench/summary.py's registry; heading and format its own unless given."""
+    """One figure of a table: its key in bench/analysis/summary.py's registry; heading and format its own unless
+    given."""
 
     key: str
     heading: str = ""

@@ -1,8 +1,8 @@
 """Verdicts in words: "1.42x slower (95 % CI 1.21-1.66; median 7.40 vs 5.21 ms)" or "not significant".
 
-bench/stats.py decides (ratio, interval, significance); this module only words it. The figures shown
+bench/analysis/stats.py decides (ratio, interval, significance); this module only words it. The figures shown
 beside a verdict are the two labels' medians over the very repeats the ratio was computed from, the
-same `Spread` the summary's tables print (bench/summary.py), so a reader sees one value per label.
+same `Spread` the summary's tables print (bench/analysis/summary.py), so a reader sees one value per label.
 The ratio itself is estimated on log values (the geometric mean of the pair ratios, or the ratio of
 the geometric means), so it can differ from median / median by how skewed the repeats are. Repeats
 are paired only when both labels have a value at the same repeats; otherwise (a failed repeat on

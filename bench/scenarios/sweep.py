@@ -16,7 +16,7 @@ bisects between the last load that kept them and that one. The highest load that
 objective is the stack's *sustainable* load, reported beside the peak throughput; a stack
 with none fails the SLO (exit code 99).
 
-Every step is judged on successful answers only (bench/summary.py: `ok_latency`, `ok_rps`; a
+Every step is judged on successful answers only (bench/analysis/summary.py: `ok_latency`, `ok_rps`; a
 stack that fails fast does not look faster or higher) and on errors as one figure (`error_pct`:
 failed + unanswered of requests + unanswered slots).
 """

@@ -106,7 +106,7 @@ def envoy_view_of(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def envoy_view_of_breaker(spec: istio.BreakerSpec) -> dict[str, Any]:
-    """The same values, read from what bench/breaker.py writes into the local Envoy config."""
+    """The same values, read from what bench/gateway/istio.py writes into the local Envoy config."""
     limits = istio.envoy_circuit_breakers(spec)["thresholds"][0]
     view = {key: limits[key] for key in ("max_connections", "max_pending_requests", "max_requests", "max_retries")}
     options = istio.envoy_protocol_options(spec).get("envoy.extensions.upstreams.http.v3.HttpProtocolOptions")

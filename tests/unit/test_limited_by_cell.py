@@ -1,5 +1,5 @@
 """The headline table's "limited by" cell on synthetic runs whose truth is known: each repeat judged by the real
-rules (bench/rules.toml) from hand-set signals, the cell the limit most repeats named, never a risk."""
+rules (bench/analysis/rules.toml) from hand-set signals, the cell the limit most repeats named, never a risk."""
 
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ def test_a_relative_rate_keeps_users_for_its_peak() -> None:
 
 def _open_row(label: str, repeat: int, sent_ms: float, late_ms: float) -> Measurement:
     """100 requests at 100 req/s for 1 s, each answered `sent_ms` after its send and sent `late_ms` after it
-    fell due, counted the way the locustfile counts them (bench/record.py's Tally)."""
+    fell due, counted the way the locustfile counts them (bench/load/record.py's Tally)."""
     tally = Tally(window=0, start=START, end=START + 1.0)
     for _ in range(100):
         tally.send(late_ms, held=False, in_flight=1)
