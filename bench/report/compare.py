@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.analysis import stats
-from bench.analysis.summary import FIGURES, LabelSummary, summarize
+from bench.analysis.summary import FIGURES, LabelSummary, by_name, summarize
 from bench.errors import ConfigError
 from bench.report.tables import markdown as table
 from bench.report.tables import number
@@ -78,6 +78,7 @@ class LabelComparison:
     names: list[str]  # the figure each verdict is on: "avg", "p99", ..., a derived figure's name
     base: LabelSummary
     other: LabelSummary
+    open_model: bool = False  # every repeat on both sides offered an arrival rate: latency is judged too
 
     def on(self, name: str) -> Verdict | None:
         return next((v for n, v in zip(self.names, self.verdicts, strict=True) if n == name), None)
@@ -115,20 +116,23 @@ def compare_runs(base: RunResult, other: RunResult) -> Comparison:
             skipped.append((label, why))
             continue
         names, found = [], []
-        for name in figures(open_model=all(m.figures and m.figures.slots for m in ok_a + ok_b)):
+        open_model = all(m.figures and m.figures.slots for m in ok_a + ok_b)
+        for name in figures(open_model):
             v = verdict(name, a[label], b[label], interleaved=False)
             if v is not None:
                 names.append(name)
                 found.append(v)
-        labels.append(LabelComparison(label, (len(ok_a), len(ok_b)), found, names, a[label], b[label]))
+        labels.append(LabelComparison(label, (len(ok_a), len(ok_b)), found, names, a[label], b[label], open_model))
     return Comparison(base, other, labels, [n for n in a if n not in b], [n for n in b if n not in a], skipped,
                       warnings(base, other))  # fmt: skip
 
 
 def figures(open_model: bool) -> list[str]:
-    """The figures compared: every registered figure marked `compared` (derived ones included), and under
-    the open model those timed from when each request was due."""
-    return [f.name for f in FIGURES.values() if f.compared and (open_model or not f.open_only)]
+    """The figures judged: every registered figure marked `compared` (derived ones included). Open model (every
+    request due at one rate): latency too, those timed from when each was due included. Closed model: no latency,
+    which at fixed users is req/s seen from the other side (Little's law); it is shown, not judged."""
+    return [f.name for f in FIGURES.values()
+            if f.compared and (f.unit != "ms" or open_model) and (open_model or not f.open_only)]  # fmt: skip
 
 
 def groups(run: RunResult) -> dict[str, LabelSummary]:
@@ -299,14 +303,32 @@ def _headline_table(c: Comparison) -> str:
         cells = []
         for _, name in HEADLINE:
             v = lc.on(name)
-            cells.append("-" if v is None else f"{v.shown(v.base)} -> {v.shown(v.other)} "
+            cells.append(_shown_only(lc, name) if v is None else f"{v.shown(v.base)} -> {v.shown(v.other)} "
                          f"({v.change() if v.ratio.significant else 'not significant'})")  # fmt: skip
         errors = [s.spread("figures.error_pct") for s in (lc.base, lc.other)]
         cells.insert(3, " -> ".join("-" if e is None else f"{e.mid:.2f}%" for e in errors))
         rows.append([f"`{lc.label}`", f"{lc.repeats[0]} / {lc.repeats[1]}", *cells])
     head = ["stack", "repeats A / B", *(h for h, _ in HEADLINE[:3]), "errors", HEADLINE[3][0]]
     note = "Medians of each run's successful repeats, A -> B; every figure with its interval is in the table below."
+    if any(not lc.open_model for lc in c.labels):
+        note += " " + LITTLE
     return "## At a glance\n\n" + table(rows, head) + "\n\n" + note + "\n"
+
+
+LITTLE = (
+    "*Not judged*: in the closed model (a fixed number of users, each waiting for its answer) latency and req/s are "
+    "one fact seen from two sides (Little's law: avg ~= users / req/s), so only throughput gets a verdict and latency "
+    "is shown beside it. A latency verdict needs equal load: compare two runs of the open model (`--rate`)."
+)
+
+
+def _shown_only(lc: LabelComparison, name: str) -> str:
+    """A figure without a verdict (closed-model latency): A's median -> B's, `not judged`; `-` when either lacks it."""
+    f = by_name(name)
+    a, b = lc.base.spread(f.key), lc.other.spread(f.key)
+    if a is None or b is None:
+        return "-"
+    return f"{f.fmt.format(a.mid)} -> {f.fmt.format(b.mid)} (not judged)"
 
 
 def _verdicts_table(c: Comparison) -> str:

@@ -13,9 +13,11 @@ import pytest
 
 from bench.cli import main
 from bench.errors import ConfigError
+from bench.load.record import Figures, ProcessReport, Tally
 from bench.report.compare import compare_runs, markdown
-from bench.results import Measurement, RunResult, load_run, save_run
-from tests.factories import failed, measured, run_of
+from bench.report.verdicts import verdict
+from bench.results import LoadShape, Measurement, RunResult, load_run, save_run
+from tests.factories import START, failed, measured, run_of
 from tests.integration.conftest import table_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,16 +54,16 @@ def test_each_figure_of_each_label_gets_a_welch_verdict_with_its_interval(runs: 
     assert (c.only_base, c.only_other) == (["nginx_only"], ["granian"])
     assert c.not_compared == [("fastapi_istio", "no successful measurement in A")]
     flask = {v.figure: v for v in c.labels[0].verdicts}
-    assert list(flask) == ["average response time", "p50", "p90", "p95", "p99", "p99.9", "throughput",
-                           "requests per CPU-second"]  # fmt: skip
+    # the closed model: latency is throughput seen from the other side (Little's law), shown, never judged
+    assert list(flask) == ["throughput", "requests per CPU-second"] and not c.labels[0].open_model
     # by hand: the mean of the latency shape (1, 1.5, 2, 3) is 1.875, so A's averages are 5 * 1.875 * (1.02, 1.04,
     # 1.06) = 9.562, 9.75, 9.938 ms (recorded to 3 decimals) and B's 1.5 times those: 14.344, 14.625, 14.906 ms
     # (medians 9.75 and 14.625). Ratio of geometric means 14.6232 / 9.7488 = 1.5. Each side's log values vary as
     # ln(1.02, 1.04, 1.06):
     # variance 0.000370, so se = sqrt(2 * 0.000370 / 3) = 0.015718 on Welch-Satterthwaite df 4 (3 + 3 repeats,
     # equal spreads); t(4) = 2.7764 -> half width 0.043640 -> 1.5 * exp(-+0.043640) = 1.4360 to 1.5669.
-    avg = flask["average response time"]
-    assert avg.ratio.method == "welch" and avg.ratio.n == 3
+    avg = verdict("avg", c.labels[0].base, c.labels[0].other, interleaved=False)  # as the open model judges it
+    assert avg is not None and avg.ratio.method == "welch" and avg.ratio.n == 3
     assert (avg.ratio.ratio, avg.ratio.low, avg.ratio.high) == pytest.approx((1.5, 1.4360, 1.5669), abs=1e-4)
     assert (avg.base, avg.other) == (9.75, 14.625)  # the medians beside it, as the summaries' tables show
     assert (avg.change(), avg.word()) == ("1.50x slower", "slower")
@@ -76,14 +78,14 @@ def test_the_comparison_prints_as_a_table_with_what_was_left_out(runs: tuple[Run
     assert text.startswith("# Comparison: run 20261126-110000 (B) against 20261126-100000 (A, the baseline)\n")
     # at a glance first: medians A -> B; p99 is 3 * 5 * 1.04 = 15.60 -> 23.40 ms; 120 requests in 10 s = 12 req/s,
     # on 90 % of a core for 10 s = 9 CPU-s: 13.3 req per CPU-s on both sides
-    assert table_rows(text, "`flask`")[0] == ["`flask`", "3 / 3", "9.75 -> 14.62 (1.50x slower)",
-                                              "15.60 -> 23.40 (1.50x slower)", "12 -> 12 (not significant)",
+    assert table_rows(text, "`flask`")[0] == ["`flask`", "3 / 3", "9.75 -> 14.62 (not judged)",
+                                              "15.60 -> 23.40 (not judged)", "12 -> 12 (not significant)",
                                               "0.00% -> 0.00%", "13 -> 13 (not significant)"]  # fmt: skip
     assert text.index("## At a glance") < text.index("## Each stack in B against A")
-    row = table_rows(text, "`flask`")[1]
-    # the medians 9.75 and 14.625 ms, the interval 1.4360-1.5669 worked out by hand above
-    assert row == ["`flask`", "3 / 3", "average response time", "9.75 ms", "14.62 ms", "1.50x slower", "1.44-1.57",
-                   "slower"]  # fmt: skip
+    assert "Little's law" in text and "*Not judged*" in text
+    row = table_rows(text, "`flask`")[1]  # the verdicts: throughput first, the same requests in the same window
+    assert row == ["`flask`", "3 / 3", "throughput", "12 req/s", "12 req/s", "1.00x (no change)",
+                   "no spread in 3 repeats", "not significant"]  # fmt: skip
     assert "- Only in A: `nginx_only`.\n- Only in B: `granian`.\n- Not compared: `fastapi_istio`: no successful " \
            "measurement in A." in text  # fmt: skip
     assert "Welch t interval" in text and "**Warnings**" not in text
@@ -207,3 +209,36 @@ def test_bad_input_to_compare_is_one_line_and_a_tip(runs: tuple[RunResult, RunRe
     assert main(["compare", a.run_id, b.run_id, "--results", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith(f"ERROR: cannot read {tmp_path}/runs/{a.run_id}/run.json: ")
     assert not list(tmp_path.glob("compare-*"))
+
+
+def _open_repeats(label: str, sent_ms: float, late_ms: float) -> list[Measurement]:
+    """Three open-model repeats: 100 requests at 100 req/s for 1 s, each answered `sent_ms` (times 1.00, 1.01,
+    1.02) after its send, sent `late_ms` after it fell due (counted as the locustfile counts them)."""
+    found = []
+    for r in (1, 2, 3):
+        tally = Tally(window=0, start=START, end=START + 1.0)
+        ms = sent_ms * (1 + 0.01 * (r - 1))
+        for _ in range(100):
+            tally.send(late_ms, held=False, in_flight=1)
+            tally.add(0, ms, 200, False, False, corrected_ms=ms + late_ms)
+        report = ProcessReport(process="host-1", measured_from=START, stopped=START + 1.0, offered_rps=100.0)
+        found.append(Measurement(label=label, stack=label, repeat=r, status="ok", backend="local", folder=label,
+                                 load=LoadShape.open(100.0, 1.0), figures=Figures.of([tally], [report])))  # fmt: skip
+    return found
+
+
+def test_under_the_open_model_latency_is_judged_at_the_equal_offered_load() -> None:
+    settings = SETTINGS | {"rate": 100.0, "users": None, "spawn_rate": None}
+    a = _run("20261126-100000", *_open_repeats("s", 2.0, 1.0), settings=settings)
+    b = _run("20261126-110000", *_open_repeats("s", 4.0, 2.0), settings=settings)
+    c = compare_runs(a, b)
+    (s,) = c.labels
+    assert s.open_model
+    names = [v.figure for v in s.verdicts]
+    assert names[:2] == ["average response time", "p50"] and "avg from due" in names and "p99 from due" in names
+    # from due: A 3.00, 3.02, 3.04 ms (2 x 1.00/1.01/1.02 + 1), B twice that: 2.00x slower, every repeat alike
+    due = s.on("due avg")
+    assert due is not None and (due.base, due.other) == pytest.approx((3.02, 6.04)) and due.change() == "2.00x slower"
+    text = markdown(c)
+    assert table_rows(text, "`s`")[0][2] == "2.02 -> 4.04 (2.00x slower)"  # avg from send, judged at equal load
+    assert "Little's law" not in text
