@@ -1,6 +1,6 @@
 """Every repository path the code, the tests and the docs name exists: a module moved without its mentions
-moving too (bench/record.py after bench/ was grouped) fails here, not in a reader's hands. The dated pages of
-docs/results/ are records of their day and keep the paths they had."""
+moving too (a module moved into bench/load/ while a docstring still named its old place) fails here, not in a
+reader's hands. The dated pages of docs/results/ are records of their day and keep the paths they had."""
 
 from __future__ import annotations
 
