@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.analysis.summary import LabelSummary, RunSummary
+from bench.analysis.summary import LabelSummary, RunSummary, ok_latency, ok_rps
 from bench.report import charts as chart_files
 from bench.report.common import codes
 from bench.report.tables import Column, cells, markdown, number, section
@@ -109,5 +109,6 @@ def _capacity_note(run: RunResult) -> str:
     cap = next((m for m in run.rows("capacity") if m.ok and m.figures), None)
     if cap is None or cap.figures is None:
         return ""
+    p99 = number(ok_latency(cap.figures).p99_ms, "{:.0f}")
     return (f"Capacity measured first (closed loop, {cap.figures.requests} requests, breaker off): "
-            f"{cap.figures.rps:.0f} req/s at p99 {number(cap.latency.p99_ms, '{:.0f}')} ms.")  # fmt: skip
+            f"{ok_rps(cap.figures):.0f} successful answers per second at p99 {p99} ms.")

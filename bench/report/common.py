@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.analysis.noise import CHANGED, floor_change
-from bench.analysis.summary import LabelSummary, RunSummary
+from bench.analysis.summary import LabelSummary, RunSummary, ok_rps
 from bench.report.charts import TITLES
 from bench.report.tables import markdown, number, section
 from bench.results import Finding, Measurement, RunResult
@@ -32,7 +32,7 @@ def _open_model(run: RunResult) -> str:
         return ""
     offered = run.settings.get("offered_rps")
     at = f"{offered:g} req/s" if isinstance(offered, int | float) else "no rate (its peak was not measured)"
-    peaks = ", ".join(f"`{m.label}` {m.figures.rps:.0f} req/s" for m in run.rows("peak") if m.ok and m.figures)
+    peaks = ", ".join(f"`{m.label}` {ok_rps(m.figures):.0f} req/s" for m in run.rows("peak") if m.ok and m.figures)
     return (f"\n**Open model**: every row offered {at} (`--rate`: {run.settings['rate']}"
             + (f"; closed-loop peaks: {peaks}" if peaks else "")
             + "), so latency is compared at equal load, timed from when each request was due (corrected for "

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.analysis import stats
-from bench.analysis.summary import RunSummary, Spread
+from bench.analysis.summary import RunSummary, Spread, ok_rps
 from bench.report import charts as chart_files
 from bench.report.common import workers_note
 from bench.report.tables import markdown, number, section
@@ -84,7 +84,7 @@ def fixed_rate_section(run: RunResult) -> str:
 
 
 def _rps(m: Measurement) -> float | None:
-    return m.figures.rps if m.figures else None
+    return ok_rps(m.figures) if m.figures else None
 
 
 def _cpu_us(m: Measurement) -> float | None:
@@ -133,9 +133,9 @@ def per_row_section(run: RunResult, summary: RunSummary) -> str:
     for label, s in summary.of("saturation").items():
         ok = [m for m in s.ok if m.figures and m.usage]
         per_cpu_s = list(s.values("usage.requests_per_cpu_s").values())
-        mb_per_1k = [m.usage.peak_rss_mb / (m.figures.rps / 1000) for m in ok if m.usage and m.figures
-                     and m.figures.rps]  # fmt: skip
-        rows.append([f"`{label}`", s.cell("figures.rps"), s.cell("usage.requests_per_cpu_s"),
+        mb_per_1k = [m.usage.peak_rss_mb / (ok_rps(m.figures) / 1000) for m in ok if m.usage and m.figures
+                     and ok_rps(m.figures)]  # fmt: skip
+        rows.append([f"`{label}`", s.cell("figures.ok_rps"), s.cell("usage.requests_per_cpu_s"),
                      _spread([1000 / v for v in per_cpu_s], "{:.2f}"), _spread(mb_per_1k, "{:.0f}"),
                      s.repeats[0].params.get("workers", "-")])  # fmt: skip
     if not rows:

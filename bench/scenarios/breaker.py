@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from bench import options as opt
+from bench.analysis.summary import ok_rps
 from bench.console import progress
 from bench.errors import ConfigError
 from bench.gateway import istio
@@ -90,7 +91,7 @@ class Breaker(Scenario[BreakerConfig]):
         if config.capacity_load is not None:
             m = session.measure(stack, "capacity", config.capacity_load, label=f"{stack.name}@breaker=off",
                                 params={"breaker": "off"}, folder=f"{stack.name}-capacity")  # fmt: skip
-            capacity = m.figures.rps if m.ok and m.figures else None
+            capacity = ok_rps(m.figures) if m.ok and m.figures else None  # successful answers only
         offered = config.rate.resolve(capacity)
         if offered is None:
             progress("ERROR: capacity could not be measured, so a relative rate has no meaning; nothing more to run")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
+from bench.analysis.summary import ok_rps
 from bench.console import progress
 from bench.errors import ConfigError, StackFailed
 from bench.options import Flags, Option
@@ -126,7 +127,7 @@ class Layers(Scenario[LayersConfig]):
 
         def known_now(row: Variant) -> Callable[[Measurement], list[float]]:
             def rates(m: Measurement) -> list[float]:  # after the row's saturation: pairs whose both rows are known
-                capacity[row.label] = m.figures.rps if m.ok and m.figures else 0.0
+                capacity[row.label] = ok_rps(m.figures) if m.ok and m.figures else 0.0  # successful answers only
                 found = {r for p, r in fixed_rates(config.pairs, capacity, quiet=True).items() if _in(p, row, config)}
                 taken[row.label] |= found
                 return sorted(found)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
 from bench.analysis import slo as slo_lib
+from bench.analysis.summary import ok_rps
 from bench.console import progress
 from bench.errors import ConfigError
 from bench.options import Flags, Option, Rate
@@ -172,8 +173,8 @@ def offered(session: Session, config: MeasureConfig) -> float | None:
             m = session.measure(variant.stack, "peak", config.peak_load(), label=variant.label,
                                 params=dict(variant.params), folder=f"{folder_of(variant.label)}-peak",
                                 replicas=variant.replicas)  # fmt: skip
-            if m.ok and m.figures and m.figures.rps > 0:
-                peaks[variant.label] = m.figures.rps
+            if m.ok and m.figures and ok_rps(m.figures) > 0:
+                peaks[variant.label] = ok_rps(m.figures)  # successful answers only
     rps = config.rate.resolve(min(peaks.values()) if peaks else None)
     if rps is not None:
         session.run.settings["offered_rps"] = rps
