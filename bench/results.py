@@ -221,15 +221,16 @@ class ObjectiveVerdict:
 
 @dataclass(frozen=True)
 class SloVerdict:
-    """One label against the SLO. Stacks: passed when a majority of the ok repeats (two: both) each met every
-    objective; a sweep: when some step met every objective."""
+    """One label against the SLO. Stacks: passed when a majority of its repeats (two: both) each met every
+    objective, a failed repeat meeting none; a sweep: when some step met every objective."""
 
     label: str
     passed: bool
     objectives: list[ObjectiveVerdict] = field(default_factory=list)
-    repeats: int = 0  # ok repeats judged (a sweep: ok steps)
+    repeats: int = 0  # repeats judged, failed ones included, not interrupted ones (a sweep: ok steps)
     met_by: list[int] | None = None  # stacks: the ok repeats that met every objective (None: a sweep, or before 5)
-    needed: int = 0  # stacks: how many of them passing takes (a majority; two repeats: both)
+    needed: int = 0  # stacks: how many repeats passing takes (a majority of those judged; two: both)
+    not_measured: list[int] = field(default_factory=list)  # stacks: repeats that failed, counted as meeting nothing
     sustainable: float | None = None  # a sweep: the highest load that met the SLO (users or req/s)
 
     @classmethod

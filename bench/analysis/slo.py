@@ -20,8 +20,9 @@ successful answer (failed, unanswered or never sent); under the closed model lat
 from the send and errors are failed / answered requests.
 
 Judging (the verdicts are run.json's `slo`, bench/results.py):
-- stacks side by side (`bench all`/`stack`): a label passes when a *majority* of its ok repeats
-  each met every objective (one repeat: it; two: both; three: two of them). A label cannot pass on
+- stacks side by side (`bench all`/`stack`): a label passes when a *majority* of its repeats
+  each met every objective (one repeat: it; two: both; three: two of them); a repeat that failed
+  to measure (or whose requests mostly failed) counts as one that met nothing. A label cannot pass on
   medians alone: p99 40 and 150 ms in two repeats have a median of 95 ms, yet one repeat missed
   `p99<100ms`, so the label fails. Each objective still shows its median over the ok repeats as
   its figure, and lists the repeats that missed it with their own values. A label with no ok
@@ -163,8 +164,10 @@ def _in_unit(figure: str, number: float, unit: str, item: str, flag: str) -> flo
 def judge(slo: Slo, label: str, measurements: Sequence[Measurement]) -> SloVerdict:
     """One label's repeats: passed when a majority of the ok repeats (two: both) each met every objective;
     each objective shows its median over the ok repeats and the repeats that missed it, with their values."""
-    ok = [m for m in measurements if m.ok and m.figures is not None]
-    needed = len(ok) // 2 + 1
+    judged = [m for m in measurements if m.status != "interrupted"]  # Ctrl-C's repeat says nothing either way
+    ok = [m for m in judged if m.ok and m.figures is not None]
+    not_measured = sorted(m.repeat for m in judged if not (m.ok and m.figures is not None))
+    needed = len(judged) // 2 + 1  # a repeat that failed counts as one that met nothing
     met_by = [m.repeat for m in ok if not missed(slo, m)]
     found = []
     for o in slo.objectives:
@@ -174,8 +177,8 @@ def judge(slo: Slo, label: str, measurements: Sequence[Measurement]) -> SloVerdi
         met = bool(ok) and len(ok) - len(misses) >= needed
         found.append(ObjectiveVerdict(o.text, o.unit, _rounded(spread.mid if spread else None), met, misses,
                                       [_rounded(values[r]) for r in misses]))  # fmt: skip
-    return SloVerdict(label, bool(ok) and len(met_by) >= needed, found, repeats=len(ok), met_by=met_by,
-                      needed=needed if ok else 0)  # fmt: skip
+    return SloVerdict(label, bool(ok) and len(met_by) >= needed, found, repeats=len(judged), met_by=met_by,
+                      needed=needed if ok else 0, not_measured=not_measured)  # fmt: skip
 
 
 def missed(slo: Slo, m: Measurement) -> list[Objective]:
@@ -227,18 +230,21 @@ def line(v: SloVerdict) -> str:
 def repeats_said(v: SloVerdict) -> str:
     """`1 of 2 repeats met every objective (needs both); repeat 2 missed p99<100ms (150.00 ms)`: how many ok
     repeats met every objective, what passing needs when it failed, and what each other repeat missed."""
-    if not v.repeats:
+    if not v.repeats or len(v.not_measured) == v.repeats:
         return "no successful measurement"
-    met = v.met_by or []
+    if v.met_by is None:  # judged before run.json 5: on each objective's median, not repeat by repeat
+        return f"judged on each objective's median over {v.repeats} repeat{'s' if v.repeats > 1 else ''}"
+    met = v.met_by
     text = f"{len(met)} of {v.repeats} repeat{'s' if v.repeats > 1 else ''} met every objective"
     if not v.passed:
         text += f" (needs {'both' if v.repeats == 2 else 'it' if v.repeats == 1 else v.needed})"
     by_repeat: dict[int, list[str]] = {}
     for o in v.objectives:
         for repeat, value in zip(o.missed_in, o.missed_values or [None] * len(o.missed_in), strict=True):
-            shown = "no value" if value is None else f"{value:.2f} {o.unit}"
-            by_repeat.setdefault(repeat, []).append(f"{o.objective} ({shown})")
+            shown = "" if value is None else f" ({value:.2f} {o.unit})"  # a file before 5 kept no value
+            by_repeat.setdefault(repeat, []).append(f"{o.objective}{shown}")
     said = [f"repeat {r} missed {', '.join(by_repeat[r])}" for r in sorted(by_repeat)]
+    said += [f"repeat {r} failed (not measured: counts as missing every objective)" for r in v.not_measured]
     return "; ".join([text, *said])
 
 

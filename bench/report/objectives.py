@@ -11,11 +11,12 @@ from bench.report.tables import markdown, number, section
 from bench.results import ObjectiveVerdict, RunResult, SloVerdict
 
 NOTE = (
-    "A stack passes when a majority of its successful repeats each met every objective (one repeat: it; two: "
-    "both; three: two). An objective's cell is its median over those repeats, *met* when a majority of them met "
-    "it, and lists the repeats that missed it with their own values. Latency and req/s count successful answers "
-    "only; errors are failed + unanswered of requests + unanswered slots. A stack without a successful repeat "
-    "fails. The command exited with 99 when a stack failed (1 if a measurement failed)."
+    "A stack passes when a majority of its repeats each met every objective (one repeat: it; two: both; three: "
+    "two); a repeat that failed to measure meets none. An objective's cell is its median over the successful "
+    "repeats, *met* when a majority of the repeats met it, and lists the repeats that missed it with their own "
+    "values. Latency and req/s count successful answers only; errors are failed + unanswered of requests + "
+    "unanswered slots. A stack without a successful repeat fails. The command exited with 99 when a stack failed "
+    "(1 if a measurement failed)."
 )
 
 
