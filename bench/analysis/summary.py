@@ -182,10 +182,11 @@ def _success_pct(m: Measurement) -> float | None:
 
 
 def _requests_per_cpu_s(m: Measurement) -> float | None:
-    """Requests the stack served per second of its CPU (all its processes): what a request costs in cores."""
+    """Successful answers the stack served per second of its CPU (all its processes): what a request costs in
+    cores (a failure answered fast would make it look cheap)."""
     if m.usage is None or m.figures is None or m.usage.cpu_seconds <= 0:
         return None
-    return m.figures.requests / m.usage.cpu_seconds
+    return (m.figures.requests - m.figures.failures) / m.usage.cpu_seconds
 
 
 def _app_5xx(m: Measurement) -> float | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.analysis import stats
-from bench.analysis.summary import RunSummary, Spread, ok_rps
+from bench.analysis.summary import RunSummary, Spread, ok_due_latency, ok_rps
 from bench.report import charts as chart_files
 from bench.report.common import workers_note
 from bench.report.tables import markdown, number, section
@@ -59,7 +59,8 @@ def _median(values: dict[int, float], fmt: str) -> str:
 
 
 def _corrected(which: str) -> Pick:
-    return lambda m: getattr(m.figures.corrected, which) if m.figures else None
+    """The successful answers' latency from due time (failed and unanswered slots are errors, not latency)."""
+    return lambda m: None if m.figures is None or (due := ok_due_latency(m.figures)) is None else getattr(due, which)
 
 
 def fixed_rate_section(run: RunResult) -> str:
@@ -88,10 +89,11 @@ def _rps(m: Measurement) -> float | None:
 
 
 def _cpu_us(m: Measurement) -> float | None:
-    """CPU time per request, microseconds (all the stack's processes)."""
-    if m.usage is None or m.figures is None or not m.figures.requests:
+    """CPU time per successful answer, microseconds (all the stack's processes)."""
+    served = m.figures.requests - m.figures.failures if m.figures else 0
+    if m.usage is None or not served:
         return None
-    return 1e6 * m.usage.cpu_seconds / m.figures.requests
+    return 1e6 * m.usage.cpu_seconds / served
 
 
 def _rss(m: Measurement) -> float | None:

@@ -43,7 +43,7 @@ NOTE = (
     "Latency and req/s count successful answers only (a failure answered fast must not make a stack look fast). "
     "*errors*: failed + unanswered of requests + unanswered slots, in % (closed model: failed of sent; open model: "
     "of those due). *req per CPU-s*: "
-    "requests served per second of the stack's CPU (all its processes). CPU % is of one core, summed over the "
+    "successful answers per second of the stack's CPU (all its processes). CPU % is of one core, summed over the "
     "stack's processes.\n"
     "**generator-bound**: locust's own CPU reached 90 % of its core (or its CPU warning fired), so the load "
     "generator, not the stack, may have set the pace: read that row as a lower bound."
