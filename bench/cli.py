@@ -146,9 +146,9 @@ def flags_of(scenario: Scenario[ScenarioConfig], args: argparse.Namespace) -> Fl
     if refused is not None:
         raise refused
     names = parsed.get("names")
-    values, given = opt.converted(scenario.options, {o.dest: parsed[o.dest] for o in scenario.options
-                                                     if o.dest in parsed})  # fmt: skip
-    return Flags(tuple([names] if isinstance(names, str) else names or ()), values, given)
+    typed = {o.dest: parsed[o.dest] for o in scenario.options if o.dest in parsed}
+    values, given = opt.converted(scenario.options, typed)
+    return Flags(tuple([names] if isinstance(names, str) else names or ()), values, given, frozenset(typed))
 
 
 def parse_flags(argv: Sequence[str]) -> tuple[Scenario[ScenarioConfig], Flags]:

@@ -339,6 +339,7 @@ class Flags:
     names: tuple[str, ...]  # the positional: stacks, or pairs
     values: Mapping[str, Any]  # dest -> typed value; read through `of`
     given: frozenset[str] = frozenset()  # dests set on the command line or by their environment variable
+    typed: frozenset[str] = frozenset()  # dests set on the command line (an environment default is not refused)
     placement: Placement = field(init=False)
     load: LoadShape | None = field(init=False)  # -u/-r/-t/--warmup/--wait/--processes as they applied
 
@@ -357,6 +358,11 @@ class Flags:
     def has(self, option: Option[Any]) -> bool:
         """Whether `option` was set, on the command line or by its environment variable."""
         return option.dest in self.given
+
+    def typed_here(self, option: Option[Any]) -> bool:
+        """Whether `option` was given on the command line: what a refusal names (a `BENCH_*` variable set for
+        another command, e.g. BENCH_MAX_IN_FLIGHT for breaker, must not break this one)."""
+        return option.dest in self.typed
 
     def _placement(self) -> Placement:
         stack_cpus, load_cpus = self.of(PIN)

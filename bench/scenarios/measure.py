@@ -145,14 +145,17 @@ class Measure(Scenario[MeasureConfig]):
 
 
 def open_model(flags: Flags) -> Rate | None:
-    """--rate and the flags that go with it, checked together: None for the closed model."""
+    """--rate and the flags that go with it, checked together: None for the closed model. Only flags typed on
+    the command line are refused; a `BENCH_*` variable the other model has no use for is left unused."""
     rate = flags.of(opt.RATE)
     if rate is None:
-        if flags.has(opt.MAX_IN_FLIGHT):
+        if flags.typed_here(opt.MAX_IN_FLIGHT):
             raise ConfigError("--max-in-flight applies to the open model only", tip="add --rate 200 (req/s) or 50%")
         return None
-    clash: list[Option[Any]] = [o for o in (opt.WAIT, opt.LOCUSTFILE) if flags.has(o)]
-    clash += [o for o in (opt.USERS, opt.SPAWN_RATE) if flags.has(o) and not rate.relative]
+    # a locustfile would be used however it was set (its users wait for answers): refused from the environment too
+    clash: list[Option[Any]] = [o for o in (opt.WAIT,) if flags.typed_here(o)]
+    clash += [opt.LOCUSTFILE] if flags.has(opt.LOCUSTFILE) else []
+    clash += [o for o in (opt.USERS, opt.SPAWN_RATE) if flags.typed_here(o) and not rate.relative]
     if clash:
         tip = ("-u/-r shape only the closed loop that measures the peak of a relative rate (--rate 50%)"
                if clash[0] in (opt.USERS, opt.SPAWN_RATE) else "leave it out, or leave out --rate")  # fmt: skip

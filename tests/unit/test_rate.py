@@ -128,3 +128,20 @@ def test_an_open_model_summary_reads_latency_from_due_and_compares_it_at_equal_l
 def table_rows(markdown: str, first: str) -> list[list[str]]:
     return [[c.strip() for c in line.strip().strip("|").split("|")] for line in markdown.splitlines()
             if line.startswith(f"| {first} ")]  # fmt: skip
+
+
+def test_an_environment_default_for_another_command_is_not_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # BENCH_MAX_IN_FLIGHT set for breaker runs, BENCH_WAIT for closed-loop runs: `stack` leaves what its model
+    # has no use for, and refuses only what was typed
+    monkeypatch.setenv("BENCH_MAX_IN_FLIGHT", "300")
+    scenario, flags = parse_flags(["stack", "flask"])
+    closed = scenario.configure(flags)
+    assert isinstance(closed, MeasureConfig) and closed.rate is None
+    monkeypatch.setenv("BENCH_WAIT", "10ms")
+    scenario, flags = parse_flags(["stack", "flask", "--rate", "200"])
+    config = scenario.configure(flags)
+    assert isinstance(config, MeasureConfig) and config.rate == Rate(200.0) and config.max_in_flight == 300
+    assert config.row_load(200.0).model == "open"  # BENCH_WAIT left unused, BENCH_MAX_IN_FLIGHT applied
+    with pytest.raises(ConfigError, match="--max-in-flight applies to the open model only"):
+        scenario, flags = parse_flags(["stack", "flask", "--max-in-flight", "300"])
+        scenario.configure(flags)
