@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.analysis.noise import CHANGED, floor_change
-from bench.analysis.summary import LabelSummary, RunSummary, ok_rps
+from bench.analysis.summary import LabelSummary, RunSummary, ok_due_latency, ok_rps
 from bench.report.charts import TITLES
 from bench.report.tables import markdown, number, section
 from bench.results import Finding, Measurement, RunResult
@@ -56,8 +56,18 @@ def floor(run: RunResult) -> str:
         return f"Load generator floor: not measured ({f.error}).\n"
     lat, fig = f.figures.latency, f.figures
     bound = " (generator-bound)" if fig.generator_bound else ""
+    if fig.slots and (due := ok_due_latency(fig)) is not None:  # the open model: the rows' own rate
+        return (
+            f"**Load generator floor** (the same open-model load, {fig.offered_rps or fig.rps:.0f} req/s, against "
+            f"nginx answering from memory, same cores): avg from due {number(due.avg_ms, '{:.2f}')} ms, p99 from due "
+            f"{number(due.p99_ms, '{:.2f}')} ms (from send: avg {number(lat.avg_ms, '{:.2f}')} ms), locust CPU "
+            f"{fig.generator_cpu_percent}%{bound}. Every latency above includes about this much of locust's own time, "
+            f"its schedule's lateness included.{_floor_end(run)}\n"
+        )
+    rows_open = any(m.load is not None and m.load.rate for m in run.rows("stack"))
+    load = "the closed loop that measured the peaks" if rows_open else "the same locust load"
     return (
-        f"**Load generator floor** (the same locust load against nginx answering from memory, same cores): "
+        f"**Load generator floor** ({load} against nginx answering from memory, same cores): "
         f"avg {number(lat.avg_ms, '{:.2f}')} ms, p50 {number(lat.p50_ms, '{:.2f}')} ms, p99 "
         f"{number(lat.p99_ms, '{:.2f}')} ms at {fig.rps:.0f} req/s, locust CPU {fig.generator_cpu_percent}%{bound}. "
         f"Every figure above includes about this much of locust's own time; a stack's req/s near this one means "

@@ -189,7 +189,7 @@ def reference(run: RunResult, labels: dict[str, LabelSummary]) -> str:
         ref = run.stacks.get(s.repeats[0].stack)
         if ref is None or ref.reference.get("avg_ms") is None:
             continue
-        rows.append([f"`{label}`", s.cell("latency.avg_ms"), f"{ref.reference['avg_ms']:.2f}",
+        rows.append([f"`{label}`", s.cell("ok_latency.avg_ms"), f"{ref.reference['avg_ms']:.2f}",
                      str(ref.reference.get("source", ""))])  # fmt: skip
     if not rows:
         return ""

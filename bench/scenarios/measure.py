@@ -182,12 +182,13 @@ def offered(session: Session, config: MeasureConfig) -> float | None:
     if rps is not None:
         session.run.settings["offered_rps"] = rps
         session.save()
-        progress(f"open model: {rps:g} req/s offered to every row ({config.rate.of(PEAK)})")
+        shown = "" if not config.rate.relative else f" ({config.rate.of(PEAK)})"
+        progress(f"open model: {rps:g} req/s offered to every row{shown}")
     return rps
 
 
 def judge(session: Session, slo: slo_lib.Slo, variants: tuple[Variant, ...]) -> None:
-    """Each label against the SLO, on the median of its repeats; kept in run.json."""
+    """Each label against the SLO, repeat by repeat (a majority must meet every objective); kept in run.json."""
     rows = session.run.rows("stack")
     verdicts = [slo_lib.judge(slo, v.label, [m for m in rows if m.label == v.label]) for v in variants]
     session.run.slo = SloResult(slo.text, verdicts)

@@ -123,6 +123,13 @@ def test_an_open_model_summary_reads_latency_from_due_and_compares_it_at_equal_l
     assert line.startswith("- `b`: avg from due 2.03x slower (95 % CI ") and "median 6.08 vs 3.00 ms" in line
     assert "p99 from due " in line and "throughput" not in line
     assert "Every row was offered the same arrival rate" in text and "Little's law" not in text
+    # the floor under the same open-model load: its latency from due (0.2 ms from send, sent 0.1 ms late)
+    floor = replace(_open_row("floor", 1, 0.2, 0.1), role="floor")
+    run = replace(run, measurements=[floor, *run.measurements])
+    text = render(run, summarize(run), Path("runs/x"))
+    assert ("**Load generator floor** (the same open-model load, 100 req/s, against nginx answering from memory, "
+            "same cores): avg from due 0.30 ms, p99 from due 0.30 ms (from send: avg 0.20 ms)") in text
+    assert "req/s near this one" not in text  # every row runs at the rate: no pace to set
 
 
 def table_rows(markdown: str, first: str) -> list[list[str]]:
