@@ -1,6 +1,6 @@
 """How far to trust the lab's verdicts: injected delays recovered, A/A comparisons, the limited-by rules.
 
-    .venv/bin/python -m benchmarks.calibration [--rounds 6] [--delays 1,2,5] [--out FILE]
+    .venv/bin/python -m benchmarks.calibration [--rounds 10] [--delays 1,2,5] [--out FILE]
 
 Everything is measured through the lab's own command line (`python -m bench stack ...`) and read from
 the run.json it writes, so the figures are the ones a user gets:
@@ -327,12 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack", default=env("STACK", "flask_gunicorn"), help="the stack measured (the lab's users API)")
     p.add_argument("--backend", default=env("BACKEND", "local"), help="the lab's --backend")
     p.add_argument("--delays", default=env("DELAYS", "1,2,5"), help="injected delays in ms, comma-separated")
-    p.add_argument("--rounds", default=env("ROUNDS", "6"), help="rounds: one run without and one per delay each")
+    p.add_argument("--rounds", default=env("ROUNDS", "10"), help="rounds: one run without and one per delay each")
     p.add_argument("--repeat", default=env("REPEAT", "3"), help="the lab's --repeat in each run")
-    p.add_argument("--duration", default=env("DURATION", "3s"), help="the lab's -t in each run")
+    p.add_argument("--duration", default=env("DURATION", "2s"), help="the lab's -t in each run")
     p.add_argument("--warmup", default=env("WARMUP", "1s"), help="the lab's --warmup in each run")
     p.add_argument("--rate", default=env("RATE", "40"), help="the lab's --rate: a few %% of the stack's peak")
-    p.add_argument("--budget", default=env("BUDGET", "18m"), help="no round starts after this much measuring")
+    p.add_argument("--budget", default=env("BUDGET", "25m"), help="no round starts after this much measuring")
     p.add_argument("--out", type=Path, default=Path(env("OUT", "")) if env("OUT", "") else None,
                    help="Markdown file to write (default: stdout only)")
     return p  # fmt: skip
