@@ -86,13 +86,13 @@ def test_a_met_slo_from_the_environment_exits_0(met: tuple[subprocess.CompletedP
     assert f"SLO met by every stack {MET}:\n  flask_gunicorn: {both}\n  floor: {both}" in done.stderr
 
 
-# the figure compare names -> how to read it from one measurement of run.json: successful answers only
-READ = {name: (lambda m, f=key: m["figures"]["ok_latency"][f]) for name, key in (
-    ("average response time", "avg_ms"), ("p50", "p50_ms"), ("p90", "p90_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"),
-    ("p99.9", "p99_9_ms"))} | {
+# the figures compare judges in the closed model -> how to read them from one measurement of run.json: successful
+# answers only (latency is shown, not judged: at fixed users it is req/s seen from the other side)
+READ = {
     "throughput": lambda m: m["figures"]["rps"] * (m["figures"]["requests"] - m["figures"]["failures"])
     / m["figures"]["requests"],
-    "requests per CPU-second": lambda m: m["figures"]["requests"] / m["usage"]["cpu_seconds"],
+    "requests per CPU-second": lambda m: (m["figures"]["requests"] - m["figures"]["failures"])
+    / m["usage"]["cpu_seconds"],
 }  # fmt: skip
 
 
@@ -108,7 +108,7 @@ def test_the_two_runs_compared_give_verdicts_with_intervals(results: Path, misse
     for stack, _, name, shown_a, shown_b, change, interval, word in rows:
         # A and B are each run's median over its two repeats; the change is the ratio of their geometric means
         values = [[READ[name](m) for m in measurements(run) if m["label"] == stack.strip("`")] for run in runs]
-        unit, fmt = (" ms", "{:.2f}") if name in list(READ)[:6] else ("", "{:.0f}")
+        unit, fmt = "", "{:.0f}"
         assert (shown_a.removesuffix(unit).split()[0], shown_b.removesuffix(unit).split()[0]) == tuple(
             fmt.format(statistics.median(v)) for v in values)  # fmt: skip
         ratio = math.exp(statistics.fmean(map(math.log, values[1])) - statistics.fmean(map(math.log, values[0])))
@@ -118,16 +118,16 @@ def test_the_two_runs_compared_give_verdicts_with_intervals(results: Path, misse
             continue
         low, high = (float(x) for x in interval.split("-"))  # two repeats a side: an interval, turned as the change
         assert low <= float(change.split("x")[0]) <= high
-        if stack == "`flask_gunicorn`" and name in ("average response time", "p50"):
-            # the injected 100 ms against a few ms: slower, the whole interval beyond 3 % (Welch, ~1 degree of
-            # freedom: t = 12.7, so this holds while A's two repeats stay within ~1.9x of each other)
-            assert (word, change.endswith("slower"), low > 1.03) == ("slower", True, True), (name, change, interval)
-        if stack == "`flask_gunicorn`" and name in ("p90", "p95", "p99", "p99.9"):
-            assert change.endswith("slower")  # 100 ms on every request; the tails of two short repeats are noisy
         if stack == "`flask_gunicorn`" and name == "throughput":
             # 4 sync workers x 1 / 100 ms = 40 req/s at most, against hundreds without the delay
             assert (word, change.endswith("lower"), low > 1.03) == ("lower", True, True), (change, interval)
     assert "Only in" not in done.stdout and "Not compared" not in done.stdout
+    # at a glance, latency shown, not judged: the medians of each run's successful answers, A -> B
+    glance = {r[0]: r for r in table_rows(done.stdout.split("## At a glance")[1].split("## Each stack")[0])}
+    avg = [statistics.median(m["figures"]["ok_latency"]["avg_ms"] for m in measurements(run)
+                             if m["label"] == "flask_gunicorn") for run in runs]  # fmt: skip
+    assert glance["`flask_gunicorn`"][2] == f"{avg[0]:.2f} -> {avg[1]:.2f} (not judged)"
+    assert avg[1] > avg[0] + 50  # B had the injected 100 ms on every request
 
 
 def _change(ratio: float, lower_is_better: bool) -> str:
