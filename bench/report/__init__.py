@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from bench.analysis.summary import RunSummary, summarize
-from bench.report import breaker, common, gateway, html, layers, measure, sweep
+from bench.report import breaker, capacity, common, gateway, html, layers, measure, sweep
 from bench.report.tables import tidy
 from bench.results import RUN_FILE, RunResult, load_run, write_bytes_atomic, write_text_atomic
 
@@ -33,6 +33,7 @@ RENDERERS = {
     "measure": Renderer(measure.sections, measure.charts),
     "breaker": Renderer(breaker.sections, breaker.charts),
     "sweep": Renderer(sweep.sections, sweep.charts),
+    "capacity": Renderer(capacity.sections, capacity.charts),
     "layers": Renderer(layers.sections, layers.charts),
     "gateway": Renderer(gateway.sections, gateway.charts),
 }

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
+from bench.analysis import capacity as search
 from bench.analysis import slo as slo_lib
 from bench.analysis.summary import error_pct, ok_due_latency, ok_latency, ok_rps
 from bench.console import progress
@@ -63,11 +64,21 @@ class SweepSettings:
     warmup_s: float = STEP_WARMUP_S
     refine_steps: int = 2  # bisection steps between the last good and the first bad load
     slo: slo_lib.Slo | None = None  # replaces p99_target_ms; the climb goes on until it breaks
+    precision: float | None = None  # `bench capacity`: bisect until the bracket is this narrow (not refine_steps)
+    least_rate: float | None = None  # `bench capacity`: a failing start rate steps down to this one
+    min_answers: int = 0  # `bench capacity`: successful answers a step needs for its p99 to count (0: no minimum)
 
     @property
     def unit(self) -> str:
         """What a step's load counts: users (closed model) or req/s offered (open model)."""
         return "req/s" if self.model == "open" else "users"
+
+    def plan(self) -> search.Plan:
+        """The search over loads these settings ask for (bench/analysis/capacity.py)."""
+        open_model = self.model == "open"
+        start, most = (self.start_rate, self.max_rate) if open_model else (self.start_users, self.max_users)
+        return search.Plan(start=round(start), most=most, least=self.least_rate, precision=self.precision,
+                           refine=None if self.precision is not None else self.refine_steps)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -175,35 +186,30 @@ def _coarse_then_fine(session: Session, running: RunningStack, variant: Variant,
                         folder=f"{folder_of(variant.label)}-sweep")  # fmt: skip
         session.load(running, m, session.run_dir / m.folder / f"{settings.unit.replace('/', '')}-{value}")
         missed = slo_lib.missed(settings.slo, m) if settings.slo else None
-        said = None if missed is None else [slo_lib.words(o, m) for o in missed]
+        few = too_few(m, settings.min_answers)
+        said = None if missed is None else [slo_lib.words(o, m) for o in missed] + few
         m.step = SweepStep(value, settings.unit, verdict(m, _best(steps), settings), slo_missed=said)
         f = m.figures
         slo_said = "" if said is None else "; SLO " + ("missed: " + ", ".join(said) if said else "met")
+        due = ok_due_latency(f) if f else None  # the open model: what the SLO judges
         progress(f"    {value} {settings.unit}: {ok_rps(f) if f else 0:.0f} ok req/s, "
-                 f"p99 {ok_latency(f).p99_ms if f else None} ms "
-                 f"-> {m.step.verdict}{slo_said}")  # fmt: skip
+                 f"p99 {ok_latency(f).p99_ms if f else None} ms"
+                 f"{f' ({due.p99_ms} ms from due)' if due else ''} -> {m.step.verdict}{slo_said}")  # fmt: skip
         steps.append(m)
         session.record(m)  # kept now: a Ctrl-C in the next step loses nothing of this one
         if missed is None:
             return m.step.verdict == "ok"
-        return m.ok and not any(o.upper_bound for o in missed)  # past the knee, until the SLO breaks
+        return m.ok and not any(o.upper_bound for o in missed) and not few  # past the knee, until the SLO breaks
 
-    open_model = settings.model == "open"
-    start, most = (settings.start_rate, settings.max_rate) if open_model else (settings.start_users, settings.max_users)
-    value, good, bad = round(start), 0, 0
-    while value <= most:
-        if not step(value):
-            bad = value
-            break
-        good, value = value, value * 2
-    for _ in range(settings.refine_steps if good and bad else 0):
-        middle = (good + bad) // 2
-        if middle in (good, bad):
-            break
-        if step(middle):
-            good = middle
-        else:
-            bad = middle
+    why = search.drive(settings.plan(), lambda load: step(int(load)), [])
+    progress(f"[{variant.label}] search done: {why}")
+
+
+def too_few(m: Measurement, least: int) -> list[str]:
+    """`answers 480, fewer than the 1000 a step needs`: a step whose p99 rests on too few answers to count."""
+    f = m.figures
+    answers = f.requests - f.failures if f else 0
+    return [f"answers {answers}, fewer than the {least} a step needs"] if least and answers < least else []
 
 
 def step_load(value: int, config: SweepConfig) -> LoadShape:
@@ -213,7 +219,9 @@ def step_load(value: int, config: SweepConfig) -> LoadShape:
         users = max(value, 1)
         return LoadShape(users=users, spawn_rate=users * 2, duration_s=settings.step_s, warmup_s=settings.warmup_s,
                          processes=config.processes)  # fmt: skip
-    return LoadShape.open(float(value), settings.step_s, settings.warmup_s, config.processes,
+    # long enough for `min_answers` answers at this rate, so a slow rate's p99 rests on as many as a fast one's
+    length = max(settings.step_s, settings.min_answers / value) if value > 0 else settings.step_s
+    return LoadShape.open(float(value), length, settings.warmup_s, config.processes,
                           config.max_in_flight or MAX_IN_FLIGHT)  # fmt: skip
 
 

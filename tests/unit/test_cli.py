@@ -16,7 +16,7 @@ from bench.cli import build_parser, main, parse_flags, value_of
 from bench.options import parse_duration
 from bench.scenarios import SCENARIOS
 
-COMMANDS = ["list", "all", "stack", "breaker", "sweep", "layers", "gateway", "k8s", "report", "compare"]
+COMMANDS = ["list", "all", "stack", "breaker", "sweep", "capacity", "layers", "gateway", "k8s", "report", "compare"]
 
 
 def test_unknown_stack_lists_the_known_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -131,6 +131,9 @@ def _applied(config: Any, dest: str) -> Any:
         **{dest: (lambda c, d=dest: getattr(c.sweep, d),) for dest in ("max_users", "model", "start_rate", "max_rate")},
         "p99_target": (lambda c: c.sweep.p99_target_ms,),
         "step": (lambda c: c.sweep.step_s,),
+        "slo": (lambda c: c.sweep.slo,),
+        "precision": (lambda c: c.sweep.precision,),
+        "min_answers": (lambda c: c.sweep.min_answers,),
     }
     for place in where[dest]:
         try:
@@ -176,7 +179,7 @@ def test_help_shows_the_default_each_command_applies(command: str, monkeypatch: 
             assert flags.of(option) in (False, [], None), option.dest  # nothing applies unless given
             continue
         assert shown is not None, f"{command} {option.shown}: --help shows no default, yet {flags.of(option)!r} applies"
-        value = option.convert(shown.group(1))
+        value = option.convert(shown.group(1).replace("%%", "%"))  # argparse shows %% as %
         assert flags.of(option) == value, option.dest
         if (command, option.dest) in APPLIES_WITH:
             _, beside = parse_flags([command, *names, *APPLIES_WITH[command, option.dest]])

@@ -296,7 +296,8 @@ def test_command_reference_is_the_real_help() -> None:
 
 def test_command_reference_covers_every_command() -> None:
     text = COMMANDS.read_text(encoding="utf-8")
-    for name in ("list", "all", "stack", "breaker", "sweep", "layers", "gateway", "k8s", "report", "compare"):
+    for name in ("list", "all", "stack", "breaker", "sweep", "capacity", "layers", "gateway", "k8s", "report",
+                 "compare"):
         assert f"\n## {name}\n" in text and f"usage: python -m bench {name}" in text, name
 
 

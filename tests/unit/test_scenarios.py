@@ -43,6 +43,7 @@ OTHER = {
     "requests": str(ROOT / "tests" / "data" / "apps" / "pypi.toml"), "requirements": str(ROOT / "requirements.txt"),
     "locustfile": str(ROOT / "bench" / "load" / "locustfile.py"),
     "experiments": "retries,auth", "split": "70/30", "inject": "delay=2ms,errors=1%",
+    "precision": "5%", "target_rps": "2000", "min_answers": "500",
 }  # fmt: skip
 SWARM_ONLY = {"replicas", "existing_swarm"}  # accepted with --backend swarm only
 IDS = [s.command for s in SCENARIOS]

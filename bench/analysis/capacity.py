@@ -1,0 +1,269 @@
+"""The capacity search and what it finds, computed without I/O (so a unit test can drive it).
+
+The search (one implementation: `bench sweep` and `bench capacity` both climb with it): given the
+loads tried so far and whether each passed, `next_load` names the next load, or None when the
+search is done, and `stopped` says why. Loads multiply by `factor` from `start` until one fails (or
+`most` passed); a failing start steps down by the same factor to `least`; then bisection between
+the highest load that passed and the lowest above it that failed, until that failing load is
+within `precision` above the passing one (`bench capacity`: the capacity is then at most 2 % under
+where the SLO broke), or after `refine` bisection steps (`bench sweep`: two).
+
+Then, from a stack's recorded steps: its capacity (the highest rate that met the SLO), the bracket
+around it, the CPU and memory it used there, what broke at the first failing rate above it
+(`StackCapacity`); and for a target rate, what to deploy (`Sizing`), ranked by cores.
+
+Standard library and bench's data modules only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
+
+from bench.analysis.summary import ok_rps
+
+if TYPE_CHECKING:
+    from bench.results import Measurement
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where the search starts and stops, and how finely it brackets."""
+
+    start: float
+    most: float  # never above this load; passing here ends the climb (a lower bound, not a capacity)
+    least: float | None = None  # a failing start steps down to here; None: never below the start
+    factor: float = 2.0
+    precision: float | None = 0.02  # done when the lowest failing load <= highest passing x (1 + precision)
+    refine: int | None = None  # done after this many bisection steps (None: only the precision ends it)
+    whole: bool = True  # loads are whole numbers (users; req/s)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Tried:
+    """One step of the search: its load and whether it passed."""
+
+    load: float
+    passed: bool
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """The highest load that passed and the lowest load above it that failed (None: none yet)."""
+
+    passed: float | None
+    failed: float | None
+
+    @property
+    def width(self) -> float | None:
+        """How far above the passing load the failing one lies, as a share (0.02: 2 %); None without both."""
+        if self.passed is None or self.failed is None or self.passed <= 0:
+            return None
+        return self.failed / self.passed - 1
+
+
+def bracket(tried: Sequence[Tried]) -> Bracket:
+    """The bracket the steps so far give (a failure below a pass is noise the bracket ignores)."""
+    good = max((t.load for t in tried if t.passed), default=None)
+    bad = min((t.load for t in tried if not t.passed and (good is None or t.load > good)), default=None)
+    return Bracket(good, bad)
+
+
+def next_load(plan: Plan, tried: Sequence[Tried]) -> float | None:
+    """The load to try next; None when the search is done (`stopped` says why)."""
+    return _next(plan, tried)[0]
+
+
+def stopped(plan: Plan, tried: Sequence[Tried]) -> str | None:
+    """Why the search ended after these steps; None when it has a next load (it was stopped early)."""
+    load, why = _next(plan, tried)
+    return why if load is None else None
+
+
+def drive(plan: Plan, step: Callable[[float], bool], tried: list[Tried]) -> str:
+    """Run the search: `step(load)` measures one load and says whether it passed. Each step is appended to
+    `tried` as it finishes, so a Ctrl-C (KeyboardInterrupt from `step`) leaves the finished ones there."""
+    while (load := next_load(plan, tried)) is not None:
+        tried.append(Tried(load, step(load)))
+    return stopped(plan, tried) or ""
+
+
+def _next(plan: Plan, tried: Sequence[Tried]) -> tuple[float | None, str]:
+    if not tried:
+        return _round(plan, plan.start), ""
+    b = bracket(tried)
+    if b.passed is None:
+        lowest = min(t.load for t in tried)
+        lower = _round(plan, max(lowest / plan.factor, plan.least or lowest))
+        if plan.least is None or lower >= lowest or lower <= 0:
+            return None, f"no load met it, down to {lowest:g}"
+        return lower, ""
+    if b.failed is None:
+        if b.passed >= plan.most:
+            return None, f"met at the most tried ({plan.most:g}): at least that much"
+        return min(_round(plan, b.passed * plan.factor), plan.most), ""
+    if plan.refine is not None and _bisections(tried) >= plan.refine:
+        return None, f"{plan.refine} bisection steps done"
+    if plan.precision is not None and b.failed <= b.passed * (1 + plan.precision):
+        return None, f"bracketed within {100 * plan.precision:g} %"
+    middle = _round(plan, (b.passed + b.failed) / 2)
+    if not b.passed < middle < b.failed:
+        return None, f"no whole load between {b.passed:g} and {b.failed:g}"
+    return middle, ""
+
+
+def _round(plan: Plan, load: float) -> float:
+    return float(math.floor(load)) if plan.whole else load
+
+
+def _bisections(tried: Sequence[Tried]) -> int:
+    """Steps taken since the bracket first had both ends."""
+    for i in range(len(tried)):
+        b = bracket(tried[: i + 1])
+        if b.passed is not None and b.failed is not None:
+            return len(tried) - i - 1
+    return 0
+
+
+# --- a stack's capacity from its recorded steps ---------------------------------------------------
+
+
+def passed(m: Measurement) -> bool:
+    """A capacity step passed: measured, and it met every objective of the SLO (enough answers included)."""
+    return m.ok and m.step is not None and m.step.slo_missed == []
+
+
+def tried_of(steps: Sequence[Measurement]) -> list[Tried]:
+    """The recorded steps as the search saw them, in the order taken (a step that never finished is left out)."""
+    return [Tried(m.step.load, passed(m)) for m in steps if m.step is not None and m.status != "interrupted"
+            and m.step.load > 0]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StackCapacity:
+    """One stack's capacity at the SLO: the highest rate that met it, what that cost, what broke above it."""
+
+    label: str
+    rate: float | None  # req/s offered at the highest step that met the SLO; None: none did
+    bracket: Bracket
+    precision: float | None
+    stopped: str | None  # why the search ended; None: it did not finish (interrupted, or the stack failed)
+    ok_rps: float | None = None  # successful answers/s at that step
+    cores: float | None = None  # stack CPU at that step (1.0 = one core busy)
+    peak_rss_mb: float | None = None
+    answers: int | None = None  # successful answers in that step's window
+    limited_by: str | None = None  # the headline limit at the first failing rate above it; None: not judged
+    broke: tuple[str, ...] = ()  # what that step missed, in words (`p99 80.00 ms, not <50ms`)
+    lower_bound: str | None = None  # why the capacity is only a lower bound; None: it is a capacity
+
+    @property
+    def partial(self) -> bool:
+        return self.stopped is None
+
+    @property
+    def within(self) -> bool:
+        """The bracket is within the search's precision."""
+        width = self.bracket.width
+        return width is not None and self.precision is not None and width <= self.precision + 1e-9
+
+    @property
+    def rps_per_core(self) -> float | None:
+        """The capacity per core of stack CPU it used."""
+        if self.rate is None or not self.cores or self.cores <= 0:
+            return None
+        return self.rate / self.cores
+
+
+def capacity_of(label: str, steps: Sequence[Measurement], plan: Plan) -> StackCapacity:
+    """The capacity the recorded `steps` of one stack show, partial when the search would have gone on."""
+    tried = tried_of(steps)
+    b = bracket(tried)
+    why = stopped(plan, tried) if tried else None
+    at = _step_at(steps, b.passed, passing=True)
+    broke = _step_at(steps, b.failed, passing=False)
+    found = StackCapacity(label, b.passed, b, plan.precision, why)
+    if at is not None:
+        found = _with_usage(found, at)
+    if broke is not None:
+        found = replace(found, limited_by=_headline(broke), broke=tuple(_missed(broke)))
+    return replace(found, lower_bound=_lower_bound(found, broke, plan))
+
+
+def _with_usage(found: StackCapacity, at: Measurement) -> StackCapacity:
+    f, u = at.figures, at.usage
+    cores = u.cpu_percent / 100 if u is not None and u.samples else None
+    return replace(found, ok_rps=ok_rps(f) if f else None, cores=cores,
+                    peak_rss_mb=u.peak_rss_mb if u is not None and u.samples else None,
+                    answers=f.requests - f.failures if f else None)  # fmt: skip
+
+
+def _headline(m: Measurement) -> str | None:
+    """The limit the diagnosis put first at this step; None when it was not judged."""
+    if m.limited_by is None:
+        return None
+    return m.limited_by[0].headline if m.limited_by else "no limit found"
+
+
+def _missed(m: Measurement) -> list[str]:
+    if not m.ok:
+        return [m.error or "failed"]
+    return list(m.step.slo_missed or []) if m.step else []
+
+
+def _lower_bound(found: StackCapacity, broke: Measurement | None, plan: Plan) -> str | None:
+    if found.rate is not None and found.bracket.failed is None and found.rate >= plan.most:
+        return f"met the SLO at the highest rate tried ({plan.most:g} req/s, --max-rate)"
+    f = broke.figures if broke is not None else None
+    if f is not None and f.generator_bound:
+        return (f"the load generator was busy at the first failing rate ({found.bracket.failed:g} req/s): "
+                "it, not the stack, may have set the limit")  # fmt: skip
+    return None
+
+
+def _step_at(steps: Sequence[Measurement], load: float | None, passing: bool) -> Measurement | None:
+    if load is None:
+        return None
+    return next((m for m in steps if m.step is not None and m.step.load == load and passed(m) == passing
+                 and m.status != "interrupted"), None)  # fmt: skip
+
+
+# --- sizing: what to deploy for a target rate ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """What one stack needs for a target rate, assuming its capacity scales linearly with cores."""
+
+    label: str
+    target_rps: float
+    cores: int | None  # ceil(target / req/s per core); None: no capacity or no CPU measured
+    replicas: int | None  # ceil(target / capacity): copies of the deployment as measured
+    memory_mb: float | None  # replicas x peak memory at capacity
+    lower_bound: bool  # built on a capacity that is only a lower bound: the cores are an upper bound
+    why_none: str = ""
+
+
+def size(found: StackCapacity, target_rps: float) -> Sizing:
+    """Cores = ceil(target / req/s per core); replicas = ceil(target / capacity); memory = replicas x peak RSS."""
+    per_core = found.rps_per_core
+    if found.rate is None or found.rate <= 0:
+        return Sizing(found.label, target_rps, None, None, None, False, "no rate met the SLO")
+    if per_core is None:
+        return Sizing(found.label, target_rps, None, None, None, False, "its CPU was not measured")
+    replicas = math.ceil(target_rps / found.rate - 1e-9)
+    memory = None if found.peak_rss_mb is None else replicas * found.peak_rss_mb
+    return Sizing(found.label, target_rps, math.ceil(target_rps / per_core - 1e-9), replicas, memory,
+                  found.lower_bound is not None)  # fmt: skip
+
+
+def ranked(capacities: Sequence[StackCapacity], target_rps: float) -> list[Sizing]:
+    """Every stack's sizing, fewest cores first (then least memory); stacks without one last."""
+    sized = [size(c, target_rps) for c in capacities]
+    return sorted(sized, key=lambda s: (s.cores is None, s.cores or 0, s.memory_mb or 0.0))

@@ -1,0 +1,226 @@
+"""`bench capacity`: the search finds a known capacity within its precision, a Ctrl-C keeps the finished
+steps and the best bracket (marked partial), and sizing turns capacities into cores, replicas and memory.
+Every expected value is computed by hand in the comments beside it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.analysis import capacity as search
+from bench.analysis.capacity import Plan, Tried
+from bench.cli import parse_flags
+from bench.load.record import Figures, ProcessReport, Tally
+from bench.report import write_summaries
+from bench.results import LoadShape, Measurement, RunResult, StackUsage, load_run, save_run
+from bench.scenarios.capacity import Capacity, CapacityConfig
+from tests.factories import START, run_of
+from tests.integration.conftest import table_rows
+
+# --- the search alone, against a simulated stack ---------------------------------------------------------------
+
+
+def queue_p99_ms(workers: int, service_ms: float) -> Callable[[float], float]:
+    """A stack of `workers` that each take `service_ms` a request: p99 grows as service / (1 - utilisation)
+    and is unbounded at and past workers / service (the requests arrive faster than they can leave)."""
+
+    def p99(rate: float) -> float:
+        busy = rate * service_ms / 1000 / workers
+        return math.inf if busy >= 1 else service_ms / (1 - busy)
+
+    return p99
+
+
+@pytest.mark.parametrize(("workers", "service_ms", "slo_ms", "start", "least"), [
+    (4, 10.0, 50.0, 100, None),  # saturates at 400 req/s; p99 < 50 ms while busy < 0.8: 320 req/s
+    (8, 5.0, 20.0, 100, None),  # 1600 req/s; busy < 0.75: 1200 req/s
+    (1, 2.0, 100.0, 100, None),  # 500 req/s; busy < 0.98: 490 req/s
+    (4, 10.0, 50.0, 1000, 250),  # 320 req/s again, from a start that fails: steps down to 250 first
+])  # fmt: skip
+def test_the_search_finds_a_known_capacity_within_two_percent(workers: int, service_ms: float, slo_ms: float,
+                                                              start: float, least: float | None) -> None:  # fmt: skip
+    capacity = workers * 1000 / service_ms * (1 - service_ms / slo_ms)  # service / (1 - busy) = slo
+    p99 = queue_p99_ms(workers, service_ms)
+    plan = Plan(start=start, most=12800, least=least)
+    tried: list[Tried] = []
+    why = search.drive(plan, lambda rate: p99(rate) < slo_ms, tried)
+    found = search.bracket(tried)
+    assert found.passed is not None and found.failed is not None
+    assert found.passed <= capacity <= found.failed  # the true capacity lies inside the bracket
+    assert abs(found.passed - capacity) <= 0.02 * capacity
+    assert found.width is not None and found.width <= 0.02 and why == "bracketed within 2 %"
+    assert len({t.load for t in tried}) == len(tried)  # no rate measured twice
+
+
+def test_the_search_steps_by_doubling_then_bisects() -> None:
+    tried: list[Tried] = []
+    search.drive(Plan(start=100, most=12800), lambda rate: queue_p99_ms(4, 10.0)(rate) < 50.0, tried)
+    # 100, 200 pass, 400 fails (saturated); bisecting 200-400 towards 320: 300 p, 350 f, 325 f, 312 p, 318 p, 321 f
+    assert [(t.load, t.passed) for t in tried] == [(100, True), (200, True), (400, False), (300, True),
+                                                   (350, False), (325, False), (312, True), (318, True),
+                                                   (321, False)]  # fmt: skip
+    # 321 <= 318 x 1.02 = 324.36: done
+
+
+def test_the_search_says_when_it_found_no_capacity_or_only_a_lower_bound() -> None:
+    nothing: list[Tried] = []
+    why = search.drive(Plan(start=100, most=800, least=25), lambda rate: False, nothing)
+    assert why == "no load met it, down to 25"
+    assert [t.load for t in nothing] == [100, 50, 25]
+    everything: list[Tried] = []
+    why = search.drive(Plan(start=100, most=300), lambda rate: True, everything)
+    assert [t.load for t in everything] == [100, 200, 300] and why == "met at the most tried (300): at least that much"
+
+
+def test_the_sweep_keeps_its_two_bisection_steps() -> None:
+    tried: list[Tried] = []
+    why = search.drive(Plan(start=4, most=1024, precision=None, refine=2), lambda users: users <= 11, tried)
+    assert [t.load for t in tried] == [4, 8, 16, 12, 10] and why == "2 bisection steps done"
+
+
+def test_a_ctrl_c_between_steps_keeps_the_finished_steps_and_the_best_bracket() -> None:
+    p99 = queue_p99_ms(4, 10.0)
+    plan = Plan(start=100, most=12800)
+    calls: list[float] = []
+
+    def step(rate: float) -> bool:
+        if len(calls) == 5:
+            raise KeyboardInterrupt  # Ctrl-C before the sixth step
+        calls.append(rate)
+        return p99(rate) < 50.0
+
+    tried: list[Tried] = []
+    with pytest.raises(KeyboardInterrupt):
+        search.drive(plan, step, tried)
+    assert [t.load for t in tried] == [100, 200, 400, 300, 350]  # the five finished steps
+    assert search.bracket(tried) == search.Bracket(300, 350)  # the best bracket so far
+    assert search.stopped(plan, tried) is None and search.next_load(plan, tried) == 325  # not done: partial
+
+
+# --- the scenario, its run.json and its summary, with a stack answering from a formula ----------------------------
+
+
+def open_figures(rate: float, seconds: float, due_ms: float) -> Figures:
+    """An open-model window as the locustfile counts it: `rate` x `seconds` slots, each answered in 2 ms and
+    `due_ms` after it was due."""
+    tally = Tally(window=0, start=START, end=START + seconds)
+    slots = int(rate * seconds)
+    for i in range(slots):
+        tally.add(int(i * seconds / slots), 2.0, 200, False, False, corrected_ms=due_ms)
+    return Figures.of([tally], [ProcessReport("h-1", START, START + seconds, offered_rps=rate)])
+
+
+class _Session:
+    """What a scenario sees of bench.session.Session: each label's stack meets p99 < 100 ms (10 ms from due) up
+    to its own capacity and takes 200 ms past it; its CPU is rate / `per_core` cores; Ctrl-C before step `stop`."""
+
+    def __init__(self, capacity: dict[str, tuple[float, float, float]], stop: int | None = None) -> None:
+        self.run = run_of(scenario="capacity")
+        self.run_dir = Path("/nonexistent")
+        self.capacity, self.stop, self.steps = capacity, stop, 0
+
+    def new(self, stack: Any, role: Any, load: LoadShape, **kwargs: Any) -> Measurement:
+        self.steps += 1
+        if self.steps == self.stop:
+            raise KeyboardInterrupt
+        return Measurement(label=kwargs.get("label") or stack.name, stack=stack.name, role=role, load=load)
+
+    def load(self, running: object, m: Measurement, out: Path) -> None:
+        assert m.load is not None and m.load.rate is not None
+        capacity, per_core, rss_mb = self.capacity[m.label]
+        rate, seconds = m.load.rate, m.load.duration_s
+        m.figures = open_figures(rate, seconds, 10.0 if rate <= capacity else 200.0)
+        cpu = 100 * rate / per_core
+        m.usage = StackUsage(cpu, cpu * seconds / 100, rss_mb, samples=10)
+        m.status, m.limited_by = "ok", []
+
+    def record(self, m: Measurement) -> None:
+        self.run.measurements.append(m)
+
+    def save(self) -> None:
+        pass
+
+    @contextmanager
+    def up(self, stack: Any, params: Any, folder: str, replicas: int | None = None) -> Iterator[object]:
+        yield object()
+
+
+def _search(tmp_path: Path, stop: int | None = None) -> tuple[RunResult, str]:
+    """flask_gunicorn meets the SLO up to 330 req/s at 400 req/s per core (80 MB); flask up to 150 at 200 (50 MB)."""
+    _, flags = parse_flags(["capacity", "flask_gunicorn", "flask", "--slo", "p99<100ms,errors<1%", "--target-rps",
+                            "2000", "--min-answers", "100", "--step", "1s", "--results", str(tmp_path)])  # fmt: skip
+    config = Capacity().configure(flags)
+    assert isinstance(config, CapacityConfig)
+    session = _Session({"flask_gunicorn": (330, 400, 80.0), "flask": (150, 200, 50.0)}, stop)
+    session.run.settings = config.settings()
+    try:
+        Capacity().run(session, config)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        session.run.status = "interrupted"  # as bench.session.Session.open sets it
+    else:
+        session.run.status = "complete"
+    run_dir = tmp_path / "runs" / session.run.run_id
+    run_dir.mkdir(parents=True)
+    save_run(run_dir, session.run)
+    return load_run(run_dir), write_summaries(tmp_path, run_dir).read_text()
+
+
+def test_each_stack_has_its_capacity_bracket_cpu_memory_and_sizing(tmp_path: Path) -> None:
+    run, summary = _search(tmp_path)
+    loads = {label: [m.step.load for m in run.rows("step") if m.label == label and m.step]
+             for label in ("flask_gunicorn", "flask")}  # fmt: skip
+    # 100 p, 200 p, 400 f, 300 p, 350 f, 325 p, 337 f, 331 f: 331 <= 325 x 1.02 = 331.5, done
+    assert loads["flask_gunicorn"] == [100, 200, 400, 300, 350, 325, 337, 331]
+    # 100 p, 200 f, 150 p, 175 f, 162 f, 156 f, 153 f: 153 <= 150 x 1.02 = 153, done
+    assert loads["flask"] == [100, 200, 150, 175, 162, 156, 153]
+    assert [m.load.duration_s for m in run.rows("step")][:2] == [1.0, 1.0]  # 100 answers at 100 req/s: 1 s is enough
+    rows = table_rows(summary.split("## Capacity at")[1].split("## ")[0])
+    # capacity 325 at 325 / 400 = 0.8125 cores (0.81), 400 req/s per core, 80 MB
+    assert rows[1][:8] == ["`flask_gunicorn`", "325", "325-331 (+1.8 %)", "325", "0.81", "400", "80", "331"]
+    assert rows[1][8] == "p99 200.00 ms, not <100ms" and rows[1][10] == "bracketed within 2 %"
+    assert rows[2][:8] == ["`flask`", "150", "150-153 (+2.0 %)", "150", "0.75", "200", "50", "153"]
+    # 2000 req/s: flask_gunicorn 2000 / 400 = 5 cores, ceil(2000 / 325) = 7 replicas x 80 MB = 560 MB;
+    # flask 2000 / 200 = 10 cores, ceil(2000 / 150) = 14 replicas x 50 MB = 700 MB
+    assert "For 2,000 req/s at `p99<100ms,errors<1%`: `flask_gunicorn` needs 5 cores and 560 MB; `flask` needs " \
+           "10 cores and 700 MB. It assumes this machine (" in summary  # fmt: skip
+    assert summary.index("## The answer") < summary.index("## Capacity at")  # the answer first
+    sizing = table_rows(summary.split("## Sizing for 2,000 req/s")[1].split("## ")[0])
+    assert sizing[1:] == [["1", "`flask_gunicorn`", "5", "7", "560", ""], ["2", "`flask`", "10", "14", "700", ""]]
+    assert run.slo is not None and [v.sustainable for v in run.slo.verdicts] == [325, 150]
+
+
+def test_a_ctrl_c_keeps_the_finished_steps_and_marks_the_capacity_partial(tmp_path: Path) -> None:
+    run, summary = _search(tmp_path, stop=6)  # Ctrl-C as flask_gunicorn's sixth step was about to start
+    assert run.status == "interrupted"
+    assert [m.step.load for m in run.rows("step") if m.step] == [100, 200, 400, 300, 350]
+    rows = table_rows(summary.split("## Capacity at")[1].split("## ")[0])
+    assert rows[1][:3] == ["`flask_gunicorn`", "300 (partial)", "300-350 (+16.7 %, not within 2 %)"]
+    assert rows[1][10] == "**partial**: stopped before the search ended" and len(rows) == 2  # flask never started
+    assert "**Partial**: the search of `flask_gunicorn` did not finish." in summary
+    # sized on what was found: 300 / (300 / 400 cores) = 400 req/s per core: 5 cores; ceil(2000 / 300) = 7 replicas
+    assert "`flask_gunicorn` needs 5 cores and 560 MB" in summary
+
+
+def test_sizing_rounds_up_and_ranks_by_cores() -> None:
+    def found(label: str, rate: float | None, cores: float | None, rss: float | None,
+              lower: str | None = None) -> search.StackCapacity:  # fmt: skip
+        return search.StackCapacity(label, rate, search.Bracket(rate, None), 0.02, "done", cores=cores,
+                                    peak_rss_mb=rss, lower_bound=lower)  # fmt: skip
+
+    a = found("a", 1200.0, 0.96, 90.0)  # 1250 req/s per core
+    b = found("b", 900.0, 0.5, 60.0, lower="--max-rate")  # 1800 req/s per core, a lower bound
+    c = found("c", None, None, None)
+    d = found("d", 500.0, None, 40.0)  # no CPU measured
+    ranked = search.ranked([a, b, c, d], 2000.0)
+    # b: ceil(2000 / 1800) = 2 cores, ceil(2000 / 900) = 3 replicas x 60 = 180 MB; a: ceil(1.6) = 2 cores,
+    # ceil(1.67) = 2 replicas x 90 = 180 MB; tied on cores and memory: kept in the order given
+    assert [(s.label, s.cores, s.replicas, s.memory_mb, s.lower_bound) for s in ranked[:2]] == [
+        ("a", 2, 2, 180.0, False), ("b", 2, 3, 180.0, True)]
+    assert [(s.label, s.why_none) for s in ranked[2:]] == [("c", "no rate met the SLO"),
+                                                          ("d", "its CPU was not measured")]  # fmt: skip
+    assert search.size(found("e", 1000.0, 1.0, 100.0), 2000.0).cores == 2  # exactly 2.0: not rounded up to 3
