@@ -28,7 +28,7 @@ from bench.backends import get_backend, resolve_backend
 from bench.backends.base import Backend, BringUp, RunningStack
 from bench.console import progress
 from bench.errors import Interrupted, MissingToolError, StackFailed
-from bench.load.runner import run_load
+from bench.load.runner import SAMPLES_PREFIX, run_load
 from bench.options import Placement
 from bench.results import (
     LoadShape,
@@ -161,6 +161,7 @@ class Session:
         progress(f"    {who} for {load.duration_s:g} s (+{load.warmup_s:g} s warmup) ...")
         # a stack not pinned to --pin's CPUs (swarm: limits) has no CPU set whose business to watch
         sampler = Sampler(running.usage, cpus=self.placement.stack_cpus if running.cpus is None else None)
+        out = fresh(out)
         sampler.start()
         try:
             outcome = run_load(running.load_url or running.base_url, load, out, running.problem, running.launcher,
@@ -222,7 +223,19 @@ class Session:
             progress(f"WARNING: load generator floor not measured: {exc}" + (f" ({exc.tip})" if exc.tip else ""))
             return None
         short = LoadShape(**{**load.__dict__, "duration_s": min(load.duration_s, FLOOR_MAX_S)})
-        return self.measure(floor, role, short, folder="floor" if role == "floor" else folder_of(role))
+        # its own folder: a row labelled `floor` (the floor measured as a stack) writes to `floor`
+        return self.measure(floor, role, short, folder="floor_start" if role == "floor" else folder_of(role))
+
+
+def fresh(out: Path) -> Path:
+    """`out`, or `out-2`, `out-3`, ... when an earlier load of this run left its samples there (a search trying
+    one rate twice, a label named like another's folder): a load reads every samples file in its folder, so the
+    folder must hold this load's only, or two loads' requests would be counted as one."""
+    candidate, n = out, 1
+    while any(candidate.glob(f"{SAMPLES_PREFIX}-*.json")):
+        n += 1
+        candidate = out.with_name(f"{out.name}-{n}")
+    return candidate
 
 
 def _probes(running: RunningStack) -> list[NetnsProbe]:

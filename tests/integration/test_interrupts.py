@@ -79,3 +79,27 @@ def test_layers_interrupted_in_its_second_row_keeps_the_first(tmp_path: Path) ->
     assert (first["label"], first["role"], first["status"]) == ("flask_gunicorn", "saturation", "ok")
     assert (partial["label"], partial["status"]) == ("flask_gunicorn_nginx", "interrupted")
     assert "- `flask_gunicorn_nginx` (repeat 1): **interrupted**" in (tmp_path / "summary.md").read_text()
+
+
+def test_an_open_model_run_interrupted_in_its_second_row_keeps_the_first(tmp_path: Path) -> None:
+    def second_row_loaded(lines: list[str]) -> bool:  # the floor first, then a row each
+        return sum("offering 100 req/s" in line for line in lines) == 3
+
+    argv = ["stack", "flask_gunicorn", "floor", "--rate", "100", "-t", "4s", "--warmup", "0.5s", "--repeat", "1",
+            "--backend", "local"]  # fmt: skip
+    stderr, run = interrupt_when(argv, tmp_path, second_row_loaded, delay=2.5)
+    floor, first, partial = run["measurements"]
+    assert (floor["role"], first["label"], partial["label"]) == ("floor", "flask_gunicorn", "floor")
+    assert floor["status"] == first["status"] == "ok" and partial["status"] == "interrupted"
+    assert first["figures"]["slots"] == 100 * 4  # the finished row keeps its whole window, slot for slot
+    f = partial["figures"]  # the interrupted one keeps what it counted: each slot once, never more than planned
+    if f:
+        assert f["slots"] == f["requests"] + f["unfinished"] + f["unsent"] <= 100 * 4
+    assert not measurements(run, "floor_end")  # no floor again at the end of a run cut short
+    summary = (tmp_path / "summary.md").read_text()
+    assert "- `floor` (repeat 1): **interrupted**" in summary
+    head = table_rows(summary, "stack")[0]
+    row = dict(zip(head, table_rows(summary, "`flask_gunicorn`")[0], strict=True))
+    done = first["figures"]  # the row measured, in the table: successful answers per second
+    assert row["req/s"] == f"{done['rps'] * (done['requests'] - done['failures']) / done['requests']:.0f}"
+    assert "interrupted" in stderr

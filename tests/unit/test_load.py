@@ -16,6 +16,7 @@ from bench.load.record import Figures, ProcessReport, Tally, bucket, bucket_valu
 from bench.load.runner import locust_args, locust_env, main, read_samples
 from bench.results import LoadShape
 from bench.scenarios import SCENARIOS
+from bench.session import fresh
 from bench.stacks.catalog import ROOT
 
 
@@ -175,3 +176,16 @@ def test_open_model_slots_are_timed_from_when_they_were_due_and_none_is_dropped(
     assert figures.corrected.max_ms == 900.0 and figures.corrected.avg_ms == round((4.5 + 30 + 900 + 300) / 4, 3)
     assert figures.latency.max_ms == 5.0  # timed from the send, the same requests look fast
     assert figures.peak_in_flight == 2 and figures.lateness.max_ms == 25.0
+
+
+def test_a_load_never_reads_an_earlier_loads_samples(tmp_path: Path) -> None:
+    out = tmp_path / "floor" / "load"
+    assert fresh(out) == out  # nothing there yet
+    out.mkdir(parents=True)
+    (out / "locust.log").write_text("")  # other files of a load do not count
+    assert fresh(out) == out
+    (out / "samples-vm-1.json").write_text("{}")  # the floor's samples, then a row labelled `floor`
+    assert fresh(out) == tmp_path / "floor" / "load-2"
+    (tmp_path / "floor" / "load-2").mkdir()
+    (tmp_path / "floor" / "load-2" / "samples-vm-2-w00000.json").write_text("{}")
+    assert fresh(out) == tmp_path / "floor" / "load-3"
