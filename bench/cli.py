@@ -33,10 +33,11 @@ from bench.results import RunResult
 from bench.scenarios import SCENARIOS, Scenario, ScenarioConfig
 
 T = TypeVar("T")
-EXIT_OK, EXIT_FAILED, EXIT_SLO, EXIT_INTERRUPTED = 0, 1, 99, 130  # 2, bad input: BenchError.exit_code
+EXIT_OK, EXIT_FAILED, EXIT_REGRESSION, EXIT_SLO, EXIT_INTERRUPTED = 0, 1, 98, 99, 130  # 2: BenchError.exit_code
 EXIT_CODES = (
     "exit codes: 0 everything measured (and every stack met the --slo); 1 a measurement failed; 2 bad input or a "
-    "missing tool; 99 a stack missed the --slo (all measured); 130 interrupted"
+    "missing tool; 98 compare --fail-on-regression found a significant regression; 99 a stack missed the --slo "
+    "(all measured); 130 interrupted"
 )
 
 
@@ -87,15 +88,31 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild summary.md, results.csv and charts from stored results, running "
                          "nothing")  # fmt: skip
     rep.add_argument("run_dir", nargs="?", type=Path, help="a run folder (default: the latest run)")
+    rep.add_argument("--reindex", action="store_true", help="rebuild the history index (RESULTS/history.sqlite) "
+                     "from RESULTS/runs/ instead")  # fmt: skip
     _add(rep, opt.RESULTS, (opt.RESULTS,))
     rep.set_defaults(handler=cmd_report)
     cmp = sub.add_parser("compare", help="each stack of RUN_B against RUN_A (the baseline), pyperf compare_to "
                          "style: every figure's change with its 95 %% interval and a verdict; written beside the "
                          "runs as compare-A-vs-B.md")  # fmt: skip
-    cmp.add_argument("run_a", metavar="RUN_A", help="the baseline: a run id (in RESULTS/runs/) or a run folder")
-    cmp.add_argument("run_b", metavar="RUN_B", help="the run judged against it: a run id or a run folder")
+    cmp.add_argument("run_a", metavar="RUN_A", help="the baseline: a run id (in RESULTS/runs/) or a run folder "
+                     "(with --baseline: the run judged)")  # fmt: skip
+    cmp.add_argument("run_b", metavar="RUN_B", nargs="?", help="the run judged against it: a run id or a run folder")
+    cmp.add_argument("--baseline", metavar="last|stable|RUN", default=None, help="pick the baseline from the history "
+                     "(same scenario, load and labels): last, stable (the first run of the last segment without a "
+                     "change point), or a run id; then give only the run judged")  # fmt: skip
+    cmp.add_argument("--fail-on-regression", action="store_true", help="exit 98 when a figure got significantly "
+                     "worse")  # fmt: skip
     _add(cmp, opt.RESULTS, (opt.RESULTS,))
     cmp.set_defaults(handler=cmd_compare)
+    hist = sub.add_parser("history", help="each label's figure over the indexed runs, change points found and "
+                          "confirmed (ruptures PELT + Mann-Whitney), a chart per label; written to "
+                          "RESULTS/history/runs/<time>/")  # fmt: skip
+    hist.add_argument("labels", nargs="*", metavar="LABEL", help="labels to show (default: every label indexed)")
+    hist.add_argument("--figure", default="p99", help="the figure by its short name (p99, avg, rps, ...; default p99)")
+    hist.add_argument("--since", default=None, help="only runs started on or after this date (2026-12-01)")
+    _add(hist, opt.RESULTS, (opt.RESULTS,))
+    hist.set_defaults(handler=cmd_history)
     return parser
 
 
@@ -206,7 +223,9 @@ def _slo_verdicts(run: RunResult) -> int:
 def _write_report(results_dir: Path, run_dir: Path) -> None:
     """The report of a finished (or interrupted) run; a rendering bug never loses the measurements."""
     from bench import report
+    from bench.history.report import after_run
 
+    after_run(results_dir, run_dir)  # indexed first, so report.html shows each label's history with this run
     try:
         path = report.write_summaries(results_dir, run_dir)
     except Exception as exc:  # run.json is already safe on disk
@@ -238,6 +257,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench import report
 
     results_dir = value_of(args, opt.RESULTS)
+    if args.reindex:
+        from bench.history import store
+
+        print(f"{store.index_path(results_dir)}: {store.rebuild(results_dir)} runs indexed")
+        return EXIT_OK
     if args.run_dir is not None:
         run_dir = Path(args.run_dir)
     else:
@@ -258,7 +282,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from bench.report import compare
 
     results_dir = value_of(args, opt.RESULTS)
-    (dir_a, run_a), (dir_b, run_b) = (_run(text, results_dir) for text in (args.run_a, args.run_b))
+    (dir_a, run_a), (dir_b, run_b) = _pair(args, results_dir)
     if dir_a.resolve() == dir_b.resolve():
         raise ConfigError(f"RUN_A and RUN_B are the same run ({dir_a})", tip="give the baseline, then another run")
     text = compare.markdown(compare.compare_runs(run_a, run_b))
@@ -267,6 +291,54 @@ def cmd_compare(args: argparse.Namespace) -> int:
     path = compare.write_new(folder, f"compare-{run_a.run_id}-vs-{run_b.run_id}", text)
     print(text, end="")
     progress(f"comparison: {path}")
+    worse = compare.regressions(compare.compare_runs(run_a, run_b)) if args.fail_on_regression else []
+    if worse:
+        progress(f"ERROR: significantly worse than {run_a.run_id}: {', '.join(worse)}")
+        return EXIT_REGRESSION
+    return EXIT_OK
+
+
+def _pair(args: argparse.Namespace, results_dir: Path) -> tuple[tuple[Path, RunResult], tuple[Path, RunResult]]:
+    """RUN_A and RUN_B as given, or (--baseline) the run judged and its baseline from the history."""
+    if args.baseline is None:
+        if args.run_b is None:
+            raise ConfigError("RUN_B is missing", tip="give two runs, or one run and --baseline last|stable|RUN")
+        return _run(args.run_a, results_dir), _run(args.run_b, results_dir)
+    if args.run_b is not None:
+        raise ConfigError("--baseline picks RUN_A: give only the run judged", tip=f"bench compare {args.run_b} "
+                          f"--baseline {args.baseline}")  # fmt: skip
+    judged = _run(args.run_a, results_dir)
+    if args.baseline in ("last", "stable"):
+        from bench.history import baseline
+
+        return _run(baseline.pick(results_dir, judged[1], args.baseline), results_dir), judged
+    return _run(args.baseline, results_dir), judged
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """Each label's figure over the runs, with its change points; kept in RESULTS/history/runs/<time>/."""
+    from bench.analysis.summary import by_name
+    from bench.history import report as history
+    from bench.history import store
+    from bench.results import new_run_dir, write_text_atomic
+
+    results_dir = value_of(args, opt.RESULTS)
+    try:
+        key = by_name(args.figure).key
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0]), tip="bench history --figure p99") from exc
+    with store.open_index(results_dir) as db:
+        found = history.histories(db, args.labels, key, args.since)
+    missing = [h.label for h in found if not h.points]
+    if not found or missing:
+        raise ConfigError(f"no indexed run measured {', '.join(missing) or 'any label'} ({args.figure})",
+                          tip="see the labels with: bench history; rebuild the index: bench report --reindex")
+    _, folder = new_run_dir(results_dir / "history")  # a folder of its own per call, never over an earlier one
+    charts = [c for h in found if (c := history.chart(h, folder)) is not None]
+    text = history.markdown(found, charts)
+    write_text_atomic(folder / "history.md", text)
+    print(text, end="")
+    progress(f"history: {folder / 'history.md'}")
     return EXIT_OK
 
 

@@ -367,3 +367,9 @@ def write_new(folder: Path, stem: str, text: str) -> Path:
     finally:
         Path(tmp).unlink(missing_ok=True)
     raise ConfigError(f"too many comparisons named {stem} in {folder}")
+
+
+def regressions(c: Comparison) -> list[str]:
+    """`label figure` of every significant change for the worse (what `--fail-on-regression` fails on)."""
+    return [f"{lc.label} {n}" for lc in c.labels for n, v in zip(lc.names, lc.verdicts, strict=True)
+            if v.ratio.significant and not v.better]  # fmt: skip

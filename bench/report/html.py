@@ -60,8 +60,19 @@ def page(summary_md: str, folder: Path) -> str:
             if child.type == "image":
                 _embed(child, folder)
     title = next((line.lstrip("# ").strip() for line in summary_md.splitlines() if line.startswith("# ")), "report")
-    body = md.renderer.render(tokens, md.options, {})
+    body = md.renderer.render(tokens, md.options, {}) + _history(folder)
     return PAGE.format(title=html.escape(title), style=STYLE.strip(), body=body)
+
+
+def _history(folder: Path) -> str:
+    """The history chart of each label (history-*.png, drawn by bench/history/report.py when the index holds
+    more than one run), embedded under its own heading; "" when there is none."""
+    charts = sorted(folder.glob("history-*.png"))
+    if not charts:
+        return ""
+    images = "".join(f'<img alt="{html.escape(p.stem)}" src="data:image/png;base64,'
+                     f'{base64.b64encode(p.read_bytes()).decode("ascii")}">\n' for p in charts)  # fmt: skip
+    return f"<h2>History</h2>\n{images}"
 
 
 def _embed(image: Token, folder: Path) -> None:
