@@ -13,7 +13,7 @@ import pytest
 from bench.analysis import changes
 from bench.cli import main
 from bench.history import baseline, report, store
-from bench.results import RunResult, save_run
+from bench.results import LoadShape, RunResult, save_run
 from tests.factories import measured, run_of
 
 BASE_MS = [float(v) for v in np.linspace(5.0, 50.0, 100)]  # one run's requests: p99 ~ 50 ms
@@ -122,3 +122,19 @@ def test_the_baseline_is_picked_from_the_history(tmp_path: Path) -> None:
     assert baseline.pick(tmp_path, newest, "last") == runs[-2].run_id
     assert baseline.pick(tmp_path, newest, "stable") == runs[6].run_id  # the first run of the slowed segment
     assert main(["compare", newest.run_id, "--baseline", "last", "--results", str(tmp_path)]) == 0
+
+
+def test_fail_on_regression_exits_98(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    load = LoadShape(users=10, spawn_rate=10, duration_s=10)
+    # the same 100 requests over 10 s (A) and over 20 s (B): B serves half the requests per second
+    runs = [replace(run_of(*(replace(measured("flask", repeat=r, latencies_ms=BASE_MS, seconds=s + r / 10), load=load)
+                             for r in (1, 2, 3))), run_id=f"20261201-00000{i}", status="complete")
+            for i, s in enumerate((10.0, 20.0))]  # fmt: skip
+    for run in runs:
+        (tmp_path / "runs" / run.run_id).mkdir(parents=True)
+        save_run(tmp_path / "runs" / run.run_id, run)
+    a, b = (r.run_id for r in runs)
+    assert main(["compare", a, b, "--results", str(tmp_path)]) == 0
+    assert main(["compare", a, b, "--fail-on-regression", "--results", str(tmp_path)]) == 98
+    assert "significantly worse than 20261201-000000: flask rps" in capsys.readouterr().err
+    assert main(["compare", b, "--baseline", "last", "--fail-on-regression", "--results", str(tmp_path)]) == 98
