@@ -8,6 +8,7 @@ the generator does: the recording, the timing and the connections stay the lab's
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from geventhttpclient.header import Headers  # noqa: E402
 
 DROPPED = ("accept-encoding", "accept")  # FastHttpSession adds them to every request it sends
 
-HTTPClient.DEFAULT_HEADERS = Headers()  # geventhttpclient's User-Agent, copied into every client it builds
+setattr(HTTPClient, "DEFAULT_HEADERS", Headers())  # noqa: B010  geventhttpclient's User-Agent, copied into every client
 _build_request = HTTPClient._build_request
 
 
@@ -30,4 +31,6 @@ def _bare(self: Any, method: str, request_uri: str, body: Any = b"", headers: An
 
 HTTPClient._build_request = _bare  # type: ignore[method-assign]
 
-from locustfile import *  # noqa: E402,F403  (its users and listeners, as the lab runs them)
+_lab = importlib.import_module("locustfile")  # its listeners register on import, as when the lab runs it
+ApiUser = _lab.ApiUser  # the users locust finds in this file
+OpenUser = _lab.OpenUser
