@@ -22,21 +22,38 @@ local POST_FIRST, POST_COUNT = 100, 100  -- locust's POST_IDS = range(100, 200)
 local requests_list = {}
 local next_index = 1
 
+-- WRK_MIX_SHAPE (environment): "wrk" (default) sends wrk's own bytes (wrk.format: the request line,
+-- Host, and for the POST Content-Type and Content-Length); "locust" sends the bytes the lab's
+-- locust sends, header for header in its order (tests/integration/test_request_shape.py pins them),
+-- so benchmarks/lab_vs_wrk_fidelity.py can price the headers apart from the generator.
+local SHAPE = os.getenv("WRK_MIX_SHAPE") or "wrk"
+local LOCUST_AGENT = "User-Agent: python/gevent-http-client-2.6.1\r\nAccept-Encoding: gzip, deflate, br\r\n"
+
+local function locust_get(path)
+  return "GET " .. path .. " HTTP/1.1\r\n" .. LOCUST_AGENT .. "Host: " .. wrk.headers["Host"] .. "\r\n\r\n"
+end
+
+local function locust_post(path, body)
+  return "POST " .. path .. " HTTP/1.1\r\n" .. LOCUST_AGENT
+    .. "Content-Type: application/json\r\nAccept: application/json\r\nHost: " .. wrk.headers["Host"]
+    .. "\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body
+end
+
 -- The 7 requests of one round `r` (0-based), in the locustfile's task order.
 local function round_requests(r)
   local id = USER_IDS[r % #USER_IDS + 1]
   local attribute = ATTRIBUTES[r % #ATTRIBUTES + 1]
   local post_id = POST_FIRST + r % POST_COUNT
   local body = string.format('{"id": %d, "name": "user%d", "age": "%d"}', post_id, post_id, 20 + post_id % 50)
-  return {
-    wrk.format("GET", "/"),
-    wrk.format("GET", "/health"),
-    wrk.format("GET", "/metadata"),
-    wrk.format("GET", "/users_name/" .. id),
-    wrk.format("GET", "/users_name/?users_id=" .. id),
-    wrk.format("GET", "/users/" .. attribute .. "?users_id=" .. id),
-    wrk.format("POST", "/add_users/", { ["Content-Type"] = "application/json" }, body),
-  }
+  local paths = { "/", "/health", "/metadata", "/users_name/" .. id, "/users_name/?users_id=" .. id,
+    "/users/" .. attribute .. "?users_id=" .. id }
+  local list = {}
+  for _, path in ipairs(paths) do
+    list[#list + 1] = SHAPE == "locust" and locust_get(path) or wrk.format("GET", path)
+  end
+  list[#list + 1] = SHAPE == "locust" and locust_post("/add_users/", body)
+    or wrk.format("POST", "/add_users/", { ["Content-Type"] = "application/json" }, body)
+  return list
 end
 
 function init(args)

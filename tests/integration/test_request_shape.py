@@ -7,7 +7,9 @@ lab's own locustfile against it for about a second with one user."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -82,6 +84,43 @@ def recorded() -> Iterator[Recorder]:
         yield recorder
     finally:
         recorder.sock.close()
+
+
+def _record_wrk(shape: str) -> Recorder:
+    """benchmarks/wrk_mix.lua for about a second on one connection, sending `shape`'s bytes."""
+    recorder = Recorder()
+    threading.Thread(target=recorder.serve, daemon=True).start()
+    try:
+        done = subprocess.run(["wrk", "-t1", "-c1", "-d1s", "-s", "benchmarks/wrk_mix.lua",
+                               f"http://127.0.0.1:{recorder.port}"], cwd=ROOT, capture_output=True, text=True,
+                              env=dict(os.environ) | {"WRK_MIX_SHAPE": shape}, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        return recorder
+    finally:
+        recorder.sock.close()
+
+
+def _shapes(recorder: Recorder) -> set[tuple[str, tuple[str, ...], str]]:
+    """Each request as (its path's name, its header names in order, its Content-Length): ids and ports left out."""
+    found = set()
+    for head, body in recorder.requests:
+        line, headers = _parsed(head)
+        name = next((n for n, pattern in PATHS.items() if re.fullmatch(pattern, line)), line)
+        found.add((name, tuple(h for h, _ in headers), str(len(body))))
+    return found
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install -y wrk)")
+def test_wrk_sends_locust_s_bytes_when_asked_and_only_host_otherwise(recorded: Recorder) -> None:
+    """benchmarks/lab_vs_wrk_fidelity.py prices locust's headers with wrk sending them: the same paths, header
+    names in the same order and the same body sizes as the lab's locust; wrk's own shape has only Host (and the
+    POST's Content-Type and Content-Length, in an order wrk does not fix)."""
+    as_locust = _shapes(_record_wrk("locust"))
+    assert as_locust == _shapes(recorded)
+    own = _shapes(_record_wrk("wrk"))  # wrk.format's header order follows a Lua table's: compared as sets
+    assert {(name, frozenset(headers)) for name, headers, _ in own} == {
+        (n, frozenset({"Host"})) for n in PATHS if n != "/add_users/"} | {
+        ("/add_users/", frozenset({"Content-Type", "Host", "Content-Length"}))}  # fmt: skip
 
 
 def _parsed(head: bytes) -> tuple[str, list[tuple[str, str]]]:

@@ -54,3 +54,19 @@ def test_the_generator_goal_is_lab_over_vanilla_at_least_0_9() -> None:
         "950", "1,000", "0.95x", "≥ 0.9: yes"]  # fmt: skip
     missed = generator_section(_cost(lab_vanilla_rps=(850.0, 1000.0)))[2]
     assert table_rows(missed, "peak req/s, lab locustfile vs vanilla FastHttpUser")[0][4] == "≥ 0.9: no"
+
+
+def test_the_fidelity_table_gives_medians_and_the_ratio_to_the_first_variant_pair_by_pair() -> None:
+    from benchmarks.lab_vs_wrk_fidelity import Run, table
+
+    def run(variant: str, rps: float, server_ms: float) -> Run:
+        return Run(variant, rps, server_ms, softirq_ms=0.01, cpuset_ms=server_ms + 0.01, generator_busy_pct=50.0)
+
+    # three rounds of (lab, wrk): wrk's server ms over lab's, round by round: 0.20/0.25, 0.22/0.20, 0.24/0.30
+    rounds = [[run("lab", 1000.0, 0.25), run("wrk", 1200.0, 0.20)],
+              [run("lab", 900.0, 0.20), run("wrk", 1100.0, 0.22)],
+              [run("lab", 1100.0, 0.30), run("wrk", 1300.0, 0.24)]]  # fmt: skip
+    text = table(rounds, ["lab", "wrk"])
+    assert table_rows(text, "lab")[0][1:5] == ["1,000 [900-1,100]", "0.250 [0.200-0.300]", "1.00 [1.00-1.00]x",
+                                               "0.010 [0.010-0.010]"]  # fmt: skip
+    assert table_rows(text, "wrk")[0][1:4] == ["1,200 [1,100-1,300]", "0.220 [0.200-0.240]", "0.80 [0.80-1.10]x"]
