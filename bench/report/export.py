@@ -12,6 +12,6 @@ from bench.results import RunResult, write_text_atomic
 
 
 def write_exports(run: RunResult, summary: RunSummary, run_dir: Path) -> list[Path]:
-    """`metrics.prom` in the run folder and `latency.hlog` in each load folder; the paths written."""
+    """`metrics.prom` in the run folder and `<load folder>.latency.hlog` beside each load folder; the paths written."""
     write_text_atomic(run_dir / openmetrics.METRICS, openmetrics.text(run, summary))
     return [run_dir / openmetrics.METRICS, *hdr.write_logs(run, run_dir)]

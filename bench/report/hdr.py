@@ -3,9 +3,9 @@
 The locust processes stream their tallies (bench/load/record.py) into window files beside locust's own output
 (`<measurement folder>/<load folder>/samples-<host>-<pid>-w<N>.json`); nothing is added at the source, where the
 generator is already the bottleneck. After the run each load folder's windows are folded per window index (every
-process's share of a minute together) and written as `latency.hlog` in the same folder, one interval histogram per
-window, so HdrHistogram's own tools (HistogramLogProcessor, HistogramLogAnalyzer, the plotter) read them and can
-set them beside wrk2's or vegeta's.
+process's share of a minute together) and written beside it as `<load folder>.latency.hlog` (`load.latency.hlog` in
+`./lab all`), one interval histogram per window, so HdrHistogram's own tools (HistogramLogProcessor,
+HistogramLogAnalyzer, the plotter) read them and can set them beside wrk2's or vegeta's.
 
 Values are in microseconds: every lab bucket stands for a whole number of them (10 us steps below 100 ms). The
 intervals without a tag hold every answer timed from its send (run.json `figures.latency`, the count is
@@ -36,7 +36,7 @@ from hdrh.log import HistogramLogWriter  # type: ignore[import-untyped]
 from bench.load.record import ProcessReport, Tally, bucket_value
 from bench.results import Measurement, RunResult, write_text_atomic
 
-HLOG = "latency.hlog"
+HLOG = ".latency.hlog"  # after the load folder's name, beside it: load.latency.hlog, rps-200.latency.hlog
 SAMPLES = "samples-*.json"  # each locust process's window files (-w<N>) and its report (bench/load/runner.py)
 DIGITS = 5  # HdrHistogram's significant digits: finer than the lab's buckets below 134 s (module docstring)
 HOUR_US = 3_600_000_000  # the highest value every log can hold, so logs of different runs add up
@@ -109,15 +109,21 @@ def match(m: Measurement, run_dir: Path, folders: list[LoadFolder]) -> LoadFolde
     return mine[0] if len(mine) == 1 else None
 
 
+def log_path(load: Path) -> Path:
+    """Where a load folder's log goes: beside it, in the measurement's folder (the load folder holds what the locust
+    processes wrote, as the container user under compose; the runner's files stay out of it)."""
+    return load.parent / (load.name + HLOG)
+
+
 def write_logs(run: RunResult, run_dir: Path) -> list[Path]:
-    """`latency.hlog` in each measurement's load folder; the paths written."""
+    """Each measurement's log beside its load folder (`<label>[-r<N>]/load.latency.hlog`); the paths written."""
     folders = load_folders(run_dir)
     written = []
     for m in run.measurements:
         found = match(m, run_dir, folders)
         if found is not None:
-            write_text_atomic(found.path / HLOG, hlog(run, m, found))
-            written.append(found.path / HLOG)
+            write_text_atomic(log_path(found.path), hlog(run, m, found))
+            written.append(log_path(found.path))
     return written
 
 

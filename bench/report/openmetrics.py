@@ -31,26 +31,32 @@ METRICS = "metrics.prom"
 PREFIX = "bench_"
 STATS = ("median", "min", "max")
 LAB_APP = "users-api"  # the app label when the run served the lab's own users API (apps/), not --app
-# figure-key ending -> (name ending, what its values are divided by to reach the base unit: 15.152 ms / 1000 prints
-# 0.015152 where * 0.001 would print 0.015151999999999999); the first that matches applies
+# figure-key ending -> (name ending, what its values are divided by to reach the base unit, the HELP's words):
+# 15.152 ms / 1000 prints 0.015152 where * 0.001 would print 0.015151999999999999; the first that matches applies
 _UNITS = (
-    ("_ms", "_seconds", 1000.0),
-    ("_pct", "_ratio", 100.0),
-    ("_percent", "_ratio", 100.0),
-    ("_mb", "_bytes", 1 / 2**20),  # the lab's MB are MiB (bench/sampling/metrics.py); a power of two: exact
-    ("rps", "requests_per_second", 1.0),
-    ("_per_cpu_s", "_per_cpu_second", 1.0),
+    ("_ms", "_seconds", 1000.0, "in seconds (the lab's ms / 1000)"),
+    ("_pct", "_ratio", 100.0, "a ratio (the lab's % / 100)"),
+    ("_percent", "_ratio", 100.0, "a ratio (the lab's % / 100: 1 = one core busy)"),
+    # the lab's MB are MiB (bench/sampling/metrics.py); a power of two divides exactly
+    ("_mb", "_bytes", 1 / 2**20, "in bytes (the lab's MiB * 2**20)"),
+    ("rps", "requests_per_second", 1.0, "in requests per second"),
+    ("_per_cpu_s", "_per_cpu_second", 1.0, "requests per second of the stack's CPU"),
 )
 
 
 def metric_name(key: str) -> tuple[str, float]:
     """A figure key's Prometheus name (unit in base units at the end) and what its values are divided by."""
     name, divisor = key.removeprefix("figures."), 1.0
-    for ending, unit, scale in _UNITS:
+    for ending, unit, scale, _ in _UNITS:
         if name.endswith(ending):
             name, divisor = name.removesuffix(ending) + unit, scale
             break
     return PREFIX + re.sub(r"[^a-zA-Z0-9_]", "_", name), divisor
+
+
+def _unit_words(key: str) -> str:
+    name = key.removeprefix("figures.")
+    return next((words for ending, _, _, words in _UNITS if name.endswith(ending)), "a count")
 
 
 def run_labels(run: RunResult) -> dict[str, str]:
@@ -79,7 +85,7 @@ def families(run: RunResult, summary: RunSummary) -> Iterator[Metric]:
     row = ["stack", "role", "stat"]
     for key, fig in FIGURES.items():
         name, divisor = metric_name(key)
-        family = GaugeMetricFamily(name, f"{fig.heading} ({key}; {_unit_words(name)}), over the ok repeats",
+        family = GaugeMetricFamily(name, f"{fig.heading} ({key}; {_unit_words(key)}), over the ok repeats",
                                    labels=[*common, *row])  # fmt: skip
         for s in summary.labels:
             spread = s.spread(key)
@@ -87,12 +93,6 @@ def families(run: RunResult, summary: RunSummary) -> Iterator[Metric]:
                 family.add_metric([*common.values(), s.label, s.role, stat], value / divisor)
         if family.samples:
             yield family
-
-
-def _unit_words(name: str) -> str:
-    if name.endswith("_ratio"):
-        return "a ratio: 1 = 100 %, for CPU one core busy"
-    return next((f"in {unit.strip('_')}" for _, unit, _ in _UNITS if name.endswith(unit)), "a count")
 
 
 class _Run(Collector):

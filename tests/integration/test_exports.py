@@ -45,12 +45,14 @@ def test_exports_of_a_two_process_open_model_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     run_dir, run = only_run(tmp_path)
     measured = [m for m in run["measurements"] if m["figures"] and m["figures"]["requests"]]
+    # beside each load folder, never in it (under compose its files are the container user's)
+    assert not list(run_dir.rglob(f"load/*{hdr.HLOG}"))
     assert {m["role"] for m in measured} == {"floor", "stack", "floor_end"}
     logs = {}
     for m in measured:
         f = m["figures"]
         assert f["processes"] == 3 and f["slots"] > 0  # the master and two workers reported; open model
-        path = run_dir / m["folder"] / "load" / hdr.HLOG
+        path = run_dir / m["folder"] / f"load{hdr.HLOG}"
         logs[path] = path.read_bytes()
         found = read_log(path)
         assert set(found) == {None, "ok", "due", "ok-due"}

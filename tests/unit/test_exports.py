@@ -99,8 +99,8 @@ def row(label: str, figures: Figures, folder: str, repeat: int = 1) -> Measureme
 def test_known_buckets_give_known_percentiles(tmp_path: Path) -> None:
     figures = closed_load(tmp_path / "flask" / "load")
     run = run_with(tmp_path, row("flask", figures, "flask"))
-    assert hdr.write_logs(run, tmp_path) == [tmp_path / "flask" / "load" / hdr.HLOG]
-    found = read_log(tmp_path / "flask" / "load" / hdr.HLOG)
+    assert hdr.write_logs(run, tmp_path) == [tmp_path / "flask" / f"load{hdr.HLOG}"]
+    found = read_log(tmp_path / "flask" / f"load{hdr.HLOG}")
     assert set(found) == {None, "ok"}  # closed model: no due tags
     every, ok = added(found[None]), added(found["ok"])
     assert [h.get_total_count() for h in found[None]] == [91, 9]  # one interval per window, processes added
@@ -116,7 +116,7 @@ def test_known_buckets_give_known_percentiles(tmp_path: Path) -> None:
 def test_header_states_what_and_the_resolution(tmp_path: Path) -> None:
     figures = closed_load(tmp_path / "flask" / "load")
     hdr.write_logs(run_with(tmp_path, row("flask", figures, "flask")), tmp_path)
-    text = (tmp_path / "flask" / "load" / hdr.HLOG).read_text()
+    text = (tmp_path / "flask" / f"load{hdr.HLOG}").read_text()
     lines = text.splitlines()
     assert lines[0] == "#[Histogram log format version 1.2]"
     assert lines[1].startswith(f"#[StartTime: {T0:.6f} (seconds since epoch), ")
@@ -155,7 +155,7 @@ def test_open_model_due_tags(tmp_path: Path) -> None:
     write_load(tmp_path / "flask" / "load", "host-1", [w], report)
     figures = Figures.of([w], [report])
     hdr.write_logs(run_with(tmp_path, row("flask", figures, "flask")), tmp_path)
-    found = read_log(tmp_path / "flask" / "load" / hdr.HLOG)
+    found = read_log(tmp_path / "flask" / f"load{hdr.HLOG}")
     due, ok_due = added(found["due"]), added(found["ok-due"])
     assert due.get_total_count() == figures.slots == 5  # every slot due, the unanswered one too
     assert figures.corrected.max_ms == 500.0
@@ -171,10 +171,11 @@ def test_each_measurement_finds_its_own_load(tmp_path: Path) -> None:
     never = Measurement(label="flask", stack="flask", role="step", repeat=1, status="failed", backend="local",
                         folder="flask-sweep", error="no answer")  # fmt: skip
     run = run_with(tmp_path, row("flask", second, "flask-sweep"), row("flask", first, "flask-sweep"), never)
-    assert sorted(hdr.write_logs(run, tmp_path)) == [tmp_path / "flask-sweep" / d / hdr.HLOG
+    assert sorted(hdr.write_logs(run, tmp_path)) == [tmp_path / "flask-sweep" / f"{d}{hdr.HLOG}"
                                                      for d in ("rps-100", "rps-200")]  # fmt: skip
     for folder, start in (("rps-100", T0), ("rps-200", T0 + 100)):
-        assert f"#[BaseTime: {start:.6f}" in (tmp_path / "flask-sweep" / folder / hdr.HLOG).read_text()
+        log = tmp_path / "flask-sweep" / f"{folder}{hdr.HLOG}"
+        assert f"#[BaseTime: {start:.6f}" in log.read_text()
 
 
 def test_report_writes_both_exports(tmp_path: Path) -> None:
@@ -183,7 +184,7 @@ def test_report_writes_both_exports(tmp_path: Path) -> None:
     figures = closed_load(run_dir / "flask" / "load")
     run_with(run_dir, row("flask", figures, "flask"))
     report.write_summaries(tmp_path, run_dir)
-    assert (run_dir / "flask" / "load" / hdr.HLOG).is_file()
+    assert (run_dir / "flask" / f"load{hdr.HLOG}").is_file()
     assert "bench_requests{" in (run_dir / openmetrics.METRICS).read_text()
     assert not (tmp_path / openmetrics.METRICS).exists()  # the run's own, not results/'s copy
 
