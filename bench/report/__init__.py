@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from bench.analysis.summary import RunSummary, summarize
-from bench.report import breaker, capacity, common, gateway, html, layers, measure, sweep
+from bench.report import breaker, capacity, common, export, gateway, html, layers, measure, sweep
 from bench.report.tables import tidy
 from bench.results import RUN_FILE, RunResult, load_run, write_bytes_atomic, write_text_atomic
 
@@ -67,6 +67,7 @@ def write_summaries(results_dir: Path, run_dir: Path) -> Path:
         text = render(run, summary, where, charts)
         write_text_atomic(folder / SUMMARY, text)
         write_text_atomic(folder / html.REPORT, html.page(text, folder))
+    export.write_exports(run, summary, run_dir)  # HdrHistogram logs and metrics.prom for other tools: docs/exports.md
     return results_dir / SUMMARY
 
 
