@@ -26,7 +26,7 @@ from bench.analysis import capacity as search
 from bench.errors import ConfigError
 from bench.options import Flags, Option
 from bench.results import SloResult
-from bench.scenarios.base import Scenario, chosen_variants, stacks_of
+from bench.scenarios.base import Scenario, chosen_variants, interleaved, stacks_of
 from bench.scenarios.sweep import MAX_RATE, START_RATE, STEP, SweepConfig, SweepSettings, sweep_stack
 from bench.stacks import catalog
 
@@ -53,6 +53,8 @@ MIN_ANSWERS = Option("min_answers", ("--min-answers",), "successful answers each
 TARGET_RPS = Option("target_rps", ("--target-rps",), "size each stack for this rate: cores, replicas and memory, "
                     "ranked by cores", opt.positive_float, env="BENCH_TARGET_RPS", metavar="R")  # fmt: skip
 CAPACITY_STEP = STEP.defaulting("5s")
+REPEAT = replace(opt.REPEAT, help="search each stack N times, interleaved (every stack's first search, then every "
+                 "stack's second, ...): the capacity is the median with a 95 %% interval", default="1")  # fmt: skip
 SLO = replace(opt.SLO, help="the objectives a rate must meet, upper bounds only (what more load makes worse): "
               "comma-separated FIGURE OP VALUE, avg, p50, p90, p95, p99, p99.9, max in ms or s (timed from when "
               "each request was due), errors in %%; a stack that meets it at no rate exits with 99",
@@ -64,6 +66,7 @@ _STEPS = "the capacity search sets each step's rate itself; its length with --st
 class CapacityConfig(SweepConfig):
     search: search.Plan | None = None  # the search the report re-reads (recorded as run.json settings' `search`)
     target_rps: float | None = None
+    repeat: int = 1
 
 
 class Capacity(Scenario[CapacityConfig]):
@@ -73,13 +76,12 @@ class Capacity(Scenario[CapacityConfig]):
            "--target-rps the cores and memory each needs"  # fmt: skip
     positional: ClassVar[Option[Any] | None] = Option("names", (), "stacks to search (default: all)", nargs="*",
                                                       metavar="STACK")  # fmt: skip
-    options = (SLO, PRECISION, TARGET_RPS, START_RATE, MAX_RATE, CAPACITY_STEP,
+    options = (SLO, PRECISION, TARGET_RPS, REPEAT, START_RATE, MAX_RATE, CAPACITY_STEP,
                MIN_ANSWERS, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER, opt.MAX_IN_FLIGHT, opt.SET,
                opt.RESULTS)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "preset": _STEPS, "users": _STEPS, "spawn_rate": _STEPS, "duration": _STEPS, "rate": _STEPS,
         "warmup": "each step has a 2 s warmup of its own",
-        "repeat": "one search per stack for now: run the command again to see how far the capacity moves",
         "no_floor": "the capacity search measures no floor",
         "wait": "the capacity search offers an arrival rate (open model): no think time",
     }  # fmt: skip
@@ -101,10 +103,10 @@ class Capacity(Scenario[CapacityConfig]):
         return CapacityConfig(stacks=stacks_of(chosen), variants=tuple(chosen), placement=flags.placement,
                               sweep=settings, processes=flags.of(opt.PROCESSES),
                               max_in_flight=flags.of(opt.MAX_IN_FLIGHT), search=settings.plan(),
-                              target_rps=flags.of(TARGET_RPS))  # fmt: skip
+                              target_rps=flags.of(TARGET_RPS), repeat=flags.of(REPEAT))  # fmt: skip
 
     def run(self, session: Session, config: CapacityConfig) -> None:
         assert config.sweep.slo is not None
         session.run.slo = SloResult(config.sweep.slo.text)
-        for variant in config.variants:
-            sweep_stack(session, variant, config)
+        for repeat, index in interleaved(config.repeat, config.variants):
+            sweep_stack(session, config.variants[index], config, repeat)

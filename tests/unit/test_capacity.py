@@ -115,11 +115,15 @@ def open_figures(rate: float, seconds: float, due_ms: float) -> Figures:
     return Figures.of([tally], [ProcessReport("h-1", START, START + seconds, offered_rps=rate)])
 
 
+Stack = tuple[float, float, float]  # capacity (req/s), req/s per core, peak RSS MB
+
+
 class _Session:
     """What a scenario sees of bench.session.Session: each label's stack meets p99 < 100 ms (10 ms from due) up
-    to its own capacity and takes 200 ms past it; its CPU is rate / `per_core` cores; Ctrl-C before step `stop`."""
+    to its own capacity and takes 200 ms past it; its CPU is rate / `per_core` cores; Ctrl-C before step `stop`.
+    A label given a list of stacks is that stack in search 1, 2, ... (`--repeat`)."""
 
-    def __init__(self, capacity: dict[str, tuple[float, float, float]], stop: int | None = None) -> None:
+    def __init__(self, capacity: dict[str, Stack | list[Stack]], stop: int | None = None) -> None:
         self.run = run_of(scenario="capacity")
         self.run_dir = Path("/nonexistent")
         self.capacity, self.stop, self.steps = capacity, stop, 0
@@ -128,11 +132,13 @@ class _Session:
         self.steps += 1
         if self.steps == self.stop:
             raise KeyboardInterrupt
-        return Measurement(label=kwargs.get("label") or stack.name, stack=stack.name, role=role, load=load)
+        return Measurement(label=kwargs.get("label") or stack.name, stack=stack.name, role=role, load=load,
+                           repeat=kwargs.get("repeat", 1), params=dict(kwargs.get("params") or {}))  # fmt: skip
 
     def load(self, running: object, m: Measurement, out: Path) -> None:
         assert m.load is not None and m.load.rate is not None
-        capacity, per_core, rss_mb = self.capacity[m.label]
+        mine = self.capacity[m.label]
+        capacity, per_core, rss_mb = mine[m.repeat - 1] if isinstance(mine, list) else mine
         rate, seconds = m.load.rate, m.load.duration_s
         m.figures = open_figures(rate, seconds, 10.0 if rate <= capacity else 200.0)
         cpu = 100 * rate / per_core
@@ -150,13 +156,15 @@ class _Session:
         yield object()
 
 
-def _search(tmp_path: Path, stop: int | None = None) -> tuple[RunResult, str]:
+def _search(tmp_path: Path, stop: int | None = None, *more: str,
+            stacks: dict[str, Stack | list[Stack]] | None = None) -> tuple[RunResult, str]:  # fmt: skip
     """flask_gunicorn meets the SLO up to 330 req/s at 400 req/s per core (80 MB); flask up to 150 at 200 (50 MB)."""
     _, flags = parse_flags(["capacity", "flask_gunicorn", "flask", "--slo", "p99<100ms,errors<1%", "--target-rps",
-                            "2000", "--min-answers", "100", "--step", "1s", "--results", str(tmp_path)])  # fmt: skip
+                            "2000", "--min-answers", "100", "--step", "1s", "--results", str(tmp_path),
+                            *more])  # fmt: skip
     config = Capacity().configure(flags)
     assert isinstance(config, CapacityConfig)
-    session = _Session({"flask_gunicorn": (330, 400, 80.0), "flask": (150, 200, 50.0)}, stop)
+    session = _Session(stacks or {"flask_gunicorn": (330, 400, 80.0), "flask": (150, 200, 50.0)}, stop)
     session.run.settings = config.settings()
     try:
         Capacity().run(session, config)  # type: ignore[arg-type]
@@ -180,17 +188,23 @@ def test_each_stack_has_its_capacity_bracket_cpu_memory_and_sizing(tmp_path: Pat
     assert loads["flask"] == [100, 200, 150, 175, 162, 156, 153]
     assert [m.load.duration_s for m in run.rows("step")][:2] == [1.0, 1.0]  # 100 answers at 100 req/s: 1 s is enough
     rows = table_rows(summary.split("## Capacity at")[1].split("## ")[0])
-    # capacity 325 at 325 / 400 = 0.8125 cores (0.81), 400 req/s per core, 80 MB
-    assert rows[1][:8] == ["`flask_gunicorn`", "325", "325-331 (+1.8 %)", "325", "0.81", "400", "80", "331"]
-    assert rows[1][8] == "p99 200.00 ms, not <100ms" and rows[1][10] == "bracketed within 2 %"
-    assert rows[2][:8] == ["`flask`", "150", "150-153 (+2.0 %)", "150", "0.75", "200", "50", "153"]
+    # capacity 325 at 325 / 400 = 0.8125 cores (0.81), 400 req/s per core, 80 MB, 1 replica; no workers parameter
+    # is recorded by this fake session (the stack's defaults are bench.session's business)
+    assert rows[1] == ["`flask_gunicorn`", "325", "- (one search)", "325", "+1.8 %", "0.81", "400", "80", "-",
+                       "80 (1 replica)"]  # fmt: skip
+    assert rows[2] == ["`flask`", "150", "- (one search)", "150", "+2.0 %", "0.75", "200", "50", "-", "50 (1 replica)"]
+    each = table_rows(summary.split("## Each search")[1].split("## ")[0])
+    assert each[1] == ["`flask_gunicorn`", "1", "325", "325-331 (+1.8 %)", "325", "331", "p99 200.00 ms, not <100ms",
+                       "no limit found", "bracketed within 2 %"]  # fmt: skip
+    assert each[2][:6] == ["`flask`", "1", "150", "150-153 (+2.0 %)", "150", "153"]
     # 2000 req/s: flask_gunicorn 2000 / 400 = 5 cores, ceil(2000 / 325) = 7 replicas x 80 MB = 560 MB;
     # flask 2000 / 200 = 10 cores, ceil(2000 / 150) = 14 replicas x 50 MB = 700 MB
     assert "For 2,000 req/s at `p99<100ms,errors<1%`: `flask_gunicorn` needs 5 cores and 560 MB; `flask` needs " \
            "10 cores and 700 MB. It assumes this machine (" in summary  # fmt: skip
     assert summary.index("## The answer") < summary.index("## Capacity at")  # the answer first
     sizing = table_rows(summary.split("## Sizing for 2,000 req/s")[1].split("## ")[0])
-    assert sizing[1:] == [["1", "`flask_gunicorn`", "5", "7", "560", ""], ["2", "`flask`", "10", "14", "700", ""]]
+    assert sizing[1:] == [["1", "`flask_gunicorn`", "5 cores", "7", "560", ""],
+                          ["2", "`flask`", "10 cores", "14", "700", ""]]
     assert run.slo is not None and [v.sustainable for v in run.slo.verdicts] == [325, 150]
 
 
@@ -199,8 +213,10 @@ def test_a_ctrl_c_keeps_the_finished_steps_and_marks_the_capacity_partial(tmp_pa
     assert run.status == "interrupted"
     assert [m.step.load for m in run.rows("step") if m.step] == [100, 200, 400, 300, 350]
     rows = table_rows(summary.split("## Capacity at")[1].split("## ")[0])
-    assert rows[1][:3] == ["`flask_gunicorn`", "300 (partial)", "300-350 (+16.7 %, not within 2 %)"]
-    assert rows[1][10] == "**partial**: stopped before the search ended" and len(rows) == 2  # flask never started
+    assert rows[1][:2] == ["`flask_gunicorn`", "300 (partial)"] and len(rows) == 2  # flask never started
+    each = table_rows(summary.split("## Each search")[1].split("## ")[0])
+    assert each[1][2:4] == ["300 (partial)", "300-350 (+16.7 %, not within 2 %)"]
+    assert each[1][8] == "**partial**: stopped before the search ended"
     assert "**Partial**: the search of `flask_gunicorn` did not finish." in summary
     # sized on what was found: 300 / (300 / 400 cores) = 400 req/s per core: 5 cores; ceil(2000 / 300) = 7 replicas
     assert "`flask_gunicorn` needs 5 cores and 560 MB" in summary
@@ -208,9 +224,10 @@ def test_a_ctrl_c_keeps_the_finished_steps_and_marks_the_capacity_partial(tmp_pa
 
 def test_sizing_rounds_up_and_ranks_by_cores() -> None:
     def found(label: str, rate: float | None, cores: float | None, rss: float | None,
-              lower: str | None = None) -> search.StackCapacity:  # fmt: skip
-        return search.StackCapacity(label, rate, search.Bracket(rate, None), 0.02, "done", cores=cores,
-                                    peak_rss_mb=rss, lower_bound=lower)  # fmt: skip
+              lower: str | None = None) -> search.Capacity:  # fmt: skip
+        one = search.StackCapacity(label, rate, search.Bracket(rate, None), 0.02, "done", cores=cores,
+                                   peak_rss_mb=rss, lower_bound=lower)  # fmt: skip
+        return search.over_repeats(label, [one])
 
     a = found("a", 1200.0, 0.96, 90.0)  # 1250 req/s per core
     b = found("b", 900.0, 0.5, 60.0, lower="--max-rate")  # 1800 req/s per core, a lower bound
@@ -221,6 +238,62 @@ def test_sizing_rounds_up_and_ranks_by_cores() -> None:
     # ceil(1.67) = 2 replicas x 90 = 180 MB; tied on cores and memory: kept in the order given
     assert [(s.label, s.cores, s.replicas, s.memory_mb, s.lower_bound) for s in ranked[:2]] == [
         ("a", 2, 2, 180.0, False), ("b", 2, 3, 180.0, True)]
+    assert ranked[0].cores_said() == "2 cores"  # one search: no interval
     assert [(s.label, s.why_none) for s in ranked[2:]] == [("c", "no rate met the SLO"),
                                                           ("d", "its CPU was not measured")]  # fmt: skip
     assert search.size(found("e", 1000.0, 1.0, 100.0), 2000.0).cores == 2  # exactly 2.0: not rounded up to 3
+
+
+def test_the_capacity_over_repeats_is_the_median_with_the_t_interval_of_the_log_capacities() -> None:
+    spread = search.Spread.of([300.0, 325.0, 350.0])
+    # median 325; ln 300 = 5.703782, ln 325 = 5.783825, ln 350 = 5.857933: mean 5.781847, sd 0.077094,
+    # se = sd / sqrt(3) = 0.044510; t(0.975, 2 df) = 4.302653: half = 0.191515;
+    # exp(5.781847 - 0.191515) = 267.83, exp(5.781847 + 0.191515) = 392.82
+    assert spread is not None and spread.median == 325 and spread.n == 3
+    assert spread.low == pytest.approx(267.83, abs=0.01) and spread.high == pytest.approx(392.82, abs=0.01)
+    one = search.Spread.of([310.0])
+    assert one == search.Spread(310.0, None, None, 1)  # one search: no interval
+    same = search.Spread.of([310.0, 310.0])
+    assert same is not None and same.low == same.high == pytest.approx(310.0)  # no spread in 2 searches
+    assert search.Spread.of([]) is None
+
+
+def _one(rate: float, per_core: float, rss: float, repeat: int, workers: int | None = None) -> search.StackCapacity:
+    return search.StackCapacity("s", rate, search.Bracket(rate, rate * 1.01), 0.02, "done", cores=rate / per_core,
+                                peak_rss_mb=rss, repeat=repeat, workers=workers)  # fmt: skip
+
+
+def test_sizing_over_repeats_gives_the_cores_with_their_interval() -> None:
+    found = search.over_repeats("s", [_one(325, 400, 80, 1, 4), _one(300, 360, 90, 2, 4), _one(356, 440, 70, 3, 4)])
+    # req/s per core 400, 360, 440: median 400; ln: 5.991465, 5.886104, 6.086775: mean 5.988115, sd 0.100368,
+    # se 0.057948, half 4.302653 x 0.057948 = 0.249330: 310.68-511.56 req/s per core
+    assert found.per_core is not None and found.per_core.median == 400
+    assert (found.per_core.low, found.per_core.high) == (pytest.approx(310.68, abs=0.01),
+                                                         pytest.approx(511.56, abs=0.01))  # fmt: skip
+    sizing = search.size(found, 2000.0)
+    # 2000 / 400 = 5 cores; 2000 / 511.56 = 3.91 -> 4; 2000 / 310.68 = 6.44 -> 7; ceil(2000 / 325) = 7 replicas
+    # x the median peak RSS 80 MB = 560 MB; 80 MB / 4 workers = 20 MB per worker
+    assert (sizing.cores, sizing.cores_low, sizing.cores_high, sizing.replicas, sizing.memory_mb) == (5, 4, 7, 7, 560)
+    assert sizing.cores_said() == "5 cores [4-7]"
+    assert found.mb_per_worker == 20 and found.mb_per_replica == 80
+    assert found.worst_width == pytest.approx(0.01)
+
+
+def test_repeated_searches_run_interleaved_and_the_summary_gives_the_median_and_its_interval(tmp_path: Path) -> None:
+    stacks: dict[str, Stack | list[Stack]] = {
+        "flask_gunicorn": [(330, 400, 80.0), (300, 360, 90.0), (360, 440, 70.0)], "flask": (150, 200, 50.0)}
+    run, summary = _search(tmp_path, None, "--repeat", "3", stacks=stacks)
+    firsts = [(m.label, m.repeat) for m in run.rows("step") if m.step and m.step.load == 100]
+    # every stack's first search, then every stack's second (the other way round), then the third
+    assert firsts == [("flask_gunicorn", 1), ("flask", 1), ("flask", 2), ("flask_gunicorn", 2),
+                      ("flask_gunicorn", 3), ("flask", 3)]  # fmt: skip
+    rows = table_rows(summary.split("## Capacity at")[1].split("## ")[0])
+    # the searches find 325 (330: ... 325 p, 331 f), 300 (300: ... 300 p, 306 f), 356 (360: ... 356 p, 362 f);
+    # median 325; ln 325 = 5.783825, ln 300 = 5.703782, ln 356 = 5.874931: mean 5.787513, sd 0.085634,
+    # se 0.049441, half 4.302653 x 0.049441 = 0.212727: 263.69-403.53; widest bracket 306 / 300 = +2.0 %;
+    # CPU at capacity 325 / 400 = 0.8125, 300 / 360 = 0.8333, 356 / 440 = 0.8091: median 0.81
+    assert rows[1][:8] == ["`flask_gunicorn`", "325", "264-404", "325, 300, 356", "+2.0 %", "0.81", "400", "80"]
+    assert rows[2][:5] == ["`flask`", "150", "no spread in 3 searches", "150, 150, 150", "+2.0 %"]
+    # sized on the req/s per core as above: 5 cores [4-7]; 7 replicas x 80 MB; flask 10 cores [10-10], 700 MB
+    assert "`flask_gunicorn` needs 5 cores [4-7] and 560 MB; `flask` needs 10 cores [10-10] and 700 MB." in summary
+    assert "the median of 3 searches run interleaved, each within 2 % of where the SLO broke" in summary
