@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from bench.results import Measurement
 
 
+REACH = 0.8  # a first failing rate at 80 % or more of the generator's ceiling may be the generator's failure
+
+
 @dataclass(frozen=True)
 class Plan:
     """Where the search starts and stops, and how finely it brackets."""
@@ -188,9 +191,9 @@ class StackCapacity:
         return self.rate / self.cores
 
 
-def capacity_of(label: str, steps: Sequence[Measurement], plan: Plan) -> StackCapacity:
+def capacity_of(label: str, steps: Sequence[Measurement], plan: Plan, ceiling: float | None = None) -> StackCapacity:
     """The capacity the recorded `steps` of one search of one stack show, partial when the search would have
-    gone on."""
+    gone on; `ceiling`: the most req/s the load generator achieved against nginx (None: not measured)."""
     tried = tried_of(steps)
     b = bracket(tried)
     why = stopped(plan, tried) if tried else None
@@ -201,7 +204,7 @@ def capacity_of(label: str, steps: Sequence[Measurement], plan: Plan) -> StackCa
         found = _with_usage(found, at)
     if broke is not None:
         found = replace(found, limited_by=_headline(broke), broke=tuple(_missed(broke)))
-    return replace(found, lower_bound=_lower_bound(found, broke, plan))
+    return replace(found, lower_bound=_lower_bound(found, broke, plan, ceiling))
 
 
 def _with_usage(found: StackCapacity, at: Measurement) -> StackCapacity:
@@ -228,9 +231,13 @@ def _missed(m: Measurement) -> list[str]:
     return list(m.step.slo_missed or []) if m.step else []
 
 
-def _lower_bound(found: StackCapacity, broke: Measurement | None, plan: Plan) -> str | None:
+def _lower_bound(found: StackCapacity, broke: Measurement | None, plan: Plan, ceiling: float | None) -> str | None:
     if found.rate is not None and found.bracket.failed is None and found.rate >= plan.most:
         return f"met the SLO at the highest rate tried ({plan.most:g} req/s, --max-rate)"
+    top = found.bracket.failed or found.rate
+    if ceiling is not None and top is not None and top >= REACH * ceiling:
+        return (f"within reach of the load generator's ceiling ({ceiling:.0f} req/s against nginx; "
+                f"{top:g} req/s is {100 * top / ceiling:.0f} % of it)")  # fmt: skip
     f = broke.figures if broke is not None else None
     if f is not None and f.generator_bound:
         return (f"the load generator was busy at the first failing rate ({found.bracket.failed:g} req/s): "
@@ -326,10 +333,11 @@ def over_repeats(label: str, searches: Sequence[StackCapacity]) -> Capacity:
                     statistics.median(rss) if rss else None)  # fmt: skip
 
 
-def repeated(label: str, steps: Sequence[Measurement], plan: Plan) -> Capacity:
+def repeated(label: str, steps: Sequence[Measurement], plan: Plan, ceiling: float | None = None) -> Capacity:
     """One stack's recorded steps (every repeat) -> each search's capacity, then their median and interval."""
     repeats = sorted({m.repeat for m in steps})
-    return over_repeats(label, [capacity_of(label, [m for m in steps if m.repeat == r], plan) for r in repeats])
+    return over_repeats(label, [capacity_of(label, [m for m in steps if m.repeat == r], plan, ceiling)
+                                for r in repeats])  # fmt: skip
 
 
 # --- sizing: what to deploy for a target rate ---------------------------------------------------------

@@ -40,8 +40,15 @@ def plan_of(run: RunResult) -> search.Plan:
 
 def capacities(run: RunResult, summary: RunSummary) -> list[search.Capacity]:
     """Each searched stack's capacity over its repeats, in the order the stacks were searched."""
-    plan = plan_of(run)
-    return [search.repeated(label, s.repeats, plan) for label, s in summary.of("step").items()]
+    plan, top = plan_of(run), ceiling(run)
+    return [search.repeated(label, s.repeats, plan, top) for label, s in summary.of("step").items()]
+
+
+def ceiling(run: RunResult) -> float | None:
+    """The load generator's ceiling measured before the search: successful answers/s of the floor (locust
+    offering --max-rate to nginx); None when not measured."""
+    f = run.floor
+    return ok_rps(f.figures) if f is not None and f.ok and f.figures is not None and f.figures.slots else None
 
 
 def answer(run: RunResult, found: Sequence[search.Capacity], target: float) -> str:

@@ -13,6 +13,10 @@ The highest passing rate is the stack's capacity; the report (bench/report/capac
 CPU and memory used there, what broke above it, and with --target-rps the cores, replicas and
 memory each stack needs, ranked. Every step is recorded as it is measured (role `step`), so a
 Ctrl-C keeps the finished ones and the best bracket, reported as partial.
+
+Before the search, the load generator's ceiling: the lab's floor (locust against nginx answering from
+memory) offered --max-rate; a stack whose first failing rate comes within reach of what locust achieved
+there (bench/analysis/capacity.py's REACH) is a lower bound, never a capacity.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
 from bench.analysis import capacity as search
+from bench.analysis.summary import ok_rps
+from bench.console import progress
 from bench.errors import ConfigError
 from bench.options import Flags, Option
-from bench.results import SloResult
+from bench.results import MAX_IN_FLIGHT, LoadShape, SloResult
 from bench.scenarios.base import Scenario, chosen_variants, interleaved, stacks_of
 from bench.scenarios.sweep import MAX_RATE, START_RATE, STEP, SweepConfig, SweepSettings, sweep_stack
 from bench.stacks import catalog
@@ -67,6 +73,7 @@ class CapacityConfig(SweepConfig):
     search: search.Plan | None = None  # the search the report re-reads (recorded as run.json settings' `search`)
     target_rps: float | None = None
     repeat: int = 1
+    floor: bool = True  # the load generator's ceiling measured before the search
 
 
 class Capacity(Scenario[CapacityConfig]):
@@ -77,12 +84,11 @@ class Capacity(Scenario[CapacityConfig]):
     positional: ClassVar[Option[Any] | None] = Option("names", (), "stacks to search (default: all)", nargs="*",
                                                       metavar="STACK")  # fmt: skip
     options = (SLO, PRECISION, TARGET_RPS, REPEAT, START_RATE, MAX_RATE, CAPACITY_STEP,
-               MIN_ANSWERS, opt.PROCESSES, *opt.PLACEMENT, opt.BREAKER, opt.MAX_IN_FLIGHT, opt.SET,
+               MIN_ANSWERS, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.MAX_IN_FLIGHT, opt.SET,
                opt.RESULTS)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "preset": _STEPS, "users": _STEPS, "spawn_rate": _STEPS, "duration": _STEPS, "rate": _STEPS,
         "warmup": "each step has a 2 s warmup of its own",
-        "no_floor": "the capacity search measures no floor",
         "wait": "the capacity search offers an arrival rate (open model): no think time",
     }  # fmt: skip
 
@@ -103,10 +109,31 @@ class Capacity(Scenario[CapacityConfig]):
         return CapacityConfig(stacks=stacks_of(chosen), variants=tuple(chosen), placement=flags.placement,
                               sweep=settings, processes=flags.of(opt.PROCESSES),
                               max_in_flight=flags.of(opt.MAX_IN_FLIGHT), search=settings.plan(),
-                              target_rps=flags.of(TARGET_RPS), repeat=flags.of(REPEAT))  # fmt: skip
+                              target_rps=flags.of(TARGET_RPS), repeat=flags.of(REPEAT),
+                              floor=not flags.of(opt.NO_FLOOR))  # fmt: skip
 
     def run(self, session: Session, config: CapacityConfig) -> None:
         assert config.sweep.slo is not None
         session.run.slo = SloResult(config.sweep.slo.text)
+        if config.floor:
+            ceiling(session, config)
         for repeat, index in interleaved(config.repeat, config.variants):
             sweep_stack(session, config.variants[index], config, repeat)
+
+
+def ceiling(session: Session, config: CapacityConfig) -> float | None:
+    """The load generator's ceiling, before the search: --max-rate offered to nginx answering from memory (the
+    lab's floor, bench/session.py) for a few seconds; the successful answers/s locust achieved is the most it
+    can offer here. A stack whose capacity comes within reach of it is reported as a lower bound."""
+    settings = config.sweep
+    load = LoadShape.open(settings.max_rate, settings.step_s, settings.warmup_s, config.processes,
+                          config.max_in_flight or MAX_IN_FLIGHT)  # fmt: skip
+    floor = session.measure_floor(load)
+    if floor is None or not floor.ok or floor.figures is None:
+        progress("WARNING: the load generator's ceiling was not measured: no capacity can be told from the "
+                 "generator's limit")  # fmt: skip
+        return None
+    found = ok_rps(floor.figures)
+    progress(f"load generator ceiling: {found:.0f} req/s against nginx (offered {settings.max_rate:g}); a capacity "
+             f"from {search.REACH * found:.0f} req/s up is a lower bound")  # fmt: skip
+    return found

@@ -123,10 +123,22 @@ class _Session:
     to its own capacity and takes 200 ms past it; its CPU is rate / `per_core` cores; Ctrl-C before step `stop`.
     A label given a list of stacks is that stack in search 1, 2, ... (`--repeat`)."""
 
-    def __init__(self, capacity: dict[str, Stack | list[Stack]], stop: int | None = None) -> None:
+    def __init__(self, capacity: dict[str, Stack | list[Stack]], stop: int | None = None,
+                 ceiling: float | None = 1000.0) -> None:  # fmt: skip
         self.run = run_of(scenario="capacity")
         self.run_dir = Path("/nonexistent")
-        self.capacity, self.stop, self.steps = capacity, stop, 0
+        self.capacity, self.stop, self.steps, self.ceiling = capacity, stop, 0, ceiling
+        self.floors: list[LoadShape] = []
+
+    def measure_floor(self, load: LoadShape) -> Measurement | None:
+        """nginx as the floor: locust achieves `ceiling` req/s of whatever it is offered (None: no floor here)."""
+        self.floors.append(load)
+        if self.ceiling is None:
+            return None
+        floor = Measurement(label="floor", stack="floor", role="floor", load=load, status="ok")
+        floor.figures = open_figures(self.ceiling, 5.0, 1.0)
+        self.record(floor)
+        return floor
 
     def new(self, stack: Any, role: Any, load: LoadShape, **kwargs: Any) -> Measurement:
         self.steps += 1
@@ -156,15 +168,15 @@ class _Session:
         yield object()
 
 
-def _search(tmp_path: Path, stop: int | None = None, *more: str,
-            stacks: dict[str, Stack | list[Stack]] | None = None) -> tuple[RunResult, str]:  # fmt: skip
+def _search(tmp_path: Path, stop: int | None = None, *more: str, stacks: dict[str, Stack | list[Stack]] | None = None,
+            ceiling: float | None = 1000.0) -> tuple[RunResult, str]:  # fmt: skip
     """flask_gunicorn meets the SLO up to 330 req/s at 400 req/s per core (80 MB); flask up to 150 at 200 (50 MB)."""
     _, flags = parse_flags(["capacity", "flask_gunicorn", "flask", "--slo", "p99<100ms,errors<1%", "--target-rps",
                             "2000", "--min-answers", "100", "--step", "1s", "--results", str(tmp_path),
                             *more])  # fmt: skip
     config = Capacity().configure(flags)
     assert isinstance(config, CapacityConfig)
-    session = _Session(stacks or {"flask_gunicorn": (330, 400, 80.0), "flask": (150, 200, 50.0)}, stop)
+    session = _Session(stacks or {"flask_gunicorn": (330, 400, 80.0), "flask": (150, 200, 50.0)}, stop, ceiling)
     session.run.settings = config.settings()
     try:
         Capacity().run(session, config)  # type: ignore[arg-type]
@@ -297,3 +309,23 @@ def test_repeated_searches_run_interleaved_and_the_summary_gives_the_median_and_
     # sized on the req/s per core as above: 5 cores [4-7]; 7 replicas x 80 MB; flask 10 cores [10-10], 700 MB
     assert "`flask_gunicorn` needs 5 cores [4-7] and 560 MB; `flask` needs 10 cores [10-10] and 700 MB." in summary
     assert "the median of 3 searches run interleaved, each within 2 % of where the SLO broke" in summary
+
+
+def test_the_generator_ceiling_is_measured_first_and_a_capacity_within_its_reach_is_a_lower_bound(
+        tmp_path: Path) -> None:  # fmt: skip
+    run, summary = _search(tmp_path, None, "--max-rate", "3200", ceiling=400.0)
+    assert run.measurements[0].role == "floor" and run.measurements[0].load is not None
+    assert run.measurements[0].load.rate == 3200  # --max-rate offered to nginx, before any step
+    rows = table_rows(summary.split("## Capacity at")[1].split("## ")[0])
+    # flask_gunicorn first failed at 331 req/s: 331 / 400 = 83 % of the ceiling, at or above 80 %: a lower bound;
+    # flask first failed at 153: 38 %, a capacity
+    assert rows[1][1] == "325 (lower bound: within reach of the load generator's ceiling (400 req/s against nginx; " \
+                         "331 req/s is 83 % of it))"  # fmt: skip
+    assert rows[2][1] == "150"
+    assert "`flask_gunicorn` needs 5 cores and 560 MB (at most: its capacity is a lower bound)" in summary
+
+
+def test_without_a_floor_nothing_is_a_lower_bound_by_the_generator(tmp_path: Path) -> None:
+    _, summary = _search(tmp_path, None, "--no-floor", ceiling=400.0)
+    rows = table_rows(summary.split("## Capacity at")[1].split("## ")[0])
+    assert rows[1][1] == "325"  # not measured: no ceiling to be within reach of
