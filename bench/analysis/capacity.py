@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
+from bench.analysis import slo as slo_lib
 from bench.analysis import stats
 from bench.analysis.summary import ok_rps
 
@@ -191,9 +192,11 @@ class StackCapacity:
         return self.rate / self.cores
 
 
-def capacity_of(label: str, steps: Sequence[Measurement], plan: Plan, ceiling: float | None = None) -> StackCapacity:
+def capacity_of(label: str, steps: Sequence[Measurement], plan: Plan, ceiling: float | None = None,
+                slo: slo_lib.Slo | None = None) -> StackCapacity:  # fmt: skip
     """The capacity the recorded `steps` of one search of one stack show, partial when the search would have
-    gone on; `ceiling`: the most req/s the load generator achieved against nginx (None: not measured)."""
+    gone on; `ceiling`: the most req/s the load generator achieved against nginx (None: not measured); `slo`:
+    the objectives judged, to say by how much the first failing step missed each."""
     tried = tried_of(steps)
     b = bracket(tried)
     why = stopped(plan, tried) if tried else None
@@ -203,7 +206,7 @@ def capacity_of(label: str, steps: Sequence[Measurement], plan: Plan, ceiling: f
     if at is not None:
         found = _with_usage(found, at)
     if broke is not None:
-        found = replace(found, limited_by=_headline(broke), broke=tuple(_missed(broke)))
+        found = replace(found, limited_by=_headline(broke), broke=tuple(_missed(broke, slo)))
     return replace(found, lower_bound=_lower_bound(found, broke, plan, ceiling))
 
 
@@ -225,10 +228,19 @@ def _headline(m: Measurement) -> str | None:
     return m.limited_by[0].headline if m.limited_by else "no limit found"
 
 
-def _missed(m: Measurement) -> list[str]:
+def _missed(m: Measurement, slo: slo_lib.Slo | None) -> list[str]:
+    """What the step missed as recorded (`p99 80.00 ms, not <50ms`), each objective with its value over its
+    bound (`(1.60x the bound)`)."""
     if not m.ok:
         return [m.error or "failed"]
-    return list(m.step.slo_missed or []) if m.step else []
+    said = list(m.step.slo_missed or []) if m.step else []
+    by = {slo_lib.words(o, m): _times(o, m) for o in (slo.objectives if slo else ())}
+    return [s + by.get(s, "") for s in said]
+
+
+def _times(o: slo_lib.Objective, m: Measurement) -> str:
+    value = o.value_of(m)
+    return "" if value is None or o.threshold <= 0 else f" ({value / o.threshold:.2f}x the bound)"
 
 
 def _lower_bound(found: StackCapacity, broke: Measurement | None, plan: Plan, ceiling: float | None) -> str | None:
@@ -333,10 +345,11 @@ def over_repeats(label: str, searches: Sequence[StackCapacity]) -> Capacity:
                     statistics.median(rss) if rss else None)  # fmt: skip
 
 
-def repeated(label: str, steps: Sequence[Measurement], plan: Plan, ceiling: float | None = None) -> Capacity:
+def repeated(label: str, steps: Sequence[Measurement], plan: Plan, ceiling: float | None = None,
+             slo: slo_lib.Slo | None = None) -> Capacity:  # fmt: skip
     """One stack's recorded steps (every repeat) -> each search's capacity, then their median and interval."""
     repeats = sorted({m.repeat for m in steps})
-    return over_repeats(label, [capacity_of(label, [m for m in steps if m.repeat == r], plan, ceiling)
+    return over_repeats(label, [capacity_of(label, [m for m in steps if m.repeat == r], plan, ceiling, slo)
                                 for r in repeats])  # fmt: skip
 
 

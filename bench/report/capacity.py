@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.analysis import capacity as search
+from bench.analysis import slo as slo_lib
 from bench.analysis.summary import RunSummary, error_pct, ok_due_latency, ok_rps
 from bench.report.tables import markdown, number, section
 from bench.results import Measurement, RunResult
@@ -41,7 +42,8 @@ def plan_of(run: RunResult) -> search.Plan:
 def capacities(run: RunResult, summary: RunSummary) -> list[search.Capacity]:
     """Each searched stack's capacity over its repeats, in the order the stacks were searched."""
     plan, top = plan_of(run), ceiling(run)
-    return [search.repeated(label, s.repeats, plan, top) for label, s in summary.of("step").items()]
+    slo = slo_lib.parse(run.slo.text) if run.slo else None
+    return [search.repeated(label, s.repeats, plan, top, slo) for label, s in summary.of("step").items()]
 
 
 def ceiling(run: RunResult) -> float | None:

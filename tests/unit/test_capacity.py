@@ -169,9 +169,10 @@ class _Session:
 
 
 def _search(tmp_path: Path, stop: int | None = None, *more: str, stacks: dict[str, Stack | list[Stack]] | None = None,
-            ceiling: float | None = 1000.0) -> tuple[RunResult, str]:  # fmt: skip
+            ceiling: float | None = 1000.0, names: tuple[str, ...] = ("flask_gunicorn", "flask"),
+            ) -> tuple[RunResult, str]:  # fmt: skip
     """flask_gunicorn meets the SLO up to 330 req/s at 400 req/s per core (80 MB); flask up to 150 at 200 (50 MB)."""
-    _, flags = parse_flags(["capacity", "flask_gunicorn", "flask", "--slo", "p99<100ms,errors<1%", "--target-rps",
+    _, flags = parse_flags(["capacity", *names, "--slo", "p99<100ms,errors<1%", "--target-rps",
                             "2000", "--min-answers", "100", "--step", "1s", "--results", str(tmp_path),
                             *more])  # fmt: skip
     config = Capacity().configure(flags)
@@ -206,7 +207,8 @@ def test_each_stack_has_its_capacity_bracket_cpu_memory_and_sizing(tmp_path: Pat
                        "80 (1 replica)"]  # fmt: skip
     assert rows[2] == ["`flask`", "150", "- (one search)", "150", "+2.0 %", "0.75", "200", "50", "-", "50 (1 replica)"]
     each = table_rows(summary.split("## Each search")[1].split("## ")[0])
-    assert each[1] == ["`flask_gunicorn`", "1", "325", "325-331 (+1.8 %)", "325", "331", "p99 200.00 ms, not <100ms",
+    assert each[1] == ["`flask_gunicorn`", "1", "325", "325-331 (+1.8 %)", "325", "331",
+                       "p99 200.00 ms, not <100ms (2.00x the bound)",
                        "no limit found", "bracketed within 2 %"]  # fmt: skip
     assert each[2][:6] == ["`flask`", "1", "150", "150-153 (+2.0 %)", "150", "153"]
     # 2000 req/s: flask_gunicorn 2000 / 400 = 5 cores, ceil(2000 / 325) = 7 replicas x 80 MB = 560 MB;
@@ -329,3 +331,12 @@ def test_without_a_floor_nothing_is_a_lower_bound_by_the_generator(tmp_path: Pat
     _, summary = _search(tmp_path, None, "--no-floor", ceiling=400.0)
     rows = table_rows(summary.split("## Capacity at")[1].split("## ")[0])
     assert rows[1][1] == "325"  # not measured: no ceiling to be within reach of
+
+
+def test_memory_per_worker_comes_from_the_workers_each_row_ran(tmp_path: Path) -> None:
+    stacks: dict[str, Stack | list[Stack]] = {"flask_gunicorn@workers=2": (330, 400, 80.0),
+                                              "flask_gunicorn@workers=4": (330, 400, 120.0)}  # fmt: skip
+    _, summary = _search(tmp_path, None, "--set", "workers=2,4", stacks=stacks, names=("flask_gunicorn",))
+    rows = table_rows(summary.split("## Capacity at")[1].split("## ")[0])
+    # 80 MB / 2 workers = 40; 120 MB / 4 workers = 30; one replica each (no swarm): MB per replica = peak RSS
+    assert [r[8:] for r in rows[1:]] == [["40 (2 workers)", "80 (1 replica)"], ["30 (4 workers)", "120 (1 replica)"]]
