@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,10 @@ import pytest
 from bench.analysis import capacity as search
 from bench.analysis.capacity import Plan, Tried
 from bench.cli import parse_flags
+from bench.errors import ConfigError
 from bench.load.record import Figures, ProcessReport, Tally
 from bench.report import write_summaries
+from bench.report.compare import compare_runs, markdown
 from bench.results import LoadShape, Measurement, RunResult, StackUsage, load_run, save_run
 from bench.scenarios.capacity import Capacity, CapacityConfig
 from tests.factories import START, run_of
@@ -340,3 +343,32 @@ def test_memory_per_worker_comes_from_the_workers_each_row_ran(tmp_path: Path) -
     rows = table_rows(summary.split("## Capacity at")[1].split("## ")[0])
     # 80 MB / 2 workers = 40; 120 MB / 4 workers = 30; one replica each (no swarm): MB per replica = peak RSS
     assert [r[8:] for r in rows[1:]] == [["40 (2 workers)", "80 (1 replica)"], ["30 (4 workers)", "120 (1 replica)"]]
+
+
+def test_two_capacity_runs_compare_by_the_ratio_of_their_capacities_with_welchs_interval(tmp_path: Path) -> None:
+    a, _ = _search(tmp_path / "a", None, "--repeat", "3", names=("flask_gunicorn",),
+                   stacks={"flask_gunicorn": [(330, 400, 80.0), (300, 360, 90.0), (360, 440, 70.0)]})  # fmt: skip
+    b, _ = _search(tmp_path / "b", None, "--repeat", "3", names=("flask_gunicorn",),
+                   stacks={"flask_gunicorn": [(420, 400, 80.0), (440, 400, 80.0), (400, 400, 80.0)]})  # fmt: skip
+    b = replace(b, run_id="20261206-120000")
+    c = compare_runs(a, b)
+    [found] = c.capacities
+    # A's searches found 325, 300, 356; B's 418 (420: ... 412 p, 425 f, 418 p), 437 (440), 400 (400: 406 f)
+    assert (found.found_in(found.base), found.found_in(found.other)) == ([325, 300, 356], [418, 437, 400])
+    # ln A: 5.783825, 5.703782, 5.874931: mean 5.787513, variance 0.0073331; ln B: 6.035481, 6.079933, 5.991465:
+    # mean 6.035626, variance 0.0019567. Difference 0.248114 -> ratio exp(0.248114) = 1.2816. Welch: se^2 =
+    # 0.0073331 / 3 + 0.0019567 / 3 = 0.0024444 + 0.0006522 = 0.0030966, se 0.055647; df = 0.0030966^2 /
+    # (0.0024444^2 / 2 + 0.0006522^2 / 2) = 2.996; t(0.975, 2.996) = 3.1846: half 0.177217;
+    # exp(0.248114 - 0.177217) = 1.0735, exp(0.248114 + 0.177217) = 1.5301: all of it above 1.03, significant
+    assert found.ratio.ratio == pytest.approx(1.2816, abs=1e-4) and found.ratio.method == "welch"
+    assert (found.ratio.low, found.ratio.high) == (pytest.approx(1.0735, abs=1e-4), pytest.approx(1.5301, abs=1e-4))
+    text = markdown(c)
+    row = table_rows(text.split("## Capacity at `p99<100ms,errors<1%` in B against A")[1].split("## ")[0])[1]
+    assert row == ["`flask_gunicorn`", "3 / 3", "325", "418", "1.28", "95 % CI 1.07-1.53", "1.28x higher"]
+
+
+def test_capacity_runs_with_another_slo_are_not_compared(tmp_path: Path) -> None:
+    a, _ = _search(tmp_path / "a", None, names=("flask",))
+    b, _ = _search(tmp_path / "b", None, "--slo", "p99<50ms,errors<1%", "--step", "2s", names=("flask",))
+    with pytest.raises(ConfigError, match=r"SLO p99<100ms,errors<1% vs p99<50ms,errors<1%; step \(s\) 1 vs 2"):
+        compare_runs(a, b)
