@@ -15,6 +15,7 @@ from typing import Any
 from bench.analysis import capacity as search
 from bench.analysis import slo as slo_lib
 from bench.analysis.summary import RunSummary, error_pct, ok_due_latency, ok_rps
+from bench.report import charts as chart_files
 from bench.report.tables import markdown, number, section
 from bench.results import Measurement, RunResult
 
@@ -30,7 +31,11 @@ def sections(run: RunResult, summary: RunSummary) -> list[str]:
 
 
 def charts(run: RunResult, summary: RunSummary, out_dir: Path) -> list[Path]:
-    return []  # the p99-against-rate chart is still to come (issue 22)
+    """capacity.png: p99 from due against the offered rate, the SLO's p99 and each stack's (median) capacity."""
+    marks = {c.label: c.rate.median if c.rate else None for c in capacities(run, summary)}
+    slo = slo_lib.parse(run.slo.text) if run.slo else None
+    bound = next((o.threshold for o in (slo.objectives if slo else ()) if o.figure == "p99" and o.upper_bound), None)
+    return chart_files.capacity_chart(run, out_dir, marks, bound)
 
 
 def plan_of(run: RunResult) -> search.Plan:

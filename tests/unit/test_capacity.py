@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from bench.analysis import capacity as search
@@ -372,3 +373,19 @@ def test_capacity_runs_with_another_slo_are_not_compared(tmp_path: Path) -> None
     b, _ = _search(tmp_path / "b", None, "--slo", "p99<50ms,errors<1%", "--step", "2s", names=("flask",))
     with pytest.raises(ConfigError, match=r"SLO p99<100ms,errors<1% vs p99<50ms,errors<1%; step \(s\) 1 vs 2"):
         compare_runs(a, b)
+
+
+def test_the_chart_and_results_csv_hold_every_step(tmp_path: Path) -> None:
+    run, _ = _search(tmp_path)
+    run_dir = tmp_path / "runs" / run.run_id
+    png = run_dir / "capacity.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![p99 from due against the offered rate, the SLO and each capacity marked](capacity.png)" in (
+        run_dir / "summary.md").read_text()  # fmt: skip
+    assert 'src="data:image/png;base64,' in (run_dir / "report.html").read_text() or "capacity.png" in (
+        run_dir / "report.html").read_text()  # fmt: skip
+    frame = pd.read_csv(run_dir / "results.csv")
+    steps = frame[frame["role"] == "step"]
+    # the 8 steps of flask_gunicorn, then the 7 of flask (the test above), each with its rate and p99 from due
+    assert list(steps["step.load"]) == [100, 200, 400, 300, 350, 325, 337, 331, 100, 200, 150, 175, 162, 156, 153]
+    assert list(steps["ok_corrected.p99_ms"])[:3] == [10.0, 10.0, 200.0]
