@@ -197,6 +197,7 @@ def _search(tmp_path: Path, stop: int | None = None, *more: str, stacks: dict[st
 
 def test_each_stack_has_its_capacity_bracket_cpu_memory_and_sizing(tmp_path: Path) -> None:
     run, summary = _search(tmp_path)
+    assert summary.startswith(f"# Capacity at an SLO: run {run.run_id}\n")
     loads = {label: [m.step.load for m in run.rows("step") if m.label == label and m.step]
              for label in ("flask_gunicorn", "flask")}  # fmt: skip
     # 100 p, 200 p, 400 f, 300 p, 350 f, 325 p, 337 f, 331 f: 331 <= 325 x 1.02 = 331.5, done
