@@ -16,6 +16,7 @@ from bench.analysis import capacity as search
 from bench.analysis import slo as slo_lib
 from bench.analysis.summary import RunSummary, error_pct, ok_due_latency, ok_rps
 from bench.report import charts as chart_files
+from bench.report.objectives import step_cell
 from bench.report.tables import markdown, number, section
 from bench.results import Measurement, RunResult
 
@@ -228,7 +229,4 @@ def _due_p99(m: Measurement) -> float | None:
 def _verdict(m: Measurement) -> str:
     if not m.ok:
         return f"**{m.status}**: {m.error}"
-    if m.step is None or m.step.slo_missed is None:
-        return "-"
-    said = "met" if not m.step.slo_missed else "missed: " + "; ".join(m.step.slo_missed)
-    return said + (" (capacity)" if m.step.sustainable else "")
+    return step_cell(m, "capacity")
