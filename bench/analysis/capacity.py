@@ -311,6 +311,12 @@ class Capacity:
         return next((s.lower_bound for s in self.searches if s.lower_bound), None)
 
     @property
+    def limited_by(self) -> str | None:
+        """The limit most searches' diagnosis put first at their first failing rate (ties: the earlier search's)."""
+        heads = [s.limited_by for s in self.searches if s.limited_by]
+        return max(dict.fromkeys(heads), key=heads.count) if heads else None
+
+    @property
     def worst_width(self) -> float | None:
         """The widest bracket of the searches: the search's precision as achieved."""
         widths = [w for s in self.searches if (w := s.bracket.width) is not None]

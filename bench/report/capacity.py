@@ -62,14 +62,15 @@ def ceiling(run: RunResult) -> float | None:
 def answer(run: RunResult, found: Sequence[search.Capacity], target: float) -> str:
     """The one paragraph a reader came for: each stack's cores and memory for the target, and what it assumes."""
     slo = run.slo.text if run.slo else run.settings.get("slo", "?")
-    said = []
+    said, limits = [], {c.label: c.limited_by for c in found}
     for s in search.ranked(found, target):
         if s.cores is None:
             said.append(f"`{s.label}` cannot be sized ({s.why_none})")
             continue
         memory = f" and {s.memory_mb:,.0f} MB" if s.memory_mb is not None else ""
         bound = " (at most: its capacity is a lower bound)" if s.lower_bound else ""
-        said.append(f"`{s.label}` needs {s.cores_said()}{memory}{bound}")
+        limit = f", limited by {limits[s.label]}" if limits.get(s.label) not in (None, "no limit found") else ""
+        said.append(f"`{s.label}` needs {s.cores_said()}{memory}{bound}{limit}")
     partial = [c.label for c in found if c.partial]
     return section(f"The answer: {target:,.0f} req/s at `{slo}`",
                    f"For {target:,.0f} req/s at `{slo}`: " + "; ".join(said) + "." + _assumes(run, found)

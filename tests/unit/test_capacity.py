@@ -21,7 +21,7 @@ from bench.errors import ConfigError
 from bench.load.record import Figures, ProcessReport, Tally
 from bench.report import write_summaries
 from bench.report.compare import compare_runs, markdown
-from bench.results import LoadShape, Measurement, RunResult, StackUsage, load_run, save_run
+from bench.results import Finding, LoadShape, Measurement, RunResult, StackUsage, load_run, save_run
 from bench.scenarios.capacity import Capacity, CapacityConfig
 from tests.factories import START, run_of
 from tests.integration.conftest import table_rows
@@ -159,7 +159,9 @@ class _Session:
         m.figures = open_figures(rate, seconds, 10.0 if rate <= capacity else 200.0)
         cpu = 100 * rate / per_core
         m.usage = StackUsage(cpu, cpu * seconds / 100, rss_mb, samples=10)
-        m.status, m.limited_by = "ok", []
+        # past its capacity the stack's CPU is full: the diagnosis says so (below it, no limit found)
+        busy = [Finding("cpu.stack", "cpu", {"stack_cpu_percent": cpu}, "more cores")] if rate > capacity else []
+        m.status, m.limited_by = "ok", busy
 
     def record(self, m: Measurement) -> None:
         self.run.measurements.append(m)
@@ -214,12 +216,12 @@ def test_each_stack_has_its_capacity_bracket_cpu_memory_and_sizing(tmp_path: Pat
     each = table_rows(summary.split("## Each search")[1].split("## ")[0])
     assert each[1] == ["`flask_gunicorn`", "1", "325", "325-331 (+1.8 %)", "325", "331",
                        "p99 200.00 ms, not <100ms (2.00x the bound)",
-                       "no limit found", "bracketed within 2 %"]  # fmt: skip
+                       "cpu", "bracketed within 2 %"]  # fmt: skip
     assert each[2][:6] == ["`flask`", "1", "150", "150-153 (+2.0 %)", "150", "153"]
     # 2000 req/s: flask_gunicorn 2000 / 400 = 5 cores, ceil(2000 / 325) = 7 replicas x 80 MB = 560 MB;
     # flask 2000 / 200 = 10 cores, ceil(2000 / 150) = 14 replicas x 50 MB = 700 MB
-    assert "For 2,000 req/s at `p99<100ms,errors<1%`: `flask_gunicorn` needs 5 cores and 560 MB; `flask` needs " \
-           "10 cores and 700 MB. It assumes this machine (" in summary  # fmt: skip
+    assert "For 2,000 req/s at `p99<100ms,errors<1%`: `flask_gunicorn` needs 5 cores and 560 MB, limited by cpu; " \
+           "`flask` needs 10 cores and 700 MB, limited by cpu. It assumes this machine (" in summary  # fmt: skip
     assert summary.index("## The answer") < summary.index("## Capacity at")  # the answer first
     sizing = table_rows(summary.split("## Sizing for 2,000 req/s")[1].split("## ")[0])
     assert sizing[1:] == [["1", "`flask_gunicorn`", "5 cores", "7", "560", ""],
@@ -314,7 +316,8 @@ def test_repeated_searches_run_interleaved_and_the_summary_gives_the_median_and_
     assert rows[1][:8] == ["`flask_gunicorn`", "325", "264-404", "325, 300, 356", "+2.0 %", "0.81", "400", "80"]
     assert rows[2][:5] == ["`flask`", "150", "no spread in 3 searches", "150, 150, 150", "+2.0 %"]
     # sized on the req/s per core as above: 5 cores [4-7]; 7 replicas x 80 MB; flask 10 cores [10-10], 700 MB
-    assert "`flask_gunicorn` needs 5 cores [4-7] and 560 MB; `flask` needs 10 cores [10-10] and 700 MB." in summary
+    assert "`flask_gunicorn` needs 5 cores [4-7] and 560 MB, limited by cpu; `flask` needs 10 cores [10-10] and " \
+           "700 MB, limited by cpu." in summary  # fmt: skip
     assert "the median of 3 searches run interleaved, each within 2 % of where the SLO broke" in summary
 
 
