@@ -22,7 +22,7 @@ there (bench/analysis/capacity.py's REACH) is a lower bound, never a capacity.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import options as opt
@@ -32,9 +32,10 @@ from bench.console import progress
 from bench.errors import ConfigError
 from bench.options import Flags, Option
 from bench.results import MAX_IN_FLIGHT, LoadShape, SloResult
-from bench.scenarios.base import Scenario, chosen_variants, interleaved, stacks_of
+from bench.scenarios.base import Scenario, chosen_variants, interleaved, shown, stacks_of
 from bench.scenarios.sweep import MAX_RATE, START_RATE, STEP, SweepConfig, SweepSettings, sweep_stack
 from bench.stacks import catalog
+from bench.stacks.userapp import Workload
 
 if TYPE_CHECKING:
     from bench.session import Session
@@ -74,6 +75,7 @@ class CapacityConfig(SweepConfig):
     target_rps: float | None = None
     repeat: int = 1
     floor: bool = True  # the load generator's ceiling measured before the search
+    workload: Workload = field(default_factory=Workload, metadata=shown(merged=True))  # --inject's faults
 
 
 class Capacity(Scenario[CapacityConfig]):
@@ -85,7 +87,7 @@ class Capacity(Scenario[CapacityConfig]):
                                                       metavar="STACK")  # fmt: skip
     options = (SLO, PRECISION, TARGET_RPS, REPEAT, START_RATE, MAX_RATE, CAPACITY_STEP,
                MIN_ANSWERS, opt.PROCESSES, *opt.PLACEMENT, opt.NO_FLOOR, opt.BREAKER, opt.MAX_IN_FLIGHT, opt.SET,
-               opt.RESULTS)  # fmt: skip
+               opt.INJECT, opt.RESULTS)  # fmt: skip
     refused: ClassVar[Mapping[str, str]] = {
         "preset": _STEPS, "users": _STEPS, "spawn_rate": _STEPS, "duration": _STEPS, "rate": _STEPS,
         "warmup": "each step has a 2 s warmup of its own",
@@ -110,15 +112,23 @@ class Capacity(Scenario[CapacityConfig]):
                               sweep=settings, processes=flags.of(opt.PROCESSES),
                               max_in_flight=flags.of(opt.MAX_IN_FLIGHT), search=settings.plan(),
                               target_rps=flags.of(TARGET_RPS), repeat=flags.of(REPEAT),
-                              floor=not flags.of(opt.NO_FLOOR))  # fmt: skip
+                              floor=not flags.of(opt.NO_FLOOR),
+                              workload=_faults(flags))  # fmt: skip
 
     def run(self, session: Session, config: CapacityConfig) -> None:
         assert config.sweep.slo is not None
         session.run.slo = SloResult(config.sweep.slo.text)
+        session.workload = config.workload  # --inject: the lab's app's faults, in every stack searched
         if config.floor:
             ceiling(session, config)
         for repeat, index in interleaved(config.repeat, config.variants):
             sweep_stack(session, config.variants[index], config, repeat)
+
+
+def _faults(flags: Flags) -> Workload:
+    """--inject's faults for the lab's own app (each stack's, as `bench stack --inject`)."""
+    inject = flags.of(opt.INJECT)
+    return Workload(inject=inject or {})
 
 
 def ceiling(session: Session, config: CapacityConfig) -> float | None:

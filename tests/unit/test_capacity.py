@@ -393,3 +393,8 @@ def test_the_chart_and_results_csv_hold_every_step(tmp_path: Path) -> None:
     # the 8 steps of flask_gunicorn, then the 7 of flask (the test above), each with its rate and p99 from due
     assert list(steps["step.load"]) == [100, 200, 400, 300, 350, 325, 337, 331, 100, 200, 150, 175, 162, 156, 153]
     assert list(steps["ok_corrected.p99_ms"])[:3] == [10.0, 10.0, 200.0]
+
+
+def test_inject_reaches_the_session_and_run_json_settings(tmp_path: Path) -> None:
+    run, _ = _search(tmp_path, None, "--inject", "delay=20ms", names=("flask_gunicorn",))
+    assert run.settings["inject"] == {"BENCH_FAULT_DELAY_MS": "20"}
