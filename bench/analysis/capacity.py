@@ -195,7 +195,7 @@ class StackCapacity:
 def capacity_of(label: str, steps: Sequence[Measurement], plan: Plan, ceiling: float | None = None,
                 slo: slo_lib.Slo | None = None) -> StackCapacity:  # fmt: skip
     """The capacity the recorded `steps` of one search of one stack show, partial when the search would have
-    gone on; `ceiling`: the most req/s the load generator achieved against nginx (None: not measured); `slo`:
+    gone on; `ceiling`: the most req/s the load generator achieved in the run (None: not measured); `slo`:
     the objectives judged, to say by how much the first failing step missed each."""
     tried = tried_of(steps)
     b = bracket(tried)
@@ -248,8 +248,8 @@ def _lower_bound(found: StackCapacity, broke: Measurement | None, plan: Plan, ce
         return f"met the SLO at the highest rate tried ({plan.most:g} req/s, --max-rate)"
     top = found.bracket.failed or found.rate
     if ceiling is not None and top is not None and top >= REACH * ceiling:
-        return (f"within reach of the load generator's ceiling ({ceiling:.0f} req/s against nginx; "
-                f"{top:g} req/s is {100 * top / ceiling:.0f} % of it)")  # fmt: skip
+        return (f"within reach of the load generator's ceiling ({ceiling:.0f} req/s, the most it achieved in the "
+                f"run; {top:g} req/s is {100 * top / ceiling:.0f} % of it)")  # fmt: skip
     f = broke.figures if broke is not None else None
     if f is not None and f.generator_bound:
         return (f"the load generator was busy at the first failing rate ({found.bracket.failed:g} req/s): "

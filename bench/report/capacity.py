@@ -53,10 +53,15 @@ def capacities(run: RunResult, summary: RunSummary) -> list[search.Capacity]:
 
 
 def ceiling(run: RunResult) -> float | None:
-    """The load generator's ceiling measured before the search: successful answers/s of the floor (locust
-    offering --max-rate to nginx); None when not measured."""
+    """The load generator's ceiling: the most successful answers per second it achieved in this run, against
+    the floor measured before the search (locust offering --max-rate to nginx) or any step. Offered far more
+    than it can send, locust loses some of its own pace, so a step may beat the floor: what it achieved
+    anywhere, it can. None without a floor (not measured: no capacity is judged against it)."""
     f = run.floor
-    return ok_rps(f.figures) if f is not None and f.ok and f.figures is not None and f.figures.slots else None
+    if f is None or not f.ok or f.figures is None or not f.figures.slots:
+        return None
+    steps = [ok_rps(m.figures) for m in run.rows("step") if m.ok and m.figures is not None]
+    return max([ok_rps(f.figures), *steps])
 
 
 def answer(run: RunResult, found: Sequence[search.Capacity], target: float) -> str:

@@ -15,8 +15,8 @@ memory each stack needs, ranked. Every step is recorded as it is measured (role 
 Ctrl-C keeps the finished ones and the best bracket, reported as partial.
 
 Before the search, the load generator's ceiling: the lab's floor (locust against nginx answering from
-memory) offered --max-rate; a stack whose first failing rate comes within reach of what locust achieved
-there (bench/analysis/capacity.py's REACH) is a lower bound, never a capacity.
+memory) offered --max-rate; a stack whose first failing rate comes within reach of the most locust achieved
+there or at any step (bench/analysis/capacity.py's REACH) is a lower bound, never a capacity.
 """
 
 from __future__ import annotations
@@ -133,8 +133,9 @@ def _faults(flags: Flags) -> Workload:
 
 def ceiling(session: Session, config: CapacityConfig) -> float | None:
     """The load generator's ceiling, before the search: --max-rate offered to nginx answering from memory (the
-    lab's floor, bench/session.py) for a few seconds; the successful answers/s locust achieved is the most it
-    can offer here. A stack whose capacity comes within reach of it is reported as a lower bound."""
+    lab's floor, bench/session.py) for a few seconds; the successful answers/s locust achieved there (or at any
+    step, bench/report/capacity.py) is the most it can offer here. A stack whose capacity comes within reach of
+    it is reported as a lower bound."""
     settings = config.sweep
     load = LoadShape.open(settings.max_rate, settings.step_s, settings.warmup_s, config.processes,
                           config.max_in_flight or MAX_IN_FLIGHT)  # fmt: skip
@@ -144,6 +145,7 @@ def ceiling(session: Session, config: CapacityConfig) -> float | None:
                  "generator's limit")  # fmt: skip
         return None
     found = ok_rps(floor.figures)
-    progress(f"load generator ceiling: {found:.0f} req/s against nginx (offered {settings.max_rate:g}); a capacity "
-             f"from {search.REACH * found:.0f} req/s up is a lower bound")  # fmt: skip
+    progress(f"load generator ceiling: at least {found:.0f} req/s against nginx (offered {settings.max_rate:g}); "
+             f"a first failing rate at {100 * search.REACH:g} % or more of the most it achieves in the run is a lower "
+             "bound")  # fmt: skip
     return found
