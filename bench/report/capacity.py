@@ -115,7 +115,8 @@ def capacity_section(run: RunResult, found: Sequence[search.Capacity]) -> str:
     rows = [[f"`{c.label}`", _capacity_cell(c), _interval_cell(c.rate, "{:.0f}"),
              ", ".join(number(s.rate, "{:g}") for s in c.searches), _width_cell(c), number(c.cores, "{:.2f}"),
              number(c.per_core.median if c.per_core else None, "{:.0f}"), number(c.peak_rss_mb, "{:.0f}"),
-             number(c.mb_per_worker, "{:.0f}") + (f" ({c.workers} workers)" if c.workers else ""),
+             number(c.mb_per_worker, "{:.0f}") + (f" ({c.workers} worker{'s' if c.workers != 1 else ''})"
+                                                   if c.workers else ""),
              number(c.mb_per_replica, "{:.0f}") + f" ({c.replicas} replica{'s' if c.replicas != 1 else ''})"]
             for c in found]  # fmt: skip
     head = ["stack", "capacity (req/s)", "95 % interval", "each search (req/s)", "search precision",
