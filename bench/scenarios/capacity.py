@@ -14,6 +14,10 @@ CPU and memory used there, what broke above it, and with --target-rps the cores,
 memory each stack needs, ranked. Every step is recorded as it is measured (role `step`), so a
 Ctrl-C keeps the finished ones and the best bracket, reported as partial.
 
+With --repeat N every stack is searched N times, interleaved (bench/scenarios/base.py's `interleaved`: the
+first search of every stack, then the second in the other order, ...), each search its own bring-up and
+each step recorded with its search's number as `repeat`; the report takes the median and its interval.
+
 Before the search, the load generator's ceiling: the lab's floor (locust against nginx answering from
 memory) offered --max-rate; a stack whose first failing rate comes within reach of the most locust achieved
 there or at any step (bench/analysis/capacity.py's REACH) is a lower bound, never a capacity.
