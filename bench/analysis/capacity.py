@@ -6,7 +6,9 @@ search is done, and `stopped` says why. Loads multiply by `factor` from `start` 
 `most` passed); a failing start steps down by the same factor to `least`; then bisection between
 the highest load that passed and the lowest above it that failed, until that failing load is
 within `precision` above the passing one (`bench capacity`: the capacity is then at most 2 % under
-where the SLO broke), or after `refine` bisection steps (`bench sweep`: two).
+where the SLO broke), or after `refine` bisection steps (`bench sweep`: two). With `confirm`
+(`bench capacity`), a climb step that fails is measured once more first: it counts as failed only if
+it fails again (a pass makes it the highest passing load, and the climb goes on).
 
 Then, from a stack's recorded steps: each search's capacity (the highest rate that met the SLO), the
 bracket around it (the search's precision), the CPU and memory it used there, what broke at the first
@@ -47,6 +49,7 @@ class Plan:
     precision: float | None = 0.02  # done when the lowest failing load <= highest passing x (1 + precision)
     refine: int | None = None  # done after this many bisection steps (None: only the precision ends it)
     whole: bool = True  # loads are whole numbers (users; req/s)
+    confirm: bool = False  # a climb step that fails is measured once more before the search bisects below it
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
@@ -117,6 +120,8 @@ def _next(plan: Plan, tried: Sequence[Tried]) -> tuple[float | None, str]:
         if b.passed >= plan.most:
             return None, f"met at the most tried ({plan.most:g}): at least that much"
         return min(_round(plan, b.passed * plan.factor), plan.most), ""
+    if plan.confirm and _unconfirmed(plan, tried, b):
+        return b.failed, ""
     if plan.refine is not None and _bisections(tried) >= plan.refine:
         return None, f"{plan.refine} bisection steps done"
     if plan.precision is not None and b.failed <= b.passed * (1 + plan.precision):
@@ -125,6 +130,17 @@ def _next(plan: Plan, tried: Sequence[Tried]) -> tuple[float | None, str]:
     if not b.passed < middle < b.failed:
         return None, f"no whole load between {b.passed:g} and {b.failed:g}"
     return middle, ""
+
+
+def _unconfirmed(plan: Plan, tried: Sequence[Tried], b: Bracket) -> bool:
+    """The last step was a climb step (the passing load times the factor, or the most) failing for the first time:
+    measured once more before the search bisects below it, since one marginal miss there (a p99 of a few thousand
+    answers a hair over its bound on a shared machine) would otherwise halve the capacity found."""
+    last = tried[-1]
+    if last.passed or b.passed is None or last.load != b.failed:
+        return False
+    climb = min(_round(plan, b.passed * plan.factor), plan.most)
+    return last.load == climb and sum(t.load == last.load for t in tried) == 1
 
 
 def _round(plan: Plan, load: float) -> float:

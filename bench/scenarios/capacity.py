@@ -109,7 +109,7 @@ class Capacity(Scenario[CapacityConfig]):
         settings = SweepSettings(p99_target_ms=None, model="open", start_rate=flags.of(START_RATE),
                                  max_rate=flags.of(MAX_RATE), step_s=flags.of(CAPACITY_STEP), slo=slo,
                                  precision=flags.of(PRECISION), least_rate=flags.of(START_RATE) / DOWN_TO,
-                                 min_answers=flags.of(MIN_ANSWERS))  # fmt: skip
+                                 min_answers=flags.of(MIN_ANSWERS), confirm=True)  # fmt: skip
         if settings.start_rate > settings.max_rate:
             raise ConfigError(f"--start-rate {settings.start_rate:g} is above --max-rate {settings.max_rate:g}")
         return CapacityConfig(stacks=stacks_of(chosen), variants=tuple(chosen), placement=flags.placement,

@@ -67,6 +67,7 @@ class SweepSettings:
     precision: float | None = None  # `bench capacity`: bisect until the bracket is this narrow (not refine_steps)
     least_rate: float | None = None  # `bench capacity`: a failing start rate steps down to this one
     min_answers: int = 0  # `bench capacity`: successful answers a step needs for its p99 to count (0: no minimum)
+    confirm: bool = False  # `bench capacity`: a failing climb step is measured once more before bisecting below it
 
     @property
     def unit(self) -> str:
@@ -78,7 +79,8 @@ class SweepSettings:
         open_model = self.model == "open"
         start, most = (self.start_rate, self.max_rate) if open_model else (self.start_users, self.max_users)
         return search.Plan(start=round(start), most=most, least=self.least_rate, precision=self.precision,
-                           refine=None if self.precision is not None else self.refine_steps)  # fmt: skip
+                           refine=None if self.precision is not None else self.refine_steps,
+                           confirm=self.confirm)  # fmt: skip
 
 
 @dataclass(frozen=True)
