@@ -4,6 +4,7 @@ latency.png     every percentile per label (median of the repeats, min-max whisk
 throughput.png  requests per second over the measured window, one line per repeat
 resources.png   stack CPU % (of one core) and peak RSS per label
 sweep.png       a sweep's throughput and p99 against the load, knee (and with --slo the sustainable load) marked
+capacity.png    a capacity search's p99 from due against the offered rate per stack, the SLO's p99 and each capacity
 
 A scenario's report module chooses which labels each chart shows (bench/analysis/summary.py's
 `LabelSummary`s); only their ok repeats are drawn, bars at the summary's own median [min-max].
@@ -26,7 +27,7 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 from matplotlib.typing import RcKeyType
 
-from bench.analysis.summary import LabelSummary, Spread, ok_latency, ok_rps
+from bench.analysis.summary import LabelSummary, Spread, ok_due_latency, ok_latency, ok_rps
 from bench.load.record import Latency
 from bench.results import Measurement, RunResult
 
@@ -34,11 +35,13 @@ LATENCY = "latency.png"
 THROUGHPUT = "throughput.png"
 RESOURCES = "resources.png"
 SWEEP = "sweep.png"
+CAPACITY = "capacity.png"
 TITLES = {
     LATENCY: "Latency percentiles",
     THROUGHPUT: "Requests per second over the run",
     RESOURCES: "CPU and memory per stack",
     SWEEP: "Throughput and p99 against load, knee marked",
+    CAPACITY: "p99 from due against the offered rate, the SLO and each capacity marked",
 }
 
 # successful answers only, as the tables and verdicts beside the chart (bench/analysis/summary.py's `ok_latency.*`)
@@ -117,6 +120,53 @@ def sweep_chart(run: RunResult, out_dir: Path) -> list[Path]:
         fig.text(0.01, 0.01, f"run {run.run_id}, backend {run.backend}", fontsize=7, color="#555555")
         _save_atomic(fig, out_dir / SWEEP)
     return [out_dir / SWEEP]
+
+
+def capacity_chart(run: RunResult, out_dir: Path, capacities: dict[str, float | None],
+                   p99_bound_ms: float | None) -> list[Path]:  # fmt: skip
+    """Every measured step of a capacity search: p99 timed from due (ms, log axis: an overloaded step's queue
+    grows without bound) against the offered rate, one colour per stack and one line per search; the SLO's p99
+    bound as a horizontal line; each stack's capacity (`capacities`: label -> req/s, None: none) as a vertical
+    dashed line in its colour."""
+    steps = [m for m in run.rows("step") if m.ok and m.step and m.step.load and m.figures]
+    names = list(dict.fromkeys(m.label for m in steps))
+    if not names:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with matplotlib.rc_context(_STYLE):
+        fig = _figure(7.5, 4.5)
+        ax = fig.add_subplot(1, 1, 1)
+        for n, name in enumerate(names):
+            for r, repeat in enumerate(sorted({m.repeat for m in steps if m.label == name})):
+                mine = sorted((m for m in steps if m.label == name and m.repeat == repeat), key=_step_load)
+                ax.plot([_step_load(m) for m in mine], [_due_p99(m) for m in mine], "o-", color=_colour(n),
+                        alpha=1.0 if r == 0 else 0.5, markersize=4, label=name if r == 0 else None)  # fmt: skip
+            capacity = capacities.get(name)
+            if capacity:
+                ax.axvline(capacity, color=_colour(n), linestyle="--", linewidth=1.2)
+                ax.annotate(f"{capacity:.0f} req/s", (capacity, 1), xycoords=("data", "axes fraction"), fontsize=8,
+                            color=_colour(n), rotation=90, ha="right", va="top", xytext=(-2, -2),
+                            textcoords="offset points")  # fmt: skip
+        if p99_bound_ms:
+            ax.axhline(p99_bound_ms, color="#d62728", linewidth=1.2)
+            ax.annotate(f"SLO p99 < {p99_bound_ms:g} ms", (0, p99_bound_ms), xycoords=("axes fraction", "data"),
+                        fontsize=8, color="#d62728", xytext=(4, 3), textcoords="offset points")  # fmt: skip
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("offered req/s")
+        ax.set_ylabel("p99 ms from due (successful answers)")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, 0.92))
+        fig.text(0.01, 0.01, f"run {run.run_id}, backend {run.backend}", fontsize=7, color="#555555")
+        _save_atomic(fig, out_dir / CAPACITY)
+    return [out_dir / CAPACITY]
+
+
+def _due_p99(m: Measurement) -> float:
+    """The p99 the SLO judged: successful answers timed from due (from send without a schedule); NaN: none."""
+    due = (ok_due_latency(m.figures) or ok_latency(m.figures)).p99_ms if m.figures else None
+    return float("nan") if due is None else due
 
 
 def _step_load(m: Measurement) -> float:

@@ -15,8 +15,8 @@ from bench.results import Finding, Measurement, RunResult
 
 def header(run: RunResult, where: Path) -> str:
     title = {"measure": "Deployment stacks compared", "breaker": "The circuit breaker under overload",
-             "sweep": "Capacity sweep", "layers": "What each layer costs",
-             "gateway": "The API gateway"}.get(run.scenario, run.scenario)  # fmt: skip
+             "sweep": "Capacity sweep", "layers": "What each layer costs", "gateway": "The API gateway",
+             "capacity": "Capacity at an SLO"}.get(run.scenario, run.scenario)  # fmt: skip
     loads = [run.machine.get(k) for k in ("load_average_start", "load_average_end")]
     shown = " -> ".join("/".join(f"{x:g}" for x in v) for v in loads if v)
     return (f"# {title}: run {run.run_id}\n\nStatus **{run.status}**, backend `{run.backend}`, started "

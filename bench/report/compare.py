@@ -10,6 +10,11 @@ interval lies beyond 3 % from no change (and has some width: "no spread in N rep
 enough). Labels (a stack, `stack@tag`, `stack@param=value`) are matched by name; labels measured in
 one run only are listed.
 
+Capacity runs (`bench capacity`) compare each stack's capacity at the SLO instead: B's searches against
+A's, the ratio of their geometric means with the same Welch interval (each search is one value, as a
+repeat is). Refused as well when the SLO, the step's length, its warmup or the answers a step needs
+differ (the capacity is defined by them).
+
 Refused, every difference named (the figures would differ because the load did):
 - a different scenario; a sweep at all (each step is measured once: no spread, no interval);
 - a different load: users, spawn rate, measured time, warmup, locust processes, user class, open vs
@@ -30,14 +35,16 @@ import math
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.analysis import capacity as search
 from bench.analysis import stats
 from bench.analysis.summary import FIGURES, LabelSummary, by_name, summarize
 from bench.errors import ConfigError
+from bench.report.capacity import capacities  # the report's reading of a capacity run, not a copy of it
 from bench.report.tables import markdown as table
 from bench.report.tables import number
 from bench.report.verdicts import Verdict, verdict
@@ -95,6 +102,29 @@ class Comparison:
     only_other: list[str]
     not_compared: list[tuple[str, str]]  # label, why
     warnings: list[str]
+    capacities: list[CapacityRatio] = field(default_factory=list)  # capacity runs: each stack's capacity B / A
+
+
+@dataclass(frozen=True)
+class CapacityRatio:
+    """One stack's capacity in both capacity runs: each side over its searches, and B / A with its interval."""
+
+    label: str
+    base: search.Capacity
+    other: search.Capacity
+    ratio: stats.Ratio
+
+    @staticmethod
+    def found_in(c: search.Capacity) -> list[float]:
+        """The capacities of the searches that found one."""
+        return [s.rate for s in c.searches if s.rate is not None]
+
+    def change(self) -> str:
+        """`1.29x higher`, `1.10x lower`, or `not significant`."""
+        r = self.ratio
+        if not r.significant:
+            return "not significant"
+        return f"{r.ratio:.2f}x higher" if r.ratio >= 1 else f"{1 / r.ratio:.2f}x lower"
 
 
 def compare_runs(base: RunResult, other: RunResult) -> Comparison:
@@ -105,6 +135,8 @@ def compare_runs(base: RunResult, other: RunResult) -> Comparison:
                           tip="compare runs of one scenario measured with the same load, backend and CPU pinning "
                           "(each run's summary.md lists its settings); another machine or commit is only a "
                           "warning")  # fmt: skip
+    if base.scenario == "capacity":
+        return compare_capacities(base, other)
     a, b = groups(base), groups(other)
     labels, skipped = [], []
     for label in (name for name in a if name in b):
@@ -149,11 +181,41 @@ def incomparable(base: RunResult, other: RunResult) -> list[str]:
                 "knees in each summary, or measure at one load with `bench stack ... --repeat 3` and compare "
                 "those runs)"]  # fmt: skip
     found = [f"backend {base.backend or '-'} vs {other.backend or '-'}"] if base.backend != other.backend else []
+    if base.scenario == "capacity":
+        found += _capacity_differs(base, other)
     for key, (name, default) in LOAD.items():
         mine, theirs = base.settings.get(key, default), other.settings.get(key, default)
         if _normal(mine) != _normal(theirs):
             found.append(f"{name} {_shown(mine)} vs {_shown(theirs)}")
     return found
+
+
+# what defines a capacity: settings["sweep"] key -> what it is called
+CAPACITY = {"slo": "SLO", "step_s": "step (s)", "warmup_s": "step warmup (s)", "min_answers": "answers a step needs"}
+
+
+def _capacity_differs(base: RunResult, other: RunResult) -> list[str]:
+    """The differences that make two capacity runs' capacities different things."""
+    sa, sb = base.settings.get("sweep") or {}, other.settings.get("sweep") or {}
+    return [f"{name} {_shown(sa.get(key))} vs {_shown(sb.get(key))}" for key, name in CAPACITY.items()
+            if _normal(sa.get(key)) != _normal(sb.get(key))]  # fmt: skip
+
+
+def compare_capacities(base: RunResult, other: RunResult) -> Comparison:
+    """Each stack's capacity in B against A: the searches that found one on each side (each search one value),
+    Welch's interval on the log capacities (bench/analysis/stats.py, the runs being independent)."""
+    a = {c.label: c for c in capacities(base, summarize(base))}
+    b = {c.label: c for c in capacities(other, summarize(other))}
+    found, skipped = [], []
+    for label in (name for name in a if name in b):
+        rates = [{s.repeat: s.rate for s in c.searches if s.rate is not None} for c in (a[label], b[label])]
+        ratio = stats.compare(rates[0], rates[1], interleaved=False)
+        if ratio is None:
+            skipped.append((label, f"no capacity found in {'A' if not rates[0] else 'B'}"))
+            continue
+        found.append(CapacityRatio(label, a[label], b[label], ratio))
+    return Comparison(base, other, [], [n for n in a if n not in b], [n for n in b if n not in a], skipped,
+                      warnings(base, other), found)  # fmt: skip
 
 
 def _normal(value: Any) -> Any:
@@ -242,13 +304,16 @@ def markdown(c: Comparison) -> str:
     if c.warnings:
         parts.append("**Warnings** (these differ, but the figures are comparable):\n\n"
                      + "\n".join(f"- {w}" for w in c.warnings) + "\n")  # fmt: skip
-    parts.append(_headline_table(c))
-    parts.append(_verdicts_table(c))
+    if c.base.scenario == "capacity":
+        parts.append(_capacity_table(c))
+    else:
+        parts.append(_headline_table(c))
+        parts.append(_verdicts_table(c))
     left = [f"Only in A: {_names(c.only_base)}." if c.only_base else "",
             f"Only in B: {_names(c.only_other)}." if c.only_other else "",
             *(f"Not compared: `{label}`: {why}." for label, why in c.not_compared)]  # fmt: skip
     parts.append("\n".join(f"- {x}" for x in left if x) + "\n" if any(left) else "")
-    parts.append(METHOD + "\n")
+    parts.append((CAPACITY_METHOD if c.base.scenario == "capacity" else METHOD) + "\n")
     return "\n".join(p for p in parts if p)
 
 
@@ -261,6 +326,34 @@ METHOD = (
     "written before run.json 5 has them only where nothing failed, so no verdict mixes the two definitions. With few "
     "repeats the interval is wide: measure with --repeat 3 or more."
 )
+
+
+CAPACITY_METHOD = (
+    "Each stack's capacity in B against A: the ratio of the geometric means of their searches' capacities (the "
+    "highest rate that met the SLO, one value per search), with a 95 % Welch t interval on the log values (the runs "
+    f"are independent: no pairs); *not significant*: some of the interval lies within {stats.MIN_EFFECT:.0%} of no "
+    "change, or the searches had no spread at all (bench/analysis/stats.py). *A* and *B* are the medians each run's "
+    "own summary shows. Each search brackets its capacity within its precision (+-2 %); the interval is the spread "
+    "over searches, usually the larger: search with --repeat 3 or more."
+)
+
+
+def _capacity_table(c: Comparison) -> str:
+    """One row per stack: A's capacity -> B's, the ratio, its interval and the verdict."""
+    rows = [[f"`{r.label}`", f"{len(r.found_in(r.base))} / {len(r.found_in(r.other))}", _capacity(r.base),
+             _capacity(r.other), f"{r.ratio.ratio:.2f}", r.ratio.interval(), r.change()]
+            for r in c.capacities]  # fmt: skip
+    if not rows:
+        return "## Capacity in B against A\n\nNo stack had a capacity in both runs.\n"
+    slo = c.base.slo.text if c.base.slo else "?"
+    head = ["stack", "searches A / B", "A (req/s)", "B (req/s)", "B / A", "95 % CI", "verdict"]
+    return f"## Capacity at `{slo}` in B against A\n\n" + table(rows, head) + "\n"
+
+
+def _capacity(c: search.Capacity) -> str:
+    if c.rate is None:
+        return "none"
+    return f"{c.rate.median:g}" + (" (lower bound)" if c.lower_bound else "") + (" (partial)" if c.partial else "")
 
 
 def _runs_table(c: Comparison) -> str:
@@ -281,6 +374,12 @@ def _machine(run: RunResult) -> str:
 
 def _load(run: RunResult) -> str:
     s = run.settings
+    if run.scenario == "capacity":
+        sweep = s.get("sweep") or {}
+        return (f"capacity at `{sweep.get('slo', '?')}`: steps of {_shown(sweep.get('step_s'))} s after "
+                f"{_shown(sweep.get('warmup_s'))} s warmup, at least {_shown(sweep.get('min_answers'))} answers, "
+                f"{_shown(s.get('repeat', 1))} search(es) per stack, backend {run.backend}, stack CPUs "
+                f"{s.get('stack_cpus', 'all')}, load CPUs {s.get('load_cpus', 'all')}")  # fmt: skip
     rate = f"{s['rate']} arrival rate" if s.get("rate") else f"{s.get('users', '?')} users"
     return (f"{run.scenario}: {rate}, {_shown(s.get('duration_s'))} s after {_shown(s.get('warmup_s', 0.0))} s "
             f"warmup, backend {run.backend}, stack CPUs {s.get('stack_cpus', 'all')}, load CPUs "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bench.analysis.slo import repeats_said
 from bench.report.tables import markdown, number, section
-from bench.results import ObjectiveVerdict, RunResult, SloVerdict
+from bench.results import Measurement, ObjectiveVerdict, RunResult, SloVerdict
 
 NOTE = (
     "A stack passes when a majority of its repeats each met every objective (one repeat: it; two: both; three: "
@@ -60,3 +60,12 @@ def cell(o: ObjectiveVerdict) -> str:
                           for r, v in zip(o.missed_in, values, strict=True))  # fmt: skip
         text += f" (missed by repeat{'s' if len(o.missed_in) > 1 else ''} {shown})"
     return text
+
+
+def step_cell(m: Measurement, marker: str) -> str:
+    """One step of a sweep or capacity search against the SLO: `met`, `missed: p99 ...; errors ...`, or `-` when
+    it was not judged; ` (marker)` on the step that is the stack's sustainable load (its capacity)."""
+    if m.step is None or m.step.slo_missed is None:
+        return "-"
+    said = "met" if not m.step.slo_missed else "missed: " + "; ".join(m.step.slo_missed)
+    return said + (f" ({marker})" if m.step.sustainable else "")

@@ -9,7 +9,7 @@ from typing import Any
 from bench.analysis.summary import RunSummary, ok_due_latency, ok_latency, ok_rps
 from bench.load.record import Latency
 from bench.report import charts as chart_files
-from bench.report.objectives import cell, verdict_word
+from bench.report.objectives import cell, step_cell, verdict_word
 from bench.report.tables import markdown, number, section
 from bench.results import Measurement, RunResult
 
@@ -66,7 +66,7 @@ def _every_step(steps: list[Measurement], unit: str, slo: str | None) -> str:
              number(_ok(m).p50_ms, "{:.2f}"), number(_ok(m).p99_ms, "{:.2f}"),
              str(m.figures.failures if m.figures else "-"), number(m.usage.cpu_percent if m.usage else None, "{:.0f}"),
              number(m.figures.generator_cpu_percent if m.figures else None, "{:.0f}"), _step_verdict(m)]
-            + ([_slo_cell(m)] if slo else []) for m in steps]  # fmt: skip
+            + ([step_cell(m, "sustainable")] if slo else []) for m in steps]  # fmt: skip
     head = ["stack", f"load ({unit})", "users", "req/s", "p50 ms", "p99 ms", "failures", "stack CPU %",
             "locust CPU %", "verdict"] + ([f"SLO `{slo}`"] if slo else [])  # fmt: skip
     return markdown(rows, head)
@@ -96,13 +96,6 @@ def sustainable_section(run: RunResult, summary: RunSummary) -> str:
             "lowest load when none met it); *peak*: the most requests per second any step achieved. A stack with "
             "no sustainable load fails the SLO, and the command exited with 99.")  # fmt: skip
     return section(f"SLO `{run.slo.text}`: sustainable load", markdown(rows, head), note)
-
-
-def _slo_cell(m: Measurement) -> str:
-    if m.step is None or m.step.slo_missed is None:
-        return "-"
-    said = "met" if not m.step.slo_missed else "missed: " + "; ".join(m.step.slo_missed)
-    return said + (" (sustainable)" if m.step.sustainable else "")
 
 
 def _load(m: Measurement) -> float:

@@ -67,6 +67,7 @@ class SweepSettings:
     precision: float | None = None  # `bench capacity`: bisect until the bracket is this narrow (not refine_steps)
     least_rate: float | None = None  # `bench capacity`: a failing start rate steps down to this one
     min_answers: int = 0  # `bench capacity`: successful answers a step needs for its p99 to count (0: no minimum)
+    confirm: bool = False  # `bench capacity`: a failing climb step is measured once more before bisecting below it
 
     @property
     def unit(self) -> str:
@@ -78,7 +79,8 @@ class SweepSettings:
         open_model = self.model == "open"
         start, most = (self.start_rate, self.max_rate) if open_model else (self.start_users, self.max_users)
         return search.Plan(start=round(start), most=most, least=self.least_rate, precision=self.precision,
-                           refine=None if self.precision is not None else self.refine_steps)  # fmt: skip
+                           refine=None if self.precision is not None else self.refine_steps,
+                           confirm=self.confirm)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -154,17 +156,19 @@ class Sweep(Scenario[SweepConfig]):
             sweep_stack(session, variant, config)
 
 
-def sweep_stack(session: Session, variant: Variant, config: SweepConfig) -> None:
-    """All steps of one stack, each recorded as it is measured; the knee marked at the end."""
+def sweep_stack(session: Session, variant: Variant, config: SweepConfig, repeat: int = 1) -> None:
+    """All steps of one stack, each recorded as it is measured; the knee marked at the end. `repeat`: which
+    search of the stack this is (`bench capacity --repeat N`), recorded with each step."""
     stack, label, params = variant.stack, variant.label, dict(variant.params)
-    folder = f"{folder_of(label)}-sweep"
-    progress(f"[{label}] sweep: starting")
+    folder = f"{folder_of(label)}-sweep" + (f"-r{repeat}" if repeat > 1 else "")
+    progress(f"[{label}{'' if repeat == 1 else f' #{repeat}'}] sweep: starting")
     steps: list[Measurement] = []
     try:
         with session.up(stack, params, folder, replicas=variant.replicas) as running:
-            _coarse_then_fine(session, running, variant, config, params, steps)
+            _coarse_then_fine(session, running, variant, config, params, steps, folder, repeat)
     except StackFailed as exc:
-        failed = session.new(stack, "step", step_load(0, config), label=label, params=params, folder=folder)
+        failed = session.new(stack, "step", step_load(0, config), label=label, repeat=repeat, params=params,
+                             folder=folder)
         failed.error, failed.log_tail = str(exc), exc.log_tail
         failed.step = SweepStep(0, config.sweep.unit, f"failed: {exc}")
         session.record(failed)
@@ -177,13 +181,13 @@ def sweep_stack(session: Session, variant: Variant, config: SweepConfig) -> None
 
 
 def _coarse_then_fine(session: Session, running: RunningStack, variant: Variant, config: SweepConfig,
-                      params: dict[str, str], steps: list[Measurement]) -> None:  # fmt: skip
+                      params: dict[str, str], steps: list[Measurement], folder: str, repeat: int) -> None:  # fmt: skip
     settings = config.sweep
 
     def step(value: int) -> bool:
         """Measure one load; True when the climb goes on (the knee's target, or the SLO's upper bounds, kept)."""
-        m = session.new(variant.stack, "step", step_load(value, config), label=variant.label, params=params,
-                        folder=f"{folder_of(variant.label)}-sweep")  # fmt: skip
+        m = session.new(variant.stack, "step", step_load(value, config), label=variant.label, repeat=repeat,
+                        params=params, folder=folder)  # fmt: skip
         session.load(running, m, session.run_dir / m.folder / f"{settings.unit.replace('/', '')}-{value}")
         missed = slo_lib.missed(settings.slo, m) if settings.slo else None
         few = too_few(m, settings.min_answers)

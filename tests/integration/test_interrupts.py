@@ -3,6 +3,7 @@ partial measurement is marked, the run says interrupted, exit 130, nothing is le
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -103,3 +104,36 @@ def test_an_open_model_run_interrupted_in_its_second_row_keeps_the_first(tmp_pat
     done = first["figures"]  # the row measured, in the table: successful answers per second
     assert row["req/s"] == f"{done['rps'] * (done['requests'] - done['failures']) / done['requests']:.0f}"
     assert "interrupted" in stderr
+
+
+def test_a_capacity_search_interrupted_after_two_steps_keeps_them_and_says_partial(tmp_path: Path) -> None:
+    """SIGINT once run.json holds two finished steps (waiting on the file, not on a clock): both are kept as they
+    were, the search's capacity is marked partial, exit 130, nothing left running."""
+    argv = ["capacity", "flask_gunicorn", "--slo", "p99<50ms,errors<1%", "--start-rate", "200", "--max-rate", "3200",
+            "--step", "2s", "--min-answers", "200", "--no-floor", "--backend", "local", "--results", str(tmp_path)]
+    log = (tmp_path / "stderr.txt").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *argv], cwd=ROOT, stderr=log, text=True,
+                            preexec_fn=as_at_a_terminal)  # fmt: skip
+    finished: list[dict[str, Any]] = []
+    while len(finished) < 2:
+        assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()  # still searching
+        time.sleep(0.2)
+        runs = list((tmp_path / "runs").glob("*/run.json")) if (tmp_path / "runs").is_dir() else []
+        if runs:
+            run_file = json.loads(runs[0].read_text())
+            finished = [m for m in run_file["measurements"] if m["role"] == "step" and m["status"] == "ok"]
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130, (tmp_path / "stderr.txt").read_text()
+    log.close()
+    _, run = only_run(tmp_path)
+    assert run["status"] == "interrupted" and leftovers(run["run_id"]) == []
+    steps = measurements(run, "step")
+    loads = [s["step"]["load"] for s in steps]
+    assert loads[0] == 200 and loads[1] in (400, 100)  # doubling from the start rate (halving if it failed)
+    kept = [s for s in steps if s["status"] == "ok"]
+    assert [(s["step"]["load"], s["step"]["slo_missed"]) for s in kept[:2]] == [
+        (s["step"]["load"], s["step"]["slo_missed"]) for s in finished[:2]]  # as they were when SIGINT came
+    summary = (tmp_path / "summary.md").read_text()
+    row = table_rows(summary.split("## Each search")[1].split("## ")[0], "`flask_gunicorn`")[0]
+    assert row[2].endswith("(partial)") and row[8] == "**partial**: stopped before the search ended", row
+    assert "## Every step, in the order taken" in summary
