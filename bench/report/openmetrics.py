@@ -80,8 +80,13 @@ def families(run: RunResult, summary: RunSummary) -> Iterator[Metric]:
     yield info
     started = GaugeMetricFamily(f"{PREFIX}run_started_timestamp_seconds", "when the run started (Unix seconds)",
                                 labels=list(common))  # fmt: skip
-    started.add_metric(list(common.values()), datetime.strptime(run.started_at, "%Y-%m-%dT%H:%M:%S%z").timestamp())
-    yield started
+    try:  # a run.json written by hand or by another tool may carry any text here: then no start gauge
+        at = datetime.strptime(run.started_at, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        at = None
+    if at is not None:
+        started.add_metric(list(common.values()), at)
+        yield started
     row = ["stack", "role", "stat"]
     for key, fig in FIGURES.items():
         name, divisor = metric_name(key)
